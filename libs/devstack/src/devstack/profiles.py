@@ -1,0 +1,64 @@
+"""Where a stack lives and which loopback ports it uses.
+
+Two profiles exist so that `make test` never collides with a running `make up`:
+`local` (the developer's platform) and `test` (the test suite's own stack).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["REPO_ROOT", "Profile", "profile"]
+
+REPO_ROOT = Path(__file__).resolve().parents[4]
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    postgres_port: int
+    kafka_port: int
+    kafka_controller_port: int
+    gateway_port: int
+    first_service_port: int
+    host: str = "127.0.0.1"
+
+    @property
+    def root(self) -> Path:
+        """The git-ignored folder holding this stack's data, logs, pid files and secrets."""
+        return REPO_ROOT / ".run" / self.name
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def pids(self) -> Path:
+        return self.root / "pids"
+
+    @property
+    def secrets(self) -> Path:
+        return self.root / "secrets"
+
+    @property
+    def cache(self) -> Path:
+        """Downloads shared by every profile (Kafka jars)."""
+        return REPO_ROOT / ".cache"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://{self.host}:{self.gateway_port}"
+
+
+_PROFILES = {
+    "local": Profile("local", 54320, 19092, 19093, 8080, 8101),
+    "test": Profile("test", 54330, 29092, 29093, 18080, 8201),
+}
+
+
+def profile(name: str) -> Profile:
+    try:
+        return _PROFILES[name]
+    except KeyError:
+        raise ValueError(f"unknown profile {name!r}; known: {', '.join(_PROFILES)}") from None

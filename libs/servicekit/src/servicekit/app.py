@@ -1,0 +1,102 @@
+"""The app factory: every Flotilla service is `create_app(...)` plus its own routers.
+
+The chassis, outermost first: OpenTelemetry server span → request id, metrics, access log and
+catch-all 500 → body size limit (413) → request deadline (504) → FastAPI's routing with
+problem+json handlers. The lifespan opens the database pool and closes it after the server
+has drained.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+from opentelemetry.sdk.trace import SpanProcessor
+
+from servicekit.asgi.body_limit import BodySizeLimit
+from servicekit.asgi.deadline import RequestDeadline
+from servicekit.asgi.observe import ObserveRequests
+from servicekit.db.engine import Database
+from servicekit.errors import install_problem_handlers
+from servicekit.health import DependencyCheck, Health, health_router
+from servicekit.logging import configure_logging
+from servicekit.observability.metrics import BUILD_INFO, metrics_endpoint
+from servicekit.observability.tracing import build_tracer_provider, instrument_app
+from servicekit.settings import ServiceSettings
+
+__all__ = ["LifespanHook", "create_app"]
+
+log = logging.getLogger(__name__)
+
+LifespanHook = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+"""Extra start-up/shutdown work (consumers, relays, key loading), entered after the database."""
+
+
+def create_app(
+    settings: ServiceSettings,
+    *,
+    routers: Sequence[APIRouter] = (),
+    lifespan_hooks: Sequence[LifespanHook] = (),
+    extra_checks: Sequence[DependencyCheck] = (),
+    title: str | None = None,
+    description: str = "",
+    span_processors: Sequence[SpanProcessor] = (),
+    database: Database | None = None,
+) -> FastAPI:
+    configure_logging(
+        settings.service_name, settings.service_version, settings.log_level, settings.log_format
+    )
+    BUILD_INFO.info(
+        {
+            "service": settings.service_name,
+            "version": settings.service_version,
+            "git_sha": settings.git_sha,
+        }
+    )
+    db = database or Database.from_settings(settings)
+    health = Health(
+        service=settings.service_name,
+        version=settings.service_version,
+        git_sha=settings.git_sha,
+        checks=[DependencyCheck("database", db.ping), *extra_checks],
+    )
+
+    provider = build_tracer_provider(settings, tuple(span_processors))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            stack.callback(provider.shutdown)  # flushes spans still buffered for export
+            stack.push_async_callback(db.dispose)
+            for hook in lifespan_hooks:
+                await stack.enter_async_context(hook(app))
+            log.info("service started", extra={"port": settings.http_port})
+            yield
+            health.shutting_down = True
+            log.info("service stopping")
+
+    app = FastAPI(
+        title=title or settings.service_name,
+        version=settings.service_version,
+        description=description,
+        lifespan=lifespan,
+        root_path=settings.root_path,
+    )
+    app.state.settings = settings
+    app.state.database = db
+    app.state.health = health
+    install_problem_handlers(app)
+    app.include_router(health_router())
+    app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
+    for router in routers:
+        app.include_router(router)
+
+    # add_middleware wraps: the last added is the outermost.
+    app.add_middleware(RequestDeadline, timeout_s=settings.request_timeout_s)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ObserveRequests)
+    instrument_app(app, provider)
+    app.state.tracer_provider = provider
+    return app

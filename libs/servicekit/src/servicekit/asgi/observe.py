@@ -1,0 +1,99 @@
+"""The outermost chassis middleware: request id, golden-signal metrics, the access log line,
+and the last line of defence that turns any unhandled error into a 500 problem."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from servicekit.errors import send_problem
+from servicekit.observability.metrics import HTTP_ACTIVE_REQUESTS, HTTP_REQUEST_DURATION
+from servicekit.request_context import request_id_var
+
+__all__ = ["ObserveRequests"]
+
+access_log = logging.getLogger("servicekit.access")
+error_log = logging.getLogger("servicekit.errors")
+
+_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{8,128}$")
+_UNMATCHED_ROUTE = "unmatched"
+_QUIET_PATHS = frozenset({"/livez", "/readyz", "/metrics"})
+
+
+class ObserveRequests:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _request_id(scope)
+        token = request_id_var.set(request_id)
+        method: str = scope["method"]
+        status = 500
+        response_started = False
+
+        async def send_with_request_id(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                response_started = True
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode()),
+                ]
+            await send(message)
+
+        active = HTTP_ACTIVE_REQUESTS.labels(method)
+        active.inc()
+        started = time.perf_counter()
+        try:
+            await self.app(scope, receive, send_with_request_id)
+        except Exception:
+            error_log.exception("unhandled error", extra={"http_route": _route(scope)})
+            if not response_started:
+                status = 500
+                await send_problem(
+                    send_with_request_id,
+                    500,
+                    "An internal error occurred; it has been logged.",
+                    slug="internal-error",
+                )
+        finally:
+            elapsed = time.perf_counter() - started
+            active.dec()
+            route = _route(scope)
+            HTTP_REQUEST_DURATION.labels(route, method, str(status)).observe(elapsed)
+            if scope["path"] not in _QUIET_PATHS:
+                access_log.info(
+                    "%s %s %s",
+                    method,
+                    scope["path"],
+                    status,
+                    extra={
+                        "http_route": route,
+                        "http_request_method": method,
+                        "http_response_status_code": status,
+                        "duration_ms": round(elapsed * 1000, 2),
+                    },
+                )
+            request_id_var.reset(token)
+
+
+def _request_id(scope: Scope) -> str:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id" and _REQUEST_ID.match(value):
+            return bytes(value).decode()
+    return uuid.uuid4().hex
+
+
+def _route(scope: Scope) -> str:
+    path: object = getattr(scope.get("route"), "path", None)
+    if isinstance(path, str):
+        return path
+    return _UNMATCHED_ROUTE

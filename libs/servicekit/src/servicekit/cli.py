@@ -1,0 +1,86 @@
+"""The command line every service shares: `python -m <service> {serve,bootstrap,...}`.
+
+Errors end with a one-line message and a non-zero exit, never a traceback: a bad setting
+names the variable, an unreachable database says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from fastapi import FastAPI
+from pydantic import ValidationError
+
+from servicekit.db.bootstrap import bootstrap_database
+from servicekit.logging import configure_logging
+from servicekit.server import serve
+from servicekit.settings import ServiceSettings, load_settings
+
+__all__ = ["ServiceCli"]
+
+SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
+Command = Callable[[SettingsT], Coroutine[Any, Any, None]]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ServiceCli(Generic[SettingsT]):
+    settings_type: type[SettingsT]
+    build_app: Callable[[SettingsT], FastAPI]
+    migrations: str
+    """Alembic script location as `package:folder`, e.g. `identity:migrations`."""
+    commands: Mapping[str, Command[SettingsT]] = field(default_factory=dict)
+
+    def main(self, argv: list[str] | None = None) -> int:
+        parser = argparse.ArgumentParser(prog=f"python -m {self.migrations.split(':')[0]}")
+        sub = parser.add_subparsers(dest="command", required=True)
+        sub.add_parser("serve", help="run the HTTP server (SIGTERM drains and exits 0)")
+        sub.add_parser(
+            "bootstrap",
+            help="create the role and schema (needs ADMIN_DATABASE_URL) and run migrations",
+        )
+        for name, command in self.commands.items():
+            sub.add_parser(name, help=(command.__doc__ or name).strip().splitlines()[0])
+        args = parser.parse_args(argv)
+        try:
+            settings = load_settings(self.settings_type)
+        except ValidationError as error:
+            for problem in error.errors():
+                variable = "_".join(str(part) for part in problem["loc"]).upper()
+                print(f"error: setting {variable}: {problem['msg']}", file=sys.stderr)
+            return 2
+        configure_logging(
+            settings.service_name, settings.service_version, settings.log_level, settings.log_format
+        )
+        try:
+            if args.command == "serve":
+                serve(self.build_app(settings), settings)
+            elif args.command == "bootstrap":
+                asyncio.run(self._bootstrap(settings))
+            else:
+                asyncio.run(self.commands[args.command](settings))
+        except (OSError, ConnectionError) as error:
+            print(f"error: {args.command}: cannot reach a dependency: {error}", file=sys.stderr)
+            return 1
+        except CommandFailed as error:
+            print(f"error: {args.command}: {error}", file=sys.stderr)
+            return 1
+        return 0
+
+    async def _bootstrap(self, settings: SettingsT) -> None:
+        admin_url = os.environ.get("ADMIN_DATABASE_URL")
+        if not admin_url:
+            raise CommandFailed("ADMIN_DATABASE_URL is not set")
+        await bootstrap_database(settings, admin_url, self.migrations)
+
+
+class CommandFailed(Exception):
+    """A command could not do its job; the message says why, for a human."""

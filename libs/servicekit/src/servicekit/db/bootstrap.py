@@ -1,0 +1,108 @@
+"""Idempotent database set-up for one service: its role, its schema, its migrations.
+
+Run by `python -m <service> bootstrap` (locally by the stack, on Kubernetes by the migration
+Job). Connected as an administrator it creates the service's login role and a schema owned by
+it, and confines the role: it may connect and use its own schema, nothing else. Migrations then
+run *as the service role*, so every object it creates is owned by, and visible only to, it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import asyncpg
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
+from servicekit.db.migrations import upgrade_to_head
+from servicekit.settings import ServiceSettings
+
+__all__ = ["RoleSpec", "bootstrap_database", "ensure_role_and_schema"]
+
+log = logging.getLogger(__name__)
+
+# One bootstrap at a time per database: replicas or Jobs racing each other would collide
+# on CREATE ROLE.
+_BOOTSTRAP_LOCK_KEY = 0x666C6F74  # "flot"
+
+
+@dataclass(frozen=True)
+class RoleSpec:
+    role: str
+    password: str
+    schema: str
+    database: str
+
+
+def role_spec(settings: ServiceSettings) -> RoleSpec:
+    url = make_url(settings.database_url.get_secret_value())
+    if not url.username or not url.password or not url.database:
+        raise ValueError("DATABASE_URL must name a user, a password and a database")
+    return RoleSpec(url.username, url.password, settings.db_schema, url.database)
+
+
+async def ensure_role_and_schema(admin_url: str, spec: RoleSpec) -> None:
+    connection = await asyncpg.connect(_asyncpg_dsn(admin_url))
+    try:
+        await connection.execute("SELECT pg_advisory_lock($1)", _BOOTSTRAP_LOCK_KEY)
+        exists = await connection.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", spec.role)
+        verb = "ALTER" if exists else "CREATE"
+        statement = await connection.fetchval(
+            f"SELECT format('{verb} ROLE %I LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE "
+            "NOINHERIT PASSWORD %L', $1::text, $2::text)",
+            spec.role,
+            spec.password,
+        )
+        await connection.execute(statement)
+        for template in (
+            "CREATE SCHEMA IF NOT EXISTS %I AUTHORIZATION %I",
+            "ALTER SCHEMA %I OWNER TO %I",
+        ):
+            sql = await connection.fetchval(
+                f"SELECT format('{template}', $1::text, $2::text)", spec.schema, spec.role
+            )
+            await connection.execute(sql)
+        for template in (
+            # Nobody but the roles we grant may connect; each service role gets CONNECT alone.
+            "REVOKE ALL ON DATABASE %1$I FROM PUBLIC",
+            "GRANT CONNECT ON DATABASE %1$I TO %2$I",
+            "REVOKE ALL ON SCHEMA public FROM %2$I",
+            "ALTER ROLE %2$I IN DATABASE %1$I SET search_path = %3$I",
+        ):
+            sql = await connection.fetchval(
+                f"SELECT format('{template}', $1::text, $2::text, $3::text)",
+                spec.database,
+                spec.role,
+                spec.schema,
+            )
+            await connection.execute(sql)
+        await connection.execute("REVOKE ALL ON SCHEMA public FROM PUBLIC")
+    finally:
+        await connection.close()
+    log.info("role and schema ready", extra={"role": spec.role, "schema": spec.schema})
+
+
+async def bootstrap_database(
+    settings: ServiceSettings, admin_url: str, script_location: str
+) -> None:
+    """Create the role and schema if needed, then migrate to head as the service role."""
+    spec = role_spec(settings)
+    await ensure_role_and_schema(admin_url, spec)
+    engine = create_async_engine(
+        settings.database_url.get_secret_value(),
+        poolclass=NullPool,
+        connect_args={"server_settings": {"search_path": spec.schema}},
+    )
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(upgrade_to_head, script_location, spec.schema)
+    finally:
+        await engine.dispose()
+    log.info("migrations at head", extra={"schema": spec.schema})
+
+
+def _asyncpg_dsn(url: str) -> str:
+    """asyncpg wants a plain postgresql:// URL, without SQLAlchemy's driver suffix."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)

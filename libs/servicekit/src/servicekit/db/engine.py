@@ -1,0 +1,73 @@
+"""The service's connection pool: bounded, so a burst of work cannot exhaust Postgres."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from servicekit.settings import ServiceSettings
+
+__all__ = ["Database"]
+
+
+class Database:
+    """One async engine per process, connected as the service's own role, in its own schema."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+    @classmethod
+    def from_settings(cls, settings: ServiceSettings) -> Database:
+        engine = create_async_engine(
+            settings.database_url.get_secret_value(),
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            pool_timeout=settings.db_pool_timeout_s,
+            pool_pre_ping=True,  # a restarted Postgres is picked up without a restart of ours
+            pool_recycle=1800,
+            connect_args={
+                "timeout": settings.db_connect_timeout_s,
+                "command_timeout": settings.db_statement_timeout_ms / 1000 + 1,
+                "server_settings": {
+                    "search_path": settings.db_schema,
+                    "application_name": settings.service_name,
+                    "statement_timeout": str(settings.db_statement_timeout_ms),
+                    "lock_timeout": str(min(settings.db_statement_timeout_ms, 2_000)),
+                },
+            },
+        )
+        return cls(engine)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A session inside one transaction: committed on success, rolled back on error."""
+        async with self.sessions() as session, session.begin():
+            yield session
+
+    async def ping(self) -> float:
+        """Round-trip `SELECT 1`; returns the latency in seconds."""
+        started = time.perf_counter()
+        async with self.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+        return time.perf_counter() - started
+
+    def pool_status(self) -> dict[str, int]:
+        pool = self.engine.pool
+        return {
+            "size": pool.size(),  # type: ignore[attr-defined]
+            "checked_out": pool.checkedout(),  # type: ignore[attr-defined]
+            "overflow": pool.overflow(),  # type: ignore[attr-defined]
+        }
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

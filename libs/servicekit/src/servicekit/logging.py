@@ -1,0 +1,73 @@
+"""JSON logs: one object per line with service, version, request id, trace id and span id."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import traceback
+from datetime import UTC, datetime
+from typing import Any
+
+from opentelemetry import trace
+
+from servicekit.request_context import current_request_id
+
+__all__ = ["JsonFormatter", "configure_logging"]
+
+_RESERVED = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+    "message",
+    "asctime",
+    "color_message",
+}
+
+
+class JsonFormatter(logging.Formatter):
+    def __init__(self, service: str, version: str) -> None:
+        super().__init__()
+        self._service = service
+        self._version = version
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+            "service": self._service,
+            "version": self._version,
+        }
+        request_id = current_request_id()
+        if request_id is not None:
+            entry["request_id"] = request_id
+        span_context = trace.get_current_span().get_span_context()
+        if span_context.is_valid:
+            entry["trace_id"] = format(span_context.trace_id, "032x")
+            entry["span_id"] = format(span_context.span_id, "016x")
+        for key, value in record.__dict__.items():
+            if key not in _RESERVED and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info:
+            entry["error"] = {
+                "type": record.exc_info[0].__name__ if record.exc_info[0] else None,
+                "stack": "".join(traceback.format_exception(*record.exc_info)),
+            }
+        return json.dumps(entry, default=str)
+
+
+def configure_logging(service: str, version: str, level: str, fmt: str) -> None:
+    """Route the root logger (and uvicorn's) through one handler on stdout."""
+    handler = logging.StreamHandler(sys.stdout)
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter(service, version))
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for name in ("uvicorn", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = []
+        logger.propagate = True
+    # Our own access log line replaces uvicorn's (it carries the route, ids and duration).
+    logging.getLogger("uvicorn.access").disabled = True

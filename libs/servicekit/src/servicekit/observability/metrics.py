@@ -1,0 +1,53 @@
+"""Prometheus metrics every service exports. Names follow OpenTelemetry semantic conventions
+where one exists (`http.server.request.duration` → `http_server_request_duration_seconds`);
+Flotilla's own carry the `flotilla_` prefix. Each metric is defined once, here."""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, Info, generate_latest
+from starlette.requests import Request
+from starlette.responses import Response
+
+__all__ = [
+    "BUILD_INFO",
+    "DB_POOL_CONNECTIONS",
+    "HTTP_ACTIVE_REQUESTS",
+    "HTTP_REQUESTS_REJECTED",
+    "HTTP_REQUEST_DURATION",
+    "metrics_endpoint",
+]
+
+# Buckets from OTel's recommendation for http.server.request.duration, in seconds.
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
+
+HTTP_REQUEST_DURATION = Histogram(
+    "http_server_request_duration_seconds",
+    "Duration of HTTP server requests, by route template, method and status.",
+    ["http_route", "http_request_method", "http_response_status_code"],
+    buckets=_LATENCY_BUCKETS,
+)
+HTTP_ACTIVE_REQUESTS = Gauge(
+    "http_server_active_requests",
+    "HTTP server requests in flight.",
+    ["http_request_method"],
+)
+HTTP_REQUESTS_REJECTED = Counter(
+    "flotilla_http_requests_rejected_total",
+    "Requests refused by the chassis before or instead of the handler, by reason.",
+    ["reason"],
+)
+DB_POOL_CONNECTIONS = Gauge(
+    "db_client_connection_count",
+    "Database pool connections by state (idle, used).",
+    ["state"],
+)
+BUILD_INFO = Info("flotilla_build", "The running service's name, version and git sha.")
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    database = getattr(request.app.state, "database", None)
+    if database is not None:
+        status = database.pool_status()
+        DB_POOL_CONNECTIONS.labels("used").set(status["checked_out"])
+        DB_POOL_CONNECTIONS.labels("idle").set(max(0, status["size"] - status["checked_out"]))
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,59 @@
+"""OpenTelemetry tracing: a provider per process, exporting over OTLP/HTTP when configured.
+
+The standard `OTEL_*` variables apply (endpoint, headers, sampler); without an endpoint spans
+are still created, so trace ids reach the logs and outgoing calls.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from opentelemetry import trace
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+
+from servicekit.settings import ServiceSettings
+
+__all__ = ["build_tracer_provider", "instrument_app"]
+
+_UNTRACED_PATHS = "livez,readyz,healthz,metrics"
+
+
+def build_tracer_provider(
+    settings: ServiceSettings, extra_processors: tuple[SpanProcessor, ...] = ()
+) -> TracerProvider:
+    resource = Resource.create(
+        {
+            "service.name": settings.service_name,
+            "service.version": settings.service_version,
+            "deployment.environment.name": settings.environment,
+            "vcs.ref.head.revision": settings.git_sha,
+        }
+    )
+    provider = TracerProvider(
+        resource=resource,
+        sampler=ParentBased(TraceIdRatioBased(settings.otel_traces_sampler_ratio)),
+    )
+    if settings.otel_exporter_otlp_endpoint:
+        endpoint = settings.otel_exporter_otlp_endpoint.rstrip("/") + "/v1/traces"
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
+    for processor in extra_processors:
+        provider.add_span_processor(processor)
+    return provider
+
+
+def instrument_app(app: FastAPI, provider: TracerProvider) -> None:
+    FastAPIInstrumentor.instrument_app(
+        app,
+        tracer_provider=provider,
+        excluded_urls=_UNTRACED_PATHS,
+        exclude_spans=["receive", "send"],
+    )
+
+
+def set_global_provider(provider: TracerProvider) -> None:
+    """Make `provider` the process's provider, once (later calls are ignored by the API)."""
+    trace.set_tracer_provider(provider)

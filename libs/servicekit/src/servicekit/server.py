@@ -1,0 +1,65 @@
+"""Run a service under uvicorn with Kubernetes-friendly shutdown.
+
+On SIGTERM (or SIGINT): readiness fails at once, so the endpoint is taken out of rotation;
+after `shutdown_drain_delay_s` (time for the load balancer to notice) uvicorn stops
+accepting, in-flight requests drain for up to `shutdown_timeout_s`, then the lifespan closes
+consumers, producers and the pool, and the process exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from types import FrameType
+
+import uvicorn
+from fastapi import FastAPI
+from opentelemetry import trace
+
+from servicekit.health import Health
+from servicekit.settings import ServiceSettings
+
+__all__ = ["serve"]
+
+log = logging.getLogger(__name__)
+
+
+class _DrainingServer(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, health: Health, drain_delay_s: float) -> None:
+        super().__init__(config)
+        self._health = health
+        self._drain_delay_s = drain_delay_s
+        self._exit_scheduled = False
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self._exit_scheduled:
+            # A second signal means "now": skip the drain delay and cut in-flight work.
+            super().handle_exit(sig, frame)
+            return
+        self._exit_scheduled = True
+        self._health.shutting_down = True
+        log.info("shutdown requested", extra={"signal": signal.Signals(sig).name})
+        loop = asyncio.get_event_loop()
+        loop.call_later(self._drain_delay_s, self._begin_exit)
+
+    def _begin_exit(self) -> None:
+        self.should_exit = True
+
+
+def serve(app: FastAPI, settings: ServiceSettings) -> None:
+    trace.set_tracer_provider(app.state.tracer_provider)
+    config = uvicorn.Config(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,  # servicekit.logging owns the handlers
+        access_log=False,
+        proxy_headers=True,
+        forwarded_allow_ips="127.0.0.1",
+        server_header=False,
+        timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
+        lifespan="on",
+    )
+    server = _DrainingServer(config, app.state.health, settings.shutdown_drain_delay_s)
+    server.run()

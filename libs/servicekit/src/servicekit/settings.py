@@ -1,0 +1,68 @@
+"""Service settings, read from the environment and validated at start-up.
+
+Secrets may also come from files: when `SECRETS_DIR` names a folder (a mounted Kubernetes
+Secret), a file named after a field (e.g. `database_url`) provides that field's value.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Literal, TypeVar
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["ServiceSettings", "load_settings"]
+
+Environment = Literal["dev", "test", "prod"]
+
+
+class ServiceSettings(BaseSettings):
+    """What every Flotilla service needs; services subclass it to add their own fields."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    service_name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    service_version: str = "0.1.0"
+    git_sha: str = "unknown"
+    environment: Environment = "dev"
+
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8000, ge=1, le=65535)
+    root_path: str = ""
+
+    database_url: SecretStr
+    db_schema: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    db_pool_size: int = Field(default=10, ge=1, le=100)
+    db_max_overflow: int = Field(default=5, ge=0, le=100)
+    db_pool_timeout_s: float = Field(default=2.0, gt=0)
+    db_connect_timeout_s: float = Field(default=2.0, gt=0)
+    db_statement_timeout_ms: int = Field(default=5_000, ge=100)
+
+    max_body_bytes: int = Field(default=1_048_576, ge=1_024)
+    request_timeout_s: float = Field(default=10.0, gt=0)
+    shutdown_drain_delay_s: float = Field(default=0.0, ge=0)
+    shutdown_timeout_s: float = Field(default=20.0, gt=0)
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "console"] = "json"
+
+    otel_exporter_otlp_endpoint: str | None = None
+    otel_traces_sampler_ratio: float = Field(default=1.0, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _no_placeholder_secrets_outside_dev(self) -> ServiceSettings:
+        if self.environment == "prod" and "changeme" in self.database_url.get_secret_value():
+            raise ValueError("DATABASE_URL carries a placeholder password in prod")
+        return self
+
+
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
+
+
+def load_settings(cls: type[SettingsT]) -> SettingsT:
+    """Build `cls` from the environment (and `SECRETS_DIR`, when set)."""
+    secrets_dir = os.environ.get("SECRETS_DIR")
+    if secrets_dir:
+        return cls(_secrets_dir=secrets_dir)
+    return cls()

@@ -1,0 +1,115 @@
+"""identity's routes: parse, call a handler, shape the response."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, status
+
+from identity.domain import EmailAlreadyRegistered, InvalidCredentials, User
+from identity.handlers import TokenPolicy, authenticate, register_user
+from identity.passwords import Passwords
+from identity.repository import UserRepository
+from identity.schemas import NewUser, TokenRequest, TokenResponse, UserOut
+from servicekit.auth.dependencies import CurrentPrincipal
+from servicekit.auth.keys import KeyRing
+from servicekit.db.session import SessionDep
+from servicekit.errors import ProblemError
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
+
+
+def _passwords(request: Request) -> Passwords:
+    passwords: Passwords = request.app.state.passwords
+    return passwords
+
+
+def _keys(request: Request) -> KeyRing:
+    keys: KeyRing = request.app.state.key_ring
+    return keys
+
+
+def _policy(request: Request) -> TokenPolicy:
+    policy: TokenPolicy = request.app.state.token_policy
+    return policy
+
+
+PasswordsDep = Annotated[Passwords, Depends(_passwords)]
+
+
+@router.post(
+    "/v1/users",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UserOut,
+    tags=["users"],
+    summary="Sign up",
+    responses={
+        409: {"description": "The email is already registered", **_PROBLEM},
+        422: {"description": "Invalid input", **_PROBLEM},
+    },
+)
+async def sign_up(body: NewUser, session: SessionDep, passwords: PasswordsDep) -> UserOut:
+    try:
+        user = await register_user(
+            session, passwords, email=body.email, name=body.name, password=body.password
+        )
+    except EmailAlreadyRegistered:
+        raise ProblemError(
+            "An account with this email already exists.", status=409, slug="email-taken"
+        ) from None
+    return _user_out(user)
+
+
+@router.post(
+    "/v1/tokens",
+    response_model=TokenResponse,
+    tags=["tokens"],
+    summary="Exchange email and password for an access token",
+    responses={401: {"description": "Wrong email or password", **_PROBLEM}},
+)
+async def create_token(
+    body: TokenRequest,
+    session: SessionDep,
+    passwords: PasswordsDep,
+    keys: Annotated[KeyRing, Depends(_keys)],
+    policy: Annotated[TokenPolicy, Depends(_policy)],
+) -> TokenResponse:
+    try:
+        issued = await authenticate(
+            session, passwords, keys, policy, email=body.email, password=body.password
+        )
+    except InvalidCredentials:
+        raise ProblemError(
+            "The email or password is wrong.",
+            status=401,
+            slug="invalid-credentials",
+            headers={"WWW-Authenticate": "Bearer"},
+        ) from None
+    return TokenResponse(access_token=issued.access_token, expires_in=issued.expires_in)
+
+
+@router.get(
+    "/v1/users/me",
+    response_model=UserOut,
+    tags=["users"],
+    summary="The signed-in user",
+    responses={401: {"description": "Missing, invalid or expired token", **_PROBLEM}},
+)
+async def me(principal: CurrentPrincipal, session: SessionDep) -> UserOut:
+    user = await UserRepository(session).by_id(principal.subject)
+    if user is None:
+        raise ProblemError("The token's user no longer exists.", status=401, slug="invalid-token")
+    return _user_out(user)
+
+
+@router.get("/.well-known/jwks.json", tags=["tokens"], summary="Public signing keys (JWKS)")
+async def jwks(keys: Annotated[KeyRing, Depends(_keys)]) -> dict[str, Any]:
+    return keys.jwks()
+
+
+def _user_out(user: User) -> UserOut:
+    return UserOut(id=user.id, email=user.email, name=user.name, created_at=user.created_at)

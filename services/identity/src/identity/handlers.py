@@ -1,0 +1,77 @@
+"""identity's use cases. They take a unit of work's session and never commit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from identity.domain import InvalidCredentials, User, normalize_email
+from identity.passwords import Passwords
+from identity.repository import UserRepository
+from servicekit.auth.keys import KeyRing
+from servicekit.auth.tokens import issue_access_token
+from servicekit.ids import new_id
+
+__all__ = ["IssuedToken", "TokenPolicy", "authenticate", "register_user"]
+
+
+@dataclass(frozen=True)
+class TokenPolicy:
+    issuer: str
+    audience: str
+    ttl_s: int
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    access_token: str
+    expires_in: int
+
+
+async def register_user(
+    session: AsyncSession, passwords: Passwords, *, email: str, name: str, password: str
+) -> User:
+    """Raises EmailAlreadyRegistered when the address has an account."""
+    password_hash = await passwords.hash(password)
+    return await UserRepository(session).add(
+        new_id("usr"), normalize_email(email), name, password_hash
+    )
+
+
+async def authenticate(
+    session: AsyncSession,
+    passwords: Passwords,
+    keys: KeyRing,
+    policy: TokenPolicy,
+    *,
+    email: str,
+    password: str,
+) -> IssuedToken:
+    """Raises InvalidCredentials, identically for an unknown email and a wrong password."""
+    user = await UserRepository(session).by_email(normalize_email(email))
+    if not await passwords.verify(user.password_hash if user else None, password) or user is None:
+        raise InvalidCredentials
+    token = issue_access_token(
+        keys,
+        subject=user.id,
+        issuer=policy.issuer,
+        audience=policy.audience,
+        ttl_s=policy.ttl_s,
+        roles=user.roles,
+        extra_claims={"email": user.email},
+    )
+    return IssuedToken(token, policy.ttl_s)
+
+
+async def ensure_admin(
+    session: AsyncSession, passwords: Passwords, *, email: str, password: str
+) -> User:
+    """Create the admin account, or reset its password and roles; safe to run repeatedly."""
+    return await UserRepository(session).upsert_with_roles(
+        new_id("usr"),
+        normalize_email(email),
+        "Administrator",
+        await passwords.hash(password),
+        ["admin"],
+    )

@@ -1,0 +1,23 @@
+"""identity's tables (in the `identity` schema, reached through the search_path)."""
+
+from __future__ import annotations
+
+from sqlalchemy import ARRAY, Column, DateTime, String, Table, Text, func, text
+
+from servicekit.db.models import new_metadata
+
+__all__ = ["metadata", "users"]
+
+metadata = new_metadata()
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("password_hash", Text, nullable=False),
+    Column("roles", ARRAY(Text), nullable=False, server_default=text("'{}'")),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
