@@ -18,6 +18,11 @@ from pathlib import Path
 __all__ = ["ManagedProcess", "ProcessError"]
 
 
+# Popen objects of the children this process started, kept so that they are reaped through
+# Popen (no "still running" ResourceWarning when the object would be collected).
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
+
 class ProcessError(RuntimeError):
     """A managed process failed to start or stop; the message names its log file."""
 
@@ -61,6 +66,7 @@ class ManagedProcess:
                 cwd=cwd,
                 start_new_session=True,
             )
+        _CHILDREN[proc.pid] = proc
         self.pid_file.write_text(f"{proc.pid}\n")
         return proc.pid
 
@@ -101,6 +107,12 @@ class ManagedProcess:
 
 
 def _alive(pid: int) -> bool:
+    child = _CHILDREN.get(pid)
+    if child is not None:
+        if child.poll() is None:
+            return True
+        del _CHILDREN[pid]
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

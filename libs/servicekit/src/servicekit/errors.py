@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 _TYPE_BASE = "urn:flotilla:problem:"
+_HTTP_ERROR_SLUGS = {413: "body-too-large"}
 
 
 class ProblemError(Exception):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,7 +14,9 @@ from servicekit.auth.keys import KeyRing
 from servicekit.auth.tokens import issue_access_token
 from servicekit.ids import new_id
 
-__all__ = ["IssuedToken", "TokenPolicy", "authenticate", "register_user"]
+__all__ = ["IssuedToken", "TokenPolicy", "authenticate", "ensure_admin", "register_user"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -34,9 +37,11 @@ async def register_user(
 ) -> User:
     """Raises EmailAlreadyRegistered when the address has an account."""
     password_hash = await passwords.hash(password)
-    return await UserRepository(session).add(
+    user = await UserRepository(session).add(
         new_id("usr"), normalize_email(email), name, password_hash
     )
+    log.info("user registered", extra={"user_id": user.id})
+    return user
 
 
 async def authenticate(

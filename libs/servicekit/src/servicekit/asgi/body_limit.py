@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from servicekit.errors import send_problem
@@ -10,8 +11,11 @@ from servicekit.observability.metrics import HTTP_REQUESTS_REJECTED
 __all__ = ["BodySizeLimit"]
 
 
-class _BodyTooLarge(Exception):
-    pass
+class _BodyTooLarge(HTTPException):
+    """An HTTPException, so that FastAPI's body parsing re-raises it instead of making a 400."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, f"The request body exceeds {max_bytes} bytes.")
 
 
 class BodySizeLimit:
@@ -25,6 +29,7 @@ class BodySizeLimit:
             return
         declared = _content_length(scope)
         if declared is not None and declared > self.max_bytes:
+            HTTP_REQUESTS_REJECTED.labels("body_too_large").inc()
             await self._refuse(send)
             return
         received = 0
@@ -36,7 +41,7 @@ class BodySizeLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise _BodyTooLarge
+                    raise _BodyTooLarge(self.max_bytes)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -48,12 +53,14 @@ class BodySizeLimit:
         try:
             await self.app(scope, counting_receive, tracking_send)
         except _BodyTooLarge:
+            # Reached when the app read the body outside FastAPI's own parsing.
             if response_started:
                 raise
             await self._refuse(send)
+        if received > self.max_bytes:
+            HTTP_REQUESTS_REJECTED.labels("body_too_large").inc()
 
     async def _refuse(self, send: Send) -> None:
-        HTTP_REQUESTS_REJECTED.labels("body_too_large").inc()
         await send_problem(
             send, 413, f"The request body exceeds {self.max_bytes} bytes.", slug="body-too-large"
         )

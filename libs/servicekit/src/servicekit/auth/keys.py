@@ -12,7 +12,14 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-__all__ = ["KeyRing", "SigningKey", "jwk_to_public_key", "load_key_ring", "public_jwk"]
+__all__ = [
+    "KeyRing",
+    "SigningKey",
+    "jwk_to_public_key",
+    "load_key_ring",
+    "public_jwk",
+    "write_new_signing_key",
+]
 
 
 def _b64url(data: bytes) -> str:
@@ -85,3 +92,17 @@ def load_key_ring(folder: Path, active_name: str | None = None) -> KeyRing:
     if active_name and active is None:
         raise ValueError(f"active signing key {active_name!r} not found in {folder}")
     return KeyRing(active=active or keys[-1], keys=tuple(keys))
+
+
+def write_new_signing_key(folder: Path, name: str) -> Path:
+    """Generate an Ed25519 key as a PKCS8 PEM file readable only by its owner."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    pem = Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    path.touch(mode=0o600, exist_ok=False)
+    path.write_bytes(pem)
+    return path

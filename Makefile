@@ -1,0 +1,84 @@
+# Flotilla — everything a fresh machine needs is set up by these targets.
+#   make up     start the platform (Postgres, Kafka, gateway, services) in the background
+#   make down   stop everything `make up` started
+#   make test   set up, start a separate test stack, run every test, stop the stack
+#   make lint   ruff, mypy (strict on libs/), import-linter
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+PY := $(VENV)/bin/python
+DEVSTACK := $(PY) -m devstack
+PYTEST_ARGS ?=
+
+.PHONY: help setup up down status test lint format
+
+help:
+	@echo "make up      start the platform on 127.0.0.1 (gateway :8080) and print its URLs"
+	@echo "make down    stop everything make up started"
+	@echo "make status  show what is running"
+	@echo "make test    run every test against a separate test stack (sets everything up)"
+	@echo "make lint    ruff, mypy, import-linter"
+
+$(UV):
+	python3 -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+# The virtualenv, from the lock file only (--frozen fails if uv.lock is out of date).
+$(VENV)/.synced: $(UV) uv.lock pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
+	$(UV) sync --frozen --all-packages
+	touch $@
+
+# System packages the stack runs: nginx (the gateway), Postgres 15 server binaries, a JDK
+# and Maven (for the Kafka broker's jars). Installed from Debian only when missing.
+.run/.system-packages:
+	@missing=""; \
+	command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing="$$missing nginx-light"; \
+	[ -x /usr/lib/postgresql/15/bin/postgres ] || missing="$$missing postgresql-15"; \
+	command -v java >/dev/null || missing="$$missing openjdk-17-jre-headless"; \
+	command -v mvn >/dev/null || missing="$$missing maven"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi; \
+	fi
+	@mkdir -p .run && touch $@
+
+setup: $(VENV)/.synced .run/.system-packages
+
+up: setup
+	$(DEVSTACK) up --profile local
+
+down:
+	@if [ -x $(PY) ]; then $(DEVSTACK) down --profile local; else echo "nothing to stop"; fi
+
+status:
+	$(DEVSTACK) status --profile local
+
+# The test stack uses its own ports and folder (.run/test), so it never collides with `make up`.
+# It is stopped whatever the tests do; the exit code is pytest's.
+test: setup
+	$(DEVSTACK) down --profile test >/dev/null 2>&1 || true
+	@set +e; \
+	$(DEVSTACK) up --profile test; up_rc=$$?; \
+	if [ $$up_rc -eq 0 ]; then \
+	  FLOTILLA_PROFILE=test $(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	else rc=$$up_rc; fi; \
+	$(DEVSTACK) down --profile test; down_rc=$$?; \
+	if [ $$rc -eq 0 ] && [ $$down_rc -ne 0 ]; then rc=$$down_rc; fi; \
+	exit $$rc
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy libs/servicekit/src libs/contracts/src libs/devstack/src services/identity/src
+	$(VENV)/bin/lint-imports
+
+format: setup
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .

@@ -1,0 +1,53 @@
+"""Fixtures shared by every test folder: the test stack that `make test` runs.
+
+`make test` starts the stack (`python -m devstack up --profile test`) before pytest and stops
+it afterwards, so tests find real Postgres, Kafka, the gateway and the services running on the
+test profile's ports. Run a single test the same way:
+`python -m devstack up --profile test && FLOTILLA_PROFILE=test pytest path::test`.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable
+
+import pytest
+
+from devstack.profiles import Profile, profile
+from devstack.stack import Stack
+
+
+@pytest.fixture(scope="session")
+def stack_profile() -> Profile:
+    return profile(os.environ.get("FLOTILLA_PROFILE", "test"))
+
+
+@pytest.fixture(scope="session")
+def test_stack(stack_profile: Profile) -> Stack:
+    stack = Stack(stack_profile)
+    if not stack.postgres.is_running():
+        pytest.fail(
+            f"the {stack_profile.name} stack is not running: use `make test`, or start it with "
+            f"`python -m devstack up --profile {stack_profile.name}`"
+        )
+    return stack
+
+
+@pytest.fixture(scope="session")
+def scratch_database(test_stack: Stack) -> Callable[[str, str], tuple[str, str]]:
+    """Make a database of its own for a test module; returns (admin url, a service url).
+
+    The service url names a fresh role (`<database>_svc`) with a random password; bootstrap
+    creates that role, so in-process apps never touch the roles of the running services.
+    """
+
+    def make(database: str, schema: str) -> tuple[str, str]:
+        test_stack.postgres.ensure_database(database)
+        admin = test_stack.postgres.admin_dsn(database, driver="postgresql+asyncpg")
+        port = test_stack.postgres.port
+        password = secrets.token_hex(12)
+        service = f"postgresql+asyncpg://{database}_svc:{password}@127.0.0.1:{port}/{database}"
+        return admin, service
+
+    return make

@@ -1,0 +1,102 @@
+"""`python -m devstack {up,down,status} [--profile local|test]` (also the `devstack` script)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from devstack.gateway import RouteTableError
+from devstack.profiles import profile
+from devstack.stack import Stack, StackError, down_command
+
+__all__ = ["main"]
+
+_DESCRIPTION = """\
+Run Flotilla's local platform without Docker: Postgres, Kafka, every service in
+deploy/routes.yaml and the nginx gateway, all on 127.0.0.1, with data, logs, pid files and
+secrets under .run/<profile>/.
+
+up      start whatever is not running yet and wait until the gateway serves every route;
+        safe to run again. On a failure it stops at the failing step with a one-line reason
+        and the last log lines, exits 1, and leaves what already runs in place for
+        inspection: `make down` (or `devstack down --profile ...`) cleans up.
+down    stop the gateway, the services, Kafka and Postgres, in that order; nothing is left
+        running, also when some components had already died. Data is kept.
+status  one line per component; exits 0 when everything runs, 3 otherwise.
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="devstack",
+        description=_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("command", choices=["up", "down", "status"])
+    parser.add_argument(
+        "--profile",
+        default="local",
+        choices=["local", "test"],
+        help="which stack: `local` (make up) or `test` (make test); default: local",
+    )
+    args = parser.parse_args(argv)
+    chosen = profile(args.profile)
+    try:
+        stack = Stack(chosen)
+        if args.command == "up":
+            return _up(stack)
+        if args.command == "down":
+            return _down(stack)
+        return _status(stack)
+    except (RouteTableError, StackError) as error:
+        _fail(str(error))
+        return 1
+    except KeyboardInterrupt:
+        _fail(f"interrupted; `{down_command(chosen)}` stops what already started")
+        return 130
+
+
+def _up(stack: Stack) -> int:
+    try:
+        stack.up(progress=_say)
+    except StackError as error:
+        _fail(str(error))
+        print(
+            f"what already started is still running for inspection; "
+            f"`{down_command(stack.profile)}` stops it",
+            file=sys.stderr,
+        )
+        return 1
+    print()
+    print(stack.summary())
+    return 0
+
+
+def _down(stack: Stack) -> int:
+    stack.down(progress=_say)
+    print(f"the {stack.profile.name} stack is stopped (data kept in {stack.profile.root})")
+    return 0
+
+
+def _status(stack: Stack) -> int:
+    components = stack.status()
+    for component in components:
+        state = "running" if component.running else "stopped"
+        pid = f"pid {component.pid}" if component.pid is not None else "-"
+        print(f"{component.name:<10} {state:<8} {pid:<11} port {component.port}")
+    return 0 if all(component.running for component in components) else 3
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+def _fail(message: str) -> None:
+    first, _, rest = message.partition("\n")
+    print(f"error: {first}", file=sys.stderr)
+    if rest:
+        print(rest, file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

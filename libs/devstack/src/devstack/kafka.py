@@ -1,0 +1,436 @@
+"""A real single-node Apache Kafka broker (KRaft, combined broker + controller) without Docker.
+
+The broker's runtime classpath is resolved from Maven Central with the tiny pom in
+`deploy/local/kafka/pom.xml` and cached (git-ignored) in `<cache_dir>/kafka-<version>/lib`.
+The broker runs as `java ... kafka.Kafka server.properties` under a `ManagedProcess`, listening
+on loopback only, with its files (config, cluster id, log dirs) in `data_dir`.
+
+The methods block (this module serves the CLI and test fixtures); aiokafka calls run on an
+event loop of their own, in a worker thread when the caller already runs one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import fcntl
+import hashlib
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError, for_code
+
+from devstack.process import ManagedProcess, ProcessError
+from devstack.profiles import REPO_ROOT
+
+__all__ = ["KAFKA_VERSION", "KafkaBroker", "TopicSpec"]
+
+KAFKA_VERSION = "4.3.1"
+DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
+KAFKA_DEPLOY_DIR = REPO_ROOT / "deploy" / "local" / "kafka"
+POM_FILE = KAFKA_DEPLOY_DIR / "pom.xml"
+LOG4J_CONFIG = KAFKA_DEPLOY_DIR / "log4j2.properties"
+
+# Written last into a freshly resolved lib folder: holds the hash of the pom it came from.
+_STAMP = ".devstack-complete"
+_CLUSTER_ID_FILE = "cluster.id"
+_CONFIG_FILE = "server.properties"
+_ADMIN_TIMEOUT_MS = 10_000
+# Short while waiting for readiness, so a broker that dies meanwhile is noticed quickly.
+_PROBE_TIMEOUT_MS = 2_000
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int = 3
+    replication_factor: int = 1
+    config: Mapping[str, str] = field(default_factory=dict)
+
+
+class KafkaBroker:
+    """One combined broker + controller (`node.id=1`); Raft listens on `controller_port`."""
+
+    def __init__(
+        self,
+        *,
+        data_dir: Path,
+        cache_dir: Path,
+        log_file: Path,
+        pid_file: Path,
+        port: int,
+        controller_port: int,
+        host: str = "127.0.0.1",
+        heap_mb: int = 512,
+    ) -> None:
+        self.data_dir = data_dir.resolve()
+        self.cache_dir = cache_dir.resolve()
+        self.port = port
+        self.controller_port = controller_port
+        self.host = host
+        self.heap_mb = heap_mb
+        self._process = ManagedProcess("kafka", pid_file.resolve(), log_file.resolve())
+
+    # -- facts -----------------------------------------------------------------------------
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def lib_dir(self) -> Path:
+        return self.cache_dir / f"kafka-{KAFKA_VERSION}" / "lib"
+
+    @property
+    def config_file(self) -> Path:
+        return self.data_dir / _CONFIG_FILE
+
+    @property
+    def log_dir(self) -> Path:
+        return self.data_dir / "log"
+
+    @property
+    def log_file(self) -> Path:
+        return self._process.log_file
+
+    def is_running(self) -> bool:
+        return self._process.is_running()
+
+    # -- jars ------------------------------------------------------------------------------
+
+    def ensure_jars(self) -> Path:
+        """Resolve the broker's runtime classpath into `lib_dir` once; return `lib_dir`.
+
+        Maven copies into a temporary sibling folder, which is renamed into place only after
+        Maven succeeded and a stamp naming the pom's hash was written, so a half-finished
+        download is never taken for a complete one. A changed pom resolves again. A lock file
+        keeps concurrent callers (parallel test runs) from resolving twice.
+        """
+        lib = self.lib_dir
+        pom_hash = hashlib.sha256(POM_FILE.read_bytes()).hexdigest()
+        if _stamp_matches(lib, pom_hash):
+            return lib
+        lib.parent.mkdir(parents=True, exist_ok=True)
+        with _file_lock(lib.parent / ".lock"):
+            if _stamp_matches(lib, pom_hash):
+                return lib
+            tmp = Path(tempfile.mkdtemp(prefix="lib.tmp-", dir=lib.parent))
+            try:
+                tmp.chmod(0o755)  # mkdtemp makes it 0700
+                self._resolve_into(tmp)
+                (tmp / _STAMP).write_text(pom_hash + "\n")
+                if lib.exists():  # resolved from an older pom: swap it out
+                    old = lib.with_name(f"lib.old-{os.getpid()}")
+                    shutil.rmtree(old, ignore_errors=True)
+                    lib.rename(old)
+                    tmp.rename(lib)
+                    shutil.rmtree(old, ignore_errors=True)
+                else:
+                    tmp.rename(lib)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+        return lib
+
+    def _resolve_into(self, out_dir: Path) -> None:
+        argv = [
+            "mvn",
+            "-q",
+            "-B",
+            "-f",
+            str(POM_FILE),
+            f"{DEPENDENCY_PLUGIN}:copy-dependencies",
+            f"-DoutputDirectory={out_dir}",
+            "-DincludeScope=runtime",
+        ]
+        try:
+            result = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=900)
+        except FileNotFoundError:
+            raise ProcessError("mvn not found: Maven is needed to fetch Kafka's jars") from None
+        except subprocess.TimeoutExpired as exc:
+            raise ProcessError(f"Maven timed out fetching Kafka's jars: {exc}") from None
+        jars = list(out_dir.glob("kafka_2.13-*.jar"))
+        if result.returncode != 0 or not jars:
+            output = (result.stdout + result.stderr).strip()
+            raise ProcessError(
+                f"Maven could not fetch Kafka {KAFKA_VERSION}'s jars "
+                f"(exit {result.returncode}): {' '.join(argv)}\n{output[-4000:]}"
+            )
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self, timeout: float = 90.0) -> None:
+        """Fetch jars, write config, format storage once, start and wait until ready.
+
+        A no-op if already running. On a crash or timeout, raises ProcessError with the log's
+        tail; a broker that did not become ready in time is killed first.
+        """
+        if self.is_running():
+            return
+        lib = self.ensure_jars()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.config_file.write_text(self._server_properties())
+        self._format_once(lib)
+        self._log_marker("starting")
+        self._process.start(self._java(lib, "kafka.Kafka", str(self.config_file)))
+        self._wait_ready(timeout)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """SIGTERM (a controlled shutdown), then SIGKILL after `timeout`; a no-op if stopped."""
+        self._process.stop(timeout)
+
+    def kill(self) -> None:
+        """SIGKILL at once, as a crash would (for fault tests)."""
+        self._process.kill()
+
+    def _server_properties(self) -> str:
+        props = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.bootstrap.servers": f"{self.host}:{self.controller_port}",
+            "listeners": (
+                f"PLAINTEXT://{self.host}:{self.port},CONTROLLER://{self.host}:{self.controller_port}"
+            ),
+            "advertised.listeners": f"PLAINTEXT://{self.host}:{self.port}",
+            "controller.listener.names": "CONTROLLER",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "log.dirs": str(self.log_dir),
+            # One node: internal topics cannot have more than one replica.
+            "offsets.topic.replication.factor": "1",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.min.isr": "1",
+            # Fewer partitions of internal topics than the default 50: the first consumer group
+            # or transaction creates them, which on 2 cores takes seconds per 50 partitions.
+            "offsets.topic.num.partitions": "5",
+            "transaction.state.log.num.partitions": "5",
+            "share.coordinator.state.topic.num.partitions": "5",
+            "group.initial.rebalance.delay.ms": "0",
+            # After a crash (kill()), the restarted broker cannot register until the controller
+            # expires its old session: 9 s by default, 3 s here (heartbeats every 1 s).
+            "broker.session.timeout.ms": "3000",
+            "broker.heartbeat.interval.ms": "1000",
+            "auto.create.topics.enable": "false",  # topics come from our topic file
+            "num.partitions": "3",
+            # A small machine: fewer threads than the defaults (3 network, 8 I/O).
+            "num.network.threads": "2",
+            "num.io.threads": "4",
+        }
+        lines = ["# Written by devstack (libs/devstack/src/devstack/kafka.py) on every start."]
+        lines += [f"{key}={value}" for key, value in props.items()]
+        return "\n".join(lines) + "\n"
+
+    def _cluster_id(self) -> str:
+        """A random 16-byte id in base64url without padding, persisted in `data_dir`."""
+        path = self.data_dir / _CLUSTER_ID_FILE
+        try:
+            existing = path.read_text().strip()
+        except FileNotFoundError:
+            existing = ""
+        if existing:
+            return existing
+        while True:
+            cluster_id = base64.urlsafe_b64encode(os.urandom(16)).rstrip(b"=").decode()
+            # Kafka's own Uuid.randomUuid() avoids a leading "-" (it reads as a CLI option).
+            if not cluster_id.startswith("-"):
+                break
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(cluster_id + "\n")
+        tmp.replace(path)
+        return cluster_id
+
+    def _format_once(self, lib: Path) -> None:
+        if (self.log_dir / "meta.properties").is_file():
+            return
+        # The broker never ran on an unformatted folder: anything here is a half-done format.
+        shutil.rmtree(self.log_dir, ignore_errors=True)
+        argv = self._java(
+            lib,
+            "kafka.tools.StorageTool",
+            "format",
+            "--standalone",
+            "-t",
+            self._cluster_id(),
+            "-c",
+            str(self.config_file),
+        )
+        result = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=120)
+        if result.returncode != 0 or not (self.log_dir / "meta.properties").is_file():
+            raise ProcessError(
+                f"formatting Kafka storage in {self.log_dir} failed (exit {result.returncode}):\n"
+                f"{(result.stdout + result.stderr).strip()[-4000:]}"
+            )
+
+    def _java(self, lib: Path, main_class: str, *args: str) -> list[str]:
+        java_home = os.environ.get("JAVA_HOME")
+        java = str(Path(java_home) / "bin" / "java") if java_home else "java"
+        return [
+            java,
+            f"-Xmx{self.heap_mb}m",
+            f"-Xms{self.heap_mb}m",
+            # Serial GC: with a heap of a few hundred MB its pauses are short, and on 2 cores it
+            # adds no GC worker threads to compete with the broker's (G1, the default, pays off
+            # on large heaps). Measured here: a warm start takes ~3 s with Serial, Parallel or
+            # G1 alike; -XX:TieredStopAtLevel=1 saved nothing measurable, so C2 stays on.
+            "-XX:+UseSerialGC",
+            "-XX:+ExitOnOutOfMemoryError",
+            "-Djava.awt.headless=true",
+            # No JMX port (no com.sun.management.jmxremote.*): nothing listens beyond loopback.
+            f"-Dlog4j2.configurationFile={LOG4J_CONFIG}",
+            "-cp",
+            f"{lib}/*",
+            main_class,
+            *args,
+        ]
+
+    def _log_marker(self, what: str) -> None:
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        with self.log_file.open("a") as log:
+            log.write(f"\n===== devstack: {what} Kafka {KAFKA_VERSION} at {stamp} =====\n")
+
+    def _wait_ready(self, timeout: float) -> None:
+        """Ready when the port accepts and an admin client lists topics."""
+        deadline = time.monotonic() + timeout
+        last_error = "the port never accepted a connection"
+        while time.monotonic() < deadline:
+            if self._process.exited_early():
+                raise ProcessError(
+                    f"Kafka exited while starting; log {self.log_file}:\n"
+                    f"{self._process.log_tail(60)}"
+                )
+            if _port_open(self.host, self.port):
+                try:
+                    _run_async(lambda: self._list_topics(_PROBE_TIMEOUT_MS))
+                except Exception as exc:  # not ready yet: any client error means "retry"
+                    last_error = f"{type(exc).__name__}: {exc}"
+                else:
+                    return
+            time.sleep(0.25)
+        self._process.kill()
+        raise ProcessError(
+            f"Kafka was not ready within {timeout:.0f}s ({last_error}); it was killed. "
+            f"Log {self.log_file}:\n{self._process.log_tail(60)}"
+        )
+
+    # -- topics ----------------------------------------------------------------------------
+
+    def create_topics(self, topics: Sequence[TopicSpec]) -> None:
+        """Create the topics that do not exist yet; existing topics are left as they are."""
+        if topics:
+            _run_async(lambda: self._create_topics(topics))
+
+    def _admin(self, timeout_ms: int = _ADMIN_TIMEOUT_MS) -> AIOKafkaAdminClient:
+        return AIOKafkaAdminClient(
+            bootstrap_servers=self.bootstrap_servers,
+            client_id="devstack",
+            request_timeout_ms=timeout_ms,
+        )
+
+    async def _list_topics(self, timeout_ms: int = _ADMIN_TIMEOUT_MS) -> list[str]:
+        admin = self._admin(timeout_ms)
+        try:
+            await admin.start()
+            topics: list[str] = await admin.list_topics()
+            return topics
+        finally:
+            await admin.close()
+
+    async def _create_topics(self, topics: Sequence[TopicSpec]) -> None:
+        admin = self._admin()
+        try:
+            await admin.start()
+            existing = set(await admin.list_topics())
+            missing = [spec for spec in topics if spec.name not in existing]
+            if not missing:
+                return
+            new = [
+                NewTopic(
+                    spec.name,
+                    spec.partitions,
+                    spec.replication_factor,
+                    topic_configs=dict(spec.config),
+                )
+                for spec in missing
+            ]
+            response = await admin.create_topics(new, timeout_ms=_ADMIN_TIMEOUT_MS)
+            for topic, code, *rest in response.topic_errors:
+                if code in (0, TopicAlreadyExistsError.errno):  # a concurrent create won
+                    continue
+                message = rest[0] if rest else ""
+                raise for_code(code)(f"creating topic {topic!r} failed: {message}")
+            await _wait_for_leaders(admin, [spec.name for spec in missing])
+        finally:
+            await admin.close()
+
+
+async def _wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str]) -> None:
+    """Wait until every partition of the new topics has a leader, so clients can use them."""
+    deadline = time.monotonic() + _ADMIN_TIMEOUT_MS / 1000
+    while True:
+        described = await admin.describe_topics(names)
+        ready = {
+            topic["topic"]
+            for topic in described
+            if topic["error_code"] == 0
+            and topic["partitions"]
+            and all(p["error_code"] == 0 and p["leader"] >= 0 for p in topic["partitions"])
+        }
+        if ready >= set(names):
+            return
+        if time.monotonic() > deadline:
+            raise ProcessError(f"topics without leaders after creation: {set(names) - ready}")
+        await asyncio.sleep(0.1)
+
+
+def _run_async(factory: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
+    """Run a coroutine to completion on a new event loop, from sync code or inside a loop.
+
+    Called from inside a running loop (an async test), `asyncio.run` would refuse; the loop
+    then runs in a worker thread while the caller blocks, as every method here does.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(factory())
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="devstack-kafka") as pool:
+        return pool.submit(lambda: asyncio.run(factory())).result()
+
+
+def _port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
+def _stamp_matches(lib: Path, pom_hash: str) -> bool:
+    try:
+        return (lib / _STAMP).read_text().strip() == pom_hash
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -1,0 +1,218 @@
+"""One Flotilla service as the stack runs it: `python -m <service> {bootstrap,serve,...}`.
+
+The process contract every service implements (through servicekit's CLI):
+- `bootstrap` creates its Postgres role and schema and runs its migrations (idempotent);
+- `serve` runs the HTTP server, ready when `GET /readyz` answers 200; SIGTERM drains and exits 0;
+- further one-shot commands (e.g. identity's `ensure-admin`).
+All of them read their settings from the environment built by `service_environment`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+
+from devstack.process import ManagedProcess
+from devstack.profiles import Profile
+
+__all__ = ["Service", "ServiceError", "inherited_environment", "service_environment"]
+
+# What a service inherits from the environment of `devstack up`: how to run a program, not how
+# to configure a service (a stray DATABASE_URL or SECRETS_DIR in the shell must not leak in).
+_INHERITED = frozenset(
+    {
+        "PATH",
+        "HOME",
+        "USER",
+        "LOGNAME",
+        "SHELL",
+        "TERM",
+        "TZ",
+        "TMPDIR",
+        "LANG",
+        "LANGUAGE",
+        "VIRTUAL_ENV",
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+    }
+)
+_INHERITED_PREFIXES = ("LC_", "PYTHON")
+
+JWT_ISSUER = "flotilla-identity"
+JWT_AUDIENCE = "flotilla"
+
+
+class ServiceError(RuntimeError):
+    """A service command failed or the server did not become ready; the message says why."""
+
+
+def inherited_environment() -> dict[str, str]:
+    return {
+        key: value
+        for key, value in os.environ.items()
+        if key in _INHERITED or key.startswith(_INHERITED_PREFIXES)
+    }
+
+
+def service_environment(
+    *,
+    profile: Profile,
+    service: str,
+    port: int,
+    prefix: str,
+    database_password: str,
+    identity_port: int,
+    git_sha: str,
+) -> dict[str, str]:
+    """The environment every command of `service` runs with."""
+    host = profile.host
+    return {
+        **inherited_environment(),
+        "SERVICE_NAME": service,
+        "HTTP_HOST": host,
+        "HTTP_PORT": str(port),
+        # The gateway serves the service under its prefix; FastAPI links its docs through it.
+        "ROOT_PATH": prefix,
+        "DATABASE_URL": (
+            f"postgresql+asyncpg://{service}:{quote(database_password, safe='')}"
+            f"@{host}:{profile.postgres_port}/flotilla"
+        ),
+        "DB_SCHEMA": service,
+        "KAFKA_BOOTSTRAP_SERVERS": f"{host}:{profile.kafka_port}",
+        "ENVIRONMENT": "dev" if profile.name == "local" else "test",
+        "LOG_FORMAT": "json",
+        "GIT_SHA": git_sha,
+        "JWKS_URL": f"http://{host}:{identity_port}/.well-known/jwks.json",
+        "JWT_ISSUER": JWT_ISSUER,
+        "JWT_AUDIENCE": JWT_AUDIENCE,
+    }
+
+
+class Service:
+    """The `serve` process of one service plus its one-shot commands."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        port: int,
+        env: Mapping[str, str],
+        profile: Profile,
+        python: str = sys.executable,
+    ) -> None:
+        self.name = name
+        self.port = port
+        self.host = profile.host
+        self.env = dict(env)
+        self.python = python
+        self.process = ManagedProcess(
+            name=name,
+            pid_file=profile.pids / f"{name}.pid",
+            log_file=profile.logs / f"{name}.log",
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def log_file(self) -> Path:
+        return self.process.log_file
+
+    def command(self, *args: str) -> list[str]:
+        return [self.python, "-m", self.name, *args]
+
+    def run(
+        self, command: str, *, extra_env: Mapping[str, str] | None = None, timeout: float = 180.0
+    ) -> str:
+        """Run a one-shot command (`bootstrap`, `ensure-admin`, ...); returns its output."""
+        argv = self.command(command)
+        shown = f"python -m {self.name} {command}"
+        try:
+            result = subprocess.run(
+                argv,
+                env={**self.env, **(extra_env or {})},
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise ServiceError(f"`{shown}` did not finish within {timeout:.0f}s") from None
+        output = (result.stdout + result.stderr).strip()
+        if result.returncode != 0:
+            raise ServiceError(
+                f"`{shown}` failed (exit {result.returncode}):\n{_tail(output) or '(no output)'}"
+            )
+        return output
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Start `serve` (a no-op if it runs) and wait until `/readyz` answers 200."""
+        if not self.process.is_running() and _port_open(self.host, self.port):
+            raise ServiceError(
+                f"{self.name}: port {self.port} is already in use by a process devstack "
+                f"does not know (a leftover server?)"
+            )
+        self.process.start(self.command("serve"), env=self.env)
+        self.wait_ready(timeout)
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            if not self.process.is_running():
+                raise ServiceError(
+                    f"{self.name} exited during start-up; last lines of {self.log_file}:\n"
+                    f"{self.log_tail()}"
+                )
+            if self.is_ready():
+                return
+            if time.monotonic() > deadline:
+                raise ServiceError(
+                    f"{self.name} was not ready within {timeout:.0f}s "
+                    f"(GET {self.url}/readyz); last lines of {self.log_file}:\n{self.log_tail()}"
+                )
+            time.sleep(0.25)
+
+    def is_ready(self) -> bool:
+        try:
+            response = httpx.get(f"{self.url}/readyz", timeout=2.0, trust_env=False)
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 200
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """SIGTERM (the server drains), wait, then SIGKILL what is left."""
+        self.process.stop(timeout)
+
+    def kill(self) -> None:
+        self.process.kill()
+
+    def is_running(self) -> bool:
+        return self.process.is_running()
+
+    def pid(self) -> int | None:
+        return self.process.pid()
+
+    def log_tail(self, lines: int = 30) -> str:
+        return self.process.log_tail(lines)
+
+
+def _tail(text: str, lines: int = 40) -> str:
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False

@@ -1,0 +1,413 @@
+"""The whole local platform for one profile: Postgres, Kafka, every service, the gateway.
+
+`up()` is idempotent and stops at the first failing step with a `StackError`; what already runs
+is left running for inspection and `down()` cleans up. `down()` stops everything in reverse
+order and leaves no process behind, also when some components were already dead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import stat
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cached_property
+from pathlib import Path
+
+import httpx
+
+from devstack.gateway import Gateway, Route, load_routes, service_port
+from devstack.kafka import KafkaBroker
+from devstack.postgres import PostgresCluster
+from devstack.process import ManagedProcess
+from devstack.profiles import REPO_ROOT, Profile
+from devstack.services import Service, service_environment
+
+__all__ = [
+    "ADMIN_EMAIL",
+    "DATABASE",
+    "ComponentStatus",
+    "SecretStore",
+    "Stack",
+    "StackError",
+]
+
+DATABASE = "flotilla"
+ADMIN_EMAIL = "admin@flotilla.local"
+IDENTITY = "identity"
+
+Progress = Callable[[str], None]
+
+
+class StackError(RuntimeError):
+    """A step of `up` or `down` failed; the message names the step and carries log lines."""
+
+
+@dataclass(frozen=True)
+class ComponentStatus:
+    name: str
+    running: bool
+    pid: int | None
+    port: int
+
+
+class SecretStore:
+    """Secrets generated once per profile, one 0600 file each, in a 0700 folder."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def get(self, name: str) -> str:
+        """The secret `name`, generated on first use (safe against concurrent `up`s)."""
+        path = self.directory / name
+        if not path.exists():
+            self._ensure_directory()
+            temporary = self.directory / f".{name}.{secrets.token_hex(4)}"
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(24) + "\n")
+            with contextlib.suppress(FileExistsError):
+                os.link(temporary, path)  # atomic: never overwrites a secret in use
+            temporary.unlink()
+        return path.read_text().strip()
+
+    def exists(self, name: str) -> bool:
+        return (self.directory / name).exists()
+
+    def jwt_keys_dir(self) -> Path:
+        """Identity's signing keys (Ed25519, PKCS8 PEM); one is generated if there is none."""
+        folder = self.directory / "jwt"
+        if not any(folder.glob("*.pem")):
+            from cryptography.hazmat.primitives import serialization
+            from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+            self._ensure_directory()
+            folder.mkdir(mode=0o700, exist_ok=True)
+            pem = Ed25519PrivateKey.generate().private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+            path = folder / f"key-{datetime.now(UTC):%Y%m%d}.pem"
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(pem)
+        return folder
+
+    def _ensure_directory(self) -> None:
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.directory.chmod(0o700)
+
+
+class Stack:
+    """Every component of one profile; accessors build handles without starting anything."""
+
+    def __init__(self, profile: Profile, routes: tuple[Route, ...] | None = None) -> None:
+        self.profile = profile
+        self.routes = load_routes() if routes is None else routes
+        self.secrets = SecretStore(profile.secrets)
+
+    # -- components ----------------------------------------------------------------------------
+
+    @cached_property
+    def postgres(self) -> PostgresCluster:
+        return PostgresCluster(
+            data_dir=self._postgres_data_dir,
+            port=self.profile.postgres_port,
+            log_file=self.profile.logs / "postgres.log",
+            superuser_password=self.secrets.get("postgres-superuser-password"),
+            host=self.profile.host,
+        )
+
+    @cached_property
+    def kafka(self) -> KafkaBroker:
+        return KafkaBroker(
+            data_dir=self.profile.root / "kafka",
+            cache_dir=self.profile.cache,
+            log_file=self.profile.logs / "kafka.log",
+            pid_file=self.profile.pids / "kafka.pid",
+            port=self.profile.kafka_port,
+            controller_port=self.profile.kafka_controller_port,
+            host=self.profile.host,
+        )
+
+    @cached_property
+    def gateway(self) -> Gateway:
+        return Gateway(self.profile, self.routes)
+
+    def service(self, name: str) -> Service:
+        return self._services[name]
+
+    @property
+    def service_names(self) -> list[str]:
+        return [route.service for route in self.routes]
+
+    def service_env(self, name: str) -> dict[str, str]:
+        """The environment `python -m <name> ...` runs with (without ADMIN_* extras)."""
+        route = self._route(name)
+        env = service_environment(
+            profile=self.profile,
+            service=name,
+            port=service_port(self.profile, name, self.routes),
+            prefix=route.prefix,
+            database_password=self.secrets.get(f"db-{name}-password"),
+            identity_port=self._identity_port(),
+            git_sha=self._git_sha,
+        )
+        if name == IDENTITY:
+            env["JWT_KEYS_DIR"] = str(self.secrets.jwt_keys_dir())
+        return env
+
+    @property
+    def admin_password(self) -> str:
+        return self.secrets.get("admin-password")
+
+    # -- up / down / status --------------------------------------------------------------------
+
+    def up(self, progress: Progress | None = None) -> None:
+        """Start everything that is not running yet and wait until the gateway serves."""
+        say = progress or _silent
+        with self._step("prepare folders and secrets"):
+            self._prepare_folders()
+            # Checked before `self.postgres` exists: building it generates a missing password.
+            if (self._postgres_data_dir / "PG_VERSION").exists() and not self.secrets.exists(
+                "postgres-superuser-password"
+            ):
+                raise StackError(
+                    f"the Postgres cluster in {self._postgres_data_dir} exists but its password "
+                    f"file is gone: stop the stack and delete {self.profile.root}"
+                )
+        with self._step("start Postgres"):
+            self.postgres.init()
+            self.postgres.start()
+            self.postgres.ensure_database(DATABASE)
+        say(f"postgres   running on {self.profile.host}:{self.profile.postgres_port}")
+        with self._step("start Kafka"):
+            self.kafka.start()
+        say(f"kafka      running on {self.kafka.bootstrap_servers}")
+        for name in self.service_names:
+            service = self.service(name)
+            with self._step(f"bootstrap {name}"):
+                service.run(
+                    "bootstrap",
+                    extra_env={"ADMIN_DATABASE_URL": self._admin_database_url()},
+                )
+            with self._step(f"start {name}"):
+                service.start()
+            say(f"{name:<10} ready on {service.url}")
+            if name == IDENTITY:
+                with self._step("create the admin user"):
+                    service.run(
+                        "ensure-admin",
+                        extra_env={
+                            "ADMIN_EMAIL": ADMIN_EMAIL,
+                            "ADMIN_PASSWORD": self.admin_password,
+                        },
+                    )
+        with self._step("start the gateway"):
+            self.gateway.start()
+            for route in self.routes:
+                self._wait_through_gateway(route)
+        say(f"gateway    ready on {self.gateway.url}")
+
+    def down(self, progress: Progress | None = None) -> None:
+        """Stop the gateway, the services, Kafka and Postgres; raise if something stayed up."""
+        say = progress or _silent
+        if not self.profile.root.exists():
+            say(f"nothing to stop: {self.profile.root} does not exist")
+            return
+        failures: list[str] = []
+
+        def attempt(name: str, stop: Callable[[], None]) -> None:
+            try:
+                stop()
+            except Exception as error:  # keep stopping the rest; report at the end
+                failures.append(f"{name}: {error}")
+            else:
+                say(f"{name:<10} stopped")
+
+        attempt("gateway", self.gateway.stop)
+        for name in reversed(self.service_names):
+            attempt(name, self.service(name).stop)
+        for leftover in self._unknown_processes():
+            attempt(leftover.name, leftover.stop)
+        attempt("kafka", self.kafka.stop)
+        attempt("postgres", self.postgres.stop)
+        if failures:
+            raise StackError("could not stop everything:\n" + "\n".join(failures))
+
+    def status(self) -> list[ComponentStatus]:
+        profile = self.profile
+        if not profile.root.exists():  # never started: do not create secrets just to look
+            ports = [("postgres", profile.postgres_port), ("kafka", profile.kafka_port)]
+            ports += [
+                (name, service_port(profile, name, self.routes)) for name in self.service_names
+            ]
+            ports.append(("gateway", profile.gateway_port))
+            return [ComponentStatus(name, False, None, port) for name, port in ports]
+        components = [
+            ComponentStatus(
+                "postgres", self.postgres.is_running(), self.postgres.pid(), profile.postgres_port
+            ),
+            ComponentStatus(
+                "kafka",
+                self.kafka.is_running(),
+                _pid_from(profile.pids / "kafka.pid") if self.kafka.is_running() else None,
+                profile.kafka_port,
+            ),
+        ]
+        for name in self.service_names:
+            service = self.service(name)
+            components.append(
+                ComponentStatus(name, service.is_running(), service.pid(), service.port)
+            )
+        components.append(
+            ComponentStatus(
+                "gateway", self.gateway.is_running(), self.gateway.pid(), profile.gateway_port
+            )
+        )
+        return components
+
+    def summary(self) -> str:
+        """What `up` prints at the end: URLs, the admin login, where the logs are."""
+        gateway = self.gateway.url
+        lines = [f"Flotilla is up (profile {self.profile.name}).", "", f"  gateway   {gateway}"]
+        lines += [f"  {r.service:<9} {gateway}{r.prefix}/docs" for r in self.routes]
+        identity = next((r for r in self.routes if r.service == IDENTITY), None)
+        if identity is not None:
+            body = f'{{"email":"{ADMIN_EMAIL}","password":"{self.admin_password}"}}'
+            lines += [
+                "",
+                "Admin login",
+                f"  email     {ADMIN_EMAIL}",
+                f"  password  {self.admin_password}",
+                f"  token     curl -s -X POST {gateway}{identity.prefix}/v1/tokens "
+                f"-H 'content-type: application/json' -d '{body}'",
+            ]
+        lines += [
+            "",
+            f"Logs        {self.profile.logs}/  (gateway access log: {self.gateway.access_log})",
+            f"Stop        {down_command(self.profile)}",
+        ]
+        return "\n".join(lines)
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    @property
+    def _postgres_data_dir(self) -> Path:
+        return self.profile.root / "postgres" / "data"
+
+    @cached_property
+    def _services(self) -> dict[str, Service]:
+        return {
+            name: Service(
+                name=name,
+                port=service_port(self.profile, name, self.routes),
+                env=self.service_env(name),
+                profile=self.profile,
+            )
+            for name in self.service_names
+        }
+
+    @cached_property
+    def _git_sha(self) -> str:
+        try:
+            result = subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"],
+                cwd=REPO_ROOT,
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return "unknown"
+        sha = result.stdout.strip()
+        return sha if result.returncode == 0 and sha else "unknown"
+
+    def _route(self, name: str) -> Route:
+        for route in self.routes:
+            if route.service == name:
+                return route
+        raise KeyError(f"no route for service {name!r}")
+
+    def _identity_port(self) -> int:
+        if any(route.service == IDENTITY for route in self.routes):
+            return service_port(self.profile, IDENTITY, self.routes)
+        return self.profile.first_service_port
+
+    def _admin_database_url(self) -> str:
+        return self.postgres.admin_dsn(DATABASE, driver="postgresql+asyncpg")
+
+    def _prepare_folders(self) -> None:
+        for folder in (self.profile.root, self.profile.logs, self.profile.pids):
+            folder.mkdir(parents=True, exist_ok=True)
+        # The Postgres server runs as the `postgres` user: it must traverse down to its folder.
+        pg_parent = self._postgres_data_dir.parent
+        pg_parent.mkdir(parents=True, exist_ok=True)
+        for folder in (pg_parent, self.profile.root, self.profile.root.parent):
+            folder.chmod(folder.stat().st_mode | stat.S_IXOTH)
+        if IDENTITY in self.service_names:
+            self.secrets.jwt_keys_dir()
+
+    def _wait_through_gateway(self, route: Route, timeout: float = 30.0) -> None:
+        url = f"{self.gateway.url}{route.prefix}/readyz"
+        deadline = time.monotonic() + timeout
+        last = "no answer"
+        while time.monotonic() < deadline:
+            try:
+                response = httpx.get(url, timeout=2.0, trust_env=False)
+            except httpx.HTTPError as error:
+                last = str(error) or type(error).__name__
+            else:
+                if response.status_code == 200:
+                    return
+                last = f"HTTP {response.status_code}"
+            time.sleep(0.25)
+        raise StackError(f"GET {url} did not answer 200 within {timeout:.0f}s ({last})")
+
+    def _unknown_processes(self) -> list[ManagedProcess]:
+        """Pid files of services no longer in the route table (renamed or removed routes)."""
+        known = {*self.service_names, "gateway", "kafka"}
+        if not self.profile.pids.is_dir():
+            return []
+        return [
+            ManagedProcess(
+                name=pid_file.stem,
+                pid_file=pid_file,
+                log_file=self.profile.logs / f"{pid_file.stem}.log",
+            )
+            for pid_file in sorted(self.profile.pids.glob("*.pid"))
+            if pid_file.stem not in known
+        ]
+
+    @contextlib.contextmanager
+    def _step(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except StackError as error:
+            raise StackError(f"{what}: {error}") from error
+        except Exception as error:  # every component's own error type, named once here
+            raise StackError(f"{what}: {error}") from error
+
+
+def down_command(profile: Profile) -> str:
+    if profile.name == "local":
+        return "make down"
+    return f"python -m devstack down --profile {profile.name}"
+
+
+def _pid_from(pid_file: Path) -> int | None:
+    try:
+        return int(pid_file.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def _silent(_: str) -> None:
+    pass

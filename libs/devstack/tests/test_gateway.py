@@ -1,0 +1,262 @@
+"""The gateway: route table, rendered nginx config, and a live nginx in front of a tiny upstream."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+
+from devstack.gateway import (
+    Gateway,
+    Route,
+    RouteTableError,
+    load_routes,
+    render_nginx_conf,
+    service_port,
+)
+from devstack.profiles import Profile, profile
+
+# ManagedProcess starts nginx detached and never waits for it, by design; Popen warns about that.
+
+
+@dataclass(frozen=True)
+class _TmpProfile(Profile):
+    """A profile whose folder lives under pytest's tmp_path instead of the repository."""
+
+    base: Path = Path("/nonexistent")
+
+    @property
+    def root(self) -> Path:
+        return self.base / self.name
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _tmp_profile(tmp_path: Path) -> _TmpProfile:
+    first_service_port = _free_port()
+    return _TmpProfile(
+        name="gwtest",
+        postgres_port=_free_port(),
+        kafka_port=_free_port(),
+        kafka_controller_port=_free_port(),
+        gateway_port=_free_port(),
+        first_service_port=first_service_port,
+        base=tmp_path,
+    )
+
+
+# -- route table ----------------------------------------------------------------------------
+
+
+def test_current_route_table_loads() -> None:
+    routes = load_routes()
+    assert routes
+    assert all(route.prefix.startswith("/") for route in routes)
+    assert Route(service="identity", prefix="/identity") in routes
+
+
+def test_service_ports_follow_the_route_order() -> None:
+    local = profile("local")
+    routes = load_routes()
+    for index, route in enumerate(routes):
+        assert service_port(local, route.service) == local.first_service_port + index
+    with pytest.raises(KeyError, match="nope"):
+        service_port(local, "nope")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("routes: [{service: identity, prefix: identity}]", "must start with '/'"),
+        ("routes: [{service: identity, prefix: /identity/}]", "trailing slash"),
+        ("routes: [{service: Identity-x, prefix: /identity}]", "not a valid name"),
+        (
+            "routes: [{service: a, prefix: /x}, {service: b, prefix: /x}]",
+            r"routes\[1\]: prefix '/x' is already used",
+        ),
+        ("routes: [{service: a, prefix: /a, port: 1}]", "exactly the keys"),
+        ("routes: {service: a}", "a 'routes' list"),
+        ("routes: [", "not valid YAML"),
+    ],
+)
+def test_invalid_route_table_is_refused_clearly(tmp_path: Path, text: str, message: str) -> None:
+    routes_file = tmp_path / "routes.yaml"
+    routes_file.write_text(text)
+    with pytest.raises(RouteTableError, match=message) as caught:
+        load_routes(routes_file)
+    assert str(routes_file) in str(caught.value)
+
+
+# -- rendered config ------------------------------------------------------------------------
+
+
+def test_config_renders_for_the_current_routes_and_nginx_accepts_it(tmp_path: Path) -> None:
+    test_profile = _tmp_profile(tmp_path)
+    gateway = Gateway(test_profile)
+    conf = gateway.write_config().read_text()
+
+    assert "daemon off;" in conf
+    assert f"listen 127.0.0.1:{test_profile.gateway_port};" in conf
+    for route in load_routes():
+        port = service_port(test_profile, route.service)
+        assert f"location {route.prefix}/ {{" in conf
+        assert f"proxy_pass http://{route.service}/;" in conf
+        assert f"server 127.0.0.1:{port} max_fails=0;" in conf
+    # Every path nginx writes stays inside the profile folder.
+    for path in re.findall(r"(?:pid|_temp_path|error_log|access_log) (/\S+?)[; ]", conf):
+        assert Path(path).is_relative_to(test_profile.root), path
+    gateway.validate()
+
+
+def test_problem_bodies_in_the_config_are_json() -> None:
+    conf = render_nginx_conf(profile("local"), load_routes(), Path("/srv/gateway"))
+    bodies = re.findall(r"return (\d{3}) '(\{.*\})\\n';", conf)
+    assert {int(code) for code, _ in bodies} >= {400, 404, 413, 502, 503, 504}
+    for code, body in bodies:
+        problem = json.loads(body.replace("$", ""))
+        assert problem["status"] == int(code)
+        assert {"type", "title", "detail"} <= set(problem)
+
+
+# -- a live gateway -------------------------------------------------------------------------
+
+
+class _Echo(BaseHTTPRequestHandler):
+    """Answers with the path and headers it received."""
+
+    def do_GET(self) -> None:
+        body = json.dumps({"path": self.path, "headers": dict(self.headers)}).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@dataclass
+class _LiveGateway:
+    gateway: Gateway
+    client: httpx.Client
+
+
+@pytest.fixture
+def live(tmp_path: Path) -> Iterator[_LiveGateway]:
+    test_profile = _tmp_profile(tmp_path)
+    routes = [Route(service="echo", prefix="/echo"), Route(service="gone", prefix="/gone")]
+    upstream = ThreadingHTTPServer(("127.0.0.1", service_port(test_profile, "echo", routes)), _Echo)
+    upstream.daemon_threads = True
+    thread = threading.Thread(target=upstream.serve_forever, daemon=True)
+    thread.start()
+    gateway = Gateway(test_profile, routes)
+    gateway.start()
+    try:
+        with httpx.Client(base_url=gateway.url, trust_env=False, timeout=10) as client:
+            yield _LiveGateway(gateway, client)
+    finally:
+        gateway.stop()
+        upstream.shutdown()
+        upstream.server_close()
+        thread.join(5)
+    assert not gateway.is_running()
+
+
+def _assert_problem(response: httpx.Response, status: int) -> dict[str, object]:
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/problem+json"
+    problem: dict[str, object] = response.json()
+    assert problem["status"] == status
+    assert problem["request_id"] == response.headers["x-request-id"]
+    return problem
+
+
+def test_prefix_is_stripped(live: _LiveGateway) -> None:
+    response = live.client.get("/echo/v1/things?limit=2")
+    assert response.status_code == 200
+    echoed = response.json()
+    assert echoed["path"] == "/v1/things?limit=2"
+    assert echoed["headers"]["X-Forwarded-Prefix"] == "/echo"
+    assert echoed["headers"]["X-Forwarded-Proto"] == "http"
+    assert echoed["headers"]["X-Forwarded-For"] == "127.0.0.1"
+
+
+def test_bare_prefix_redirects_to_the_slash(live: _LiveGateway) -> None:
+    response = live.client.get("/echo?x=1")
+    assert response.status_code == 308
+    assert response.headers["location"] == "/echo/?x=1"
+
+
+def test_request_id_is_generated_when_missing(live: _LiveGateway) -> None:
+    response = live.client.get("/echo/")
+    request_id = response.headers["x-request-id"]
+    assert re.fullmatch(r"[0-9a-f]{32}", request_id)
+    assert response.json()["headers"]["X-Request-ID"] == request_id
+
+
+def test_request_id_from_the_client_is_kept(live: _LiveGateway) -> None:
+    response = live.client.get("/echo/", headers={"X-Request-ID": "client-id-0001"})
+    assert response.headers["x-request-id"] == "client-id-0001"
+    assert response.json()["headers"]["X-Request-ID"] == "client-id-0001"
+
+
+def test_malformed_request_id_is_replaced(live: _LiveGateway) -> None:
+    response = live.client.get("/echo/", headers={"X-Request-ID": 'bad"id<script>'})
+    forwarded = response.json()["headers"]["X-Request-ID"]
+    assert re.fullmatch(r"[0-9a-f]{32}", forwarded)
+    assert response.headers["x-request-id"] == forwarded
+
+
+def test_unknown_route_is_a_404_problem(live: _LiveGateway) -> None:
+    problem = _assert_problem(live.client.get("/nowhere/at/all"), 404)
+    assert problem["title"] == "Not Found"
+
+
+def test_service_down_is_a_502_or_503_problem(live: _LiveGateway) -> None:
+    response = live.client.get("/gone/anything")
+    assert response.status_code in {502, 503}
+    problem = _assert_problem(response, response.status_code)
+    assert problem["service"] == "gone"
+
+
+def test_too_large_body_is_a_413_problem(live: _LiveGateway) -> None:
+    response = live.client.post("/echo/upload", content=b"x" * (8 * 1024 * 1024 + 1))
+    _assert_problem(response, 413)
+
+
+def test_access_log_is_one_json_line_per_request(live: _LiveGateway) -> None:
+    live.client.get("/echo/logged", headers={"X-Request-ID": "log-check-0001"})
+    live.gateway.stop()  # flushes and closes the log
+    lines = live.gateway.access_log.read_text().splitlines()
+    entry = json.loads(lines[-1])
+    assert entry["request_id"] == "log-check-0001"
+    assert entry["status"] == 200
+    assert entry["service"] == "echo"
+    assert entry["upstream"].startswith("127.0.0.1:")
+    assert isinstance(entry["request_time"], float)
+
+
+def test_changed_routes_are_reloaded_into_a_running_gateway(live: _LiveGateway) -> None:
+    gateway = live.gateway
+    assert not gateway.reload_if_changed()  # nothing changed
+    gateway.routes = (*gateway.routes, Route(service="extra", prefix="/extra"))
+    assert gateway.reload_if_changed()
+    deadline = time.monotonic() + 10
+    while live.client.get("/extra/x").status_code == 404 and time.monotonic() < deadline:
+        time.sleep(0.1)  # old workers finish; new ones know /extra
+    assert live.client.get("/extra/x").status_code in {502, 503}

@@ -1,0 +1,82 @@
+"""Postgres going away is a 503 naming the database, and its return heals without a restart."""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+from devstack.postgres import PostgresCluster
+from devstack.profiles import Profile
+from identity.main import build_app
+from identity.settings import IdentitySettings
+from servicekit.auth.keys import write_new_signing_key
+from servicekit.db.bootstrap import bootstrap_database
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def own_postgres(stack_profile: Profile) -> Iterator[PostgresCluster]:
+    """A throwaway cluster this test may stop and start without disturbing the others."""
+    root = stack_profile.root / "scratch" / f"outage-{secrets.token_hex(4)}"
+    cluster = PostgresCluster(
+        data_dir=root / "data",
+        port=_free_port(),
+        log_file=root / "postgres.log",
+        superuser_password=secrets.token_hex(12),
+    )
+    cluster.init()
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+async def test_readiness_and_requests_follow_the_database(
+    own_postgres: PostgresCluster, tmp_path: Path
+) -> None:
+    own_postgres.ensure_database("flotilla")
+    write_new_signing_key(tmp_path / "jwt", "key.pem")
+    url = f"postgresql+asyncpg://identity:{secrets.token_hex(8)}@127.0.0.1:{own_postgres.port}/flotilla"
+    settings = IdentitySettings(
+        database_url=url, jwt_keys_dir=tmp_path / "jwt", log_format="console", environment="test"
+    )
+    await bootstrap_database(
+        settings,
+        own_postgres.admin_dsn("flotilla", driver="postgresql+asyncpg"),
+        "identity:migrations",
+    )
+    sign_up = {"email": "outage@example.com", "password": "long enough password", "name": "O"}
+    app = build_app(settings)
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://identity") as client:
+            assert (await client.get("/readyz")).status_code == 200
+
+            own_postgres.stop()
+            ready = await client.get("/readyz")
+            assert ready.status_code == 503
+            assert ready.json()["failed"] == ["database"]
+            refused = await client.post("/v1/users", json=sign_up)
+            assert refused.status_code == 503
+            assert refused.headers["content-type"] == "application/problem+json"
+            assert refused.json()["dependency"] == "database"
+            assert refused.headers["retry-after"] == "1"
+            assert (await client.get("/livez")).status_code == 200
+
+            own_postgres.start()
+            assert (await client.get("/readyz")).status_code == 200
+            assert (await client.post("/v1/users", json=sign_up)).status_code == 201
