@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Sequence
@@ -19,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from devstack.process import ManagedProcess
+from devstack.process import ManagedProcess, port_open
 from devstack.profiles import REPO_ROOT, Profile
 
 __all__ = [
@@ -305,13 +304,13 @@ class Gateway:
             return
         self.write_config()
         self.validate()
-        if _port_open(self.profile.host, self.profile.gateway_port):
+        if port_open(self.profile.host, self.profile.gateway_port):
             raise GatewayError(
                 f"port {self.profile.gateway_port} is already in use by another process"
             )
         self.process.start(self._argv())
         deadline = time.monotonic() + timeout
-        while not _port_open(self.profile.host, self.profile.gateway_port):
+        while not port_open(self.profile.host, self.profile.gateway_port):
             if not self.process.is_running():
                 raise GatewayError(f"nginx exited at start:\n{self.log_tail()}")
             if time.monotonic() > deadline:
@@ -360,11 +359,3 @@ class Gateway:
     def _argv(self, *extra: str) -> list[str]:
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
         return [nginx, "-p", f"{self.directory}/", "-c", str(self.conf_file), *extra]
-
-
-def _port_open(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False

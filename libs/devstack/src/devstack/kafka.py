@@ -18,7 +18,6 @@ import fcntl
 import hashlib
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -31,7 +30,7 @@ from typing import Any, TypeVar
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError, for_code
 
-from devstack.process import ManagedProcess, ProcessError
+from devstack.process import ManagedProcess, ProcessError, port_open
 from devstack.profiles import REPO_ROOT
 
 __all__ = ["KAFKA_VERSION", "KafkaBroker", "TopicSpec"]
@@ -313,7 +312,7 @@ class KafkaBroker:
                     f"Kafka exited while starting; log {self.log_file}:\n"
                     f"{self._process.log_tail(60)}"
                 )
-            if _port_open(self.host, self.port):
+            if port_open(self.host, self.port):
                 try:
                     _run_async(lambda: self._list_topics(_PROBE_TIMEOUT_MS))
                 except Exception as exc:  # not ready yet: any client error means "retry"
@@ -409,14 +408,6 @@ def _run_async(factory: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
         return asyncio.run(factory())
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="devstack-kafka") as pool:
         return pool.submit(lambda: asyncio.run(factory())).result()
-
-
-def _port_open(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=1.0):
-            return True
-    except OSError:
-        return False
 
 
 def _stamp_matches(lib: Path, pom_hash: str) -> bool:

@@ -10,7 +10,6 @@ All of them read their settings from the environment built by `service_environme
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ from urllib.parse import quote
 
 import httpx
 
-from devstack.process import ManagedProcess
+from devstack.process import ManagedProcess, port_open
 from devstack.profiles import Profile
 
 __all__ = ["Service", "ServiceError", "inherited_environment", "service_environment"]
@@ -157,7 +156,7 @@ class Service:
 
     def start(self, timeout: float = 60.0) -> None:
         """Start `serve` (a no-op if it runs) and wait until `/readyz` answers 200."""
-        if not self.process.is_running() and _port_open(self.host, self.port):
+        if not self.process.is_running() and port_open(self.host, self.port):
             raise ServiceError(
                 f"{self.name}: port {self.port} is already in use by a process devstack "
                 f"does not know (a leftover server?)"
@@ -208,11 +207,3 @@ class Service:
 
 def _tail(text: str, lines: int = 40) -> str:
     return "\n".join(text.splitlines()[-lines:])
-
-
-def _port_open(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
