@@ -76,7 +76,7 @@ test: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy libs/servicekit/src libs/contracts/src libs/devstack/src services/identity/src
+	$(VENV)/bin/mypy libs/servicekit/src libs/contracts/src libs/devstack/src services/identity/src services/notifications/src
 	$(VENV)/bin/lint-imports
 
 format: setup

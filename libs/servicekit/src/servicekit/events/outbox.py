@@ -1,0 +1,79 @@
+"""The transactional outbox: events are rows written in the caller's transaction.
+
+`Outbox.append` inserts the event, with its CloudEvents attributes and the current trace
+context, in the same transaction as the state change it describes: both commit or neither
+does. The relay (`relay.py`) publishes committed rows; when the transaction commits, the
+relay in this process is woken at once (polling covers other processes and missed wake-ups).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+from opentelemetry import propagate
+from sqlalchemy import event as sa_event
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+
+from contracts.base import Event
+from servicekit.events.envelope import EventEnvelope
+from servicekit.events.tables import OUTBOX
+from servicekit.ids import new_id
+
+__all__ = ["Outbox"]
+
+_WAKE_KEY = "flotilla_outbox_wake"
+
+
+class Outbox:
+    def __init__(self, service: str) -> None:
+        self.source = f"/{service}"
+        self.committed = asyncio.Event()
+        """Set after a transaction that appended events commits; the relay waits on it."""
+
+    async def append(self, session: AsyncSession, event: Event) -> EventEnvelope:
+        trace_headers: dict[str, str] = {}
+        propagate.inject(trace_headers)
+        envelope = EventEnvelope(
+            id=new_id("evt"),
+            type=event.EVENT_TYPE,
+            source=self.source,
+            subject=event.subject(),
+            time=datetime.now(UTC),
+            data=event.model_dump_json().encode(),
+            trace_headers=trace_headers,
+        )
+        await session.execute(
+            insert(OUTBOX).values(
+                event_id=envelope.id,
+                event_type=envelope.type,
+                topic=event.TOPIC,
+                key=envelope.subject,
+                headers=_headers_json(envelope),
+                payload=envelope.data,
+            )
+        )
+        self._wake_after_commit(session.sync_session)
+        return envelope
+
+    def _wake_after_commit(self, session: Session) -> None:
+        if session.info.get(_WAKE_KEY):
+            return
+        session.info[_WAKE_KEY] = True
+
+        def wake(committed: Session) -> None:
+            committed.info.pop(_WAKE_KEY, None)
+            self.committed.set()
+
+        def forget(rolled_back: Session) -> None:
+            rolled_back.info.pop(_WAKE_KEY, None)
+
+        sa_event.listen(session, "after_commit", wake, once=True)
+        sa_event.listen(session, "after_soft_rollback", forget, once=True)
+
+
+def _headers_json(envelope: EventEnvelope) -> dict[str, Any]:
+    return {name: value.decode() for name, value in envelope.kafka_headers()}
