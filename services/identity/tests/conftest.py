@@ -6,6 +6,7 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
+from devstack.stack import Stack
 from identity.main import build_app
 from identity.settings import IdentitySettings
 from servicekit.auth.keys import write_new_signing_key
@@ -16,6 +17,7 @@ from servicekit.db.bootstrap import bootstrap_database
 async def identity_settings(
     scratch_database: Callable[[str, str], tuple[str, str]],
     tmp_path_factory: pytest.TempPathFactory,
+    test_stack: Stack,
 ) -> IdentitySettings:
     admin_url, service_url = scratch_database("identity_it", "identity")
     keys = tmp_path_factory.mktemp("jwt")
@@ -25,6 +27,7 @@ async def identity_settings(
         jwt_keys_dir=keys,
         log_format="console",
         environment="test",
+        kafka_bootstrap_servers=test_stack.kafka.bootstrap_servers,
     )
     await bootstrap_database(settings, admin_url, "identity:migrations")
     return settings

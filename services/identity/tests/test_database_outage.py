@@ -14,6 +14,7 @@ from asgi_lifespan import LifespanManager
 
 from devstack.postgres import PostgresCluster
 from devstack.profiles import Profile
+from devstack.stack import Stack
 from identity.main import build_app
 from identity.settings import IdentitySettings
 from servicekit.auth.keys import write_new_signing_key
@@ -46,13 +47,17 @@ def own_postgres(stack_profile: Profile) -> Iterator[PostgresCluster]:
 
 
 async def test_readiness_and_requests_follow_the_database(
-    own_postgres: PostgresCluster, tmp_path: Path
+    own_postgres: PostgresCluster, tmp_path: Path, test_stack: Stack
 ) -> None:
     own_postgres.ensure_database("flotilla")
     write_new_signing_key(tmp_path / "jwt", "key.pem")
     url = f"postgresql+asyncpg://identity:{secrets.token_hex(8)}@127.0.0.1:{own_postgres.port}/flotilla"
     settings = IdentitySettings(
-        database_url=url, jwt_keys_dir=tmp_path / "jwt", log_format="console", environment="test"
+        database_url=url,
+        jwt_keys_dir=tmp_path / "jwt",
+        log_format="console",
+        environment="test",
+        kafka_bootstrap_servers=test_stack.kafka.bootstrap_servers,
     )
     await bootstrap_database(
         settings,

@@ -47,6 +47,8 @@ class ServiceSettings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "json"
 
+    kafka_bootstrap_servers: str | None = None
+
     otel_exporter_otlp_endpoint: str | None = None
     otel_traces_sampler_ratio: float = Field(default=1.0, ge=0, le=1)
 

@@ -15,6 +15,7 @@ from servicekit.auth.dependencies import CurrentPrincipal
 from servicekit.auth.keys import KeyRing
 from servicekit.db.session import SessionDep
 from servicekit.errors import ProblemError
+from servicekit.events.dependencies import OutboxDep
 
 __all__ = ["router"]
 
@@ -52,10 +53,12 @@ PasswordsDep = Annotated[Passwords, Depends(_passwords)]
         422: {"description": "Invalid input", **_PROBLEM},
     },
 )
-async def sign_up(body: NewUser, session: SessionDep, passwords: PasswordsDep) -> UserOut:
+async def sign_up(
+    body: NewUser, session: SessionDep, passwords: PasswordsDep, outbox: OutboxDep
+) -> UserOut:
     try:
         user = await register_user(
-            session, passwords, email=body.email, name=body.name, password=body.password
+            session, passwords, outbox, email=body.email, name=body.name, password=body.password
         )
     except EmailAlreadyRegistered:
         raise ProblemError(

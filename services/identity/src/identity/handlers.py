@@ -7,11 +7,13 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contracts.identity import UserRegisteredV1
 from identity.domain import InvalidCredentials, User, normalize_email
 from identity.passwords import Passwords
 from identity.repository import UserRepository
 from servicekit.auth.keys import KeyRing
 from servicekit.auth.tokens import issue_access_token
+from servicekit.events.outbox import Outbox
 from servicekit.ids import new_id
 
 __all__ = ["IssuedToken", "TokenPolicy", "authenticate", "ensure_admin", "register_user"]
@@ -33,12 +35,25 @@ class IssuedToken:
 
 
 async def register_user(
-    session: AsyncSession, passwords: Passwords, *, email: str, name: str, password: str
+    session: AsyncSession,
+    passwords: Passwords,
+    outbox: Outbox,
+    *,
+    email: str,
+    name: str,
+    password: str,
 ) -> User:
-    """Raises EmailAlreadyRegistered when the address has an account."""
+    """Raises EmailAlreadyRegistered when the address has an account. The account and its
+    `identity.user.registered.v1` event commit together."""
     password_hash = await passwords.hash(password)
     user = await UserRepository(session).add(
         new_id("usr"), normalize_email(email), name, password_hash
+    )
+    await outbox.append(
+        session,
+        UserRegisteredV1(
+            user_id=user.id, email=user.email, name=user.name, registered_at=user.created_at
+        ),
     )
     log.info("user registered", extra={"user_id": user.id})
     return user

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from fastapi import FastAPI
+from opentelemetry.sdk.trace import SpanProcessor
 
 from identity.api import router
 from identity.handlers import TokenPolicy
@@ -13,18 +16,26 @@ from servicekit.auth.dependencies import install_token_verifier
 from servicekit.auth.jwks import LocalKeySource
 from servicekit.auth.keys import load_key_ring
 from servicekit.auth.tokens import TokenVerifier
+from servicekit.db.engine import Database
+from servicekit.events.publishing import Publishing
 
 __all__ = ["build_app"]
 
 
-def build_app(settings: IdentitySettings) -> FastAPI:
+def build_app(settings: IdentitySettings, span_processors: Sequence[SpanProcessor] = ()) -> FastAPI:
     key_ring = load_key_ring(settings.jwt_keys_dir, settings.jwt_active_key)
+    database = Database.from_settings(settings)
+    publishing = Publishing.for_service(settings, database)
     app = create_app(
         settings,
         routers=[router],
+        database=database,
+        lifespan_hooks=[publishing.relay.lifespan],
+        span_processors=span_processors,
         title="Flotilla identity",
         description="Users, credentials and the keys that sign access tokens.",
     )
+    publishing.install(app)
     app.state.key_ring = key_ring
     app.state.passwords = Passwords()
     app.state.token_policy = TokenPolicy(

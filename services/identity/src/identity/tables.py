@@ -5,8 +5,9 @@ from __future__ import annotations
 from sqlalchemy import ARRAY, Column, DateTime, String, Table, Text, func, text
 
 from servicekit.db.models import new_metadata
+from servicekit.events.tables import add_event_tables
 
-__all__ = ["metadata", "users"]
+__all__ = ["inbox", "metadata", "outbox", "users"]
 
 metadata = new_metadata()
 
@@ -21,3 +22,5 @@ users = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
+
+outbox, inbox = add_event_tables(metadata)

@@ -68,7 +68,7 @@ class Outbox:
             committed.info.pop(_WAKE_KEY, None)
             self.committed.set()
 
-        def forget(rolled_back: Session) -> None:
+        def forget(rolled_back: Session, _transaction: object) -> None:
             rolled_back.info.pop(_WAKE_KEY, None)
 
         sa_event.listen(session, "after_commit", wake, once=True)

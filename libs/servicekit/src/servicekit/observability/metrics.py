@@ -14,6 +14,11 @@ __all__ = [
     "HTTP_ACTIVE_REQUESTS",
     "HTTP_REQUESTS_REJECTED",
     "HTTP_REQUEST_DURATION",
+    "OUTBOX_BACKLOG",
+    "OUTBOX_OLDEST_AGE",
+    "OUTBOX_PUBLISHED",
+    "OUTBOX_PUBLISH_FAILURES",
+    "OUTBOX_RELAY_ACTIVE",
     "metrics_endpoint",
 ]
 
@@ -40,6 +45,24 @@ DB_POOL_CONNECTIONS = Gauge(
     "db_client_connection_count",
     "Database pool connections by state (idle, used).",
     ["state"],
+)
+OUTBOX_BACKLOG = Gauge(
+    "flotilla_outbox_backlog", "Outbox rows committed but not yet published to Kafka."
+)
+OUTBOX_OLDEST_AGE = Gauge(
+    "flotilla_outbox_oldest_unpublished_age_seconds",
+    "Age of the oldest unpublished outbox row (0 when none).",
+)
+OUTBOX_PUBLISHED = Counter(
+    "flotilla_outbox_published_total", "Outbox rows published to Kafka and marked."
+)
+OUTBOX_PUBLISH_FAILURES = Counter(
+    "flotilla_outbox_relay_failures_total",
+    "Interruptions of the outbox relay, by error type (it retries).",
+    ["error_type"],
+)
+OUTBOX_RELAY_ACTIVE = Gauge(
+    "flotilla_outbox_relay_active", "1 when this instance holds the relay lock and publishes."
 )
 BUILD_INFO = Info("flotilla_build", "The running service's name, version and git sha.")
 

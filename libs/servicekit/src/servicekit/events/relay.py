@@ -1,0 +1,294 @@
+"""The outbox relay: publishes committed outbox rows to Kafka, in order, then marks them.
+
+One relay is active per service, whatever the number of replicas: each instance tries to take
+a Postgres advisory lock on a connection it keeps; the holder publishes, the others stand by
+and retry the lock. If the holder dies its connection closes, the lock is released and a
+stand-by takes over. All the holder's reads and writes go through that same connection, so it
+cannot keep publishing after losing the lock.
+
+Each round selects the oldest unpublished rows (`published_at IS NULL ORDER BY id`) — never
+"rows after the last id published", since ids are assigned at insert but rows become visible
+at commit, out of id order. The batch is sent with an idempotent `acks=all` producer and
+marked published only once Kafka acknowledged every record. A crash between the two publishes
+again; consumers deduplicate by event id. While Kafka is down, rows accumulate and the API keeps
+accepting writes; the backlog drains when Kafka returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+import zlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from fastapi import FastAPI
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind, TracerProvider
+from sqlalchemy import bindparam, delete, func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from servicekit.db.engine import Database
+from servicekit.db.errors import is_database_unavailable
+from servicekit.events.outbox import Outbox
+from servicekit.events.tables import OUTBOX
+from servicekit.observability.metrics import (
+    OUTBOX_BACKLOG,
+    OUTBOX_OLDEST_AGE,
+    OUTBOX_PUBLISH_FAILURES,
+    OUTBOX_PUBLISHED,
+    OUTBOX_RELAY_ACTIVE,
+)
+
+__all__ = ["OutboxRelay", "RelaySettings"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RelaySettings:
+    batch_size: int = 500
+    poll_interval_s: float = 0.5
+    """How often to look for rows committed by other processes (wake-ups cover our own)."""
+    standby_interval_s: float = 1.0
+    """How often a stand-by retries the leadership lock."""
+    retry_backoff_s: float = 1.0
+    published_retention_s: float = 24 * 3600.0
+    housekeeping_interval_s: float = 5.0
+    purge_batch_size: int = 1_000
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        *,
+        service: str,
+        database: Database,
+        outbox: Outbox,
+        bootstrap_servers: str,
+        settings: RelaySettings | None = None,
+        tracer_provider: TracerProvider | None = None,
+    ) -> None:
+        self._service = service
+        self._database = database
+        self._outbox = outbox
+        self._bootstrap_servers = bootstrap_servers
+        self._settings = settings or RelaySettings()
+        self._tracer = trace.get_tracer(__name__, tracer_provider=tracer_provider)
+        self._lock_key = zlib.crc32(f"flotilla-outbox:{service}".encode())
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+        self.is_active = False
+        self._next_housekeeping = 0.0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def use_tracer_provider(self, provider: TracerProvider) -> None:
+        self._tracer = trace.get_tracer(__name__, tracer_provider=provider)
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._stopping.clear()
+            self._task = asyncio.create_task(self._run(), name=f"{self._service}-outbox-relay")
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        self._outbox.committed.set()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(self._task, timeout=10)
+            except TimeoutError:
+                self._task.cancel()
+            self._task = None
+
+    @asynccontextmanager
+    async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
+        await self.start()
+        try:
+            yield
+        finally:
+            await self.stop()
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                await self._lead_when_possible()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                self._set_active(False)
+                OUTBOX_PUBLISH_FAILURES.labels(type(error).__name__).inc()
+                level = logging.WARNING if _is_outage(error) else logging.ERROR
+                log.log(level, "outbox relay interrupted; retrying", exc_info=error)
+                await self._pause(self._settings.retry_backoff_s * (0.5 + random.random()))  # noqa: S311
+
+    async def _lead_when_possible(self) -> None:
+        async with self._database.engine.connect() as connection:
+            while not self._stopping.is_set():
+                acquired = await connection.scalar(
+                    text("SELECT pg_try_advisory_lock(:key)"), {"key": self._lock_key}
+                )
+                await connection.commit()
+                if acquired:
+                    break
+                await self._pause(self._settings.standby_interval_s)
+            else:
+                return
+            self._set_active(True)
+            log.info("outbox relay active", extra={"service": self._service})
+            try:
+                await self._publish_while_leading(connection)
+            finally:
+                self._set_active(False)
+                # Close rather than return to the pool: a pooled connection would keep the
+                # session-level lock, and no other relay could ever lead.
+                await connection.invalidate()
+
+    async def _publish_while_leading(self, connection: AsyncConnection) -> None:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self._bootstrap_servers,
+            client_id=f"{self._service}-outbox-relay",
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=5,
+            request_timeout_ms=15_000,
+        )
+        try:
+            await producer.start()
+            while not self._stopping.is_set():
+                self._outbox.committed.clear()
+                published = await self._publish_batch(connection, producer)
+                await self._housekeeping(connection)
+                if published < self._settings.batch_size:
+                    await self._wait_for_work()
+        finally:
+            await producer.stop()
+
+    async def _publish_batch(self, connection: AsyncConnection, producer: AIOKafkaProducer) -> int:
+        rows = (
+            await connection.execute(
+                select(
+                    OUTBOX.c.id, OUTBOX.c.topic, OUTBOX.c.key, OUTBOX.c.headers, OUTBOX.c.payload
+                )
+                .where(OUTBOX.c.published_at.is_(None))
+                .order_by(OUTBOX.c.id)
+                .limit(self._settings.batch_size)
+            )
+        ).all()
+        await connection.commit()
+        if not rows:
+            return 0
+        spans = []
+        deliveries = []
+        for row in rows:
+            span, headers = self._producer_span(row.topic, row.key, row.headers)
+            spans.append(span)
+            deliveries.append(
+                await producer.send(
+                    row.topic, value=row.payload, key=row.key.encode(), headers=headers
+                )
+            )
+        try:
+            await asyncio.gather(*deliveries)
+        except KafkaError as error:
+            for span in spans:
+                span.record_exception(error)
+                span.set_status(trace.StatusCode.ERROR)
+            raise
+        finally:
+            for span in spans:
+                span.end()
+        await self._mark_published(connection, [row.id for row in rows])
+        OUTBOX_PUBLISHED.inc(len(rows))
+        return len(rows)
+
+    async def _mark_published(self, connection: AsyncConnection, ids: list[int]) -> None:
+        await connection.execute(
+            update(OUTBOX)
+            .where(OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
+            .values(published_at=func.now()),
+            {"ids": ids},
+        )
+        await connection.commit()
+
+    def _producer_span(
+        self, topic: str, key: str, stored: dict[str, Any]
+    ) -> tuple[trace.Span, list[tuple[str, bytes]]]:
+        """A PRODUCER span, child of the transaction that appended the row; its context
+        replaces the stored one in the record headers, so consumers continue this trace."""
+        parent = propagate.extract(stored)
+        span = self._tracer.start_span(
+            f"send {topic}",
+            context=parent,
+            kind=SpanKind.PRODUCER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.operation.type": "send",
+                "messaging.operation.name": "send",
+                "messaging.destination.name": topic,
+                "messaging.message.id": str(stored.get("ce_id", "")),
+                "messaging.kafka.message.key": key,
+            },
+        )
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier, context=trace.set_span_in_context(span))
+        headers = {
+            name: str(value)
+            for name, value in stored.items()
+            if name not in ("traceparent", "tracestate")
+        }
+        headers.update(carrier)
+        return span, [(name, value.encode()) for name, value in headers.items()]
+
+    async def _housekeeping(self, connection: AsyncConnection) -> None:
+        now = time.monotonic()
+        if now < self._next_housekeeping:
+            return
+        self._next_housekeeping = now + self._settings.housekeeping_interval_s
+        backlog, oldest_age_s = (
+            await connection.execute(
+                select(
+                    func.count(),
+                    func.extract("epoch", func.now() - func.min(OUTBOX.c.created_at)),
+                ).where(OUTBOX.c.published_at.is_(None))
+            )
+        ).one()
+        OUTBOX_BACKLOG.set(backlog)
+        OUTBOX_OLDEST_AGE.set(float(oldest_age_s or 0))
+        expired = (
+            select(OUTBOX.c.id)
+            .where(
+                OUTBOX.c.published_at
+                < func.now()
+                - func.make_interval(0, 0, 0, 0, 0, 0, self._settings.published_retention_s)
+            )
+            .limit(self._settings.purge_batch_size)
+            .scalar_subquery()
+        )
+        await connection.execute(delete(OUTBOX).where(OUTBOX.c.id.in_(expired)))
+        await connection.commit()
+
+    async def _wait_for_work(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._outbox.committed.wait(), self._settings.poll_interval_s)
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+
+    def _set_active(self, active: bool) -> None:
+        self.is_active = active
+        OUTBOX_RELAY_ACTIVE.set(1 if active else 0)
+
+
+def _is_outage(error: BaseException) -> bool:
+    return isinstance(error, KafkaError) or is_database_unavailable(error)

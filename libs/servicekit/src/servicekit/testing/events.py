@@ -1,0 +1,113 @@
+"""Helpers for tests of the events backbone against the real broker and Postgres (used by
+servicekit's and the services' tests; nothing here fakes our own infrastructure)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import ClassVar
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from pydantic import Field
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
+from contracts.base import Event
+from servicekit.db.bootstrap import RoleSpec, ensure_role_and_schema, role_spec
+from servicekit.db.models import new_metadata
+from servicekit.events.tables import add_event_tables
+from servicekit.settings import ServiceSettings
+
+
+class ThingHappened(Event):
+    """A test-only event; `topic_for` makes a subclass bound to a per-test topic."""
+
+    EVENT_TYPE: ClassVar[str] = "relayit.thing.happened.v1"
+    TOPIC: ClassVar[str] = "relayit.thing"
+    SUBJECT_FIELD: ClassVar[str] = "thing_id"
+
+    thing_id: str
+    sequence: int = Field(ge=0)
+
+
+def event_on_topic(topic: str) -> type[ThingHappened]:
+    return type("ThingHappenedOnTopic", (ThingHappened,), {"TOPIC": topic})
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().hex[:10]}"
+
+
+async def prepare_event_tables(admin_url: str, settings: ServiceSettings) -> None:
+    """Role, schema and the outbox/inbox tables, as a service's bootstrap would make them."""
+    spec: RoleSpec = role_spec(settings)
+    await ensure_role_and_schema(admin_url, spec)
+    engine = create_async_engine(
+        settings.database_url.get_secret_value(),
+        poolclass=NullPool,
+        connect_args={"server_settings": {"search_path": spec.schema}},
+    )
+    metadata = new_metadata()
+    add_event_tables(metadata)
+    async with engine.begin() as connection:
+        await connection.run_sync(metadata.create_all)
+    await engine.dispose()
+
+
+@dataclass(frozen=True)
+class Record:
+    key: str
+    value: bytes
+    headers: dict[str, str]
+    partition: int
+    offset: int
+
+
+async def read_topic(
+    bootstrap_servers: str, topic: str, at_least: int, timeout_s: float = 30.0
+) -> list[Record]:
+    """Everything on `topic` from the beginning, once at least `at_least` records arrived."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
+    await consumer.start()
+    records: list[Record] = []
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
+        if not partitions:
+            await consumer._client.force_metadata_update()
+            partitions = [
+                TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []
+            ]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        deadline = time.monotonic() + timeout_s
+        while len(records) < at_least and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=200)
+            for messages in batch.values():
+                records.extend(
+                    Record(
+                        key=m.key.decode() if m.key else "",
+                        value=m.value or b"",
+                        headers={name: value.decode() for name, value in m.headers},
+                        partition=m.partition,
+                        offset=m.offset,
+                    )
+                    for m in messages
+                )
+    finally:
+        await consumer.stop()
+    return records
+
+
+async def eventually(
+    condition: Callable[[], Awaitable[bool]], timeout_s: float = 30.0, what: str = "condition"
+) -> None:
+    """Wait until `condition()` holds, checking often; fail after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if await condition():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -1,0 +1,277 @@
+"""The outbox relay against real Postgres and Kafka: in order, nothing lost, one leader."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+import socket
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from devstack.kafka import KafkaBroker, TopicSpec
+from devstack.profiles import Profile
+from devstack.stack import Stack
+from servicekit.db.engine import Database
+from servicekit.events.outbox import Outbox
+from servicekit.events.relay import OutboxRelay, RelaySettings
+from servicekit.events.tables import OUTBOX
+from servicekit.settings import ServiceSettings
+from servicekit.testing.events import (
+    ThingHappened,
+    event_on_topic,
+    eventually,
+    prepare_event_tables,
+    read_topic,
+    unique,
+)
+
+FAST = RelaySettings(poll_interval_s=0.1, standby_interval_s=0.2, retry_backoff_s=0.2)
+
+
+@pytest.fixture(scope="module")
+async def relay_settings(
+    scratch_database: Callable[[str, str], tuple[str, str]], test_stack: Stack
+) -> ServiceSettings:
+    admin_url, service_url = scratch_database("relay_it", "relay_it")
+    settings = ServiceSettings(
+        service_name="relay_it",
+        db_schema="relay_it",
+        database_url=service_url,
+        kafka_bootstrap_servers=test_stack.kafka.bootstrap_servers,
+    )
+    await prepare_event_tables(admin_url, settings)
+    return settings
+
+
+@pytest.fixture
+async def database(relay_settings: ServiceSettings) -> AsyncIterator[Database]:
+    database = Database.from_settings(relay_settings)
+    async with database.transaction() as session:
+        await session.execute(OUTBOX.delete())
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+def topic(test_stack: Stack) -> str:
+    name = unique("relayit.thing")
+    test_stack.kafka.create_topics([TopicSpec(name, partitions=3)])
+    return name
+
+
+async def _append(database: Database, outbox: Outbox, events: list[ThingHappened]) -> None:
+    async with database.transaction() as session:
+        for event in events:
+            await outbox.append(session, event)
+
+
+def _relay(database: Database, outbox: Outbox, servers: str, **kwargs: Any) -> OutboxRelay:
+    return OutboxRelay(
+        service="relay_it",
+        database=database,
+        outbox=outbox,
+        bootstrap_servers=servers,
+        settings=kwargs.pop("settings", FAST),
+        **kwargs,
+    )
+
+
+async def _unpublished(database: Database) -> int:
+    async with database.transaction() as session:
+        count = await session.scalar(
+            select(func.count()).select_from(OUTBOX).where(OUTBOX.c.published_at.is_(None))
+        )
+    return int(count or 0)
+
+
+def _sequences_by_key(records: list[Any]) -> dict[str, list[int]]:
+    """Each aggregate's sequence numbers, in the order of their first appearance."""
+    seen: dict[str, list[int]] = defaultdict(list)
+    for record in records:
+        sequence = json.loads(record.value)["sequence"]
+        if sequence not in seen[record.key]:
+            seen[record.key].append(sequence)
+    return seen
+
+
+async def test_committed_events_are_published_in_order_per_aggregate_as_cloudevents(
+    database: Database, topic: str, relay_settings: ServiceSettings
+) -> None:
+    outbox = Outbox("relay_it")
+    model = event_on_topic(topic)
+    for sequence in range(10):
+        await _append(
+            database, outbox, [model(thing_id=f"thg_{k}", sequence=sequence) for k in "abc"]
+        )
+    relay = _relay(database, outbox, str(relay_settings.kafka_bootstrap_servers))
+    await relay.start()
+    try:
+        records = await read_topic(str(relay_settings.kafka_bootstrap_servers), topic, 30)
+        await eventually(lambda: _is_zero(_unpublished(database)), what="all rows marked")
+    finally:
+        await relay.stop()
+    assert len(records) == 30
+    assert _sequences_by_key(records) == {f"thg_{k}": list(range(10)) for k in "abc"}
+    headers = records[0].headers
+    assert headers["ce_specversion"] == "1.0"
+    assert headers["ce_type"] == "relayit.thing.happened.v1"
+    assert headers["ce_source"] == "/relay_it"
+    assert headers["ce_id"].startswith("evt_")
+    assert headers["ce_subject"] == records[0].key
+    assert headers["content-type"] == "application/json"
+    assert len({record.partition for record in records if record.key == "thg_a"}) == 1
+
+
+async def test_a_rolled_back_transaction_publishes_nothing(
+    database: Database, topic: str, relay_settings: ServiceSettings
+) -> None:
+    outbox = Outbox("relay_it")
+    model = event_on_topic(topic)
+    async def failing_use_case() -> None:
+        async with database.transaction() as session:
+            await outbox.append(session, model(thing_id="thg_gone", sequence=0))
+            raise RuntimeError("the use case failed")
+
+    with pytest.raises(RuntimeError):
+        await failing_use_case()
+    await _append(database, outbox, [model(thing_id="thg_kept", sequence=0)])
+    relay = _relay(database, outbox, str(relay_settings.kafka_bootstrap_servers))
+    await relay.start()
+    try:
+        records = await read_topic(str(relay_settings.kafka_bootstrap_servers), topic, 1)
+        await eventually(lambda: _is_zero(_unpublished(database)), what="all rows marked")
+    finally:
+        await relay.stop()
+    assert [record.key for record in records] == ["thg_kept"]
+
+
+class _CrashBeforeMarking(OutboxRelay):
+    """Dies once after Kafka acknowledged a batch but before marking it, like a kill -9."""
+
+    crashed = False
+
+    async def _mark_published(self, connection: AsyncConnection, ids: list[int]) -> None:
+        if not self.crashed:
+            type(self).crashed = True
+            await connection.invalidate()
+            raise ConnectionResetError("killed between publish and mark")
+        await super()._mark_published(connection, ids)
+
+
+async def test_a_crash_between_publish_and_mark_republishes_and_loses_nothing(
+    database: Database, topic: str, relay_settings: ServiceSettings
+) -> None:
+    outbox = Outbox("relay_it")
+    model = event_on_topic(topic)
+    await _append(database, outbox, [model(thing_id="thg_x", sequence=n) for n in range(5)])
+    relay = _CrashBeforeMarking(
+        service="relay_it",
+        database=database,
+        outbox=outbox,
+        bootstrap_servers=str(relay_settings.kafka_bootstrap_servers),
+        settings=FAST,
+    )
+    await relay.start()
+    try:
+        await eventually(lambda: _is_zero(_unpublished(database)), what="all rows marked")
+        records = await read_topic(str(relay_settings.kafka_bootstrap_servers), topic, 10)
+    finally:
+        await relay.stop()
+    assert _CrashBeforeMarking.crashed
+    assert len(records) == 10  # every event twice: duplicates, which consumers dedupe
+    assert len({record.headers["ce_id"] for record in records}) == 5
+    assert _sequences_by_key(records) == {"thg_x": [0, 1, 2, 3, 4]}
+
+
+async def test_one_relay_publishes_and_a_standby_takes_over_when_it_dies(
+    database: Database, topic: str, relay_settings: ServiceSettings
+) -> None:
+    servers = str(relay_settings.kafka_bootstrap_servers)
+    model = event_on_topic(topic)
+    first_outbox, second_outbox = Outbox("relay_it"), Outbox("relay_it")
+    first = _relay(database, first_outbox, servers)
+    second_database = Database.from_settings(relay_settings)
+    second = _relay(second_database, second_outbox, servers)
+    await first.start()
+    await eventually(lambda: _true(first.is_active), what="the first relay to lead")
+    await second.start()
+    try:
+        await _append(
+            database, first_outbox, [model(thing_id="thg_o", sequence=n) for n in range(3)]
+        )
+        await read_topic(servers, topic, 3)
+        assert first.is_active
+        assert not second.is_active
+
+        await first.stop()  # the leader dies: its connection closes, its lock goes with it
+        await eventually(lambda: _true(second.is_active), what="the standby to take over")
+        await _append(
+            database, first_outbox, [model(thing_id="thg_o", sequence=n) for n in range(3, 6)]
+        )
+        records = await read_topic(servers, topic, 6)
+    finally:
+        await first.stop()
+        await second.stop()
+        await second_database.dispose()
+    assert _sequences_by_key(records) == {"thg_o": [0, 1, 2, 3, 4, 5]}
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def own_kafka(stack_profile: Profile) -> Iterator[KafkaBroker]:
+    """A broker of this test's own, which it may stop without disturbing the others."""
+    root = stack_profile.root / "scratch" / f"kafka-{secrets.token_hex(4)}"
+    broker = KafkaBroker(
+        data_dir=root / "data",
+        cache_dir=stack_profile.cache,
+        log_file=root / "kafka.log",
+        pid_file=root / "kafka.pid",
+        port=_free_port(),
+        controller_port=_free_port(),
+    )
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+async def test_events_appended_while_kafka_is_down_are_delivered_when_it_returns(
+    database: Database, own_kafka: KafkaBroker
+) -> None:
+    topic = unique("relayit.thing")
+    own_kafka.create_topics([TopicSpec(topic, partitions=1)])
+    model = event_on_topic(topic)
+    outbox = Outbox("relay_it")
+    relay = _relay(database, outbox, own_kafka.bootstrap_servers)
+    await relay.start()
+    try:
+        own_kafka.stop()
+        await _append(database, outbox, [model(thing_id="thg_k", sequence=n) for n in range(20)])
+        assert await _unpublished(database) == 20  # writes succeed; the backlog waits
+        own_kafka.start()
+        await eventually(lambda: _is_zero(_unpublished(database)), 60, "the backlog to drain")
+        records = await read_topic(own_kafka.bootstrap_servers, topic, 20)
+    finally:
+        await relay.stop()
+    assert _sequences_by_key(records) == {"thg_k": list(range(20))}
+
+
+async def _is_zero(count: Any) -> bool:
+    return int(await count) == 0
+
+
+async def _true(value: bool) -> bool:
+    return value
