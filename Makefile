@@ -16,7 +16,7 @@ PY := $(VENV)/bin/python
 DEVSTACK := $(PY) -m devstack
 PYTEST_ARGS ?=
 
-.PHONY: help setup up down status test lint format
+.PHONY: help setup up down status test lint format contracts
 
 help:
 	@echo "make up      start the platform on 127.0.0.1 (gateway :8080) and print its URLs"
@@ -24,6 +24,7 @@ help:
 	@echo "make status  show what is running"
 	@echo "make test    run every test against a separate test stack (sets everything up)"
 	@echo "make lint    ruff, mypy, import-linter"
+	@echo "make contracts  regenerate the event JSON Schemas and asyncapi.yaml"
 
 $(UV):
 	python3 -m venv $(TOOLS)
@@ -78,7 +79,13 @@ lint: setup
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy libs/servicekit/src libs/contracts/src libs/devstack/src services/identity/src services/notifications/src
 	$(VENV)/bin/lint-imports
+	$(PY) -m contracts check
 
 format: setup
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+# The committed contract files (libs/contracts/src/contracts/schemas/, asyncapi.yaml), from the
+# event models and deploy/topics.yaml; `make lint` fails when they are stale.
+contracts: setup
+	$(PY) -m contracts generate

@@ -1,13 +1,30 @@
-"""Every published event type, by its CloudEvents `type`."""
+"""Every published event type, by its CloudEvents `type`.
+
+A new event type or major version is added here; `python -m contracts generate` then writes its
+JSON Schema and the AsyncAPI document.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from contracts.base import Event
 from contracts.identity import UserRegisteredV1
+from contracts.notifications import NotificationSentV1
 
 __all__ = ["EVENT_TYPES", "event_model"]
 
-EVENT_TYPES: dict[str, type[Event]] = {model.EVENT_TYPE: model for model in (UserRegisteredV1,)}
+
+def _by_type(models: Iterable[type[Event]]) -> dict[str, type[Event]]:
+    registered: dict[str, type[Event]] = {}
+    for model in models:
+        if model.EVENT_TYPE in registered:
+            raise ValueError(f"event type {model.EVENT_TYPE!r} is registered twice")
+        registered[model.EVENT_TYPE] = model
+    return registered
+
+
+EVENT_TYPES: dict[str, type[Event]] = _by_type((UserRegisteredV1, NotificationSentV1))
 
 
 def event_model(event_type: str) -> type[Event] | None:

@@ -21,8 +21,9 @@ from pathlib import Path
 
 import httpx
 
+from contracts.topology import load_topology
 from devstack.gateway import Gateway, Route, load_routes, service_port
-from devstack.kafka import KafkaBroker
+from devstack.kafka import KafkaBroker, TopicSpec
 from devstack.postgres import PostgresCluster
 from devstack.process import ManagedProcess
 from devstack.profiles import REPO_ROOT, Profile
@@ -189,7 +190,15 @@ class Stack:
         say(f"postgres   running on {self.profile.host}:{self.profile.postgres_port}")
         with self._step("start Kafka"):
             self.kafka.start()
-        say(f"kafka      running on {self.kafka.bootstrap_servers}")
+        with self._step("create topics from deploy/topics.yaml"):
+            topics = load_topology().topics
+            self.kafka.create_topics(
+                [
+                    TopicSpec(t.name, t.partitions, t.replication_factor, dict(t.config))
+                    for t in topics
+                ]
+            )
+        say(f"kafka      running on {self.kafka.bootstrap_servers} ({len(topics)} topics)")
         for name in self.service_names:
             service = self.service(name)
             with self._step(f"bootstrap {name}"):

@@ -1,0 +1,270 @@
+"""The published contracts: models, generated files, the AsyncAPI document and the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+import yaml
+from jsonschema import Draft7Validator, Draft202012Validator, ValidationError
+from pydantic import Field
+
+from contracts import __main__ as cli
+from contracts.artifacts import (
+    PACKAGE_DIR,
+    asyncapi_path,
+    expected_files,
+    schema_path,
+    write_files,
+)
+from contracts.base import Event
+from contracts.checks import registry_problems, stale_files
+from contracts.identity import UserRegisteredV1
+from contracts.notifications import NotificationSentV1
+from contracts.registry import EVENT_TYPES, event_model
+from contracts.topology import Topology, load_topology
+
+NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+SAMPLES: dict[str, Event] = {
+    UserRegisteredV1.EVENT_TYPE: UserRegisteredV1(
+        user_id="usr_1", email="ada@example.com", name="Ada", registered_at=NOW
+    ),
+    NotificationSentV1.EVENT_TYPE: NotificationSentV1(
+        notification_id="ntf_1",
+        user_id="usr_1",
+        channel="email",
+        template="welcome",
+        recipient="ada@example.com",
+        cause_event_id="evt_1",
+        sent_at=NOW,
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def topology() -> Topology:
+    return load_topology()
+
+
+@pytest.fixture(scope="module")
+def asyncapi() -> dict[str, Any]:
+    document: dict[str, Any] = yaml.safe_load(asyncapi_path().read_text(encoding="utf-8"))
+    return document
+
+
+def test_every_event_type_is_registered_and_sampled() -> None:
+    # A new event type needs a sample above: the schema tests validate it.
+    assert event_model("notifications.notification.sent.v1") is NotificationSentV1
+    assert event_model("identity.user.registered.v2") is None
+    assert sorted(EVENT_TYPES) == sorted(SAMPLES)
+
+
+def test_notification_sent_is_keyed_by_its_notification() -> None:
+    event = SAMPLES[NotificationSentV1.EVENT_TYPE]
+    assert (event.subject(), event.producer(), event.TOPIC) == (
+        "ntf_1",
+        "notifications",
+        "notifications.notification",
+    )
+
+
+def test_a_consumer_built_for_v1_reads_data_with_an_extra_field() -> None:
+    """Tolerant reader: a producer may add an optional field before its consumers move."""
+    data = json.loads(SAMPLES[NotificationSentV1.EVENT_TYPE].model_dump_json())
+    data["locale"] = "fr"
+    parsed = NotificationSentV1.model_validate_json(json.dumps(data))
+    assert parsed == SAMPLES[NotificationSentV1.EVENT_TYPE]
+
+
+def test_generation_is_deterministic(topology: Topology) -> None:
+    first = expected_files(EVENT_TYPES, topology)
+    assert first == expected_files(EVENT_TYPES, topology)
+    assert all(text.endswith("\n") and not text.endswith("\n\n") for text in first.values())
+
+
+def test_the_committed_files_are_fresh(topology: Topology) -> None:
+    assert stale_files(expected_files(EVENT_TYPES, topology)) == []
+
+
+def test_stale_missing_and_left_over_files_are_named(tmp_path: Path, topology: Topology) -> None:
+    expected = expected_files(EVENT_TYPES, topology, package_dir=tmp_path)
+    assert len(stale_files(expected, tmp_path)) == len(expected)  # all missing
+    assert set(write_files(expected, tmp_path)) == set(expected)
+    assert write_files(expected, tmp_path) == []  # regenerating changes nothing
+
+    schema_file = schema_path(UserRegisteredV1.EVENT_TYPE, tmp_path)
+    schema_file.write_text(schema_file.read_text() + " ", encoding="utf-8")
+    leftover = schema_file.with_name("identity.user.registered.v0.json")
+    leftover.write_text("{}\n", encoding="utf-8")
+    problems = stale_files(expected, tmp_path)
+    assert [p.rsplit(" is ", 1)[-1] for p in problems] == [
+        "stale: it differs from what the contracts generate",
+        "left over: no registered event type produces it",
+    ]
+    assert "identity.user.registered.v1.json" in problems[0]
+    assert set(write_files(expected, tmp_path)) == {schema_file, leftover}
+    assert not leftover.exists()
+
+
+@pytest.mark.parametrize("event_type", sorted(EVENT_TYPES))
+def test_event_schemas_are_closed_2020_12_schemas_that_accept_their_events(
+    event_type: str,
+) -> None:
+    schema = json.loads(schema_path(event_type).read_text(encoding="utf-8"))
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert schema["$id"] == f"urn:flotilla:event:{event_type}"
+    assert schema["title"] == EVENT_TYPES[event_type].__name__
+    assert schema["description"]
+    Draft202012Validator.check_schema(schema)
+    validator = Draft202012Validator(schema)
+
+    data = json.loads(SAMPLES[event_type].model_dump_json())
+    validator.validate(data)
+    with pytest.raises(ValidationError, match="Additional properties"):
+        validator.validate({**data, "unexpected": 1})
+
+
+def test_the_registry_agrees_with_the_topic_file(topology: Topology) -> None:
+    assert registry_problems(EVENT_TYPES, topology) == []
+
+
+def test_an_event_on_an_undeclared_or_foreign_topic_is_reported(topology: Topology) -> None:
+    class ShippedV1(Event):
+        """An order left the warehouse."""
+
+        EVENT_TYPE: ClassVar[str] = "shipping.order.shipped.v1"
+        TOPIC: ClassVar[str] = "shipping.order"
+        SUBJECT_FIELD: ClassVar[str] = "order_id"
+
+        order_id: str
+
+    class ImpostorV1(Event):
+        EVENT_TYPE: ClassVar[str] = "identity.user.renamed.v1"
+        TOPIC: ClassVar[str] = "identity.users"
+        SUBJECT_FIELD: ClassVar[str] = "user_id"
+
+        user_id: str
+
+    problems = registry_problems(
+        {ShippedV1.EVENT_TYPE: ShippedV1, ImpostorV1.EVENT_TYPE: ImpostorV1}, topology
+    )
+    assert problems == [
+        "identity.user.renamed.v1: TOPIC is 'identity.users'; it must be its producer's "
+        "aggregate stream 'identity.user'",
+        f"identity.user.renamed.v1: topic 'identity.users' is not declared in {_shown(topology)}",
+        "identity.user.renamed.v1: describe the event in its class docstring",
+        "identity.user.renamed.v1: field 'user_id' needs a description (Field(description=...))",
+        f"shipping.order.shipped.v1: topic 'shipping.order' is not declared in {_shown(topology)}",
+        "shipping.order.shipped.v1: field 'order_id' needs a description (Field(description=...))",
+    ]
+
+
+def _shown(topology: Topology) -> str:
+    assert topology.source is not None
+    try:
+        return str(topology.source.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(topology.source)
+
+
+def test_asyncapi_has_a_channel_per_topic_carrying_its_event_types(
+    asyncapi: dict[str, Any], topology: Topology
+) -> None:
+    assert asyncapi["asyncapi"] == "3.0.0"
+    channels = asyncapi["channels"]
+    assert sorted(channels) == sorted(t.name for t in topology.topics)
+    assert all(channel["address"] == name for name, channel in channels.items())
+    assert list(channels["identity.user"]["messages"]) == ["identity.user.registered.v1"]
+    assert list(channels["notifications.notification"]["messages"]) == [
+        "notifications.notification.sent.v1"
+    ]
+    # Retry and dead-letter topics carry what their group subscribes to.
+    assert list(channels["notifications.dlq"]["messages"]) == ["identity.user.registered.v1"]
+    kafka = channels["notifications.dlq"]["bindings"]["kafka"]
+    assert kafka["topicConfiguration"]["retention.ms"] == 30 * 24 * 60 * 60 * 1000
+
+
+def test_asyncapi_operations_send_by_owner_and_receive_by_group(asyncapi: dict[str, Any]) -> None:
+    operations = asyncapi["operations"]
+    assert operations["identity.send.identity.user"]["action"] == "send"
+    receive = operations["notifications.receive.identity.user"]
+    assert receive["action"] == "receive"
+    assert receive["bindings"]["kafka"]["groupId"]["enum"] == ["notifications"]
+    assert "notifications.receive.notifications.retry.2" in operations
+    assert "notifications.send.notifications.dlq" in operations
+    for operation in operations.values():
+        assert _resolve(asyncapi, operation["channel"]["$ref"])
+        for message in operation["messages"]:
+            assert _resolve(asyncapi, message["$ref"])
+
+
+def test_asyncapi_messages_describe_payload_and_cloudevents_headers(
+    asyncapi: dict[str, Any],
+) -> None:
+    messages = asyncapi["components"]["messages"]
+    assert sorted(messages) == sorted(EVENT_TYPES)
+    for event_type, message in messages.items():
+        assert (PACKAGE_DIR / message["payload"]["$ref"]) == schema_path(event_type)
+        assert schema_path(event_type).is_file()
+        headers_schema = {**message["headers"], "components": asyncapi["components"]}
+        validator = Draft7Validator(headers_schema)
+        model = EVENT_TYPES[event_type]
+        headers = {
+            "ce_specversion": "1.0",
+            "ce_id": "evt_1",
+            "ce_type": event_type,
+            "ce_source": f"/{model.producer()}",
+            "ce_subject": SAMPLES[event_type].subject(),
+            "ce_time": NOW.isoformat(),
+            "content-type": "application/json",
+            "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            "x-flotilla-attempt": "2",
+        }
+        validator.validate(headers)
+        with pytest.raises(ValidationError):
+            validator.validate({**headers, "ce_type": "other.thing.happened.v1"})
+
+
+def _resolve(document: dict[str, Any], ref: str) -> Any:
+    node: Any = document
+    for part in ref.removeprefix("#/").split("/"):
+        node = node[part]
+    return node
+
+
+def test_check_command_passes_on_the_repository() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "contracts", "check"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.rstrip().endswith(": ok")
+
+
+def test_check_command_fails_naming_stale_files_and_breaking_changes(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    class BrokenUserRegisteredV1(UserRegisteredV1):
+        """A person signed up (now without a name)."""
+
+        name: int = Field(description="No longer text.")  # type: ignore[assignment]
+
+    events = {**EVENT_TYPES, UserRegisteredV1.EVENT_TYPE: BrokenUserRegisteredV1}
+    monkeypatch.setattr(cli, "EVENT_TYPES", events)
+
+    assert cli.main(["check"]) == 1
+    err = capsys.readouterr().err
+    assert "identity.user.registered.v1.json is stale" in err
+    assert "asyncapi.yaml is stale" in err
+    assert (
+        "identity.user.registered.v1 changed incompatibly: `name`: type changed from string to "
+        "integer. Publish it as identity.user.registered.v2 beside identity.user.registered.v1"
+    ) in err
