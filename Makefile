@@ -16,7 +16,7 @@ PY := $(VENV)/bin/python
 DEVSTACK := $(PY) -m devstack
 PYTEST_ARGS ?=
 
-.PHONY: help setup up down status test lint format contracts
+.PHONY: help setup up down status test lint format bench contracts
 
 help:
 	@echo "make up      start the platform on 127.0.0.1 (gateway :8080) and print its URLs"
@@ -25,6 +25,7 @@ help:
 	@echo "make test    run every test against a separate test stack (sets everything up)"
 	@echo "make lint    ruff, mypy, import-linter"
 	@echo "make contracts  regenerate the event JSON Schemas and asyncapi.yaml"
+	@echo "make bench  benchmarks, each printed as a ratio against a baseline in the same run"
 
 $(UV):
 	python3 -m venv $(TOOLS)
@@ -89,3 +90,8 @@ format: setup
 # event models and deploy/topics.yaml; `make lint` fails when they are stale.
 contracts: setup
 	$(PY) -m contracts generate
+
+# Benchmarks print ratios against a baseline measured in the same run, on their own stack.
+bench: setup
+	$(DEVSTACK) up --profile bench
+	@set +e; $(PY) bench/events.py; rc=$$?; $(DEVSTACK) down --profile bench; exit $$rc

@@ -25,8 +25,6 @@ from devstack.gateway import (
 )
 from devstack.profiles import Profile, profile
 
-# ManagedProcess starts nginx detached and never waits for it, by design; Popen warns about that.
-
 
 @dataclass(frozen=True)
 class _TmpProfile(Profile):
@@ -55,6 +53,7 @@ def _tmp_profile(tmp_path: Path) -> _TmpProfile:
         kafka_controller_port=_free_port(),
         gateway_port=_free_port(),
         first_service_port=first_service_port,
+        smtp_port=_free_port(),
         base=tmp_path,
     )
 

@@ -133,6 +133,7 @@ async def test_a_rolled_back_transaction_publishes_nothing(
 ) -> None:
     outbox = Outbox("relay_it")
     model = event_on_topic(topic)
+
     async def failing_use_case() -> None:
         async with database.transaction() as session:
             await outbox.append(session, model(thing_id="thg_gone", sequence=0))

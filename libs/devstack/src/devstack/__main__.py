@@ -36,8 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--profile",
         default="local",
-        choices=["local", "test"],
-        help="which stack: `local` (make up) or `test` (make test); default: local",
+        choices=["local", "test", "bench"],
+        help="which stack: `local` (make up), `test` (make test) or `bench` (make bench)",
     )
     args = parser.parse_args(argv)
     chosen = profile(args.profile)

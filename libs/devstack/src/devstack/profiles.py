@@ -22,6 +22,7 @@ class Profile:
     kafka_controller_port: int
     gateway_port: int
     first_service_port: int
+    smtp_port: int
     host: str = "127.0.0.1"
 
     @property
@@ -42,6 +43,11 @@ class Profile:
         return self.root / "secrets"
 
     @property
+    def mail(self) -> Path:
+        """Where the local SMTP sink stores every message it receives, one .eml each."""
+        return self.root / "mail"
+
+    @property
     def cache(self) -> Path:
         """Downloads shared by every profile (Kafka jars)."""
         return REPO_ROOT / ".cache"
@@ -52,8 +58,9 @@ class Profile:
 
 
 _PROFILES = {
-    "local": Profile("local", 54320, 19092, 19093, 8080, 8101),
-    "test": Profile("test", 54330, 29092, 29093, 18080, 8201),
+    "local": Profile("local", 54320, 19092, 19093, 8080, 8101, 2525),
+    "test": Profile("test", 54330, 29092, 29093, 18080, 8201, 2535),
+    "bench": Profile("bench", 54340, 39092, 39093, 28080, 8301, 2545),
 }
 
 

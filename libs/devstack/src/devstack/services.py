@@ -92,6 +92,8 @@ def service_environment(
         "JWKS_URL": f"http://{host}:{identity_port}/.well-known/jwks.json",
         "JWT_ISSUER": JWT_ISSUER,
         "JWT_AUDIENCE": JWT_AUDIENCE,
+        "SMTP_HOST": host,
+        "SMTP_PORT": str(profile.smtp_port),
     }
 
 

@@ -12,6 +12,7 @@ import os
 import secrets
 import stat
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from contracts.topology import load_topology
 from devstack.gateway import Gateway, Route, load_routes, service_port
 from devstack.kafka import KafkaBroker, TopicSpec
 from devstack.postgres import PostgresCluster
-from devstack.process import ManagedProcess
+from devstack.process import ManagedProcess, port_open
 from devstack.profiles import REPO_ROOT, Profile
 from devstack.services import Service, service_environment
 
@@ -199,6 +200,9 @@ class Stack:
                 ]
             )
         say(f"kafka      running on {self.kafka.bootstrap_servers} ({len(topics)} topics)")
+        with self._step("start the SMTP sink"):
+            self._start_smtp_sink()
+        say(f"smtp sink  running on {self.profile.host}:{self.profile.smtp_port}")
         for name in self.service_names:
             service = self.service(name)
             with self._step(f"bootstrap {name}"):
@@ -245,6 +249,7 @@ class Stack:
             attempt(name, self.service(name).stop)
         for leftover in self._unknown_processes():
             attempt(leftover.name, leftover.stop)
+        attempt("smtp sink", self.smtp_sink.stop)
         attempt("kafka", self.kafka.stop)
         attempt("postgres", self.postgres.stop)
         if failures:
@@ -253,7 +258,11 @@ class Stack:
     def status(self) -> list[ComponentStatus]:
         profile = self.profile
         if not profile.root.exists():  # never started: do not create secrets just to look
-            ports = [("postgres", profile.postgres_port), ("kafka", profile.kafka_port)]
+            ports = [
+                ("postgres", profile.postgres_port),
+                ("kafka", profile.kafka_port),
+                ("smtp-sink", profile.smtp_port),
+            ]
             ports += [
                 (name, service_port(profile, name, self.routes)) for name in self.service_names
             ]
@@ -268,6 +277,9 @@ class Stack:
                 self.kafka.is_running(),
                 _pid_from(profile.pids / "kafka.pid") if self.kafka.is_running() else None,
                 profile.kafka_port,
+            ),
+            ComponentStatus(
+                "smtp-sink", self.smtp_sink.is_running(), self.smtp_sink.pid(), profile.smtp_port
             ),
         ]
         for name in self.service_names:
@@ -310,6 +322,33 @@ class Stack:
     @property
     def _postgres_data_dir(self) -> Path:
         return self.profile.root / "postgres" / "data"
+
+    @cached_property
+    def smtp_sink(self) -> ManagedProcess:
+        """A real SMTP server that keeps every message in `profile.mail` (nothing leaves)."""
+        return ManagedProcess(
+            "smtp-sink", self.profile.pids / "smtp-sink.pid", self.profile.logs / "smtp-sink.log"
+        )
+
+    def _start_smtp_sink(self, timeout: float = 15.0) -> None:
+        self.smtp_sink.start(
+            [
+                sys.executable,
+                "-m",
+                "devstack.smtp_sink",
+                "--host",
+                self.profile.host,
+                "--port",
+                str(self.profile.smtp_port),
+                "--maildir",
+                str(self.profile.mail),
+            ]
+        )
+        deadline = time.monotonic() + timeout
+        while not port_open(self.profile.host, self.profile.smtp_port):
+            if self.smtp_sink.exited_early() or time.monotonic() > deadline:
+                raise StackError(f"the SMTP sink did not start:\n{self.smtp_sink.log_tail()}")
+            time.sleep(0.1)
 
     @cached_property
     def _services(self) -> dict[str, Service]:

@@ -1,0 +1,1 @@
+"""Keeping calls to other systems from taking a service down with them (`breaker`)."""

@@ -1,0 +1,207 @@
+"""Sending email over SMTP, resiliently, and saying whether a failure is worth retrying.
+
+One `send` is up to `max_attempts` attempts, each under its own timeout, with exponential
+backoff and full jitter between them. Retried: connection failures, timeouts and temporary
+(4xx) replies. Each attempt goes through the SMTP circuit breaker, which counts connection
+failures, timeouts and server-wide refusals (421, a refused greeting or login) against the
+server; a message the server answered about (a rejected recipient) does not.
+
+What the event consumer sees:
+- the message was rejected for good (5xx to MAIL FROM, RCPT TO or DATA) → `PermanentError`:
+  the event goes to the dead-letter topic, since resending cannot succeed;
+- the breaker is open, or every attempt failed → `TransientError`: the event goes through the
+  retry topics, by which time the server may be back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, localtime
+from typing import Literal, Protocol
+
+import aiosmtplib
+from aiosmtplib import (
+    SMTPConnectError,
+    SMTPDataError,
+    SMTPRecipientRefused,
+    SMTPRecipientsRefused,
+    SMTPResponseException,
+    SMTPSenderRefused,
+    SMTPServerDisconnected,
+    SMTPTimeoutError,
+)
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+
+from notifications.domain import Email
+from servicekit.events.handlers import PermanentError, TransientError
+from servicekit.resilience.breaker import BreakerPolicy, CircuitBreaker, CircuitOpenError
+
+__all__ = [
+    "Mailer",
+    "SmtpConfig",
+    "SmtpMailer",
+    "counts_against_server",
+    "is_permanent_rejection",
+    "is_worth_retrying",
+    "smtp_breaker",
+]
+
+log = logging.getLogger(__name__)
+
+_SERVICE_UNAVAILABLE = 421
+
+
+class Mailer(Protocol):
+    async def send(self, email: Email) -> None:
+        """Deliver `email` or raise PermanentError / TransientError."""
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    host: str
+    port: int
+    sender: Address
+    timeout_s: float = 5.0
+    tls: Literal["auto", "starttls", "implicit", "off"] = "auto"
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    max_attempts: int = 3
+    backoff_initial_s: float = 0.2
+    backoff_max_s: float = 2.0
+
+    @property
+    def helo_name(self) -> str:
+        """Our own name in EHLO: the sender's domain (and no slow reverse-DNS lookup)."""
+        return self.sender.domain or "localhost"
+
+
+def _message_codes(error: BaseException) -> list[int] | None:
+    """The reply codes of a refusal of this message (sender, recipients, content), if it is one."""
+    if isinstance(error, SMTPRecipientsRefused):
+        return [refusal.code for refusal in error.recipients]
+    if isinstance(error, SMTPSenderRefused | SMTPRecipientRefused | SMTPDataError):
+        return [error.code]
+    return None
+
+
+def is_permanent_rejection(error: BaseException) -> bool:
+    codes = _message_codes(error)
+    return bool(codes) and all(500 <= code < 600 for code in codes or ())
+
+
+def is_worth_retrying(error: BaseException) -> bool:
+    """Connection failures, timeouts and temporary replies; never an open breaker."""
+    if isinstance(error, CircuitOpenError):
+        return False
+    codes = _message_codes(error)
+    if codes is not None:
+        return any(400 <= code < 500 for code in codes)
+    if isinstance(error, SMTPResponseException):
+        return 400 <= error.code < 500
+    return isinstance(
+        error, SMTPConnectError | SMTPServerDisconnected | SMTPTimeoutError | TimeoutError | OSError
+    )
+
+
+def counts_against_server(error: BaseException) -> bool:
+    """The breaker's failure predicate: the server is unreachable, slow or refusing everyone.
+    A reply about this message alone says the server works."""
+    codes = _message_codes(error)
+    if codes is not None:
+        return _SERVICE_UNAVAILABLE in codes
+    return True
+
+
+def smtp_breaker(
+    policy: BreakerPolicy, *, clock: Callable[[], float] = time.monotonic
+) -> CircuitBreaker:
+    """The breaker for the SMTP server, counting only what says the server is failing."""
+    return CircuitBreaker("smtp", policy, is_failure=counts_against_server, clock=clock)
+
+
+class SmtpMailer:
+    def __init__(self, config: SmtpConfig, breaker: CircuitBreaker) -> None:
+        self._config = config
+        self._breaker = breaker
+
+    async def send(self, email: Email) -> None:
+        message = self._message(email)
+        try:
+            async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(self._config.max_attempts),
+                wait=wait_random_exponential(
+                    multiplier=self._config.backoff_initial_s, max=self._config.backoff_max_s
+                ),
+                retry=retry_if_exception(is_worth_retrying),
+                before_sleep=self._log_retry,
+                reraise=True,
+            ):
+                with attempt:
+                    async with self._breaker.guard():
+                        await self._attempt(message)
+        except CircuitOpenError as error:
+            raise TransientError(
+                f"the SMTP server is failing (circuit open); retry in {error.retry_after_s:.1f}s"
+            ) from error
+        except Exception as error:
+            if is_permanent_rejection(error):
+                raise PermanentError(f"the SMTP server rejected the message: {error}") from error
+            raise TransientError(
+                f"sending email failed: {type(error).__name__}: {error}"
+            ) from error
+
+    async def _attempt(self, message: EmailMessage) -> None:
+        config = self._config
+        client = aiosmtplib.SMTP(
+            hostname=config.host,
+            port=config.port,
+            timeout=config.timeout_s,
+            local_hostname=config.helo_name,
+            use_tls=config.tls == "implicit",
+            start_tls={"auto": None, "starttls": True}.get(config.tls, False),
+            username=config.username,
+            password=config.password,
+        )
+        try:
+            async with asyncio.timeout(config.timeout_s):
+                await client.connect()
+                await client.send_message(message)
+            # Accepted: nothing after this may fail the attempt, or a retry would send it twice.
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
+                await client.quit(timeout=1.0)
+        finally:
+            # aiosmtplib leaves the socket open when cancelled (by our timeout, or a shutdown).
+            client.close()
+
+    def _message(self, email: Email) -> EmailMessage:
+        message = EmailMessage()
+        message["From"] = self._config.sender
+        message["To"] = email.recipient
+        message["Subject"] = email.subject
+        message["Date"] = format_datetime(localtime())
+        message["Message-ID"] = email.message_id
+        message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies, please
+        message.set_content(email.body)
+        return message
+
+    @staticmethod
+    def _log_retry(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        log.warning(
+            "smtp attempt %d failed; retrying",
+            state.attempt_number,
+            extra={"error_type": type(error).__name__, "error": str(error)},
+        )

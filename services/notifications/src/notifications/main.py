@@ -1,0 +1,102 @@
+"""notifications' composition root."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+import httpx
+from fastapi import FastAPI
+from opentelemetry.sdk.trace import SpanProcessor
+
+from contracts.identity import UserRegisteredV1
+from notifications.api import router
+from notifications.consumers import CONSUMER_GROUP, build_registry
+from notifications.mailer import SmtpConfig, SmtpMailer, smtp_breaker
+from notifications.settings import NotificationsSettings
+from servicekit.app import LifespanHook, create_app
+from servicekit.auth.dependencies import install_token_verifier
+from servicekit.auth.jwks import JwksKeySource
+from servicekit.auth.tokens import TokenVerifier
+from servicekit.db.engine import Database
+from servicekit.events.consumer import EventConsumer
+from servicekit.events.publishing import Publishing
+from servicekit.health import DependencyCheck
+
+__all__ = ["build_app"]
+
+
+def build_app(
+    settings: NotificationsSettings, span_processors: Sequence[SpanProcessor] = ()
+) -> FastAPI:
+    database = Database.from_settings(settings)
+    publishing = Publishing.for_service(settings, database)
+    sender = settings.sender
+    mailer = SmtpMailer(
+        SmtpConfig(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            sender=sender,
+            timeout_s=settings.smtp_timeout_s,
+            tls=settings.smtp_tls,
+            username=settings.smtp_username,
+            password=(
+                settings.smtp_password.get_secret_value() if settings.smtp_password else None
+            ),
+            max_attempts=settings.smtp_max_attempts,
+            backoff_initial_s=settings.smtp_backoff_initial_s,
+            backoff_max_s=settings.smtp_backoff_max_s,
+        ),
+        smtp_breaker(settings.smtp_breaker_policy()),
+    )
+    jwks_client = httpx.AsyncClient(timeout=5.0)
+    app = create_app(
+        settings,
+        routers=[router],
+        database=database,
+        # SMTP is deliberately not a readiness check: while it is down the breaker fails sends
+        # fast and events wait in the retry topics; taking the API out of rotation helps nobody.
+        lifespan_hooks=[publishing.relay.lifespan, _consuming, _closing(jwks_client)],
+        span_processors=span_processors,
+        title="Flotilla notifications",
+        description="The emails Flotilla sends its users, and their record.",
+    )
+    publishing.install(app)
+    consumer = EventConsumer(
+        group=CONSUMER_GROUP,
+        topics=[UserRegisteredV1.TOPIC],
+        registry=build_registry(mailer, sender.domain),
+        database=database,
+        outbox=publishing.outbox,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        retry_delays_s=settings.consumer_retry_delays_s,
+        max_concurrency=settings.consumer_max_concurrency,
+        tracer_provider=app.state.tracer_provider,
+    )
+    app.state.consumer = consumer
+    app.state.health.checks.append(DependencyCheck("kafka", consumer.probe))
+    install_token_verifier(
+        app,
+        TokenVerifier(
+            JwksKeySource(settings.jwks_url, jwks_client),
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+        ),
+    )
+    return app
+
+
+def _consuming(app: FastAPI) -> AbstractAsyncContextManager[None]:
+    consumer: EventConsumer = app.state.consumer
+    return consumer.lifespan(app)
+
+
+def _closing(client: httpx.AsyncClient) -> LifespanHook:
+    @asynccontextmanager
+    async def close_on_shutdown(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await client.aclose()
+
+    return close_on_shutdown

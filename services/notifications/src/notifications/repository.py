@@ -1,0 +1,95 @@
+"""All of notifications' SQL."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from notifications.domain import Notification
+from notifications.tables import notifications
+
+__all__ = ["NotificationRepository"]
+
+
+class NotificationRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add_once(self, notification: Notification) -> Notification:
+        """Insert `notification` unless one with its cause and template exists; return the one
+        that is stored. A concurrent insert of the same cause waits for the first transaction
+        and then returns its row."""
+        values = {
+            "id": notification.id,
+            "user_id": notification.user_id,
+            "channel": notification.channel,
+            "template": notification.template,
+            "recipient": notification.recipient,
+            "subject": notification.subject,
+            "body": notification.body,
+            "cause_event_id": notification.cause_event_id,
+            "status": notification.status,
+        }
+        inserted = (
+            await self._session.execute(
+                insert(notifications)
+                .values(values)
+                .on_conflict_do_nothing(index_elements=["cause_event_id", "template"])
+                .returning(*notifications.c)
+            )
+        ).first()
+        if inserted is not None:
+            return _notification(inserted)
+        existing = (
+            await self._session.execute(
+                select(notifications)
+                .where(
+                    notifications.c.cause_event_id == notification.cause_event_id,
+                    notifications.c.template == notification.template,
+                )
+                .with_for_update()
+            )
+        ).one()
+        return _notification(existing)
+
+    async def mark_sent(self, notification_id: str, sent_at: datetime) -> None:
+        await self._session.execute(
+            update(notifications)
+            .where(notifications.c.id == notification_id)
+            .values(status="sent", sent_at=sent_at)
+        )
+
+    async def page_for_user(
+        self, user_id: str, *, limit: int, before_id: str | None = None
+    ) -> list[Notification]:
+        """Newest first; `before_id` continues after the last one of the previous page."""
+        statement = (
+            select(notifications)
+            .where(notifications.c.user_id == user_id)
+            .order_by(notifications.c.id.desc())
+            .limit(limit)
+        )
+        if before_id is not None:
+            statement = statement.where(notifications.c.id < before_id)
+        rows = (await self._session.execute(statement)).all()
+        return [_notification(row) for row in rows]
+
+
+def _notification(row: object) -> Notification:
+    mapping = row._mapping  # type: ignore[attr-defined]
+    return Notification(
+        id=mapping["id"],
+        user_id=mapping["user_id"],
+        channel=mapping["channel"],
+        template=mapping["template"],
+        recipient=mapping["recipient"],
+        subject=mapping["subject"],
+        body=mapping["body"],
+        cause_event_id=mapping["cause_event_id"],
+        status=mapping["status"],
+        created_at=mapping["created_at"],
+        sent_at=mapping["sent_at"],
+    )

@@ -1,0 +1,163 @@
+"""The welcome handler in its consumer transaction, against real Postgres and real SMTP."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import func, select
+
+from contracts.identity import UserRegisteredV1
+from contracts.notifications import NotificationSentV1
+from devstack.smtp_sink import SmtpSink, read_messages
+from notifications.consumers import build_registry
+from notifications.mailer import Mailer, SmtpMailer
+from notifications.tables import notifications
+from servicekit.db.engine import Database
+from servicekit.events.envelope import EventEnvelope
+from servicekit.events.handlers import EventContext, PermanentError, TransientError
+from servicekit.events.outbox import Outbox
+from servicekit.events.tables import OUTBOX
+from servicekit.ids import is_id, new_id
+
+MailerFactory = Callable[..., SmtpMailer]
+
+
+def _registration(email: str | None = None) -> tuple[UserRegisteredV1, EventContext]:
+    event = UserRegisteredV1(
+        user_id=new_id("usr"),
+        email=email or f"user-{uuid.uuid4().hex[:10]}@example.com",
+        name="Ann Lee",
+        registered_at=datetime.now(UTC),
+    )
+    envelope = EventEnvelope(
+        id=new_id("evt"),
+        type=event.EVENT_TYPE,
+        source="/identity",
+        subject=event.user_id,
+        time=datetime.now(UTC),
+        data=event.model_dump_json().encode(),
+    )
+    return event, EventContext(envelope=envelope, outbox=Outbox("notifications"), attempt=1)
+
+
+async def _deliver(
+    database: Database, mailer: Mailer, event: UserRegisteredV1, context: EventContext
+) -> None:
+    """What the consumer does: the handler inside one transaction that commits after it."""
+    registration = build_registry(mailer, "flotilla.local").get(event.EVENT_TYPE)
+    assert registration is not None
+    async with database.transaction() as session:
+        await registration.handler(session, event, context)
+
+
+async def _stored(database: Database, context: EventContext) -> list[dict[str, object]]:
+    async with database.transaction() as session:
+        rows = await session.execute(
+            select(notifications).where(notifications.c.cause_event_id == context.envelope.id)
+        )
+        return [dict(row._mapping) for row in rows]
+
+
+async def _sent_events(database: Database, user_id: str) -> list[dict[str, object]]:
+    async with database.transaction() as session:
+        rows = await session.execute(
+            select(OUTBOX.c.key, OUTBOX.c.headers, OUTBOX.c.payload).where(
+                OUTBOX.c.event_type == NotificationSentV1.EVENT_TYPE,
+                func.convert_from(OUTBOX.c.payload, "UTF8").like(f'%"{user_id}"%'),
+            )
+        )
+        return [
+            {"key": row.key, "headers": row.headers, "payload": json.loads(row.payload)}
+            for row in rows
+        ]
+
+
+async def test_a_registration_delivered_twice_sends_one_welcome(
+    database: Database, smtp_sink: SmtpSink, make_mailer: MailerFactory
+) -> None:
+    event, context = _registration()
+    mailer = make_mailer(smtp_sink.port)
+
+    await _deliver(database, mailer, event, context)
+    await _deliver(database, mailer, event, context)
+
+    [row] = await _stored(database, context)
+    assert is_id(str(row["id"]), "ntf")
+    assert row["user_id"] == event.user_id
+    assert (row["channel"], row["template"], row["status"]) == ("email", "welcome", "sent")
+    assert row["recipient"] == event.email
+    assert row["subject"] == "Welcome to Flotilla"
+    assert "Hi Ann Lee," in str(row["body"])
+    assert row["sent_at"] is not None
+
+    [message] = read_messages(smtp_sink.folder)
+    assert message["To"] == event.email
+    assert message["Message-ID"] == f"<{row['id']}@flotilla.local>"
+
+    [sent] = await _sent_events(database, event.user_id)
+    assert sent["key"] == row["id"]
+    assert sent["headers"]["ce_type"] == "notifications.notification.sent.v1"
+    assert sent["headers"]["ce_source"] == "/notifications"
+    payload = NotificationSentV1.model_validate(sent["payload"])
+    assert payload.notification_id == row["id"]
+    assert payload.cause_event_id == context.envelope.id
+    assert (payload.channel, payload.template, payload.recipient) == (
+        "email",
+        "welcome",
+        event.email,
+    )
+    assert payload.sent_at == row["sent_at"]
+
+
+async def test_concurrent_deliveries_of_one_registration_send_one_welcome(
+    database: Database, smtp_sink: SmtpSink, make_mailer: MailerFactory
+) -> None:
+    event, context = _registration()
+    mailer = make_mailer(smtp_sink.port)
+    await asyncio.gather(*(_deliver(database, mailer, event, context) for _ in range(3)))
+    assert len(await _stored(database, context)) == 1
+    assert len(read_messages(smtp_sink.folder)) == 1
+    assert len(await _sent_events(database, event.user_id)) == 1
+
+
+async def test_two_registrations_get_a_welcome_each(
+    database: Database, smtp_sink: SmtpSink, make_mailer: MailerFactory
+) -> None:
+    mailer = make_mailer(smtp_sink.port)
+    for _ in range(2):
+        await _deliver(database, mailer, *_registration(email="same@example.com"))
+    assert [m["To"] for m in read_messages(smtp_sink.folder)] == ["same@example.com"] * 2
+
+
+async def test_smtp_down_leaves_nothing_behind_and_a_later_delivery_sends(
+    database: Database,
+    unused_port: int,
+    make_mailer: MailerFactory,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    event, context = _registration()
+    with pytest.raises(TransientError):
+        await _deliver(database, make_mailer(unused_port), event, context)
+    assert await _stored(database, context) == []
+    assert await _sent_events(database, event.user_id) == []
+
+    with SmtpSink(tmp_path_factory.mktemp("mail"), unused_port) as sink:
+        await _deliver(database, make_mailer(unused_port), event, context)
+        assert len(sink.messages()) == 1
+    [row] = await _stored(database, context)
+    assert row["status"] == "sent"
+
+
+async def test_an_address_mail_cannot_reach_is_a_permanent_error(
+    database: Database, smtp_sink: SmtpSink, make_mailer: MailerFactory
+) -> None:
+    event, context = _registration(email="not an address")
+    with pytest.raises(PermanentError):
+        await _deliver(database, make_mailer(smtp_sink.port), event, context)
+    assert await _stored(database, context) == []
+    assert read_messages(smtp_sink.folder) == []
