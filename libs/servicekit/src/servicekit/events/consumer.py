@@ -1,0 +1,291 @@
+"""The event consumer: one consumer group per service, handlers by event type, at-least-once
+delivery made effectively-once by the inbox.
+
+    consumer = EventConsumer(group="notifications", topics=["identity.user"], registry=registry,
+                             database=database, outbox=outbox, bootstrap_servers=...,
+                             retry_delays_s=(5, 60, 600))
+    app = create_app(settings, lifespan_hooks=[consumer.lifespan],
+                     extra_checks=[DependencyCheck("kafka", consumer.probe)])
+
+The group subscribes to its source topics and its own retry topics (`retry.py`); the group's
+retry and dead-letter topics must exist. Records are processed per partition in order, in
+parallel across partitions (`partitions.py`), each one to an outcome (`processing.py`).
+Offsets are committed only for records whose outcome is final: the handler's transaction
+committed, or the record was acknowledged by a retry or dead-letter topic. Before partitions
+are revoked their in-flight records are finished (or abandoned after `shutdown_timeout_s`)
+and their offsets committed, so the next owner starts where this one stopped; whatever a crash
+loses is delivered again and deduplicated by the inbox.
+
+`start()` returns at once: connecting, and reconnecting after a failure, happen in the
+background (a broker outage must not stop the service from starting); `probe()` says whether
+the consumer is consuming.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, Literal
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaConnectionError, KafkaError
+from fastapi import FastAPI
+from opentelemetry import trace
+from opentelemetry.trace import TracerProvider
+
+from servicekit.db.engine import Database
+from servicekit.events.dead_letters import dlq_topic as default_dlq_topic
+from servicekit.events.forwarding import Forwarder
+from servicekit.events.handlers import HandlerRegistry
+from servicekit.events.outbox import Outbox
+from servicekit.events.partitions import Partitions, RevokeAndAssign
+from servicekit.events.processing import RecordProcessor
+from servicekit.events.retry import RetryPolicy
+
+__all__ = ["ConsumerNotReady", "EventConsumer", "MissingTopics"]
+
+log = logging.getLogger(__name__)
+
+_POLL_TIMEOUT_MS = 250  # how quickly the fetch loop notices a stop
+_RESTART_BACKOFF_S = (0.5, 10.0)
+
+
+class ConsumerNotReady(RuntimeError):
+    """The consumer is not connected and consuming (readiness probe failure)."""
+
+
+class MissingTopics(RuntimeError):
+    """The group's own retry or dead-letter topics do not exist on the broker."""
+
+
+class EventConsumer:
+    def __init__(
+        self,
+        *,
+        group: str,
+        topics: Sequence[str],
+        registry: HandlerRegistry,
+        database: Database,
+        outbox: Outbox,
+        bootstrap_servers: str,
+        retry_delays_s: Sequence[float] = (5.0, 60.0, 600.0),
+        dlq_topic: str | None = None,
+        in_place_attempts: int = 3,
+        in_place_backoff_s: float = 0.1,
+        max_concurrency: int = 8,
+        max_poll_records: int = 100,
+        handler_timeout_s: float = 30.0,
+        max_event_bytes: int = 1024 * 1024,
+        unknown_types: Literal["skip", "dlq"] = "skip",
+        shutdown_timeout_s: float = 10.0,
+        tracer_provider: TracerProvider | None = None,
+        client_id: str | None = None,
+        consumer_options: Mapping[str, Any] | None = None,
+        producer_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        """`retry_delays_s[n-1]` is tier n's delay (topic `<group>.retry.<n>`); `max_concurrency`
+        bounds records processed at once across partitions; `max_event_bytes` larger values
+        are dead-lettered unparsed; `handler_timeout_s` bounds one attempt (a timeout is a
+        transient failure); `consumer_options`/`producer_options` go to aiokafka as they are
+        (security settings, session timeouts)."""
+        if not group or not topics:
+            raise ValueError("a consumer needs a group and at least one topic")
+        if max_concurrency < 1 or not 1 <= max_poll_records <= 10_000:
+            raise ValueError("max_concurrency must be >= 1 and max_poll_records in 1..10000")
+        if unknown_types not in ("skip", "dlq"):
+            raise ValueError("unknown_types must be 'skip' or 'dlq'")
+        self.group = group
+        self.topics = tuple(topics)
+        self.policy = RetryPolicy(tuple(retry_delays_s), in_place_attempts, in_place_backoff_s)
+        self.retry_topics = tuple(self.policy.topics(group))
+        self.dlq_topic = dlq_topic or default_dlq_topic(group)
+        self._registry = registry
+        self._database = database
+        self._outbox = outbox
+        self._bootstrap_servers = bootstrap_servers
+        self._max_concurrency = max_concurrency
+        self._max_poll_records = max_poll_records
+        self._handler_timeout_s = handler_timeout_s
+        self._max_event_bytes = max_event_bytes
+        self._unknown_types = unknown_types
+        self._shutdown_timeout_s = shutdown_timeout_s
+        self._tracer = trace.get_tracer(__name__, tracer_provider=tracer_provider)
+        self._client_id = client_id or f"{group}-consumer"
+        self._consumer_options = dict(consumer_options or {})
+        self._producer_options = dict(producer_options or {})
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+        self._partitions: Partitions | None = None
+        self._last_error: BaseException | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def subscribed_topics(self) -> tuple[str, ...]:
+        return (*self.topics, *self.retry_topics)
+
+    @property
+    def assignment(self) -> frozenset[TopicPartition]:
+        """The partitions this instance currently works on."""
+        return self._partitions.assigned if self._partitions is not None else frozenset()
+
+    async def start(self) -> None:
+        """Start consuming in the background; connection failures are retried there."""
+        if self._task is None or self._task.done():
+            self._stopping.clear()
+            self._task = asyncio.create_task(self._run(), name=f"{self.group}-event-consumer")
+
+    async def stop(self) -> None:
+        """Finish in-flight records (abandon them after `shutdown_timeout_s`), commit what
+        committed, leave the group and close the producer."""
+        self._stopping.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(self._task, timeout=self._shutdown_timeout_s + 15)
+            self._task = None
+
+    @asynccontextmanager
+    async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
+        await self.start()
+        try:
+            yield
+        finally:
+            await self.stop()
+
+    lifespan_hook = lifespan
+
+    async def probe(self) -> None:
+        """Readiness, for `DependencyCheck("kafka", consumer.probe)`: raises unless consuming
+        and the broker answers."""
+        consumer = self._consumer
+        if consumer is None or self._stopping.is_set():
+            raise ConsumerNotReady(f"not consuming (last error: {self._last_error!r})")
+        await consumer.topics()  # a metadata round trip
+
+    # -- the supervisor ----------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        failures = 0
+        while not self._stopping.is_set():
+            try:
+                await self._consume()
+                failures = 0
+            except Exception as error:
+                failures += 1
+                self._last_error = error
+                outage = isinstance(error, KafkaConnectionError | MissingTopics)
+                log.log(
+                    logging.WARNING if outage else logging.ERROR,
+                    "event consumer interrupted; restarting: %r",
+                    error,
+                    exc_info=None if outage else error,
+                    extra={"group": self.group},
+                )
+                low, high = _RESTART_BACKOFF_S
+                delay = min(high, low * 2 ** (failures - 1)) * (0.5 + random.random() / 2)  # noqa: S311
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), delay)
+
+    async def _consume(self) -> None:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self._bootstrap_servers,
+            client_id=f"{self._client_id}-forwarder",
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=5,
+            request_timeout_ms=15_000,
+            max_request_size=max(1024 * 1024, self._max_event_bytes + 64 * 1024),
+            **self._producer_options,
+        )
+        options: dict[str, Any] = {
+            "auto_offset_reset": "earliest",
+            "max_poll_records": self._max_poll_records,
+            **self._consumer_options,
+        }
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap_servers,
+            group_id=self.group,
+            client_id=self._client_id,
+            enable_auto_commit=False,
+            **options,
+        )
+        partitions: Partitions | None = None
+        committer: asyncio.Task[None] | None = None
+        try:
+            await producer.start()
+            await consumer.start()
+            await self._check_topics(consumer)
+            processor = RecordProcessor(
+                group=self.group,
+                registry=self._registry,
+                database=self._database,
+                outbox=self._outbox,
+                forwarder=Forwarder(producer, group=self.group, dlq_topic=self.dlq_topic),
+                policy=self.policy,
+                retry_topics=list(self.retry_topics),
+                handler_timeout_s=self._handler_timeout_s,
+                max_event_bytes=self._max_event_bytes,
+                unknown_types=self._unknown_types,
+                tracer=self._tracer,
+            )
+            partitions = Partitions(
+                group=self.group,
+                consumer=consumer,
+                processor=processor,
+                retry_topics=self.retry_topics,
+                longest_retry_delay_s=self.policy.longest_delay_s,
+                max_concurrency=self._max_concurrency,
+                queue_limit=self._max_poll_records,
+            )
+            self._partitions = partitions
+            listener = RevokeAndAssign(self.group, partitions, self._shutdown_timeout_s)
+            consumer.subscribe(topics=list(self.subscribed_topics), listener=listener)
+            committer = asyncio.create_task(partitions.commit_continuously())
+            self._consumer = consumer
+            log.info("event consumer started", extra={"group": self.group})
+            await self._fetch(consumer, partitions)
+        finally:
+            self._consumer = None
+            if committer is not None:
+                committer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await committer
+            if partitions is not None:
+                # On a stop, in-flight records may finish; after a failure they are abandoned.
+                grace_s = self._shutdown_timeout_s if self._stopping.is_set() else 0.0
+                with contextlib.suppress(Exception):
+                    await partitions.close(grace_s=grace_s)
+            self._partitions = None
+            for client in (consumer, producer):
+                with contextlib.suppress(Exception):
+                    await client.stop()
+            log.info("event consumer stopped", extra={"group": self.group})
+
+    async def _check_topics(self, consumer: AIOKafkaConsumer) -> None:
+        existing = await consumer.topics()
+        missing = [t for t in (*self.retry_topics, self.dlq_topic) if t not in existing]
+        if missing:
+            raise MissingTopics(f"the group's topics do not exist: {', '.join(missing)}")
+        absent = [t for t in self.topics if t not in existing]
+        if absent:
+            log.warning("source topics do not exist yet: %s", ", ".join(absent))
+
+    async def _fetch(self, consumer: AIOKafkaConsumer, partitions: Partitions) -> None:
+        while not self._stopping.is_set():
+            try:
+                batch = await consumer.getmany(
+                    timeout_ms=_POLL_TIMEOUT_MS, max_records=self._max_poll_records
+                )
+            except KafkaError as error:  # coordinator or fetch errors surface here: go on
+                self._last_error = error
+                log.warning("fetching failed: %r", error, extra={"group": self.group})
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), 1.0)
+                continue
+            for tp, records in batch.items():
+                partitions.dispatch(tp, records)

@@ -1,0 +1,49 @@
+"""The event consumer's Prometheus metrics, defined once (the `flotilla_` prefix marks ours).
+
+Outcomes of `flotilla_events_consumed_total`, one per record:
+
+    processed      the handler ran and its transaction committed
+    duplicate      the event id was already in the inbox: skipped
+    unknown_type   no handler for this `ce_type` (or version): skipped, or dead-lettered
+    retried        transient failures exhausted the in-place attempts: sent to a retry topic
+    dead_lettered  a permanent error, or the last retry tier failed: sent to the DLQ
+    invalid        not a readable event (envelope, payload, size): sent to the DLQ at once
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from prometheus_client import Counter, Gauge, Histogram
+
+__all__ = [
+    "CONSUMER_LAG",
+    "DLQ_PUBLISHED",
+    "EVENTS_CONSUMED",
+    "EVENT_PROCESSING_DURATION",
+    "Outcome",
+]
+
+Outcome = Literal["processed", "duplicate", "unknown_type", "retried", "dead_lettered", "invalid"]
+
+EVENTS_CONSUMED = Counter(
+    "flotilla_events_consumed_total",
+    "Records consumed, by consumer group, event type and outcome.",
+    ["group", "event_type", "outcome"],
+)
+EVENT_PROCESSING_DURATION = Histogram(
+    "flotilla_event_processing_duration_seconds",
+    "Time from picking a record up to its outcome (in-place retries included).",
+    ["group", "event_type"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+CONSUMER_LAG = Gauge(
+    "flotilla_consumer_lag",
+    "Records behind the partition's high watermark (high watermark - next offset to process).",
+    ["group", "topic", "partition"],
+)
+DLQ_PUBLISHED = Counter(
+    "flotilla_dlq_published_total",
+    "Records published to the group's dead-letter topic, by reason.",
+    ["group", "reason"],
+)

@@ -1,0 +1,243 @@
+"""The assigned partitions: one worker each, bounded parallelism, backpressure, offset commits.
+
+Each worker takes its partition's records in order. At most `max_concurrency` records are
+processed at a time across all partitions. A partition whose queue reaches `queue_limit` is
+paused (aiokafka stops fetching it) until its worker has worked half of it off. A record from
+a retry topic waits in its worker until its `flotilla_not_before`; the others keep flowing.
+
+Offsets are committed only for records with a final outcome, as explicit
+`{partition: offset + 1}` — never a bare `commit()`, which commits everything fetched.
+Commits are batched (every `_COMMIT_INTERVAL_S` at most) and flushed when partitions are
+revoked and on shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from aiokafka.structs import ConsumerRecord
+
+from servicekit.events.metrics import CONSUMER_LAG
+from servicekit.events.processing import RecordProcessor
+from servicekit.events.retry import not_before_s
+
+__all__ = ["Partitions", "RevokeAndAssign"]
+
+log = logging.getLogger(__name__)
+
+_COMMIT_INTERVAL_S = 0.1
+_ABANDON_WAIT_S = 5.0
+
+
+@dataclass(eq=False)
+class _Worker:
+    tp: TopicPartition
+    queue: asyncio.Queue[ConsumerRecord[bytes, bytes]] = field(default_factory=asyncio.Queue)
+    task: asyncio.Task[None] | None = None
+    busy: bool = False
+    """Processing a record (not waiting for one, for a slot or for its due time)."""
+    closing: bool = False
+    paused: bool = False
+    position: int | None = None
+    """Offset of the next record to process."""
+
+
+class Partitions:
+    def __init__(
+        self,
+        *,
+        group: str,
+        consumer: AIOKafkaConsumer,
+        processor: RecordProcessor,
+        retry_topics: Iterable[str],
+        longest_retry_delay_s: float,
+        max_concurrency: int,
+        queue_limit: int,
+    ) -> None:
+        self._group = group
+        self._consumer = consumer
+        self._processor = processor
+        self._retry_topics = frozenset(retry_topics)
+        self._longest_delay_s = longest_retry_delay_s
+        self._slots = asyncio.Semaphore(max_concurrency)
+        self._queue_limit = queue_limit
+        self._workers: dict[TopicPartition, _Worker] = {}
+        self._pending: dict[TopicPartition, int] = {}
+        self._commit_wanted = asyncio.Event()
+        self._commit_lock = asyncio.Lock()
+
+    @property
+    def assigned(self) -> frozenset[TopicPartition]:
+        return frozenset(self._workers)
+
+    # -- assignment --------------------------------------------------------------------------
+
+    def assign(self, tps: Iterable[TopicPartition]) -> None:
+        for tp in tps:
+            if tp not in self._workers:
+                worker = _Worker(tp)
+                name = f"{self._group}:{tp.topic}:{tp.partition}"
+                worker.task = asyncio.create_task(self._work(worker), name=name)
+                self._workers[tp] = worker
+
+    async def revoke(self, tps: Iterable[TopicPartition], *, grace_s: float) -> None:
+        """Finish (or, after `grace_s`, abandon) the partitions' work and commit it."""
+        revoked = set(tps)
+        await self._retire([self._workers[tp] for tp in revoked if tp in self._workers], grace_s)
+        await self.commit(only=revoked)
+        self._forget(revoked)
+
+    async def close(self, *, grace_s: float) -> None:
+        await self.revoke(list(self._workers), grace_s=grace_s)
+
+    def _forget(self, tps: Iterable[TopicPartition]) -> None:
+        for tp in tps:
+            self._workers.pop(tp, None)
+            self._pending.pop(tp, None)
+            with contextlib.suppress(KeyError):
+                CONSUMER_LAG.remove(self._group, tp.topic, str(tp.partition))
+
+    async def _retire(self, workers: list[_Worker], grace_s: float) -> None:
+        """Workers mid-record may finish it within `grace_s`; then they are cancelled, which
+        rolls the record's transaction back and leaves its offset uncommitted."""
+        tasks = [w.task for w in workers if w.task is not None]
+        busy = [w.task for w in workers if w.busy and w.task is not None]
+        for worker in workers:
+            worker.closing = True
+            if not worker.busy and worker.task is not None:
+                worker.task.cancel()  # waiting for a record, a slot or a due time
+        if busy and grace_s > 0:
+            await asyncio.wait(busy, timeout=grace_s)
+        for task in busy:
+            if not task.done():
+                log.warning("abandoning an in-flight record in %s", task.get_name())
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=_ABANDON_WAIT_S)
+
+    # -- records -----------------------------------------------------------------------------
+
+    def dispatch(self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        """Queue fetched records for their partition's worker; pause the partition when full."""
+        worker = self._workers.get(tp)
+        if worker is None or worker.closing or not records:
+            return  # revoked meanwhile: its next owner fetches these again
+        if worker.position is None:
+            worker.position = records[0].offset
+        for record in records:
+            worker.queue.put_nowait(record)
+        self._update_lag(worker)
+        if worker.queue.qsize() >= self._queue_limit and not worker.paused:
+            worker.paused = True
+            with contextlib.suppress(IllegalStateError):
+                self._consumer.pause(tp)
+
+    async def _work(self, worker: _Worker) -> None:
+        while not worker.closing:
+            record = await worker.queue.get()
+            await self._wait_until_due(record)
+            await self._process(worker, record)
+            worker.position = record.offset + 1
+            self._pending[worker.tp] = record.offset + 1
+            self._commit_wanted.set()
+            self._update_lag(worker)
+            if worker.paused and worker.queue.qsize() <= self._queue_limit // 2:
+                worker.paused = False
+                with contextlib.suppress(IllegalStateError):
+                    self._consumer.resume(worker.tp)
+
+    async def _process(self, worker: _Worker, record: ConsumerRecord[bytes, bytes]) -> None:
+        while True:
+            async with self._slots:
+                worker.busy = True
+                try:
+                    await self._processor.process(record)
+                    return
+                except Exception:  # a bug of ours: never skip the record, try it again
+                    log.exception("processing a record of %s failed unexpectedly", worker.tp)
+                finally:
+                    worker.busy = False
+            await asyncio.sleep(1.0)
+
+    async def _wait_until_due(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        if record.topic not in self._retry_topics:
+            return
+        due = not_before_s(record.headers)
+        if due is None:
+            return
+        # Bounded by the longest tier, so a bogus far-future header cannot stall the partition.
+        delay = min(due - time.time(), self._longest_delay_s + 1.0)
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    def _update_lag(self, worker: _Worker) -> None:
+        if worker.position is None or worker.tp not in self._consumer.assignment():
+            return
+        highwater = self._consumer.highwater(worker.tp)
+        if highwater is not None:
+            CONSUMER_LAG.labels(self._group, worker.tp.topic, str(worker.tp.partition)).set(
+                max(0, highwater - worker.position)
+            )
+
+    # -- commits -----------------------------------------------------------------------------
+
+    async def commit_continuously(self) -> None:
+        while True:
+            await self._commit_wanted.wait()
+            self._commit_wanted.clear()
+            await self.commit()
+            await asyncio.sleep(_COMMIT_INTERVAL_S)
+
+    async def commit(self, only: set[TopicPartition] | None = None) -> None:
+        async with self._commit_lock:
+            assigned = self._consumer.assignment()
+            offsets = {
+                tp: offset
+                for tp, offset in self._pending.items()
+                if tp in assigned and (only is None or tp in only)
+            }
+            if not offsets:
+                return
+            try:
+                await self._consumer.commit(offsets)
+            except (CommitFailedError, IllegalStateError) as error:
+                # The group moved on: the partitions' next owner re-processes from the last
+                # committed offset, and the inbox deduplicates.
+                log.warning("offset commit refused: %r", error, extra={"group": self._group})
+            except KafkaError as error:
+                log.warning("offset commit failed: %r", error, extra={"group": self._group})
+                self._commit_wanted.set()
+                return
+            for tp, offset in offsets.items():
+                if self._pending.get(tp) == offset:
+                    del self._pending[tp]
+
+
+class RevokeAndAssign(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Called in aiokafka's coordinator task: revoked before the group re-joins (offsets can
+    still be committed then), assigned once it has joined."""
+
+    def __init__(self, group: str, partitions: Partitions, grace_s: float) -> None:
+        self._group = group
+        self._partitions = partitions
+        self._grace_s = grace_s
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        if revoked:
+            await self._partitions.revoke(revoked, grace_s=self._grace_s)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self._partitions.assign(assigned)
+        log.info(
+            "partitions assigned: %s",
+            ", ".join(sorted(f"{tp.topic}:{tp.partition}" for tp in assigned)) or "none",
+            extra={"group": self._group},
+        )
