@@ -3,7 +3,6 @@ consumer — asserted on the spans both services export, against the real broker
 
 from __future__ import annotations
 
-import socket
 import uuid
 from collections.abc import AsyncIterator, Callable
 from email.headerregistry import Address
@@ -19,6 +18,7 @@ from opentelemetry.trace import SpanKind
 
 from contracts.identity import UserRegisteredV1
 from devstack.kafka import TopicSpec
+from devstack.process import free_port
 from devstack.smtp_sink import SmtpSink, read_messages
 from devstack.stack import Stack
 from identity.main import build_app
@@ -90,7 +90,7 @@ async def welcome_consumer(
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     group = f"notifications-trace-{uuid.uuid4().hex[:8]}"
     test_stack.kafka.create_topics([TopicSpec(f"{group}.dlq", partitions=1)])
-    with SmtpSink(tmp_path / "mail", _free_port()) as sink:
+    with SmtpSink(tmp_path / "mail", free_port()) as sink:
         mailer = SmtpMailer(
             SmtpConfig(
                 host="127.0.0.1",
@@ -117,12 +117,6 @@ async def welcome_consumer(
         finally:
             await consumer.stop()
             await database.dispose()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _assigned(consumer: EventConsumer) -> Callable[[], object]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from devstack.gateway import (
     render_nginx_conf,
     service_port,
 )
+from devstack.process import free_port
 from devstack.profiles import Profile, profile
 
 
@@ -37,23 +37,16 @@ class _TmpProfile(Profile):
         return self.base / self.name
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _tmp_profile(tmp_path: Path) -> _TmpProfile:
-    first_service_port = _free_port()
+    first_service_port = free_port()
     return _TmpProfile(
         name="gwtest",
-        postgres_port=_free_port(),
-        kafka_port=_free_port(),
-        kafka_controller_port=_free_port(),
-        gateway_port=_free_port(),
+        postgres_port=free_port(),
+        kafka_port=free_port(),
+        kafka_controller_port=free_port(),
+        gateway_port=free_port(),
         first_service_port=first_service_port,
-        smtp_port=_free_port(),
+        smtp_port=free_port(),
         base=tmp_path,
     )
 

@@ -13,17 +13,10 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from devstack import kafka as kafka_module
 from devstack.kafka import KafkaBroker, TopicSpec
-from devstack.process import ProcessError
+from devstack.process import ProcessError, free_port
 from devstack.profiles import REPO_ROOT
 
 TOPIC = "devstack.test.events"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _port_is_free(port: int) -> bool:
@@ -50,10 +43,10 @@ def _alive(pid: int) -> bool:
 
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[KafkaBroker]:
-    port = _free_port()
-    controller_port = _free_port()
+    port = free_port()
+    controller_port = free_port()
     while controller_port == port:
-        controller_port = _free_port()
+        controller_port = free_port()
     kafka = KafkaBroker(
         data_dir=tmp_path / "kafka",
         cache_dir=REPO_ROOT / ".cache",  # shared: jars are fetched once per machine
@@ -163,8 +156,8 @@ def test_failed_fetch_leaves_no_partial_cache(
         cache_dir=tmp_path / "cache",
         log_file=tmp_path / "kafka.log",
         pid_file=tmp_path / "kafka.pid",
-        port=_free_port(),
-        controller_port=_free_port(),
+        port=free_port(),
+        controller_port=free_port(),
     )
     with pytest.raises(ProcessError, match="does-not-exist"):
         broker.ensure_jars()

@@ -14,15 +14,9 @@ import asyncpg
 import pytest
 
 from devstack.postgres import PostgresCluster, PostgresError
+from devstack.process import free_port
 
 PASSWORD = "s3cret-'with quote"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture
@@ -46,7 +40,7 @@ def cluster_root() -> Iterator[Path]:
 def cluster(cluster_root: Path) -> Iterator[PostgresCluster]:
     pg = PostgresCluster(
         data_dir=cluster_root / "data",
-        port=_free_port(),
+        port=free_port(),
         log_file=cluster_root / "postgres.log",
         superuser_password=PASSWORD,
     )
@@ -124,7 +118,7 @@ def test_unreachable_folder_is_named(tmp_path: Path) -> None:
     try:
         pg = PostgresCluster(
             data_dir=hidden / "data",
-            port=_free_port(),
+            port=free_port(),
             log_file=hidden / "postgres.log",
             superuser_password=PASSWORD,
         )

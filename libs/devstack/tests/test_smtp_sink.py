@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 import smtplib
-import socket
 import subprocess
 import sys
 import time
@@ -14,15 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from devstack.process import port_open
+from devstack.process import free_port, port_open
 from devstack.smtp_sink import MaildirHandler, SmtpSink, main, read_messages
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _message(subject: str, to: str = "ann@example.com") -> EmailMessage:
@@ -37,7 +29,7 @@ def _message(subject: str, to: str = "ann@example.com") -> EmailMessage:
 
 @pytest.fixture
 def sink(tmp_path: Path) -> Iterator[SmtpSink]:
-    with SmtpSink(tmp_path / "mail", _free_port()) as running:
+    with SmtpSink(tmp_path / "mail", free_port()) as running:
         yield running
 
 
@@ -81,7 +73,7 @@ def test_it_refuses_to_listen_beyond_loopback(tmp_path: Path, host: str) -> None
 
 
 def test_the_command_serves_until_sigterm(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     folder = tmp_path / "maildir"
     process = subprocess.Popen(
         [sys.executable, "-m", "devstack.smtp_sink", "--port", str(port), "--maildir", folder],

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import socket
 import sys
 import time
 
 import httpx
+
+from devstack.process import free_port
 
 _APP = """
 import asyncio, sys
@@ -33,12 +34,6 @@ serve(create_app(settings, routers=[router]), settings)
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 async def _wait_until_live(client: httpx.AsyncClient, process: asyncio.subprocess.Process) -> None:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -52,7 +47,7 @@ async def _wait_until_live(client: httpx.AsyncClient, process: asyncio.subproces
 
 
 async def test_sigterm_drains_in_flight_requests_and_exits_zero() -> None:
-    port = _free_port()
+    port = free_port()
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",

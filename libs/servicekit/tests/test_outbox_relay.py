@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import secrets
 import shutil
-import socket
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -15,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from devstack.kafka import KafkaBroker, TopicSpec
+from devstack.process import free_port
 from devstack.profiles import Profile
 from devstack.stack import Stack
 from servicekit.db.engine import Database
@@ -223,12 +223,6 @@ async def test_one_relay_publishes_and_a_standby_takes_over_when_it_dies(
     assert _sequences_by_key(records) == {"thg_o": [0, 1, 2, 3, 4, 5]}
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def own_kafka(stack_profile: Profile) -> Iterator[KafkaBroker]:
     """A broker of this test's own, which it may stop without disturbing the others."""
@@ -238,8 +232,8 @@ def own_kafka(stack_profile: Profile) -> Iterator[KafkaBroker]:
         cache_dir=stack_profile.cache,
         log_file=root / "kafka.log",
         pid_file=root / "kafka.pid",
-        port=_free_port(),
-        controller_port=_free_port(),
+        port=free_port(),
+        controller_port=free_port(),
     )
     broker.start()
     try:

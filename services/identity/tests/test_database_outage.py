@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 import shutil
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from devstack.postgres import PostgresCluster
+from devstack.process import free_port
 from devstack.profiles import Profile
 from devstack.stack import Stack
 from identity.main import build_app
@@ -21,19 +21,13 @@ from servicekit.auth.keys import write_new_signing_key
 from servicekit.db.bootstrap import bootstrap_database
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def own_postgres(stack_profile: Profile) -> Iterator[PostgresCluster]:
     """A throwaway cluster this test may stop and start without disturbing the others."""
     root = stack_profile.root / "scratch" / f"outage-{secrets.token_hex(4)}"
     cluster = PostgresCluster(
         data_dir=root / "data",
-        port=_free_port(),
+        port=free_port(),
         log_file=root / "postgres.log",
         superuser_password=secrets.token_hex(12),
     )

@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from email.headerregistry import Address
 from pathlib import Path
 
 import pytest
 
+from devstack.process import free_port
 from devstack.smtp_sink import SmtpSink
 from devstack.stack import Stack
 from notifications.mailer import SmtpConfig, SmtpMailer, smtp_breaker
@@ -18,22 +18,16 @@ from servicekit.resilience.breaker import BreakerPolicy, CircuitBreaker
 SENDER = Address("Flotilla", "no-reply", "flotilla.local")
 
 
-def _unused_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def unused_port() -> int:
     """A loopback port nothing listens on (connections are refused)."""
-    return _unused_port()
+    return free_port()
 
 
 @pytest.fixture
 def smtp_sink(tmp_path: Path) -> Iterator[SmtpSink]:
     """The devstack SMTP sink, in-process, on a port of its own."""
-    with SmtpSink(tmp_path / "mail", _unused_port()) as sink:
+    with SmtpSink(tmp_path / "mail", free_port()) as sink:
         yield sink
 
 
@@ -70,7 +64,7 @@ async def notifications_settings(
         jwks_url="http://127.0.0.1:9/.well-known/jwks.json",  # tests install a local verifier
         kafka_bootstrap_servers=test_stack.kafka.bootstrap_servers,
         smtp_host="127.0.0.1",
-        smtp_port=_unused_port(),
+        smtp_port=free_port(),
         log_format="console",
         environment="test",
     )

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["ManagedProcess", "ProcessError", "port_open"]
+__all__ = ["ManagedProcess", "ProcessError", "free_port", "port_open"]
 
 
 # Popen objects of the children this process started, kept so that they are reaped through
@@ -158,3 +158,10 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
             return True
     except OSError:
         return False
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on right now (the OS picks it), for throwaway servers in tests."""
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
