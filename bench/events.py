@@ -99,11 +99,13 @@ class FlotillaPipeline:
 
     async def append(self, sequences: range) -> None:
         async with self.database.transaction() as session:
+            now = time.perf_counter()
             for sequence in sequences:
-                self.appended[sequence] = time.perf_counter()
-                await self.outbox.append(
-                    session, self.model(thing_id=f"thg_{sequence % 64}", sequence=sequence)
-                )
+                self.appended[sequence] = now
+            await self.outbox.append_many(
+                session,
+                [self.model(thing_id=f"thg_{s % 64}", sequence=s) for s in sequences],
+            )
 
     def reset(self, expected: int) -> None:
         self.appended.clear()

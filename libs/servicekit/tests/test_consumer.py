@@ -677,6 +677,121 @@ async def test_order_is_kept_per_partition_while_partitions_proceed_in_parallel(
     assert most_active <= 2
 
 
+# -- batches: the records already fetched for a partition, in one transaction -------------
+
+
+async def _publish_then_run(
+    producer: AIOKafkaProducer, topics: Topics, envelopes: list[EventEnvelope]
+) -> None:
+    """Publish every record before the consumer starts, so they arrive in one fetch."""
+    for envelope in envelopes:
+        await publish(producer, topics.source, envelope)
+
+
+async def test_a_failing_event_in_a_batch_leaves_its_neighbours_processed_exactly_once(
+    topics: Topics, database: Database, producer: AIOKafkaProducer
+) -> None:
+    calls: dict[int, int] = defaultdict(int)
+
+    async def seven_always_fails(event: ThingHappenedV1, context: EventContext) -> None:
+        calls[event.seq] += 1
+        if event.seq == 7:
+            raise ConnectionError("seq 7's dependency is down")
+
+    registry = HandlerRegistry()
+    recording_handler(registry, topics.group)(seven_always_fails)
+    await _publish_then_run(producer, topics, [envelope_of(thing(seq)) for seq in range(20)])
+
+    async with running(consumer_for(topics, database, registry)):
+        [letter] = await dead_letters(topics, 1)
+        rows = await effect_count_reaches(database, topics.group, 19)
+        await eventually(lambda: consumed(topics.group, "processed") == 19, "19 processed")
+
+    assert sorted(row.seq for row in rows) == [s for s in range(20) if s != 7]  # once each
+    assert [row.seq for row in rows] == sorted(row.seq for row in rows)  # in order
+    assert letter.reason == "retries_exhausted"
+    assert letter.header("flotilla_attempts") == "6"  # 2 in place x (source + 2 tiers)
+    assert consumed(topics.group, "retried") == 2
+    assert consumed(topics.group, "dead_lettered") == 1
+    assert consumed(topics.group, "duplicate") == 0
+    # The batch's failed attempt counts as seq 7's first in-place attempt: 2 per topic.
+    assert calls[7] == 6
+
+
+async def test_a_batch_of_duplicates_and_new_events_runs_only_the_new_ones(
+    topics: Topics, database: Database, producer: AIOKafkaProducer
+) -> None:
+    seen: list[int] = []
+
+    async def note(event: ThingHappenedV1, context: EventContext) -> None:
+        seen.append(event.seq)
+
+    registry = HandlerRegistry()
+    recording_handler(registry, topics.group)(note)
+    old = [envelope_of(thing(seq)) for seq in range(5)]
+    async with running(consumer_for(topics, database, registry)):
+        await _publish_then_run(producer, topics, old)
+        await effect_count_reaches(database, topics.group, 5)
+    assert consumed(topics.group, "processed") == 5
+
+    # Redelivered old events, interleaved with new ones (and one new one twice), all queued
+    # before the consumer starts again so they are handled as batches.
+    new = [envelope_of(thing(seq)) for seq in range(5, 10)]
+    mixed = [old[0], new[0], old[1], new[1], new[1], old[2], new[2], old[3], new[3], old[4]]
+    mixed.append(new[4])
+    seen.clear()
+    await _publish_then_run(producer, topics, mixed)
+    async with running(consumer_for(topics, database, registry)):
+        await eventually(
+            lambda: consumed(topics.group, "processed") + consumed(topics.group, "duplicate") >= 16,
+            "the mixed records",
+        )
+        rows = await effects(database, topics.group)
+
+    assert seen == [5, 6, 7, 8, 9]  # only the new ones ran, in order
+    assert sorted(row.seq for row in rows) == list(range(10))  # one effect each
+    assert consumed(topics.group, "processed") == 10
+    assert consumed(topics.group, "duplicate") == 6
+
+
+async def test_batches_keep_order_within_each_partition(
+    test_stack: Stack, database: Database, producer: AIOKafkaProducer
+) -> None:
+    topics = Topics(test_stack, source_partitions=3)
+    handled: dict[str, list[int]] = defaultdict(list)
+
+    async def record_order(event: ThingHappenedV1, context: EventContext) -> None:
+        handled[event.thing_id].append(event.seq)
+
+    registry = HandlerRegistry()
+    recording_handler(registry, topics.group)(record_order)
+    keys = [f"key-{n}" for n in range(6)]
+    for seq in range(150):
+        for key in keys:
+            await producer.send(topics.source, **_raw(envelope_of(thing(seq, key))))
+    await producer.flush()
+
+    consumer = consumer_for(topics, database, registry, max_batch_size=40)
+    async with running(consumer):
+        rows = await effect_count_reaches(database, topics.group, 900, timeout_s=60)
+    async with database.transaction() as session:
+        transactions = await session.scalar(
+            text("SELECT count(DISTINCT xmin::text) FROM effects WHERE grp = :grp"),
+            {"grp": topics.group},
+        )
+
+    for key in keys:
+        assert handled[key] == list(range(150))
+        assert [row.seq for row in rows if row.thing_id == key] == list(range(150))
+    assert consumed(topics.group, "processed") == 900
+    assert transactions is not None
+    assert transactions < 900  # effects were committed several per transaction: batches
+
+
+def _raw(envelope: EventEnvelope) -> dict[str, Any]:
+    return {"value": envelope.data, "key": envelope.key, "headers": envelope.kafka_headers()}
+
+
 async def test_the_consumer_span_continues_the_producers_trace_into_the_outbox(
     topics: Topics, database: Database, producer: AIOKafkaProducer
 ) -> None:

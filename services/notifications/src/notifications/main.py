@@ -71,6 +71,9 @@ def build_app(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         retry_delays_s=settings.consumer_retry_delays_s,
         max_concurrency=settings.consumer_max_concurrency,
+        # Sending mail is a side effect outside the transaction: a batch rolled back because a
+        # neighbour failed would send its emails twice, so each event commits on its own.
+        max_batch_size=1,
         tracer_provider=app.state.tracer_provider,
     )
     app.state.consumer = consumer

@@ -9,7 +9,8 @@ delivery made effectively-once by the inbox.
 
 The group subscribes to its source topics and its own retry topics (`retry.py`); the group's
 retry and dead-letter topics must exist. Records are processed per partition in order, in
-parallel across partitions (`partitions.py`), each one to an outcome (`processing.py`).
+parallel across partitions (`partitions.py`), each one to an outcome (`processing.py`); the
+records already fetched for a partition are handled in batches, one transaction each.
 Offsets are committed only for records whose outcome is final: the handler's transaction
 committed, or the record was acknowledged by a retry or dead-letter topic. Before partitions
 are revoked their in-flight records are finished (or abandoned after `shutdown_timeout_s`)
@@ -79,6 +80,8 @@ class EventConsumer:
         max_concurrency: int = 8,
         max_poll_records: int = 100,
         handler_timeout_s: float = 30.0,
+        max_batch_size: int = 100,
+        batch_timeout_s: float | None = None,
         max_event_bytes: int = 1024 * 1024,
         unknown_types: Literal["skip", "dlq"] = "skip",
         shutdown_timeout_s: float = 10.0,
@@ -91,11 +94,16 @@ class EventConsumer:
         bounds records processed at once across partitions; `max_event_bytes` larger values
         are dead-lettered unparsed; `handler_timeout_s` bounds one attempt (a timeout is a
         transient failure); `consumer_options`/`producer_options` go to aiokafka as they are
-        (security settings, session timeouts)."""
+        (security settings, session timeouts). A partition's records already fetched are
+        handled in batches of up to `max_batch_size`, in one transaction each; a batch that
+        fails, or outlasts `batch_timeout_s` (default `min(handler_timeout_s, 5)`), is rolled
+        back and handled record by record."""
         if not group or not topics:
             raise ValueError("a consumer needs a group and at least one topic")
         if max_concurrency < 1 or not 1 <= max_poll_records <= 10_000:
             raise ValueError("max_concurrency must be >= 1 and max_poll_records in 1..10000")
+        if max_batch_size < 1:
+            raise ValueError("max_batch_size must be >= 1")
         if unknown_types not in ("skip", "dlq"):
             raise ValueError("unknown_types must be 'skip' or 'dlq'")
         self.group = group
@@ -110,6 +118,8 @@ class EventConsumer:
         self._max_concurrency = max_concurrency
         self._max_poll_records = max_poll_records
         self._handler_timeout_s = handler_timeout_s
+        self._max_batch_size = max_batch_size
+        self._batch_timeout_s = batch_timeout_s
         self._max_event_bytes = max_event_bytes
         self._unknown_types = unknown_types
         self._shutdown_timeout_s = shutdown_timeout_s
@@ -232,6 +242,7 @@ class EventConsumer:
                 max_event_bytes=self._max_event_bytes,
                 unknown_types=self._unknown_types,
                 tracer=self._tracer,
+                batch_timeout_s=self._batch_timeout_s,
             )
             partitions = Partitions(
                 group=self.group,
@@ -240,7 +251,8 @@ class EventConsumer:
                 retry_topics=self.retry_topics,
                 longest_retry_delay_s=self.policy.longest_delay_s,
                 max_concurrency=self._max_concurrency,
-                queue_limit=self._max_poll_records,
+                queue_limit=max(self._max_poll_records, 2 * self._max_batch_size),
+                max_batch_size=self._max_batch_size,
             )
             self._partitions = partitions
             listener = RevokeAndAssign(self.group, partitions, self._shutdown_timeout_s)

@@ -9,6 +9,7 @@ relay in this process is woken at once (polling covers other processes and misse
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,29 +36,48 @@ class Outbox:
         """Set after a transaction that appended events commits; the relay waits on it."""
 
     async def append(self, session: AsyncSession, event: Event) -> EventEnvelope:
+        [envelope] = await self.append_many(session, [event])
+        return envelope
+
+    async def append_many(
+        self, session: AsyncSession, events: Sequence[Event]
+    ) -> list[EventEnvelope]:
+        """Append several events with one multi-row INSERT, in the given order (each as
+        `append` would: its own id, the current trace context)."""
+        if not events:
+            return []
         trace_headers: dict[str, str] = {}
         propagate.inject(trace_headers)
-        envelope = EventEnvelope(
-            id=new_id("evt"),
-            type=event.EVENT_TYPE,
-            source=self.source,
-            subject=event.subject(),
-            time=datetime.now(UTC),
-            data=event.model_dump_json().encode(),
-            trace_headers=trace_headers,
-        )
+        now = datetime.now(UTC)
+        envelopes = [
+            EventEnvelope(
+                id=new_id("evt"),
+                type=event.EVENT_TYPE,
+                source=self.source,
+                subject=event.subject(),
+                time=now,
+                data=event.model_dump_json().encode(),
+                trace_headers=dict(trace_headers),
+            )
+            for event in events
+        ]
         await session.execute(
             insert(OUTBOX).values(
-                event_id=envelope.id,
-                event_type=envelope.type,
-                topic=event.TOPIC,
-                key=envelope.subject,
-                headers=_headers_json(envelope),
-                payload=envelope.data,
+                [
+                    {
+                        "event_id": envelope.id,
+                        "event_type": envelope.type,
+                        "topic": event.TOPIC,
+                        "key": envelope.subject,
+                        "headers": _headers_json(envelope),
+                        "payload": envelope.data,
+                    }
+                    for event, envelope in zip(events, envelopes, strict=True)
+                ]
             )
         )
         self._wake_after_commit(session.sync_session)
-        return envelope
+        return envelopes
 
     def _wake_after_commit(self, session: Session) -> None:
         if session.info.get(_WAKE_KEY):

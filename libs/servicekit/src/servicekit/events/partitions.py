@@ -1,8 +1,10 @@
 """The assigned partitions: one worker each, bounded parallelism, backpressure, offset commits.
 
-Each worker takes its partition's records in order. At most `max_concurrency` records are
-processed at a time across all partitions. A partition whose queue reaches `queue_limit` is
-paused (aiokafka stops fetching it) until its worker has worked half of it off. A record from
+Each worker takes its partition's records in order, in batches: the records already queued
+and due, up to `max_batch_size`, handled in one transaction (`RecordProcessor.process_batch`).
+At most `max_concurrency` batches are processed at a time across all partitions. A
+partition whose queue reaches `queue_limit` is paused (aiokafka stops fetching it) until its
+worker has worked half of it off. A record from
 a retry topic waits in its worker until its `flotilla_not_before`; the others keep flowing.
 
 Offsets are committed only for records with a final outcome, as explicit
@@ -47,6 +49,8 @@ class _Worker:
     paused: bool = False
     position: int | None = None
     """Offset of the next record to process."""
+    held: ConsumerRecord[bytes, bytes] | None = None
+    """Taken from the queue but not due yet: the first record of the next batch."""
 
 
 class Partitions:
@@ -60,6 +64,7 @@ class Partitions:
         longest_retry_delay_s: float,
         max_concurrency: int,
         queue_limit: int,
+        max_batch_size: int = 100,
     ) -> None:
         self._group = group
         self._consumer = consumer
@@ -68,6 +73,7 @@ class Partitions:
         self._longest_delay_s = longest_retry_delay_s
         self._slots = asyncio.Semaphore(max_concurrency)
         self._queue_limit = queue_limit
+        self._max_batch_size = max(1, max_batch_size)
         self._workers: dict[TopicPartition, _Worker] = {}
         self._pending: dict[TopicPartition, int] = {}
         self._commit_wanted = asyncio.Event()
@@ -142,30 +148,62 @@ class Partitions:
 
     async def _work(self, worker: _Worker) -> None:
         while not worker.closing:
-            record = await worker.queue.get()
-            await self._wait_until_due(record)
-            await self._process(worker, record)
-            worker.position = record.offset + 1
-            self._pending[worker.tp] = record.offset + 1
-            self._commit_wanted.set()
-            self._update_lag(worker)
+            batch = await self._next_batch(worker)
+            await self._process(worker, batch)
             if worker.paused and worker.queue.qsize() <= self._queue_limit // 2:
                 worker.paused = False
                 with contextlib.suppress(IllegalStateError):
                     self._consumer.resume(worker.tp)
 
-    async def _process(self, worker: _Worker, record: ConsumerRecord[bytes, bytes]) -> None:
+    async def _next_batch(self, worker: _Worker) -> list[ConsumerRecord[bytes, bytes]]:
+        """The next record once due, and those queued behind it that are due too (in order,
+        up to `max_batch_size`): a record not due yet ends the batch and starts the next."""
+        if worker.held is not None:
+            first, worker.held = worker.held, None
+        else:
+            first = await worker.queue.get()
+        await self._wait_until_due(first)
+        batch = [first]
+        while len(batch) < self._max_batch_size and not worker.queue.empty():
+            record = worker.queue.get_nowait()
+            if not self._is_due(record):
+                worker.held = record
+                break
+            batch.append(record)
+        return batch
+
+    def _done(self, worker: _Worker, next_offset: int) -> None:
+        worker.position = next_offset
+        self._pending[worker.tp] = next_offset
+        self._commit_wanted.set()
+        self._update_lag(worker)
+
+    async def _process(self, worker: _Worker, batch: list[ConsumerRecord[bytes, bytes]]) -> None:
+        def done(next_offset: int) -> None:
+            self._done(worker, next_offset)
+
         while True:
             async with self._slots:
                 worker.busy = True
                 try:
-                    await self._processor.process(record)
+                    await self._processor.process_batch(batch, done)
                     return
-                except Exception:  # a bug of ours: never skip the record, try it again
-                    log.exception("processing a record of %s failed unexpectedly", worker.tp)
+                except Exception:  # a bug of ours: never skip a record, try again
+                    log.exception("processing records of %s failed unexpectedly", worker.tp)
+                    position = worker.position
+                    if position is not None:
+                        batch = [record for record in batch if record.offset >= position]
+                    if not batch:
+                        return
                 finally:
                     worker.busy = False
             await asyncio.sleep(1.0)
+
+    def _is_due(self, record: ConsumerRecord[bytes, bytes]) -> bool:
+        if record.topic not in self._retry_topics:
+            return True
+        due = not_before_s(record.headers)
+        return due is None or due <= time.time()
 
     async def _wait_until_due(self, record: ConsumerRecord[bytes, bytes]) -> None:
         if record.topic not in self._retry_topics:
