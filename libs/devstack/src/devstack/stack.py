@@ -198,7 +198,7 @@ class Stack:
             attempt(name, self.service(name).stop)
         for leftover in self._unknown_processes():
             attempt(leftover.name, leftover.stop)
-        attempt("smtp sink", self.smtp_sink.stop)
+        attempt("smtp-sink", self.smtp_sink.stop)
         attempt("kafka", self.kafka.stop)
         attempt("postgres", self.postgres.stop)
         if failures:
@@ -370,7 +370,7 @@ class Stack:
 
     def _unknown_processes(self) -> list[ManagedProcess]:
         """Pid files of services no longer in the route table (renamed or removed routes)."""
-        known = {*self.service_names, "gateway", "kafka"}
+        known = {*self.service_names, "gateway", "kafka", "smtp-sink"}
         if not self.profile.pids.is_dir():
             return []
         return [
