@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
@@ -49,19 +49,6 @@ def build_app(
         ),
         smtp_breaker(settings.smtp_breaker_policy()),
     )
-    jwks_client = httpx.AsyncClient(timeout=5.0)
-    app = create_app(
-        settings,
-        routers=[router],
-        database=database,
-        # SMTP is deliberately not a readiness check: while it is down the breaker fails sends
-        # fast and events wait in the retry topics; taking the API out of rotation helps nobody.
-        lifespan_hooks=[publishing.relay.lifespan, _consuming, _closing(jwks_client)],
-        span_processors=span_processors,
-        title="Flotilla notifications",
-        description="The emails Flotilla sends its users, and their record.",
-    )
-    publishing.install(app)
     consumer = EventConsumer(
         group=CONSUMER_GROUP,
         topics=[UserRegisteredV1.TOPIC],
@@ -74,10 +61,22 @@ def build_app(
         # Sending mail is a side effect outside the transaction: a batch rolled back because a
         # neighbour failed would send its emails twice, so each event commits on its own.
         max_batch_size=1,
-        tracer_provider=app.state.tracer_provider,
     )
-    app.state.consumer = consumer
-    app.state.health.checks.append(DependencyCheck("kafka", consumer.probe))
+    jwks_client = httpx.AsyncClient(timeout=5.0)
+    app = create_app(
+        settings,
+        routers=[router],
+        database=database,
+        # SMTP is deliberately not a readiness check: while it is down the breaker fails sends
+        # fast and events wait in the retry topics; taking the API out of rotation helps nobody.
+        extra_checks=[DependencyCheck("kafka", consumer.probe)],
+        lifespan_hooks=[publishing.relay.lifespan, consumer.lifespan, _closing(jwks_client)],
+        span_processors=span_processors,
+        title="Flotilla notifications",
+        description="The emails Flotilla sends its users, and their record.",
+    )
+    publishing.install(app)
+    consumer.use_tracer_provider(app.state.tracer_provider)
     install_token_verifier(
         app,
         TokenVerifier(
@@ -87,11 +86,6 @@ def build_app(
         ),
     )
     return app
-
-
-def _consuming(app: FastAPI) -> AbstractAsyncContextManager[None]:
-    consumer: EventConsumer = app.state.consumer
-    return consumer.lifespan(app)
 
 
 def _closing(client: httpx.AsyncClient) -> LifespanHook:

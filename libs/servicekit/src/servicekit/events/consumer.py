@@ -159,6 +159,11 @@ class EventConsumer:
                 await asyncio.wait_for(self._task, timeout=self._shutdown_timeout_s + 15)
             self._task = None
 
+    def use_tracer_provider(self, provider: TracerProvider) -> None:
+        """For consumers built before the app whose provider they should use; call before
+        `start`."""
+        self._tracer = trace.get_tracer(__name__, tracer_provider=provider)
+
     @asynccontextmanager
     async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
         await self.start()
@@ -166,8 +171,6 @@ class EventConsumer:
             yield
         finally:
             await self.stop()
-
-    lifespan_hook = lifespan
 
     async def probe(self) -> None:
         """Readiness, for `DependencyCheck("kafka", consumer.probe)`: raises unless consuming
