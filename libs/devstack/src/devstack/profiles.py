@@ -1,7 +1,8 @@
 """Where a stack lives and which loopback ports it uses.
 
-Two profiles exist so that `make test` never collides with a running `make up`:
-`local` (the developer's platform) and `test` (the test suite's own stack).
+Profiles exist so that `make test` never collides with a running `make up`:
+`local` (the developer's platform), `test` (the test suite's own stack), `bench` (`make bench`)
+and two spares, `dev-a` and `dev-b`.
 """
 
 from __future__ import annotations
@@ -61,6 +62,9 @@ _PROFILES = {
     "local": Profile("local", 54320, 19092, 19093, 8080, 8101, 2525),
     "test": Profile("test", 54330, 29092, 29093, 18080, 8201, 2535),
     "bench": Profile("bench", 54340, 39092, 39093, 28080, 8301, 2545),
+    # Spare stacks for working on two changes at once without stopping `local` or `test`.
+    "dev-a": Profile("dev-a", 54350, 49092, 49093, 38080, 8401, 2555),
+    "dev-b": Profile("dev-b", 54360, 59092, 59093, 48080, 8501, 2565),
 }
 
 

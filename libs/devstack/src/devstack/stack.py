@@ -8,6 +8,7 @@ order and leaves no process behind, also when some components were already dead.
 from __future__ import annotations
 
 import contextlib
+import json
 import stat
 import subprocess
 import sys
@@ -112,6 +113,20 @@ class Stack:
         )
         if name == IDENTITY:
             env["JWT_KEYS_DIR"] = str(self.secrets.jwt_keys_dir())
+        # Every other service, called directly (not through the gateway), as the resilient
+        # client's DOWNSTREAMS setting; a service reads the ones it calls.
+        env["DOWNSTREAMS"] = json.dumps(
+            {
+                route.service: {
+                    "base_url": (
+                        f"http://{self.profile.host}:"
+                        f"{service_port(self.profile, route.service, self.routes)}"
+                    )
+                }
+                for route in self.routes
+                if route.service != name
+            }
+        )
         return env
 
     @property

@@ -37,36 +37,16 @@ class ObserveRequests:
         method: str = scope["method"]
         status = 500
         response_started = False
-
-        async def send_with_request_id(message: Message) -> None:
-            nonlocal status, response_started
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                response_started = True
-                message["headers"] = [
-                    *message.get("headers", []),
-                    (b"x-request-id", request_id.encode()),
-                ]
-            await send(message)
-
+        logged = False
         active = HTTP_ACTIVE_REQUESTS.labels(method)
-        active.inc()
         started = time.perf_counter()
-        try:
-            await self.app(scope, receive, send_with_request_id)
-        except Exception:
-            error_log.exception("unhandled error", extra={"http_route": _route(scope)})
-            if not response_started:
-                status = 500
-                await send_problem(
-                    send_with_request_id,
-                    500,
-                    "An internal error occurred; it has been logged.",
-                    slug="internal-error",
-                )
-        finally:
+
+        def record() -> None:
+            nonlocal logged
+            if logged:
+                return
+            logged = True
             elapsed = time.perf_counter() - started
-            active.dec()
             route = _route(scope)
             HTTP_REQUEST_DURATION.labels(route, method, str(status)).observe(elapsed)
             if scope["path"] not in _QUIET_PATHS:
@@ -82,6 +62,38 @@ class ObserveRequests:
                         "duration_ms": round(elapsed * 1000, 2),
                     },
                 )
+
+        async def send_with_request_id(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                response_started = True
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode()),
+                ]
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                # Recorded before the last byte leaves, so a client that has the response
+                # can already find its access line and its sample in /metrics.
+                record()
+            await send(message)
+
+        active.inc()
+        try:
+            await self.app(scope, receive, send_with_request_id)
+        except Exception:
+            error_log.exception("unhandled error", extra={"http_route": _route(scope)})
+            if not response_started:
+                status = 500
+                await send_problem(
+                    send_with_request_id,
+                    500,
+                    "An internal error occurred; it has been logged.",
+                    slug="internal-error",
+                )
+        finally:
+            active.dec()
+            record()
             request_id_var.reset(token)
 
 
