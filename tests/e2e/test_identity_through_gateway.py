@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import secrets
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -18,12 +17,6 @@ from devstack.stack import ADMIN_EMAIL, Stack
 pytestmark = pytest.mark.e2e
 
 PASSWORD = "correct horse battery staple"
-
-
-@pytest.fixture
-async def gateway(test_stack: Stack, stack_profile: Profile) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=stack_profile.gateway_url, timeout=10) as client:
-        yield client
 
 
 def _email() -> str:
@@ -42,7 +35,9 @@ def _is_problem(response: httpx.Response, status: int) -> dict[str, Any]:
 async def test_sign_up_then_token_then_me(gateway: httpx.AsyncClient) -> None:
     email = _email()
     created = await gateway.post(
-        "/identity/v1/users", json={"email": email, "password": PASSWORD, "name": "E2E"}
+        "/identity/v1/users",
+        json={"email": email, "password": PASSWORD, "name": "E2E"},
+        headers={"Idempotency-Key": str(uuid.uuid4())},
     )
     assert created.status_code == 201, created.text
     token = await gateway.post("/identity/v1/tokens", json={"email": email, "password": PASSWORD})
@@ -81,7 +76,11 @@ BAD_BODIES: list[tuple[str, bytes, int]] = [
 async def test_bad_input_to_every_endpoint_is_a_4xx_problem(
     gateway: httpx.AsyncClient, path: str, case: str, body: bytes, status: int
 ) -> None:
-    response = await gateway.post(path, content=body, headers={"content-type": "application/json"})
+    response = await gateway.post(
+        path,
+        content=body,
+        headers={"content-type": "application/json", "Idempotency-Key": str(uuid.uuid4())},
+    )
     _is_problem(response, status)
 
 
@@ -116,6 +115,7 @@ async def test_log_lines_of_one_request_share_its_request_id_and_trace_id(
         json={"email": _email(), "password": PASSWORD, "name": "Logged"},
         headers={
             "x-request-id": request_id,
+            "Idempotency-Key": str(uuid.uuid4()),
             "traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01",
         },
     )

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
 from devstack.profiles import Profile
 from devstack.smtp_sink import read_messages
-from devstack.stack import Stack
 from servicekit.testing.events import eventually
 
 pytestmark = pytest.mark.e2e
@@ -18,18 +16,14 @@ pytestmark = pytest.mark.e2e
 PASSWORD = "correct horse battery staple"
 
 
-@pytest.fixture
-async def gateway(test_stack: Stack, stack_profile: Profile) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=stack_profile.gateway_url, timeout=10) as client:
-        yield client
-
-
 async def test_a_sign_up_yields_the_welcome_notification_within_seconds(
     gateway: httpx.AsyncClient, stack_profile: Profile
 ) -> None:
     email = f"welcome-{uuid.uuid4().hex[:10]}@example.com"
     created = await gateway.post(
-        "/identity/v1/users", json={"email": email, "password": PASSWORD, "name": "Wes"}
+        "/identity/v1/users",
+        json={"email": email, "password": PASSWORD, "name": "Wes"},
+        headers={"Idempotency-Key": str(uuid.uuid4())},
     )
     assert created.status_code == 201
     token = (

@@ -134,7 +134,9 @@ async def test_a_sign_up_is_one_trace_from_the_request_to_the_welcome_consumer(
     _, mail = welcome_consumer
     email = f"trace-{uuid.uuid4().hex[:10]}@example.com"
     response = await identity.post(
-        "/v1/users", json={"email": email, "password": "long enough password", "name": "Tracy"}
+        "/v1/users",
+        json={"email": email, "password": "long enough password", "name": "Tracy"},
+        headers={"Idempotency-Key": str(uuid.uuid4())},
     )
     assert response.status_code == 201
 

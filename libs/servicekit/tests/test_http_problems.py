@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from servicekit.app import create_app
 from servicekit.errors import ProblemError
+from servicekit.idempotency import idempotency_exempt
 from servicekit.settings import ServiceSettings
 
 router = APIRouter()
@@ -23,7 +24,9 @@ class Greeting(BaseModel):
     count: int
 
 
-@router.post("/greetings")
+@router.post(
+    "/greetings", openapi_extra=idempotency_exempt("a chassis test route that stores nothing")
+)
 async def greet(body: Greeting) -> dict[str, str]:
     return {"hello": body.name}
 

@@ -22,7 +22,11 @@ def _email() -> str:
 
 
 async def _sign_up(client: httpx.AsyncClient, email: str, name: str = "Ann") -> httpx.Response:
-    return await client.post("/v1/users", json={"email": email, "password": PASSWORD, "name": name})
+    return await client.post(
+        "/v1/users",
+        json={"email": email, "password": PASSWORD, "name": name},
+        headers={"Idempotency-Key": str(uuid.uuid4())},
+    )
 
 
 async def _token(client: httpx.AsyncClient, email: str, password: str = PASSWORD) -> str:
@@ -70,7 +74,12 @@ async def test_an_email_registers_once_whatever_its_case(identity: httpx.AsyncCl
 async def test_invalid_sign_ups_are_422_problems(
     identity: httpx.AsyncClient, body: dict[str, Any]
 ) -> None:
-    _problem(await identity.post("/v1/users", json=body), 422)
+    _problem(
+        await identity.post(
+            "/v1/users", json=body, headers={"Idempotency-Key": str(uuid.uuid4())}
+        ),
+        422,
+    )
 
 
 async def test_a_token_identifies_the_user_to_me(identity: httpx.AsyncClient) -> None:

@@ -1,9 +1,10 @@
 """The app factory: every Flotilla service is `create_app(...)` plus its own routers.
 
-The chassis, outermost first: OpenTelemetry server span → request id, metrics, access log and
-catch-all 500 → body size limit (413) → request deadline (504) → FastAPI's routing with
-problem+json handlers. The lifespan opens the database pool and closes it after the server
-has drained.
+Every mutating route must be an `IdempotentRoute` (or declare itself exempt): the app refuses
+to build otherwise. The chassis, outermost first: OpenTelemetry server span → request id,
+metrics, access log and catch-all 500 → body size limit (413) → request deadline (504) →
+FastAPI's routing with problem+json handlers. The lifespan opens the database pool and closes
+it after the server has drained.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from servicekit.asgi.observe import ObserveRequests
 from servicekit.db.engine import Database
 from servicekit.errors import install_problem_handlers
 from servicekit.health import DependencyCheck, Health, health_router
+from servicekit.idempotency.purge import IdempotencyPurger
+from servicekit.idempotency.route import guarded_routes, unguarded_mutating_routes
 from servicekit.logging import configure_logging
 from servicekit.observability.metrics import BUILD_INFO, metrics_endpoint
 from servicekit.observability.tracing import build_tracer_provider, instrument_app
@@ -64,13 +67,14 @@ def create_app(
     )
 
     provider = build_tracer_provider(settings, tuple(span_processors))
+    hooks: list[LifespanHook] = list(lifespan_hooks)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             stack.callback(provider.shutdown)  # flushes spans still buffered for export
             stack.push_async_callback(db.dispose)
-            for hook in lifespan_hooks:
+            for hook in hooks:
                 await stack.enter_async_context(hook(app))
             log.info("service started", extra={"port": settings.http_port})
             yield
@@ -92,6 +96,16 @@ def create_app(
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
     for router in routers:
         app.include_router(router)
+    unguarded = unguarded_mutating_routes(app.routes)
+    if unguarded:
+        raise TypeError(
+            "mutating routes must use servicekit.idempotency.IdempotentRoute "
+            f"(or declare idempotency_exempt(reason)): {', '.join(unguarded)}"
+        )
+    if guarded_routes(app.routes):
+        purger = IdempotencyPurger(db, interval_s=settings.idempotency_purge_interval_s)
+        app.state.idempotency_purger = purger
+        hooks.append(lambda _app: purger.lifespan())
 
     # add_middleware wraps: the last added is the outermost.
     app.add_middleware(RequestDeadline, timeout_s=settings.request_timeout_s)

@@ -38,9 +38,14 @@ class ServiceSettings(BaseSettings):
     db_pool_timeout_s: float = Field(default=2.0, gt=0)
     db_connect_timeout_s: float = Field(default=2.0, gt=0)
     db_statement_timeout_ms: int = Field(default=5_000, ge=100)
+    # How long a statement waits for a row another transaction holds (e.g. a concurrent
+    # request with the same Idempotency-Key) before giving up with a 409.
+    db_lock_timeout_ms: int = Field(default=2_000, ge=10)
 
     max_body_bytes: int = Field(default=1_048_576, ge=1_024)
     request_timeout_s: float = Field(default=10.0, gt=0)
+    idempotency_ttl_s: int = Field(default=86_400, ge=60)
+    idempotency_purge_interval_s: float = Field(default=300.0, gt=0)
     shutdown_drain_delay_s: float = Field(default=0.0, ge=0)
     shutdown_timeout_s: float = Field(default=20.0, gt=0)
 

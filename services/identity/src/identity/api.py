@@ -16,10 +16,11 @@ from servicekit.auth.keys import KeyRing
 from servicekit.db.session import SessionDep
 from servicekit.errors import ProblemError
 from servicekit.events.dependencies import OutboxDep
+from servicekit.idempotency import IdempotentRoute, idempotency_exempt
 
 __all__ = ["router"]
 
-router = APIRouter()
+router = APIRouter(route_class=IdempotentRoute)
 
 _PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 
@@ -49,6 +50,7 @@ PasswordsDep = Annotated[Passwords, Depends(_passwords)]
     tags=["users"],
     summary="Sign up",
     responses={
+        400: {"description": "Missing or invalid Idempotency-Key", **_PROBLEM},
         409: {"description": "The email is already registered", **_PROBLEM},
         422: {"description": "Invalid input", **_PROBLEM},
     },
@@ -72,6 +74,8 @@ async def sign_up(
     response_model=TokenResponse,
     tags=["tokens"],
     summary="Exchange email and password for an access token",
+    # Replaying a stored token would keep a credential in the database; a token changes no state.
+    openapi_extra=idempotency_exempt("issuing a token changes no state"),
     responses={401: {"description": "Wrong email or password", **_PROBLEM}},
 )
 async def create_token(

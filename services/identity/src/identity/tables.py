@@ -6,8 +6,9 @@ from sqlalchemy import ARRAY, Column, DateTime, String, Table, Text, func, text
 
 from servicekit.db.models import new_metadata
 from servicekit.events.tables import add_event_tables
+from servicekit.idempotency import add_idempotency_table
 
-__all__ = ["inbox", "metadata", "outbox", "users"]
+__all__ = ["idempotency_records", "inbox", "metadata", "outbox", "users"]
 
 metadata = new_metadata()
 
@@ -24,3 +25,4 @@ users = Table(
 )
 
 outbox, inbox = add_event_tables(metadata)
+idempotency_records = add_idempotency_table(metadata)

@@ -19,6 +19,7 @@ __all__ = [
     "AdminPrincipal",
     "CurrentPrincipal",
     "install_token_verifier",
+    "principal_of",
     "require_role",
 ]
 
@@ -29,27 +30,56 @@ def install_token_verifier(app: FastAPI, verifier: TokenVerifier) -> None:
     app.state.token_verifier = verifier
 
 
+_PRINCIPAL_SCOPE_KEY = "flotilla.principal"
+
+
+async def principal_of(request: Request) -> Principal | None:
+    """The caller's verified principal, None when the request carries no bearer token.
+
+    A token that is present but invalid is a 401 problem. The result is kept on the request,
+    so the chassis (idempotency scope) and the route's own dependency verify a token once.
+    """
+    if _PRINCIPAL_SCOPE_KEY in request.scope:
+        cached: Principal | None = request.scope[_PRINCIPAL_SCOPE_KEY]
+        return cached
+    credentials = await _bearer(request)
+    principal = None
+    if credentials is not None and credentials.scheme.lower() == "bearer":
+        verifier: TokenVerifier | None = getattr(request.app.state, "token_verifier", None)
+        if verifier is None:
+            raise ProblemError(
+                "This service does not accept bearer tokens.",
+                status=401,
+                slug="invalid-token",
+                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
+        try:
+            principal = await verifier.verify(credentials.credentials)
+        except InvalidToken as error:
+            raise ProblemError(
+                f"The bearer token is not valid: {error}.",
+                status=401,
+                slug="invalid-token",
+                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            ) from error
+    request.scope[_PRINCIPAL_SCOPE_KEY] = principal
+    return principal
+
+
 async def _current_principal(
     request: Request,
+    # Declared for the OpenAPI security scheme; the token itself is read by principal_of.
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    if credentials is None or credentials.scheme.lower() != "bearer":
+    principal = await principal_of(request)
+    if principal is None:
         raise ProblemError(
             "A bearer token is required.",
             status=401,
             slug="unauthenticated",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    verifier: TokenVerifier = request.app.state.token_verifier
-    try:
-        return await verifier.verify(credentials.credentials)
-    except InvalidToken as error:
-        raise ProblemError(
-            f"The bearer token is not valid: {error}.",
-            status=401,
-            slug="invalid-token",
-            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
-        ) from error
+    return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(_current_principal)]

@@ -42,7 +42,9 @@ class Database:
                     "search_path": settings.db_schema,
                     "application_name": settings.service_name,
                     "statement_timeout": str(settings.db_statement_timeout_ms),
-                    "lock_timeout": str(min(settings.db_statement_timeout_ms, 2_000)),
+                    "lock_timeout": str(
+                        min(settings.db_statement_timeout_ms, settings.db_lock_timeout_ms)
+                    ),
                 },
             },
         )

@@ -15,7 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.db.engine import Database
 
-__all__ = ["SessionDep", "get_database", "request_transaction"]
+__all__ = ["SESSION_SCOPE_KEY", "SessionDep", "get_database", "request_transaction"]
+
+SESSION_SCOPE_KEY = "flotilla.session"
+"""Where a route wrapper that owns the request's transaction (idempotency) leaves its session."""
 
 
 def get_database(request: Request) -> Database:
@@ -24,8 +27,12 @@ def get_database(request: Request) -> Database:
 
 
 async def request_transaction(
-    database: Annotated[Database, Depends(get_database)],
+    request: Request, database: Annotated[Database, Depends(get_database)]
 ) -> AsyncIterator[AsyncSession]:
+    owned: AsyncSession | None = request.scope.get(SESSION_SCOPE_KEY)
+    if owned is not None:
+        yield owned  # begun, committed or rolled back by its owner
+        return
     async with database.transaction() as session:
         yield session
 

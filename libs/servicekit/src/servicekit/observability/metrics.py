@@ -14,6 +14,7 @@ __all__ = [
     "HTTP_ACTIVE_REQUESTS",
     "HTTP_REQUESTS_REJECTED",
     "HTTP_REQUEST_DURATION",
+    "IDEMPOTENCY_REQUESTS",
     "OUTBOX_BACKLOG",
     "OUTBOX_OLDEST_AGE",
     "OUTBOX_PUBLISHED",
@@ -63,6 +64,13 @@ OUTBOX_PUBLISH_FAILURES = Counter(
 )
 OUTBOX_RELAY_ACTIVE = Gauge(
     "flotilla_outbox_relay_active", "1 when this instance holds the relay lock and publishes."
+)
+IDEMPOTENCY_REQUESTS = Counter(
+    "flotilla_idempotency_requests_total",
+    "Mutating requests by idempotency outcome: stored, replayed, raced (lost to a concurrent "
+    "duplicate and replayed it), mismatch (422), missing_key (400), in_progress (409), "
+    "not_stored (5xx or not deterministic), exempt.",
+    ["outcome"],
 )
 BUILD_INFO = Info("flotilla_build", "The running service's name, version and git sha.")
 
