@@ -330,3 +330,26 @@ def test_downstream_policies_come_from_settings(monkeypatch: pytest.MonkeyPatch)
     assert policy.breaker.minimum_calls == 5
     with pytest.raises(KeyError):
         DownstreamSettings().downstream("nowhere")
+
+
+async def test_an_unreachable_downstream_reaches_the_caller_s_client_as_a_503_problem() -> None:
+    router = APIRouter()
+    nowhere = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    client = ResilientClient("catalog", nowhere, _policy(max_attempts=2))
+
+    @router.get("/prices")
+    async def prices() -> dict[str, str]:
+        response = await client.get("/v1/products")
+        return {"status": str(response.status_code)}
+
+    app = create_app(_service_settings(), routers=[router])
+    async for url in _serve(app):
+        async with ResilientClient("caller", url, _policy(max_attempts=1)) as caller:
+            answer = await caller.get("/prices")
+    await client.aclose()
+    assert answer.status_code == 503
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert int(answer.headers["retry-after"]) >= 1
+    body = answer.json()
+    assert body["dependency"] == "catalog"
+    assert "Traceback" not in answer.text

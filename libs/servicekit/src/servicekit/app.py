@@ -26,7 +26,7 @@ from servicekit.idempotency.purge import IdempotencyPurger
 from servicekit.idempotency.route import guarded_routes, unguarded_mutating_routes
 from servicekit.logging import configure_logging
 from servicekit.observability.metrics import BUILD_INFO, metrics_endpoint
-from servicekit.observability.tracing import build_tracer_provider, instrument_app
+from servicekit.observability.tracing import build_tracer_provider
 from servicekit.settings import ServiceSettings
 
 __all__ = ["LifespanHook", "create_app"]
@@ -110,7 +110,6 @@ def create_app(
     # add_middleware wraps: the last added is the outermost.
     app.add_middleware(RequestDeadline, timeout_s=settings.request_timeout_s)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(ObserveRequests)
-    instrument_app(app, provider)
+    app.add_middleware(ObserveRequests, tracer=provider.get_tracer("servicekit.http"))
     app.state.tracer_provider = provider
     return app

@@ -6,10 +6,8 @@ are still created, so trace ids reach the logs and outgoing calls.
 
 from __future__ import annotations
 
-from fastapi import FastAPI
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -17,9 +15,7 @@ from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
 from servicekit.settings import ServiceSettings
 
-__all__ = ["build_tracer_provider", "instrument_app"]
-
-_UNTRACED_PATHS = "livez,readyz,healthz,metrics"
+__all__ = ["build_tracer_provider", "set_global_provider"]
 
 
 def build_tracer_provider(
@@ -43,15 +39,6 @@ def build_tracer_provider(
     for processor in extra_processors:
         provider.add_span_processor(processor)
     return provider
-
-
-def instrument_app(app: FastAPI, provider: TracerProvider) -> None:
-    FastAPIInstrumentor.instrument_app(
-        app,
-        tracer_provider=provider,
-        excluded_urls=_UNTRACED_PATHS,
-        exclude_spans=["receive", "send"],
-    )
 
 
 def set_global_provider(provider: TracerProvider) -> None:
