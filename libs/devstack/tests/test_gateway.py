@@ -16,6 +16,7 @@ import pytest
 
 from devstack.gateway import (
     Gateway,
+    RateLimit,
     Route,
     RouteTableError,
     load_routes,
@@ -80,7 +81,12 @@ def test_service_ports_follow_the_route_order() -> None:
             "routes: [{service: a, prefix: /x}, {service: b, prefix: /x}]",
             r"routes\[1\]: prefix '/x' is already used",
         ),
-        ("routes: [{service: a, prefix: /a, port: 1}]", "exactly the keys"),
+        ("routes: [{service: a, prefix: /a, port: 1}]", "optionally 'rate_limit'"),
+        ("routes: [{service: a, prefix: /a, rate_limit: {burst: 1}}]", "needs exactly"),
+        (
+            "routes: [{service: a, prefix: /a, rate_limit: {requests_per_s: 0, burst: 1}}]",
+            "requests_per_s >= 1",
+        ),
         ("routes: {service: a}", "a 'routes' list"),
         ("routes: [", "not valid YAML"),
     ],
@@ -151,7 +157,11 @@ class _LiveGateway:
 @pytest.fixture
 def live(tmp_path: Path) -> Iterator[_LiveGateway]:
     test_profile = _tmp_profile(tmp_path)
-    routes = [Route(service="echo", prefix="/echo"), Route(service="gone", prefix="/gone")]
+    routes = [
+        Route(service="echo", prefix="/echo"),
+        Route(service="gone", prefix="/gone"),
+        Route(service="limited", prefix="/limited", rate_limit=RateLimit(1, burst=2)),
+    ]
     upstream = ThreadingHTTPServer(("127.0.0.1", service_port(test_profile, "echo", routes)), _Echo)
     upstream.daemon_threads = True
     thread = threading.Thread(target=upstream.serve_forever, daemon=True)
@@ -224,6 +234,21 @@ def test_service_down_is_a_502_or_503_problem(live: _LiveGateway) -> None:
     assert response.status_code in {502, 503}
     problem = _assert_problem(response, response.status_code)
     assert problem["service"] == "gone"
+
+
+def test_a_client_over_its_rate_limit_gets_a_429_problem_and_others_do_not(
+    live: _LiveGateway,
+) -> None:
+    greedy = {"authorization": "Bearer greedy-client"}
+    statuses = [live.client.get("/limited/x", headers=greedy).status_code for _ in range(8)]
+    assert statuses.count(429) >= 4  # 1 request/s with a burst of 2, all sent at once
+    limited = live.client.get("/limited/x", headers=greedy)
+    problem = _assert_problem(limited, 429)
+    assert problem["type"] == "urn:flotilla:problem:rate-limited"
+    assert problem["service"] == "limited"
+    assert limited.headers["retry-after"] == "1"
+    other = live.client.get("/limited/x", headers={"authorization": "Bearer patient-client"})
+    assert other.status_code != 429  # its own bucket (the upstream is absent: a 502)
 
 
 def test_too_large_body_is_a_413_problem(live: _LiveGateway) -> None:

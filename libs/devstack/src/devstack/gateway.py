@@ -25,6 +25,7 @@ __all__ = [
     "ROUTES_FILE",
     "Gateway",
     "GatewayError",
+    "RateLimit",
     "Route",
     "RouteTableError",
     "load_routes",
@@ -48,6 +49,10 @@ _PROBLEMS: dict[int, tuple[str, str]] = {
     408: ("Request Timeout", "The client did not send the request in time."),
     413: ("Content Too Large", "The request body exceeds the gateway limit of 8 MiB."),
     414: ("URI Too Long", "The request URI is too long."),
+    429: (
+        "Too Many Requests",
+        "This client exceeded the rate limit of this service; retry after Retry-After seconds.",
+    ),
     431: ("Request Header Fields Too Large", "The request headers are too large."),
     500: ("Internal Server Error", "The gateway failed to handle the request."),
     502: ("Bad Gateway", "The service is unreachable or closed the connection."),
@@ -70,10 +75,22 @@ class GatewayError(RuntimeError):
 
 
 @dataclass(frozen=True)
+class RateLimit:
+    """Per client and service: a sustained rate with a burst on top (a token bucket)."""
+
+    requests_per_s: int
+    burst: int
+
+
+DEFAULT_RATE_LIMIT = RateLimit(requests_per_s=100, burst=200)
+
+
+@dataclass(frozen=True)
 class Route:
     service: str
     prefix: str
     """Starts with `/`, no trailing slash, e.g. `/identity`."""
+    rate_limit: RateLimit = DEFAULT_RATE_LIMIT
 
 
 def load_routes(path: Path = ROUTES_FILE) -> tuple[Route, ...]:
@@ -89,8 +106,14 @@ def load_routes(path: Path = ROUTES_FILE) -> tuple[Route, ...]:
     routes: list[Route] = []
     for index, entry in enumerate(document["routes"]):
         where = f"{path}: routes[{index}]"
-        if not isinstance(entry, dict) or set(entry) != {"service", "prefix"}:
-            raise RouteTableError(f"{where}: expected exactly the keys 'service' and 'prefix'")
+        if (
+            not isinstance(entry, dict)
+            or not {"service", "prefix"} <= set(entry)
+            or set(entry) - {"service", "prefix", "rate_limit"}
+        ):
+            raise RouteTableError(
+                f"{where}: expected the keys 'service' and 'prefix', and optionally 'rate_limit'"
+            )
         service, prefix = entry["service"], entry["prefix"]
         if not isinstance(service, str) or not _SERVICE_NAME.match(service):
             raise RouteTableError(
@@ -108,8 +131,22 @@ def load_routes(path: Path = ROUTES_FILE) -> tuple[Route, ...]:
                 raise RouteTableError(f"{where}: prefix {prefix!r} is already used")
             if other.service == service:
                 raise RouteTableError(f"{where}: service {service!r} already has a route")
-        routes.append(Route(service=service, prefix=prefix))
+        limit = _rate_limit(entry.get("rate_limit"), where)
+        routes.append(Route(service=service, prefix=prefix, rate_limit=limit))
     return tuple(routes)
+
+
+def _rate_limit(entry: Any, where: str) -> RateLimit:
+    if entry is None:
+        return DEFAULT_RATE_LIMIT
+    if not isinstance(entry, dict) or set(entry) != {"requests_per_s", "burst"}:
+        raise RouteTableError(f"{where}: rate_limit needs exactly 'requests_per_s' and 'burst'")
+    rate, burst = entry["requests_per_s"], entry["burst"]
+    if not all(isinstance(value, int) and not isinstance(value, bool) for value in (rate, burst)):
+        raise RouteTableError(f"{where}: rate_limit values must be integers")
+    if rate < 1 or burst < 0:
+        raise RouteTableError(f"{where}: rate_limit needs requests_per_s >= 1 and burst >= 0")
+    return RateLimit(requests_per_s=rate, burst=burst)
 
 
 def service_port(profile: Profile, service: str, routes: Sequence[Route] | None = None) -> int:
@@ -138,6 +175,11 @@ def render_nginx_conf(profile: Profile, routes: Sequence[Route], directory: Path
         f'        "~^{re.escape(route.prefix)}(/|\\?|$)" {route.service};\n' for route in routes
     )
     locations = "".join(_route_locations(route) for route in routes)
+    rate_zones = "".join(
+        f"    limit_req_zone $flotilla_client zone=rate_{route.service}:10m "
+        f"rate={route.rate_limit.requests_per_s}r/s;\n"
+        for route in routes
+    )
     error_pages = "".join(
         f"        error_page {code} {_problem_uri(code)};\n" for code in _PROBLEMS if code != 431
     )
@@ -175,6 +217,14 @@ http {{
     map $request_uri $flotilla_service {{
 {service_by_uri}        default "";
     }}
+
+    # Rate limits are per client: its bearer token when it sends one, else its address.
+    map $http_authorization $flotilla_client {{
+        "" $binary_remote_addr;
+        default $http_authorization;
+    }}
+{rate_zones}    limit_req_status 429;
+    limit_req_log_level warn;
 
     log_format flotilla_json escape=json
         '{{"time":"$time_iso8601","request_id":"$flotilla_request_id",'
@@ -222,6 +272,7 @@ def _route_locations(route: Route) -> str:
             return 308 {route.prefix}/$is_args$args;
         }}
         location {route.prefix}/ {{
+            limit_req zone=rate_{route.service} burst={route.rate_limit.burst} nodelay;
             proxy_pass http://{route.service}/;
             proxy_set_header Connection "";
             proxy_set_header Host $host:$server_port;
@@ -243,9 +294,11 @@ def _problem_uri(code: int) -> str:
 def _problem_location(code: int, title: str, detail: str) -> str:
     # Only variables whose values are known to be JSON-safe go into the body: the request id
     # is validated by the map above, the service name comes from the route table.
-    service = ',"service":"$flotilla_service"' if code in _UPSTREAM_PROBLEMS else ""
+    service = ',"service":"$flotilla_service"' if code in _UPSTREAM_PROBLEMS | {429} else ""
+    problem_type = "urn:flotilla:problem:rate-limited" if code == 429 else "about:blank"
+    retry_after = "            add_header Retry-After 1 always;\n" if code == 429 else ""
     body = (
-        f'{{"type":"about:blank","title":"{title}","status":{code},"detail":"{detail}"'
+        f'{{"type":"{problem_type}","title":"{title}","status":{code},"detail":"{detail}"'
         f'{service},"request_id":"$flotilla_request_id"}}'
     )
     return f"""
@@ -254,7 +307,7 @@ def _problem_location(code: int, title: str, detail: str) -> str:
             default_type application/problem+json;
             add_header X-Request-ID $flotilla_request_id always;
             add_header Cache-Control no-store always;
-            return {code} '{body}\\n';
+{retry_after}            return {code} '{body}\\n';
         }}
 """
 
