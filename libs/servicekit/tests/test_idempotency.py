@@ -317,3 +317,19 @@ def test_an_app_with_an_unguarded_mutating_route_refuses_to_build(
 
     with pytest.raises(TypeError, match="POST /forgotten"):
         create_app(settings, routers=[plain])
+
+
+def test_openapi_documents_the_key_once_required_on_post_optional_on_put(
+    settings: ServiceSettings, key_ring: KeyRing
+) -> None:
+    paths = _build(settings, key_ring).openapi()["paths"]
+
+    def key_parameters(operation: dict[str, object]) -> list[dict[str, object]]:
+        parameters = operation.get("parameters", [])
+        assert isinstance(parameters, list)
+        return [p for p in parameters if p["name"] == "Idempotency-Key"]
+
+    [on_post] = key_parameters(paths["/notes"]["post"])
+    [on_put] = key_parameters(paths["/notes/{note_id}"]["put"])
+    assert on_post["required"] is True
+    assert on_put["required"] is False

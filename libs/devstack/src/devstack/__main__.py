@@ -1,4 +1,4 @@
-"""`python -m devstack {up,down,status} [--profile local|test]` (also the `devstack` script)."""
+"""`python -m devstack {up,down,status} [--profile P]` (also the `devstack` script)."""
 
 from __future__ import annotations
 
@@ -36,8 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--profile",
         default="local",
-        choices=["local", "test", "bench"],
-        help="which stack: `local` (make up), `test` (make test) or `bench` (make bench)",
+        choices=["local", "test", "bench", "dev-a", "dev-b"],
+        help="which stack: `local` (make up), `test` (make test), `bench` (make bench), "
+        "or the spares `dev-a` and `dev-b`",
     )
     args = parser.parse_args(argv)
     chosen = profile(args.profile)

@@ -242,7 +242,10 @@ def _with_key_parameter(extra: dict[str, Any] | None, *, required: bool) -> dict
         "schema": {"type": "string", "minLength": 1, "maxLength": _MAX_KEY_LENGTH},
     }
     merged = dict(extra or {})
-    merged["parameters"] = [*merged.get("parameters", []), parameter]
+    existing = merged.get("parameters", [])
+    # include_router re-creates routes from their openapi_extra, which already has it.
+    if not any(p.get("name") == IDEMPOTENCY_KEY_HEADER for p in existing):
+        merged["parameters"] = [*existing, parameter]
     return merged
 
 
