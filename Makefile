@@ -78,7 +78,7 @@ test: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy libs/servicekit/src libs/contracts/src libs/devstack/src services/identity/src services/notifications/src
+	$(VENV)/bin/mypy libs/servicekit/src libs/contracts/src libs/devstack/src services/identity/src services/notifications/src services/psp/src services/payments/src services/orders/src services/catalog/src
 	$(VENV)/bin/lint-imports
 	$(PY) -m contracts check
 
@@ -94,4 +94,4 @@ contracts: setup
 # Benchmarks print ratios against a baseline measured in the same run, on their own stack.
 bench: setup
 	$(DEVSTACK) up --profile bench
-	@set +e; $(PY) bench/events.py; rc=$$?; $(DEVSTACK) down --profile bench; exit $$rc
+	@set +e; $(PY) bench/events.py && $(PY) bench/http_stack.py; rc=$$?; $(DEVSTACK) down --profile bench; exit $$rc

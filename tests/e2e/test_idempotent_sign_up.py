@@ -103,9 +103,13 @@ async def test_a_process_killed_mid_request_leaves_nothing_and_the_retry_succeed
 
 
 async def _until_identity_waits_on_a_lock(admin: asyncpg.Connection) -> None:
+    """Poll Postgres (another process's state: nothing to await but the query itself)."""
     async with asyncio.timeout(10):
-        while not await admin.fetchval(
-            "SELECT count(*) FROM pg_stat_activity "
-            "WHERE application_name = 'identity' AND wait_event_type = 'Lock'"
-        ):
+        while True:
+            waiting = await admin.fetchval(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE application_name = 'identity' AND wait_event_type = 'Lock'"
+            )
+            if waiting:
+                return
             await asyncio.sleep(0.01)

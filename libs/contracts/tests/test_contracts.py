@@ -13,6 +13,7 @@ import pytest
 import yaml
 from jsonschema import Draft7Validator, Draft202012Validator, ValidationError
 from pydantic import Field
+from pydantic import ValidationError as PydanticValidationError
 
 from contracts import __main__ as cli
 from contracts.artifacts import (
@@ -23,11 +24,15 @@ from contracts.artifacts import (
     write_files,
 )
 from contracts.base import Event
+from contracts.catalog import StockRejectedV1, StockReleasedV1, StockReservedV1
 from contracts.checks import registry_problems, stale_files
 from contracts.identity import UserRegisteredV1
 from contracts.notifications import NotificationSentV1
+from contracts.orders import OrderCancelledV1, OrderConfirmedV1, OrderPlacedV1, OrderRejectedV1
+from contracts.payments import PaymentFailedV1, PaymentSucceededV1
 from contracts.registry import EVENT_TYPES, event_model
 from contracts.topology import Topology, load_topology
+from contracts.values import OrderLine, StockLine, StockShortfall
 
 NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 SAMPLES: dict[str, Event] = {
@@ -42,6 +47,81 @@ SAMPLES: dict[str, Event] = {
         recipient="ada@example.com",
         cause_event_id="evt_1",
         sent_at=NOW,
+    ),
+    OrderPlacedV1.EVENT_TYPE: OrderPlacedV1(
+        order_id="ord_1",
+        user_id="usr_1",
+        email="ada@example.com",
+        items=[OrderLine(product_id="prd_1", quantity=2, unit_price_cents=1250)],
+        total_cents=2500,
+        currency="EUR",
+        payment_method="pm_card_visa",
+        placed_at=NOW,
+        deadline_at=NOW,
+    ),
+    OrderConfirmedV1.EVENT_TYPE: OrderConfirmedV1(
+        order_id="ord_1",
+        user_id="usr_1",
+        email="ada@example.com",
+        total_cents=2500,
+        currency="EUR",
+        confirmed_at=NOW,
+    ),
+    OrderCancelledV1.EVENT_TYPE: OrderCancelledV1(
+        order_id="ord_1",
+        user_id="usr_1",
+        email="ada@example.com",
+        reason="timeout",
+        total_cents=2500,
+        currency="EUR",
+        cancelled_at=NOW,
+    ),
+    OrderRejectedV1.EVENT_TYPE: OrderRejectedV1(
+        order_id="ord_1",
+        user_id="usr_1",
+        email="ada@example.com",
+        shortfalls=[
+            StockShortfall(product_id="prd_1", reason="out_of_stock", requested=2, available=1)
+        ],
+        rejected_at=NOW,
+    ),
+    StockReservedV1.EVENT_TYPE: StockReservedV1(
+        order_id="ord_1",
+        user_id="usr_1",
+        items=[StockLine(product_id="prd_1", quantity=2)],
+        total_cents=2500,
+        currency="EUR",
+        payment_method="pm_card_visa",
+        reserved_at=NOW,
+    ),
+    StockRejectedV1.EVENT_TYPE: StockRejectedV1(
+        order_id="ord_1",
+        user_id="usr_1",
+        shortfalls=[
+            StockShortfall(product_id="prd_9", reason="unknown_product", requested=1, available=0)
+        ],
+        rejected_at=NOW,
+    ),
+    StockReleasedV1.EVENT_TYPE: StockReleasedV1(
+        order_id="ord_1", items=[StockLine(product_id="prd_1", quantity=2)], released_at=NOW
+    ),
+    PaymentSucceededV1.EVENT_TYPE: PaymentSucceededV1(
+        payment_id="pay_1",
+        order_id="ord_1",
+        user_id="usr_1",
+        amount_cents=2500,
+        currency="EUR",
+        charge_id="ch_1",
+        succeeded_at=NOW,
+    ),
+    PaymentFailedV1.EVENT_TYPE: PaymentFailedV1(
+        payment_id="pay_1",
+        order_id="ord_1",
+        user_id="usr_1",
+        amount_cents=2500,
+        currency="EUR",
+        reason="provider_unavailable",
+        failed_at=NOW,
     ),
 }
 
@@ -71,6 +151,37 @@ def test_notification_sent_is_keyed_by_its_notification() -> None:
         "notifications",
         "notifications.notification",
     )
+
+
+@pytest.mark.parametrize(
+    ("event_type", "subject", "topic"),
+    [
+        (OrderPlacedV1.EVENT_TYPE, "ord_1", "orders.order"),
+        (StockReservedV1.EVENT_TYPE, "ord_1", "catalog.stock"),
+        (PaymentFailedV1.EVENT_TYPE, "pay_1", "payments.payment"),
+    ],
+)
+def test_saga_events_are_keyed_by_their_aggregate(
+    event_type: str, subject: str, topic: str
+) -> None:
+    event = SAMPLES[event_type]
+    assert (event.subject(), event.TOPIC) == (subject, topic)
+
+
+def test_nested_values_are_closed_in_the_schema_and_tolerant_when_read() -> None:
+    schema = json.loads(schema_path(OrderPlacedV1.EVENT_TYPE).read_text(encoding="utf-8"))
+    data = json.loads(SAMPLES[OrderPlacedV1.EVENT_TYPE].model_dump_json())
+    data["items"][0]["gift_wrap"] = True
+    with pytest.raises(ValidationError, match="Additional properties"):
+        Draft202012Validator(schema).validate(data)
+    parsed = OrderPlacedV1.model_validate(data)
+    assert parsed == SAMPLES[OrderPlacedV1.EVENT_TYPE]
+
+
+def test_a_lower_case_or_unknown_shaped_currency_is_refused() -> None:
+    data = json.loads(SAMPLES[StockReservedV1.EVENT_TYPE].model_dump_json())
+    with pytest.raises(PydanticValidationError):
+        StockReservedV1.model_validate({**data, "currency": "eur"})
 
 
 def test_a_consumer_built_for_v1_reads_data_with_an_extra_field() -> None:
@@ -183,8 +294,18 @@ def test_asyncapi_has_a_channel_per_topic_carrying_its_event_types(
     assert list(channels["notifications.notification"]["messages"]) == [
         "notifications.notification.sent.v1"
     ]
+    assert list(channels["orders.order"]["messages"]) == [
+        "orders.order.cancelled.v1",
+        "orders.order.confirmed.v1",
+        "orders.order.placed.v1",
+        "orders.order.rejected.v1",
+    ]
     # Retry and dead-letter topics carry what their group subscribes to.
-    assert list(channels["notifications.dlq"]["messages"]) == ["identity.user.registered.v1"]
+    assert list(channels["catalog.dlq"]["messages"]) == list(channels["orders.order"]["messages"])
+    assert list(channels["notifications.dlq"]["messages"]) == [
+        "identity.user.registered.v1",
+        *channels["orders.order"]["messages"],
+    ]
     kafka = channels["notifications.dlq"]["bindings"]["kafka"]
     assert kafka["topicConfiguration"]["retention.ms"] == 30 * 24 * 60 * 60 * 1000
 

@@ -72,13 +72,14 @@ def test_public_surface() -> None:
 def test_the_repository_topic_file() -> None:
     topology = load_topology()
 
-    assert [t.name for t in topology.topics] == [
+    assert [t.name for t in topology.topics if t.role == "stream"] == [
         "identity.user",
         "notifications.notification",
-        "notifications.retry.1",
-        "notifications.retry.2",
-        "notifications.dlq",
+        "orders.order",
+        "catalog.stock",
+        "payments.payment",
     ]
+    assert [g.name for g in topology.groups] == ["notifications", "catalog", "orders", "payments"]
     assert topology.topic("identity.user") == TopicSettings(
         name="identity.user",
         partitions=3,
@@ -96,11 +97,14 @@ def test_the_repository_topic_file() -> None:
     assert topology.topic("notifications.retry.1").config["retention.ms"] == str(7 * DAY_MS)
     assert topology.group("notifications") == ConsumerGroup(
         name="notifications",
-        subscribes=("identity.user",),
+        subscribes=("identity.user", "orders.order"),
         retry_delays_s=(2.0, 10.0),
         retry_topics=("notifications.retry.1", "notifications.retry.2"),
         dlq_topic="notifications.dlq",
     )
+    assert topology.group("orders").subscribes == ("catalog.stock", "payments.payment")
+    # Payments calls the psp: its retry tiers outlast a ~30 s provider outage.
+    assert sum(topology.group("payments").retry_delays_s) >= 30
 
 
 def test_overrides_apply_to_declared_and_derived_topics(tmp_path: Path) -> None:

@@ -318,6 +318,19 @@ async def test_trace_context_is_propagated_with_a_client_span(downstream: Downst
     provider.shutdown()
 
 
+async def test_a_client_built_before_the_app_adopts_its_tracer_provider(
+    downstream: Downstream,
+) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    async with ResilientClient("adopted", downstream.url, _policy()) as client:
+        client.use_tracer_provider(provider)
+        await client.get(f"/echo/{_key()}")
+    assert [span.name for span in exporter.get_finished_spans()] == ["GET"]
+    provider.shutdown()
+
+
 def test_downstream_policies_come_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(
         "DOWNSTREAMS",

@@ -236,6 +236,30 @@ async def test_concurrent_duplicates_run_once_and_answer_alike(
     assert await _count_notes(database, note_text) == 1
 
 
+async def test_duplicates_in_two_replicas_run_twice_but_commit_once(
+    settings: ServiceSettings, key_ring: KeyRing, database: Database
+) -> None:
+    note_text = f"slow-{uuid.uuid4().hex}"
+    key = _key()
+    async with (
+        LifespanManager(_build(settings, key_ring)) as first,
+        LifespanManager(_build(settings, key_ring)) as second,
+    ):
+        clients = [
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=m.app), base_url="http://idem")
+            for m in (first, second)
+        ]
+        responses = await asyncio.gather(
+            *(c.post("/notes", json={"text": note_text}, headers=key) for c in clients)
+        )
+        for client in clients:
+            await client.aclose()
+    assert [r.status_code for r in responses] == [201, 201]
+    assert responses[0].content == responses[1].content
+    assert sum(r.headers.get("idempotent-replayed") == "true" for r in responses) == 1
+    assert await _count_notes(database, note_text) == 1
+
+
 async def test_a_duplicate_waiting_past_the_lock_timeout_gets_a_409_with_retry_after(
     settings: ServiceSettings, key_ring: KeyRing, database: Database
 ) -> None:

@@ -75,9 +75,7 @@ async def test_invalid_sign_ups_are_422_problems(
     identity: httpx.AsyncClient, body: dict[str, Any]
 ) -> None:
     _problem(
-        await identity.post(
-            "/v1/users", json=body, headers={"Idempotency-Key": str(uuid.uuid4())}
-        ),
+        await identity.post("/v1/users", json=body, headers={"Idempotency-Key": str(uuid.uuid4())}),
         422,
     )
 

@@ -9,8 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from contracts.base import Event
+from contracts.catalog import StockRejectedV1, StockReleasedV1, StockReservedV1
 from contracts.identity import UserRegisteredV1
 from contracts.notifications import NotificationSentV1
+from contracts.orders import OrderCancelledV1, OrderConfirmedV1, OrderPlacedV1, OrderRejectedV1
+from contracts.payments import PaymentFailedV1, PaymentSucceededV1
 
 __all__ = ["EVENT_TYPES", "event_model"]
 
@@ -24,7 +27,21 @@ def _by_type(models: Iterable[type[Event]]) -> dict[str, type[Event]]:
     return registered
 
 
-EVENT_TYPES: dict[str, type[Event]] = _by_type((UserRegisteredV1, NotificationSentV1))
+EVENT_TYPES: dict[str, type[Event]] = _by_type(
+    (
+        UserRegisteredV1,
+        NotificationSentV1,
+        OrderPlacedV1,
+        OrderConfirmedV1,
+        OrderCancelledV1,
+        OrderRejectedV1,
+        StockReservedV1,
+        StockRejectedV1,
+        StockReleasedV1,
+        PaymentSucceededV1,
+        PaymentFailedV1,
+    )
+)
 
 
 def event_model(event_type: str) -> type[Event] | None:

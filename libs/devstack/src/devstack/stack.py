@@ -40,6 +40,7 @@ __all__ = [
 DATABASE = "flotilla"
 ADMIN_EMAIL = "admin@flotilla.local"
 IDENTITY = "identity"
+CATALOG = "catalog"
 
 Progress = Callable[[str], None]
 
@@ -113,6 +114,10 @@ class Stack:
         )
         if name == IDENTITY:
             env["JWT_KEYS_DIR"] = str(self.secrets.jwt_keys_dir())
+        # The group's retry tiers as deploy/topics.yaml declares them (the one place they live).
+        groups = {group.name: group for group in load_topology().groups}
+        if name in groups:
+            env["CONSUMER_RETRY_DELAYS_S"] = json.dumps(list(groups[name].retry_delays_s))
         # Every other service, called directly (not through the gateway), as the resilient
         # client's DOWNSTREAMS setting; a service reads the ones it calls.
         env["DOWNSTREAMS"] = json.dumps(
@@ -186,6 +191,10 @@ class Stack:
                             "ADMIN_PASSWORD": self.admin_password,
                         },
                     )
+        if self.profile.name == "local" and CATALOG in self.service_names:
+            with self._step("seed the demo catalog"):
+                self.service(CATALOG).run("seed-demo")
+            say(f"{CATALOG:<10} demo products seeded (python -m catalog seed-demo)")
         with self._step("start the gateway"):
             self.gateway.start()
             for route in self.routes:

@@ -22,6 +22,7 @@ from servicekit.asgi.observe import ObserveRequests
 from servicekit.db.engine import Database
 from servicekit.errors import install_problem_handlers
 from servicekit.health import DependencyCheck, Health, health_router
+from servicekit.idempotency.key_locks import KeyLocks
 from servicekit.idempotency.purge import IdempotencyPurger
 from servicekit.idempotency.route import guarded_routes, unguarded_mutating_routes
 from servicekit.logging import configure_logging
@@ -102,6 +103,7 @@ def create_app(
             "mutating routes must use servicekit.idempotency.IdempotentRoute "
             f"(or declare idempotency_exempt(reason)): {', '.join(unguarded)}"
         )
+    app.state.idempotency_key_locks = KeyLocks()
     if guarded_routes(app.routes):
         purger = IdempotencyPurger(db, interval_s=settings.idempotency_purge_interval_s)
         app.state.idempotency_purger = purger

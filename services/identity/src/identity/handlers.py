@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.identity import UserRegisteredV1
 from identity.domain import InvalidCredentials, User, normalize_email
+from identity.metrics import count_signup
 from identity.passwords import Passwords
 from identity.repository import UserRepository
 from servicekit.auth.keys import KeyRing
@@ -55,6 +56,7 @@ async def register_user(
             user_id=user.id, email=user.email, name=user.name, registered_at=user.created_at
         ),
     )
+    count_signup(session)
     log.info("user registered", extra={"user_id": user.id})
     return user
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -13,8 +11,7 @@ from notifications.handlers import list_notifications
 from notifications.schemas import NotificationOut, NotificationPage
 from servicekit.auth.dependencies import CurrentPrincipal
 from servicekit.db.session import SessionDep
-from servicekit.errors import ProblemError
-from servicekit.ids import is_id
+from servicekit.pagination import decode_cursor, encode_cursor
 
 __all__ = ["router"]
 
@@ -43,29 +40,14 @@ async def my_notifications(
         Query(max_length=200, description="`next_cursor` from the previous page."),
     ] = None,
 ) -> NotificationPage:
-    before_id = _decode_cursor(cursor) if cursor is not None else None
+    before_id = decode_cursor(cursor, "ntf") if cursor is not None else None
     page, last_id = await list_notifications(
         session, principal.subject, limit=limit, before_id=before_id
     )
     return NotificationPage(
         items=[_notification_out(notification) for notification in page],
-        next_cursor=_encode_cursor(last_id) if last_id is not None else None,
+        next_cursor=encode_cursor(last_id) if last_id is not None else None,
     )
-
-
-# Opaque to clients, so the paging key can change without breaking them.
-def _encode_cursor(notification_id: str) -> str:
-    return base64.urlsafe_b64encode(notification_id.encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> str:
-    try:
-        decoded = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        decoded = ""
-    if not is_id(decoded, "ntf"):
-        raise ProblemError("The cursor is not valid.", status=400, slug="invalid-cursor")
-    return decoded
 
 
 def _notification_out(notification: Notification) -> NotificationOut:

@@ -1,11 +1,16 @@
-"""Which event runs which handler: the registry the event consumer dispatches through."""
+"""Which event runs which handler: the registry the event consumer dispatches through.
+
+The group reads `identity.user` and `orders.order`; an order's placement is not a customer
+email, so it is not registered and the consumer skips (and counts) it.
+"""
 
 from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.identity import UserRegisteredV1
-from notifications.handlers import welcome_new_user
+from contracts.orders import OrderCancelledV1, OrderConfirmedV1, OrderRejectedV1
+from notifications.handlers import email_order_outcome, welcome_new_user
 from notifications.mailer import Mailer
 from servicekit.events.handlers import EventContext, HandlerRegistry
 
@@ -22,5 +27,23 @@ def build_registry(mailer: Mailer, message_id_domain: str) -> HandlerRegistry:
         session: AsyncSession, event: UserRegisteredV1, context: EventContext
     ) -> None:
         await welcome_new_user(session, mailer, message_id_domain, event, context)
+
+    @registry.on(OrderConfirmedV1)
+    async def on_order_confirmed(
+        session: AsyncSession, event: OrderConfirmedV1, context: EventContext
+    ) -> None:
+        await email_order_outcome(session, mailer, message_id_domain, event, context)
+
+    @registry.on(OrderCancelledV1)
+    async def on_order_cancelled(
+        session: AsyncSession, event: OrderCancelledV1, context: EventContext
+    ) -> None:
+        await email_order_outcome(session, mailer, message_id_domain, event, context)
+
+    @registry.on(OrderRejectedV1)
+    async def on_order_rejected(
+        session: AsyncSession, event: OrderRejectedV1, context: EventContext
+    ) -> None:
+        await email_order_outcome(session, mailer, message_id_domain, event, context)
 
     return registry

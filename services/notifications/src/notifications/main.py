@@ -9,7 +9,6 @@ import httpx
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import SpanProcessor
 
-from contracts.identity import UserRegisteredV1
 from notifications.api import router
 from notifications.consumers import CONSUMER_GROUP, build_registry
 from notifications.mailer import SmtpConfig, SmtpMailer, smtp_breaker
@@ -49,10 +48,11 @@ def build_app(
         ),
         smtp_breaker(settings.smtp_breaker_policy()),
     )
+    registry = build_registry(mailer, sender.domain)
     consumer = EventConsumer(
         group=CONSUMER_GROUP,
-        topics=[UserRegisteredV1.TOPIC],
-        registry=build_registry(mailer, sender.domain),
+        topics=sorted(registry.topics),  # identity.user, orders.order
+        registry=registry,
         database=database,
         outbox=publishing.outbox,
         bootstrap_servers=settings.kafka_bootstrap_servers,

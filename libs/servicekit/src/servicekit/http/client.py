@@ -137,6 +137,10 @@ class ResilientClient:
         policy = settings.downstream(name)
         return cls(name, policy.base_url, policy, **kwargs)
 
+    def use_tracer_provider(self, provider: TracerProvider) -> None:
+        """For clients built before the app whose provider their CLIENT spans should use."""
+        self._tracer = trace.get_tracer(__name__, tracer_provider=provider)
+
     async def aclose(self) -> None:
         await self._http.aclose()
 

@@ -6,9 +6,10 @@ A request with a key is first looked up, outside any transaction: a live record 
 fingerprint is replayed (`Idempotent-Replayed: true`), one with another fingerprint is a 422.
 Otherwise the route runs in a transaction opened here — the same one its `SessionDep` gets —
 and its 2xx response is inserted as the key's record as the last statement before commit, so
-the record and the handler's writes commit together or not at all. A concurrent duplicate
-waits on the first one's uncommitted row (or on the handler's own locks), then replays what
-the first one committed; past the connection's lock_timeout it gets 409 with Retry-After.
+the record and the handler's writes commit together or not at all. A concurrent duplicate in
+the same process waits before running anything (`key_locks`); one in another replica runs,
+then waits on the first one's uncommitted row (or on the handler's own locks), rolls back and
+replays what the first one committed. Past the lock timeout either gets 409 with Retry-After.
 Deterministic 4xx results are stored in a transaction of their own (the handler's writes
 having been rolled back); 5xx results are never stored.
 """
@@ -32,6 +33,7 @@ from servicekit.db.engine import Database
 from servicekit.db.session import SESSION_SCOPE_KEY
 from servicekit.errors import ProblemError
 from servicekit.idempotency.fingerprint import request_fingerprint
+from servicekit.idempotency.key_locks import KeyLocks, KeyLockTimeout
 from servicekit.idempotency.records import StoredResponse, find_record, insert_record
 from servicekit.observability.metrics import IDEMPOTENCY_REQUESTS
 
@@ -119,9 +121,21 @@ async def _handle(request: Request, handler: Handler) -> Response:
     fingerprint = request_fingerprint(
         request.method, request.scope["path"], request.url.query, await request.body()
     )
+    settings = request.app.state.settings
+    locks: KeyLocks = request.app.state.idempotency_key_locks
+    try:
+        async with locks.hold((scope, key), timeout_s=settings.db_lock_timeout_ms / 1000):
+            return await _handle_alone(request, handler, scope, key, fingerprint)
+    except KeyLockTimeout:
+        raise _in_progress() from None
+
+
+async def _handle_alone(
+    request: Request, handler: Handler, scope: str, key: str, fingerprint: str
+) -> Response:
+    """The request's key handled as the only one with that key in this process."""
     database: Database = request.app.state.database
     ttl = timedelta(seconds=request.app.state.settings.idempotency_ttl_s)
-
     async with database.engine.connect() as connection:
         stored = await find_record(connection, scope, key)
     if stored is not None:
@@ -134,13 +148,7 @@ async def _handle(request: Request, handler: Handler) -> Response:
     except DBAPIError as error:
         if getattr(error.orig, "sqlstate", None) != _LOCK_NOT_AVAILABLE:
             raise
-        IDEMPOTENCY_REQUESTS.labels("in_progress").inc()
-        raise ProblemError(
-            "A request with this Idempotency-Key is still in progress; retry shortly.",
-            status=409,
-            slug="idempotency-key-in-progress",
-            headers={"Retry-After": "1"},
-        ) from None
+        raise _in_progress() from None
     except (ProblemError, StarletteHTTPException, RequestValidationError) as error:
         rendered = await _render(request, error)
         if rendered.status_code not in _DETERMINISTIC_CLIENT_ERRORS or "retry-after" in (
@@ -155,6 +163,16 @@ async def _handle(request: Request, handler: Handler) -> Response:
             return await _replay_winner(database, scope, key, fingerprint)
         IDEMPOTENCY_REQUESTS.labels("stored").inc()
         return rendered
+
+
+def _in_progress() -> ProblemError:
+    IDEMPOTENCY_REQUESTS.labels("in_progress").inc()
+    return ProblemError(
+        "A request with this Idempotency-Key is still in progress; retry shortly.",
+        status=409,
+        slug="idempotency-key-in-progress",
+        headers={"Retry-After": "1"},
+    )
 
 
 async def _run_and_store(

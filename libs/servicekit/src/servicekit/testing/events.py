@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import Field
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
@@ -67,9 +68,16 @@ class Record:
 
 
 async def read_topic(
-    bootstrap_servers: str, topic: str, at_least: int, timeout_s: float = 30.0
+    bootstrap_servers: str,
+    topic: str,
+    at_least: int,
+    timeout_s: float = 30.0,
+    where: Callable[[Record], bool] | None = None,
 ) -> list[Record]:
-    """Everything on `topic` from the beginning, once at least `at_least` records arrived."""
+    """Everything on `topic` from the beginning, once at least `at_least` records arrived.
+
+    With `where`, only the records it accepts count and are returned: a test reading a shared
+    topic (`orders.order`) picks out its own aggregates' records by key."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
     await consumer.start()
     records: list[Record] = []
@@ -86,7 +94,7 @@ async def read_topic(
         while len(records) < at_least and time.monotonic() < deadline:
             batch = await consumer.getmany(timeout_ms=200)
             for messages in batch.values():
-                records.extend(
+                fetched = (
                     Record(
                         key=m.key.decode() if m.key else "",
                         value=m.value or b"",
@@ -96,9 +104,27 @@ async def read_topic(
                     )
                     for m in messages
                 )
+                records.extend(r for r in fetched if where is None or where(r))
     finally:
         await consumer.stop()
     return records
+
+
+async def committed_offset(bootstrap_servers: str, group: str, topic: str, partition: int) -> int:
+    """The next offset `group` will read on the partition (-1 before its first commit).
+
+    A group commits a record's offset only once its outcome is final, so a committed offset
+    past a record says the record was handled: how a test knows that a duplicate or an
+    out-of-order event was consumed and changed nothing."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        tp = TopicPartition(topic, partition)
+        offsets = await admin.list_consumer_group_offsets(group, partitions=[tp])
+    finally:
+        await admin.close()
+    committed = offsets.get(tp)
+    return committed.offset if committed is not None else -1
 
 
 async def eventually(

@@ -1,0 +1,77 @@
+"""catalog's composition root."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI
+from opentelemetry.sdk.trace import SpanProcessor
+
+from catalog.api import router
+from catalog.consumers import CONSUMER_GROUP, build_registry
+from catalog.settings import CatalogSettings
+from contracts.orders import OrderPlacedV1
+from servicekit.app import LifespanHook, create_app
+from servicekit.auth.dependencies import install_token_verifier
+from servicekit.auth.jwks import JwksKeySource
+from servicekit.auth.tokens import TokenVerifier
+from servicekit.db.engine import Database
+from servicekit.events.consumer import EventConsumer
+from servicekit.events.publishing import Publishing
+from servicekit.health import DependencyCheck
+
+__all__ = ["build_app"]
+
+
+def build_app(settings: CatalogSettings, span_processors: Sequence[SpanProcessor] = ()) -> FastAPI:
+    database = Database.from_settings(settings)
+    publishing = Publishing.for_service(settings, database)
+    consumer = EventConsumer(
+        group=CONSUMER_GROUP,
+        topics=[OrderPlacedV1.TOPIC],
+        registry=build_registry(),
+        database=database,
+        outbox=publishing.outbox,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        retry_delays_s=settings.consumer_retry_delays_s,
+        max_concurrency=settings.consumer_max_concurrency,
+        # A partition's ready records share one transaction. Each reservation locks its own
+        # products in id order, but a batch's later event may lock a lower id than an earlier
+        # one: two partitions' batches can then deadlock, Postgres aborts one, and the
+        # consumer redoes that batch record by record. Correct, only slower on hot products.
+    )
+    jwks_client = httpx.AsyncClient(timeout=5.0)
+    app = create_app(
+        settings,
+        routers=[router],
+        database=database,
+        extra_checks=[DependencyCheck("kafka", consumer.probe)],
+        lifespan_hooks=[publishing.relay.lifespan, consumer.lifespan, _closing(jwks_client)],
+        span_processors=span_processors,
+        title="Flotilla catalog",
+        description="Products, their stock, and the reservations orders hold on it.",
+    )
+    publishing.install(app)
+    consumer.use_tracer_provider(app.state.tracer_provider)
+    install_token_verifier(
+        app,
+        TokenVerifier(
+            JwksKeySource(settings.jwks_url, jwks_client),
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+        ),
+    )
+    return app
+
+
+def _closing(client: httpx.AsyncClient) -> LifespanHook:
+    @asynccontextmanager
+    async def close_on_shutdown(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await client.aclose()
+
+    return close_on_shutdown

@@ -1,0 +1,4 @@
+from catalog.tables import metadata
+from servicekit.db.migrations import run_migrations
+
+run_migrations(metadata)

@@ -1,0 +1,235 @@
+"""All of catalog's SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from catalog.domain import (
+    MAX_STOCK,
+    InsufficientStock,
+    Product,
+    ProductNotFound,
+    Reservation,
+    ReservationStatus,
+    SkuTaken,
+    StockLimitExceeded,
+)
+from catalog.tables import products, reservation_lines, reservations
+
+__all__ = ["ProductRepository", "ReservationRepository"]
+
+
+class ProductRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, product: Product) -> Product:
+        """Raises SkuTaken when another product has the SKU."""
+        statement = insert(products).values(_product_values(product)).returning(*products.c)
+        try:
+            async with self._session.begin_nested():
+                row = (await self._session.execute(statement)).one()
+        except IntegrityError as error:
+            raise SkuTaken(product.sku) from error
+        return _product(row)
+
+    async def add_missing(self, new: Sequence[Product]) -> list[Product]:
+        """Insert each product whose SKU is not taken; return the ones inserted."""
+        if not new:
+            return []
+        rows = await self._session.execute(
+            pg_insert(products)
+            .values([_product_values(product) for product in new])
+            .on_conflict_do_nothing(index_elements=["sku"])
+            .returning(*products.c)
+        )
+        return [_product(row) for row in rows]
+
+    async def by_id(self, product_id: str) -> Product | None:
+        row = (
+            await self._session.execute(select(products).where(products.c.id == product_id))
+        ).first()
+        return _product(row) if row else None
+
+    async def page(self, *, limit: int, after_id: str | None = None) -> list[Product]:
+        """Oldest first (ids are time-ordered); `after_id` continues after the previous page."""
+        statement = select(products).order_by(products.c.id).limit(limit)
+        if after_id is not None:
+            statement = statement.where(products.c.id > after_id)
+        return [_product(row) for row in await self._session.execute(statement)]
+
+    async def change(
+        self, product_id: str, *, price_cents: int | None, stock_adjustment: int | None
+    ) -> Product:
+        """One conditional UPDATE, so concurrent adjustments and reservations never take the
+        stock below zero. Raises ProductNotFound, InsufficientStock or StockLimitExceeded."""
+        adjustment = stock_adjustment or 0
+        values: dict[str, object] = {
+            "stock": products.c.stock + adjustment,
+            "updated_at": func.now(),
+        }
+        if price_cents is not None:
+            values["price_cents"] = price_cents
+        row = (
+            await self._session.execute(
+                update(products)
+                .where(
+                    products.c.id == product_id,
+                    products.c.stock + adjustment >= 0,
+                    products.c.stock + adjustment <= MAX_STOCK,
+                )
+                .values(values)
+                .returning(*products.c)
+            )
+        ).first()
+        if row is not None:
+            return _product(row)
+        current = await self.by_id(product_id)
+        if current is None:
+            raise ProductNotFound(product_id)
+        if current.stock + adjustment < 0:
+            raise InsufficientStock(product_id)
+        raise StockLimitExceeded(product_id)
+
+    async def lock(self, product_ids: Sequence[str]) -> dict[str, Product]:
+        """Lock the products that exist among `product_ids` until the transaction ends.
+
+        The rows are locked in id order (the sort runs below the row locking), so concurrent
+        reservations of overlapping products queue instead of deadlocking.
+        """
+        rows = await self._session.execute(
+            select(products)
+            .where(products.c.id.in_(list(product_ids)))
+            .order_by(products.c.id)
+            .with_for_update()
+        )
+        return {row.id: _product(row) for row in rows}
+
+    async def take(self, quantities: Mapping[str, int]) -> None:
+        """Take units out of stock; the rows must be locked by this transaction."""
+        await self._move_stock(quantities, sign=-1)
+
+    async def give_back(self, quantities: Mapping[str, int]) -> None:
+        """Put units back into stock, locking the rows in id order."""
+        await self._move_stock(quantities, sign=1)
+
+    async def _move_stock(self, quantities: Mapping[str, int], *, sign: int) -> None:
+        for product_id, quantity in sorted(quantities.items()):
+            await self._session.execute(
+                update(products)
+                .where(products.c.id == product_id)
+                .values(stock=products.c.stock + sign * quantity, updated_at=func.now())
+            )
+
+
+class ReservationRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def status_of(self, order_id: str, *, lock: bool = False) -> ReservationStatus | None:
+        statement = select(reservations.c.status).where(reservations.c.order_id == order_id)
+        if lock:
+            statement = statement.with_for_update()
+        status: ReservationStatus | None = (await self._session.execute(statement)).scalar()
+        return status
+
+    async def decide(
+        self,
+        order_id: str,
+        user_id: str,
+        status: ReservationStatus,
+        lines: Mapping[str, int],
+        at: datetime,
+    ) -> bool:
+        """Record catalog's decision on an order, with its reserved lines; False (and nothing
+        written) when the order was already decided. A concurrent decision on the same order
+        waits for the first to commit and then finds it."""
+        decided = (
+            await self._session.execute(
+                pg_insert(reservations)
+                .values(
+                    order_id=order_id,
+                    user_id=user_id,
+                    status=status,
+                    reserved_at=at if status == "reserved" else None,
+                    released_at=None,
+                    decided_at=at,
+                )
+                .on_conflict_do_nothing(index_elements=["order_id"])
+                .returning(reservations.c.order_id)
+            )
+        ).first()
+        if decided is None:
+            return False
+        if lines:
+            await self._session.execute(
+                insert(reservation_lines).values(
+                    [
+                        {"order_id": order_id, "product_id": product_id, "quantity": quantity}
+                        for product_id, quantity in lines.items()
+                    ]
+                )
+            )
+        return True
+
+    async def mark_released(self, order_id: str, at: datetime) -> None:
+        await self._session.execute(
+            update(reservations)
+            .where(reservations.c.order_id == order_id)
+            .values(status="released", released_at=at)
+        )
+
+    async def by_order(self, order_id: str) -> Reservation | None:
+        row = (
+            await self._session.execute(
+                select(reservations).where(reservations.c.order_id == order_id)
+            )
+        ).first()
+        if row is None:
+            return None
+        lines = await self._session.execute(
+            select(reservation_lines.c.product_id, reservation_lines.c.quantity)
+            .where(reservation_lines.c.order_id == order_id)
+            .order_by(reservation_lines.c.product_id)
+        )
+        return Reservation(
+            order_id=row.order_id,
+            user_id=row.user_id,
+            status=row.status,
+            lines=tuple((line.product_id, line.quantity) for line in lines),
+            reserved_at=row.reserved_at,
+            released_at=row.released_at,
+        )
+
+
+def _product_values(product: Product) -> dict[str, object]:
+    return {
+        "id": product.id,
+        "sku": product.sku,
+        "name": product.name,
+        "price_cents": product.price_cents,
+        "currency": product.currency,
+        "stock": product.stock,
+        "created_at": product.created_at,
+        "updated_at": product.updated_at,
+    }
+
+
+def _product(row: object) -> Product:
+    mapping = row._mapping  # type: ignore[attr-defined]
+    return Product(
+        id=mapping["id"],
+        sku=mapping["sku"],
+        name=mapping["name"],
+        price_cents=mapping["price_cents"],
+        currency=mapping["currency"],
+        stock=mapping["stock"],
+        created_at=mapping["created_at"],
+        updated_at=mapping["updated_at"],
+    )

@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from catalog.main import build_app
+from catalog.settings import CatalogSettings
+from devstack.stack import ADMIN_EMAIL, Stack
+from servicekit.auth.dependencies import install_token_verifier
+from servicekit.auth.jwks import LocalKeySource
+from servicekit.auth.keys import KeyRing, load_key_ring, write_new_signing_key
+from servicekit.auth.tokens import TokenVerifier, issue_access_token
+from servicekit.db.bootstrap import bootstrap_database
+from servicekit.db.engine import Database
+from servicekit.ids import new_id
+
+Headers = Callable[..., dict[str, str]]
+
+
+@pytest.fixture(scope="session")
+async def catalog_settings(
+    scratch_database: Callable[[str, str], tuple[str, str]], test_stack: Stack
+) -> CatalogSettings:
+    admin_url, service_url = scratch_database("catalog_it", "catalog")
+    settings = CatalogSettings(
+        database_url=service_url,
+        jwks_url="http://127.0.0.1:9/.well-known/jwks.json",  # tests install a local verifier
+        kafka_bootstrap_servers=test_stack.kafka.bootstrap_servers,
+        # 20 concurrent reservations each hold a connection while they queue on one row.
+        db_pool_size=25,
+        log_format="console",
+        environment="test",
+    )
+    await bootstrap_database(settings, admin_url, "catalog:migrations")
+    return settings
+
+
+@pytest.fixture(scope="session")
+async def database(catalog_settings: CatalogSettings) -> AsyncIterator[Database]:
+    database = Database.from_settings(catalog_settings)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture(scope="session")
+def key_ring(tmp_path_factory: pytest.TempPathFactory) -> KeyRing:
+    folder = tmp_path_factory.mktemp("jwt")
+    write_new_signing_key(folder, "key.pem")
+    return load_key_ring(folder)
+
+
+@pytest.fixture(scope="session")
+async def api(
+    catalog_settings: CatalogSettings, key_ring: KeyRing
+) -> AsyncIterator[httpx.AsyncClient]:
+    """catalog's routes in-process, without the lifespan: the routes need only the database,
+    and the event consumer must not join the running stack's consumer group."""
+    app = build_app(catalog_settings)
+    install_token_verifier(
+        app,
+        TokenVerifier(LocalKeySource(key_ring), issuer="flotilla-identity", audience="flotilla"),
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://catalog") as client:
+        yield client
+    await app.state.database.dispose()
+
+
+@pytest.fixture(scope="session")
+def bearer(key_ring: KeyRing) -> Headers:
+    """`bearer(roles=["admin"], **token_options)`: an Authorization header for a new user."""
+
+    def headers(roles: tuple[str, ...] = (), **overrides: Any) -> dict[str, str]:
+        options: dict[str, Any] = {
+            "subject": new_id("usr"),
+            "issuer": "flotilla-identity",
+            "audience": "flotilla",
+            "ttl_s": 300,
+            "roles": roles,
+            **overrides,
+        }
+        return {"authorization": f"Bearer {issue_access_token(key_ring, **options)}"}
+
+    return headers
+
+
+@pytest.fixture
+async def gateway(test_stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
+    """The running stack's gateway; catalog is under /catalog."""
+    async with httpx.AsyncClient(base_url=test_stack.profile.gateway_url, timeout=10) as client:
+        yield client
+
+
+@pytest.fixture
+async def stack_admin(test_stack: Stack, gateway: httpx.AsyncClient) -> dict[str, str]:
+    """An Authorization header for the stack's administrator (identity's token)."""
+    response = await gateway.post(
+        "/identity/v1/tokens",
+        json={"email": ADMIN_EMAIL, "password": test_stack.admin_password},
+    )
+    assert response.status_code == 200, response.text
+    return {"authorization": f"Bearer {response.json()['access_token']}"}
+
+
+@pytest.fixture
+async def producer(test_stack: Stack) -> AsyncIterator[AIOKafkaProducer]:
+    """Publishes to the stack's Kafka as another service's relay would (acks=all)."""
+    producer = AIOKafkaProducer(bootstrap_servers=test_stack.kafka.bootstrap_servers, acks="all")
+    await producer.start()
+    yield producer
+    await producer.stop()

@@ -1,0 +1,110 @@
+"""orders' composition root."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI
+from opentelemetry.sdk.trace import SpanProcessor
+
+from orders.api import router
+from orders.catalog import CATALOG, CatalogPrices
+from orders.consumers import CONSUMER_GROUP, TOPICS, build_registry
+from orders.settings import OrdersSettings
+from orders.sweeper import OverdueSweeper
+from servicekit.app import LifespanHook, create_app
+from servicekit.auth.dependencies import install_token_verifier
+from servicekit.auth.jwks import JwksKeySource
+from servicekit.auth.tokens import TokenVerifier
+from servicekit.db.engine import Database
+from servicekit.events.consumer import EventConsumer
+from servicekit.events.publishing import Publishing
+from servicekit.health import DependencyCheck
+from servicekit.http.client import ResilientClient
+
+__all__ = ["build_app"]
+
+
+def build_app(settings: OrdersSettings, span_processors: Sequence[SpanProcessor] = ()) -> FastAPI:
+    catalog_policy = settings.downstream(CATALOG)  # a missing entry fails at start-up
+    database = Database.from_settings(settings)
+    publishing = Publishing.for_service(settings, database)
+    consumer = EventConsumer(
+        group=CONSUMER_GROUP,
+        topics=TOPICS,
+        registry=build_registry(),
+        database=database,
+        outbox=publishing.outbox,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        retry_delays_s=settings.consumer_retry_delays_s,
+        max_concurrency=settings.consumer_max_concurrency,
+    )
+    sweeper = OverdueSweeper(
+        database,
+        publishing.outbox,
+        interval_s=settings.sweep_interval_s,
+        batch_size=settings.sweep_batch_size,
+    )
+    jwks_client = httpx.AsyncClient(timeout=5.0)
+    app = create_app(
+        settings,
+        routers=[router],
+        database=database,
+        # catalog is deliberately not a readiness check: while it is down, placing an order
+        # fails fast (503) but reading orders and the saga's events still work.
+        extra_checks=[DependencyCheck("kafka", consumer.probe)],
+        lifespan_hooks=[
+            publishing.relay.lifespan,
+            consumer.lifespan,
+            sweeper.lifespan,
+            _closing(jwks_client),
+            _closing_catalog,
+        ],
+        span_processors=span_processors,
+        title="Flotilla orders",
+        description="Places orders and follows each through the order saga: stock, payment, "
+        "and a deadline.",
+    )
+    publishing.install(app)
+    consumer.use_tracer_provider(app.state.tracer_provider)
+    catalog = ResilientClient(
+        CATALOG,
+        catalog_policy.base_url,
+        catalog_policy,
+        tracer_provider=app.state.tracer_provider,
+    )
+    app.state.catalog = catalog
+    app.state.prices = CatalogPrices(catalog)
+    app.state.sweeper = sweeper
+    install_token_verifier(
+        app,
+        TokenVerifier(
+            JwksKeySource(settings.jwks_url, jwks_client),
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+        ),
+    )
+    return app
+
+
+def _closing(client: httpx.AsyncClient) -> LifespanHook:
+    @asynccontextmanager
+    async def close_on_shutdown(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await client.aclose()
+
+    return close_on_shutdown
+
+
+@asynccontextmanager
+async def _closing_catalog(app: FastAPI) -> AsyncIterator[None]:
+    # The client is built after the app (it traces with the app's tracer provider).
+    try:
+        yield
+    finally:
+        catalog: ResilientClient = app.state.catalog
+        await catalog.aclose()

@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+
+from servicekit.http.policy import DownstreamSettings
+from servicekit.settings import ServiceSettings
+
+__all__ = ["OrdersSettings"]
+
+
+class OrdersSettings(ServiceSettings, DownstreamSettings):
+    """orders reads prices from the `catalog` entry of `DOWNSTREAMS` (required)."""
+
+    service_name: str = "orders"
+    db_schema: str = "orders"
+
+    jwks_url: str
+    """identity's public keys, e.g. http://identity:8000/.well-known/jwks.json."""
+    jwt_issuer: str = "flotilla-identity"
+    jwt_audience: str = "flotilla"
+
+    kafka_bootstrap_servers: str
+    consumer_retry_delays_s: tuple[float, ...] = (2.0, 10.0)
+    """One retry topic per delay (`CONSUMER_RETRY_DELAYS_S='[2, 10]'`), then the DLQ; the
+    topics are deploy/topics.yaml's `orders` group's."""
+    consumer_max_concurrency: int = Field(default=8, ge=1, le=256)
+
+    order_deadline_s: float = Field(default=120.0, gt=0, le=86_400)
+    """How long an order may take to reach a final state before it is cancelled (timeout)."""
+    sweep_interval_s: float = Field(default=5.0, gt=0, le=3_600)
+    """How often the sweeper looks for orders past their deadline."""
+    sweep_batch_size: int = Field(default=100, ge=1, le=10_000)
+    """Orders cancelled per transaction."""
+
+    @field_validator("consumer_retry_delays_s")
+    @classmethod
+    def _positive_delays(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if any(delay <= 0 for delay in value):
+            raise ValueError("retry delays must be positive")
+        return value

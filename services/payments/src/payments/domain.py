@@ -1,0 +1,83 @@
+"""Payments and the rules about them; no I/O here."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+from contracts.payments import PaymentFailReason
+
+__all__ = [
+    "Charged",
+    "Declined",
+    "GiveUpPolicy",
+    "Payment",
+    "PaymentStatus",
+    "ProviderUnavailable",
+    "charge_key",
+]
+
+PaymentStatus = Literal["pending", "succeeded", "failed"]
+DeclineReason = Literal["declined", "insufficient_funds"]
+
+
+@dataclass(frozen=True)
+class Payment:
+    id: str
+    order_id: str
+    user_id: str
+    amount_cents: int
+    currency: str
+    payment_method: str
+    status: PaymentStatus
+    reason: PaymentFailReason | None
+    charge_id: str | None
+    attempts: int
+    """Charge attempts it took to reach the status (1 when the first one settled it)."""
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Charged:
+    charge_id: str
+
+
+@dataclass(frozen=True)
+class Declined:
+    reason: DeclineReason
+
+
+class ProviderUnavailable(Exception):
+    """The provider could not say yes or no: unreachable, failing, too slow, breaker open."""
+
+
+def charge_key(order_id: str) -> str:
+    """The provider's Idempotency-Key for an order's charge: every attempt to charge the order,
+    from any replica and any redelivery, is the same charge."""
+    return f"order-{order_id}"
+
+
+@dataclass(frozen=True)
+class GiveUpPolicy:
+    """When a charge the provider could not answer is failed (`provider_unavailable`) instead
+    of retried, so the saga ends: once the reservation is `give_up_s` old, and in any case at
+    the consumer's last attempt, which would otherwise send the event to the dead-letter topic.
+    """
+
+    give_up_s: float
+    last_attempt: int
+
+    @classmethod
+    def for_consumer(
+        cls, give_up_s: float, retry_delays_s: Sequence[float], in_place_attempts: int
+    ) -> GiveUpPolicy:
+        """Every tier (the first delivery, then each retry topic) makes `in_place_attempts`."""
+        return cls(give_up_s, in_place_attempts * (1 + len(retry_delays_s)))
+
+    def gives_up(self, reserved_at: datetime, now: datetime, attempt: int) -> bool:
+        if reserved_at.tzinfo is None:  # a producer that left out the offset meant UTC
+            reserved_at = reserved_at.replace(tzinfo=UTC)
+        return (now - reserved_at).total_seconds() >= self.give_up_s or attempt >= self.last_attempt

@@ -1,0 +1,174 @@
+"""payments' use cases. They take the consumer's (or request's) session and never commit."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contracts.catalog import StockReservedV1
+from contracts.payments import PaymentFailedV1, PaymentFailReason, PaymentSucceededV1
+from payments.domain import (
+    Charged,
+    Declined,
+    GiveUpPolicy,
+    Payment,
+    ProviderUnavailable,
+    charge_key,
+)
+from payments.metrics import PAYMENTS, REVENUE
+from payments.provider import PaymentProvider
+from payments.repository import PaymentRepository
+from servicekit.db.after_commit import after_commit
+from servicekit.events.handlers import EventContext, TransientError
+from servicekit.ids import new_id
+
+__all__ = ["charge_reserved_order", "payments_for_order"]
+
+log = logging.getLogger(__name__)
+
+
+async def charge_reserved_order(
+    session: AsyncSession,
+    provider: PaymentProvider,
+    give_up: GiveUpPolicy,
+    event: StockReservedV1,
+    context: EventContext,
+) -> None:
+    """Charge the order's total once and record the outcome with its event.
+
+    The payment row (one per order), its outcome and the `payments.payment.succeeded.v1` or
+    `.failed.v1` event commit together with the consumer's inbox row. Every attempt charges
+    with the order's own Idempotency-Key, so an attempt whose commit failed, a redelivery or a
+    second reservation event for the order finds the provider's first charge again instead of
+    charging twice. A declined card is final. While the provider gives no answer the event is
+    retried (TransientError: in place, then through the retry topics) until `give_up` says
+    to stop; then the payment fails with reason `provider_unavailable`.
+    """
+    now = datetime.now(UTC)
+    repository = PaymentRepository(session)
+    payment = await repository.add_once(
+        Payment(
+            id=new_id("pay"),
+            order_id=event.order_id,
+            user_id=event.user_id,
+            amount_cents=event.total_cents,
+            currency=event.currency,
+            payment_method=event.payment_method,
+            status="pending",
+            reason=None,
+            charge_id=None,
+            attempts=0,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    if payment.status != "pending":
+        log.info(
+            "the order is already paid or failed: %s",
+            payment.status,
+            extra={"order_id": event.order_id},
+        )
+        return
+    try:
+        outcome = await provider.charge(
+            idempotency_key=charge_key(payment.order_id),
+            amount_cents=payment.amount_cents,
+            currency=payment.currency,
+            payment_method=payment.payment_method,
+            reference=payment.order_id,
+        )
+    except ProviderUnavailable as error:
+        settled_at = datetime.now(UTC)
+        if not give_up.gives_up(event.reserved_at, settled_at, context.attempt):
+            raise TransientError(f"the payment provider is unavailable: {error}") from error
+        log.warning(
+            "giving up on the payment provider after %d attempts: %s",
+            context.attempt,
+            error,
+            extra={"order_id": payment.order_id},
+        )
+        await _fail(session, payment, "provider_unavailable", context, settled_at)
+        return
+    settled_at = datetime.now(UTC)
+    if isinstance(outcome, Declined):
+        await _fail(session, payment, outcome.reason, context, settled_at)
+        return
+    await _succeed(session, payment, outcome, context, settled_at)
+
+
+async def _succeed(
+    session: AsyncSession,
+    payment: Payment,
+    charged: Charged,
+    context: EventContext,
+    at: datetime,
+) -> None:
+    settled = await PaymentRepository(session).mark_succeeded(
+        payment.id, charge_id=charged.charge_id, attempts=context.attempt, at=at
+    )
+    await context.outbox.append(
+        session,
+        PaymentSucceededV1(
+            payment_id=settled.id,
+            order_id=settled.order_id,
+            user_id=settled.user_id,
+            amount_cents=settled.amount_cents,
+            currency=settled.currency,
+            charge_id=charged.charge_id,
+            succeeded_at=at,
+        ),
+    )
+
+    def count() -> None:
+        PAYMENTS.labels("succeeded").inc()
+        REVENUE.labels(settled.currency).inc(settled.amount_cents)
+
+    after_commit(session, count)
+    log.info(
+        "payment succeeded",
+        extra={
+            "payment_id": settled.id,
+            "order_id": settled.order_id,
+            "charge_id": charged.charge_id,
+        },
+    )
+
+
+async def _fail(
+    session: AsyncSession,
+    payment: Payment,
+    reason: PaymentFailReason,
+    context: EventContext,
+    at: datetime,
+) -> None:
+    settled = await PaymentRepository(session).mark_failed(
+        payment.id, reason=reason, attempts=context.attempt, at=at
+    )
+    await context.outbox.append(
+        session,
+        PaymentFailedV1(
+            payment_id=settled.id,
+            order_id=settled.order_id,
+            user_id=settled.user_id,
+            amount_cents=settled.amount_cents,
+            currency=settled.currency,
+            reason=reason,
+            failed_at=at,
+        ),
+    )
+    after_commit(session, PAYMENTS.labels(reason).inc)
+    log.info(
+        "payment failed: %s",
+        reason,
+        extra={"payment_id": settled.id, "order_id": settled.order_id},
+    )
+
+
+async def payments_for_order(
+    session: AsyncSession, order_id: str, *, user_id: str | None
+) -> list[Payment]:
+    """The order's payments; only those of `user_id` unless it is None (an admin)."""
+    found = await PaymentRepository(session).for_order(order_id)
+    return [payment for payment in found if user_id is None or payment.user_id == user_id]

@@ -1,0 +1,89 @@
+"""payments' composition root."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Protocol
+
+import httpx
+from fastapi import FastAPI
+from opentelemetry.sdk.trace import SpanProcessor
+
+from payments.api import router
+from payments.consumers import build_consumer
+from payments.provider import PspProvider
+from payments.settings import PaymentsSettings
+from servicekit.app import LifespanHook, create_app
+from servicekit.auth.dependencies import install_token_verifier
+from servicekit.auth.jwks import JwksKeySource
+from servicekit.auth.tokens import TokenVerifier
+from servicekit.db.engine import Database
+from servicekit.events.publishing import Publishing
+from servicekit.health import DependencyCheck
+from servicekit.http.client import ResilientClient
+
+__all__ = ["build_app"]
+
+log = logging.getLogger(__name__)
+
+
+def build_app(settings: PaymentsSettings, span_processors: Sequence[SpanProcessor] = ()) -> FastAPI:
+    database = Database.from_settings(settings)
+    publishing = Publishing.for_service(settings, database)
+    psp = ResilientClient.from_settings("psp", settings)
+    consumer = build_consumer(settings, database, publishing.outbox, PspProvider(psp))
+    jwks_client = httpx.AsyncClient(timeout=5.0)
+    app = create_app(
+        settings,
+        routers=[router],
+        database=database,
+        # The psp is deliberately not a readiness check: while it is down its breaker fails
+        # charges fast and reservations wait in the retry topics; the API can still answer.
+        extra_checks=[DependencyCheck("kafka", consumer.probe)],
+        # Entered in order, left in reverse: the consumer stops before the psp client closes.
+        lifespan_hooks=[
+            publishing.relay.lifespan,
+            _closing(psp),
+            consumer.lifespan,
+            _closing(jwks_client),
+        ],
+        span_processors=span_processors,
+        title="Flotilla payments",
+        description="Charges each order whose stock is reserved, once, and says how it went.",
+    )
+    publishing.install(app)
+    consumer.use_tracer_provider(app.state.tracer_provider)
+    psp.use_tracer_provider(app.state.tracer_provider)
+    install_token_verifier(
+        app,
+        TokenVerifier(
+            JwksKeySource(settings.jwks_url, jwks_client),
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+        ),
+    )
+    if sum(settings.consumer_retry_delays_s) < settings.payment_give_up_s:
+        log.warning(
+            "the retry delays (%s s) end before PAYMENT_GIVE_UP_S (%s s): while the provider "
+            "is down, payments fail at the consumer's last attempt, before the give-up time",
+            sum(settings.consumer_retry_delays_s),
+            settings.payment_give_up_s,
+        )
+    return app
+
+
+class _Closable(Protocol):
+    async def aclose(self) -> None: ...
+
+
+def _closing(client: _Closable) -> LifespanHook:
+    @asynccontextmanager
+    async def close_on_shutdown(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await client.aclose()
+
+    return close_on_shutdown

@@ -1,0 +1,18 @@
+"""payments' business metrics, defined once."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter
+
+__all__ = ["PAYMENTS", "REVENUE"]
+
+PAYMENTS = Counter(
+    "flotilla_payments_total",
+    "Payments settled, by outcome: succeeded, declined, insufficient_funds, provider_unavailable.",
+    ["outcome"],
+)
+REVENUE = Counter(
+    "flotilla_payments_revenue_cents_total",
+    "Money charged by succeeded payments, in the currency's minor units.",
+    ["currency"],
+)

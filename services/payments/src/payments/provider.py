@@ -1,0 +1,92 @@
+"""The payment provider, as payments sees it: charge, and get a yes, a no, or no answer.
+
+The psp is called through servicekit's resilient client (deadline, retries of the keyed POST
+under a budget, circuit breaker). What comes back is sorted into three cases:
+
+    201                         → Charged(charge id)
+    402 card_declined           → Declined("declined")
+    402 insufficient_funds      → Declined("insufficient_funds")
+    422 (unknown payment method, a request the provider will never accept)
+                                → Declined("declined"): asking again cannot change the answer
+    5xx, 408, 409, 429, any other status, an unreadable body, a timeout, a refused connection,
+    an open breaker             → ProviderUnavailable: the charge may or may not exist; the
+                                  same Idempotency-Key on the next attempt finds out
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Protocol
+
+import httpx
+
+from payments.domain import Charged, Declined, ProviderUnavailable
+from servicekit.errors import ProblemError
+from servicekit.http.client import ResilientClient
+
+__all__ = ["PaymentProvider", "PspProvider"]
+
+log = logging.getLogger(__name__)
+
+
+class PaymentProvider(Protocol):
+    async def charge(
+        self,
+        *,
+        idempotency_key: str,
+        amount_cents: int,
+        currency: str,
+        payment_method: str,
+        reference: str,
+    ) -> Charged | Declined:
+        """Raises ProviderUnavailable when the provider gave no definite answer."""
+
+
+class PspProvider:
+    def __init__(self, client: ResilientClient) -> None:
+        self._client = client
+
+    async def charge(
+        self,
+        *,
+        idempotency_key: str,
+        amount_cents: int,
+        currency: str,
+        payment_method: str,
+        reference: str,
+    ) -> Charged | Declined:
+        try:
+            response = await self._client.post(
+                "/v1/charges",
+                json={
+                    "amount": amount_cents,
+                    "currency": currency,
+                    "payment_method": payment_method,
+                    "reference": reference,
+                },
+                headers={"Idempotency-Key": idempotency_key},
+            )
+        except (ProblemError, httpx.HTTPError) as error:  # breaker open, unreachable, timeout
+            raise ProviderUnavailable(f"{type(error).__name__}: {error}") from error
+        body = _json(response)
+        if response.status_code == 201 and isinstance(body.get("id"), str):
+            return Charged(body["id"])
+        if response.status_code == 402:
+            code = body.get("decline_code")
+            return Declined("insufficient_funds" if code == "insufficient_funds" else "declined")
+        if response.status_code == 422:
+            log.warning(
+                "the provider refused the charge request: %s",
+                body.get("type") or body.get("detail"),
+                extra={"reference": reference},
+            )
+            return Declined("declined")
+        raise ProviderUnavailable(f"the provider answered {response.status_code}")
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}

@@ -1,0 +1,118 @@
+"""All of payments' SQL."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contracts.payments import PaymentFailReason
+from payments.domain import Payment
+from payments.tables import payments
+
+__all__ = ["PaymentRepository"]
+
+
+class PaymentRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add_once(self, payment: Payment) -> Payment:
+        """Insert `payment` unless its order has one; return the order's payment, locked until
+        the transaction ends (a concurrent delivery for the same order waits, then sees the
+        outcome)."""
+        inserted = (
+            await self._session.execute(
+                insert(payments)
+                .values(
+                    id=payment.id,
+                    order_id=payment.order_id,
+                    user_id=payment.user_id,
+                    amount_cents=payment.amount_cents,
+                    currency=payment.currency,
+                    payment_method=payment.payment_method,
+                    status=payment.status,
+                    reason=payment.reason,
+                    charge_id=payment.charge_id,
+                    attempts=payment.attempts,
+                    created_at=payment.created_at,
+                    updated_at=payment.updated_at,
+                )
+                .on_conflict_do_nothing(index_elements=[payments.c.order_id])
+                .returning(*payments.c)
+            )
+        ).first()
+        if inserted is not None:
+            return _payment(inserted)
+        existing = (
+            await self._session.execute(
+                select(payments).where(payments.c.order_id == payment.order_id).with_for_update()
+            )
+        ).one()
+        return _payment(existing)
+
+    async def mark_succeeded(
+        self, payment_id: str, *, charge_id: str, attempts: int, at: datetime
+    ) -> Payment:
+        return await self._settle(
+            payment_id, status="succeeded", charge_id=charge_id, attempts=attempts, at=at
+        )
+
+    async def mark_failed(
+        self, payment_id: str, *, reason: PaymentFailReason, attempts: int, at: datetime
+    ) -> Payment:
+        return await self._settle(
+            payment_id, status="failed", reason=reason, attempts=attempts, at=at
+        )
+
+    async def for_order(self, order_id: str) -> list[Payment]:
+        rows = await self._session.execute(
+            select(payments).where(payments.c.order_id == order_id).order_by(payments.c.id)
+        )
+        return [_payment(row) for row in rows]
+
+    async def _settle(
+        self,
+        payment_id: str,
+        *,
+        status: str,
+        attempts: int,
+        at: datetime,
+        charge_id: str | None = None,
+        reason: str | None = None,
+    ) -> Payment:
+        row = (
+            await self._session.execute(
+                update(payments)
+                .where(payments.c.id == payment_id)
+                .values(
+                    status=status,
+                    charge_id=charge_id,
+                    reason=reason,
+                    attempts=attempts,
+                    updated_at=at,
+                )
+                .returning(*payments.c)
+            )
+        ).one()
+        return _payment(row)
+
+
+def _payment(row: object) -> Payment:
+    mapping = row._mapping  # type: ignore[attr-defined]
+    return Payment(
+        id=mapping["id"],
+        order_id=mapping["order_id"],
+        user_id=mapping["user_id"],
+        amount_cents=mapping["amount_cents"],
+        currency=mapping["currency"],
+        payment_method=mapping["payment_method"],
+        status=mapping["status"],
+        reason=mapping["reason"],
+        charge_id=mapping["charge_id"],
+        attempts=mapping["attempts"],
+        created_at=mapping["created_at"],
+        updated_at=mapping["updated_at"],
+    )

@@ -1,0 +1,30 @@
+"""The HTTP contract of payments (what OpenAPI shows)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+__all__ = ["PaymentOut", "PaymentPage"]
+
+
+class PaymentOut(BaseModel):
+    id: str = Field(examples=["pay_01jz3k8w6x9a2b4c5d6e7f8g9h"])
+    order_id: str
+    user_id: str
+    amount_cents: int
+    currency: str = Field(examples=["EUR"])
+    status: Literal["pending", "succeeded", "failed"]
+    reason: Literal["declined", "insufficient_funds", "provider_unavailable"] | None = Field(
+        description="Why a failed payment failed; null otherwise."
+    )
+    charge_id: str | None = Field(description="The provider's charge, once it succeeded.")
+    attempts: int = Field(description="Charge attempts it took to reach the status.")
+    created_at: datetime
+    updated_at: datetime
+
+
+class PaymentPage(BaseModel):
+    items: list[PaymentOut]

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+
+from servicekit.http.policy import DownstreamSettings
+from servicekit.settings import ServiceSettings
+
+__all__ = ["PaymentsSettings"]
+
+
+class PaymentsSettings(ServiceSettings, DownstreamSettings):
+    """`DOWNSTREAMS` must name `psp`, the payment provider every reserved order is charged at."""
+
+    service_name: str = "payments"
+    db_schema: str = "payments"
+
+    jwks_url: str
+    """identity's public keys, e.g. http://identity:8000/.well-known/jwks.json."""
+    jwt_issuer: str = "flotilla-identity"
+    jwt_audience: str = "flotilla"
+
+    kafka_bootstrap_servers: str
+    consumer_retry_delays_s: tuple[float, ...] = (5.0, 15.0, 45.0)
+    """One retry topic per delay (`CONSUMER_RETRY_DELAYS_S='[5, 15, 45]'`), then the DLQ; as
+    many as deploy/topics.yaml declares for the group."""
+    consumer_in_place_attempts: int = Field(default=3, ge=1, le=10)
+    consumer_max_concurrency: int = Field(default=8, ge=1, le=256)
+
+    payment_give_up_s: float = Field(default=60.0, gt=0)
+    """While the provider is unavailable a reservation is retried; once it is older than this,
+    its payment fails with reason `provider_unavailable`, so the order's saga ends."""
+
+    @field_validator("consumer_retry_delays_s")
+    @classmethod
+    def _positive_delays(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if not value or any(delay <= 0 for delay in value):
+            raise ValueError("at least one retry delay, every one positive")
+        return value

@@ -1,0 +1,115 @@
+"""What the simulated provider decides about a charge, and its fault knobs; no I/O here."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+__all__ = [
+    "APPROVING_METHODS",
+    "DECLINING_METHODS",
+    "Charge",
+    "ChargeRequest",
+    "ChargeStatus",
+    "Decision",
+    "DeclineCode",
+    "Faults",
+    "IdempotencyKeyReused",
+    "KeyBusy",
+    "UnknownPaymentMethod",
+    "decide",
+]
+
+ChargeStatus = Literal["succeeded", "failed"]
+DeclineCode = Literal["card_declined", "insufficient_funds"]
+
+# Stripe's test payment methods: each behaves the same way every time.
+APPROVING_METHODS = frozenset({"pm_card_visa", "pm_card_mastercard", "pm_card_amex"})
+DECLINING_METHODS: dict[str, DeclineCode] = {
+    "pm_card_declined": "card_declined",
+    "pm_card_insufficient_funds": "insufficient_funds",
+}
+
+
+@dataclass(frozen=True)
+class ChargeRequest:
+    amount: int
+    currency: str
+    payment_method: str
+    reference: str
+
+    def fingerprint(self) -> str:
+        """What makes a retry "the same request": its canonical body."""
+        body = json.dumps(
+            {
+                "amount": self.amount,
+                "currency": self.currency,
+                "payment_method": self.payment_method,
+                "reference": self.reference,
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+        )
+        return hashlib.sha256(body.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Charge:
+    id: str
+    idempotency_key: str
+    fingerprint: str
+    amount: int
+    currency: str
+    payment_method: str
+    reference: str
+    status: ChargeStatus
+    decline_code: DeclineCode | None
+    response_status: int
+    """The first answer to the key, given again on every replay."""
+    response_body: bytes
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Faults:
+    """Knobs that make the provider misbehave, shared by every replica (one database row)."""
+
+    latency_ms: int = 0
+    error_rate: float = 0.0
+    decline_rate: float = 0.0
+    outage: bool = False
+
+
+@dataclass(frozen=True)
+class Decision:
+    status: ChargeStatus
+    decline_code: DeclineCode | None = None
+
+
+class UnknownPaymentMethod(ValueError):
+    pass
+
+
+class IdempotencyKeyReused(Exception):
+    """The key was first used with another request body."""
+
+
+class KeyBusy(Exception):
+    """A concurrent request with the same key held it for longer than the lock timeout."""
+
+
+def decide(request: ChargeRequest, faults: Faults, roll: Callable[[], float]) -> Decision:
+    """Approve or decline. The test methods always behave the same; an approving method is
+    declined (`card_declined`) for the `decline_rate` fraction of rolls."""
+    declined = DECLINING_METHODS.get(request.payment_method)
+    if declined is not None:
+        return Decision("failed", declined)
+    if request.payment_method not in APPROVING_METHODS:
+        raise UnknownPaymentMethod(request.payment_method)
+    if faults.decline_rate > 0 and roll() < faults.decline_rate:
+        return Decision("failed", "card_declined")
+    return Decision("succeeded")

@@ -1,0 +1,133 @@
+"""psp's use cases. They take a unit of work's session and never commit."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from psp.domain import (
+    Charge,
+    ChargeRequest,
+    Faults,
+    IdempotencyKeyReused,
+    decide,
+)
+from psp.repository import ChargeRepository, FaultRepository
+from servicekit.db.engine import Database
+from servicekit.ids import new_id
+
+__all__ = [
+    "ChargeAnswer",
+    "InjectedError",
+    "Outage",
+    "apply_faults",
+    "create_charge",
+    "current_faults",
+    "set_faults",
+]
+
+log = logging.getLogger(__name__)
+
+Render = Callable[[Charge], tuple[int, bytes]]
+"""A charge's first answer to its key: status and body."""
+
+
+class Outage(Exception):
+    """The `outage` knob is on."""
+
+
+class InjectedError(Exception):
+    """This request drew an error from the `error_rate` knob."""
+
+
+@dataclass(frozen=True)
+class ChargeAnswer:
+    charge: Charge
+    replayed: bool
+    """True when the key already had a charge: this is its first answer again."""
+
+
+async def current_faults(database: Database) -> Faults:
+    """Read in a short transaction of its own, so no connection is held while a latency
+    fault makes the request wait."""
+    async with database.transaction() as session:
+        return await FaultRepository(session).get()
+
+
+async def apply_faults(
+    faults: Faults,
+    roll: Callable[[], float],
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> None:
+    """What a misbehaving provider does before it records anything: raises Outage or
+    InjectedError, or waits `latency_ms` (the request's deadline still cuts the wait short)."""
+    if faults.outage:
+        raise Outage
+    if faults.error_rate > 0 and roll() < faults.error_rate:
+        raise InjectedError
+    if faults.latency_ms > 0:
+        await sleep(faults.latency_ms / 1000)
+
+
+async def create_charge(
+    session: AsyncSession,
+    idempotency_key: str,
+    request: ChargeRequest,
+    faults: Faults,
+    *,
+    render: Render,
+    roll: Callable[[], float],
+) -> ChargeAnswer:
+    """Charge once per idempotency key. A key seen before (with the same request) answers with
+    its charge's stored first answer; with another request it raises IdempotencyKeyReused.
+    An unknown payment method raises UnknownPaymentMethod and records nothing. A decline is
+    recorded as a failed charge whose first answer is the 402."""
+    repository = ChargeRepository(session)
+    fingerprint = request.fingerprint()
+    existing = await repository.by_key(idempotency_key)
+    if existing is not None:
+        return _replay(existing, fingerprint)
+    decision = decide(request, faults, roll)
+    unsaved = Charge(
+        id=new_id("ch"),
+        idempotency_key=idempotency_key,
+        fingerprint=fingerprint,
+        amount=request.amount,
+        currency=request.currency,
+        payment_method=request.payment_method,
+        reference=request.reference,
+        status=decision.status,
+        decline_code=decision.decline_code,
+        response_status=0,
+        response_body=b"",
+        created_at=datetime.now(UTC),
+    )
+    status, body = render(unsaved)
+    stored, created = await repository.add_once(
+        replace(unsaved, response_status=status, response_body=body)
+    )
+    if not created:  # a concurrent request with the same key won
+        return _replay(stored, fingerprint)
+    log.info(
+        "charge %s",
+        stored.status,
+        extra={"charge_id": stored.id, "reference": stored.reference},
+    )
+    return ChargeAnswer(stored, replayed=False)
+
+
+async def set_faults(session: AsyncSession, faults: Faults) -> Faults:
+    stored = await FaultRepository(session).set(faults)
+    log.warning("psp faults set", extra={"faults": str(stored)})
+    return stored
+
+
+def _replay(charge: Charge, fingerprint: str) -> ChargeAnswer:
+    if charge.fingerprint != fingerprint:
+        raise IdempotencyKeyReused(charge.idempotency_key)
+    return ChargeAnswer(charge, replayed=True)

@@ -1,0 +1,135 @@
+"""All of psp's SQL."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from psp.domain import Charge, Faults, KeyBusy
+from psp.tables import FAULTS_ROW, charges, faults
+
+__all__ = ["ChargeRepository", "FaultRepository"]
+
+_LOCK_NOT_AVAILABLE = "55P03"
+
+
+class ChargeRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def by_key(self, idempotency_key: str) -> Charge | None:
+        row = (
+            await self._session.execute(
+                select(charges).where(charges.c.idempotency_key == idempotency_key)
+            )
+        ).first()
+        return _charge(row) if row else None
+
+    async def add_once(self, charge: Charge) -> tuple[Charge, bool]:
+        """Insert `charge` unless its key already has one; return the stored charge and whether
+        it is this one. A concurrent insert of the same key waits for the first transaction
+        (up to the lock timeout: `KeyBusy`) and then gets the first one's charge."""
+        statement = (
+            insert(charges)
+            .values(
+                id=charge.id,
+                idempotency_key=charge.idempotency_key,
+                fingerprint=charge.fingerprint,
+                amount=charge.amount,
+                currency=charge.currency,
+                payment_method=charge.payment_method,
+                reference=charge.reference,
+                status=charge.status,
+                decline_code=charge.decline_code,
+                response_status=charge.response_status,
+                response_body=charge.response_body,
+                created_at=charge.created_at,
+            )
+            .on_conflict_do_nothing(index_elements=[charges.c.idempotency_key])
+            .returning(*charges.c)
+        )
+        try:
+            inserted = (await self._session.execute(statement)).first()
+        except DBAPIError as error:
+            if getattr(error.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE:
+                raise KeyBusy(charge.idempotency_key) from error
+            raise
+        if inserted is not None:
+            return _charge(inserted), True
+        existing = await self.by_key(charge.idempotency_key)
+        assert existing is not None  # the conflicting row committed before we were let through
+        return existing, False
+
+    async def by_id(self, charge_id: str) -> Charge | None:
+        row = (
+            await self._session.execute(select(charges).where(charges.c.id == charge_id))
+        ).first()
+        return _charge(row) if row else None
+
+    async def by_reference(self, reference: str, *, limit: int) -> list[Charge]:
+        """Oldest first (ids are time-ordered)."""
+        rows = await self._session.execute(
+            select(charges)
+            .where(charges.c.reference == reference)
+            .order_by(charges.c.id)
+            .limit(limit)
+        )
+        return [_charge(row) for row in rows]
+
+
+class FaultRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def get(self) -> Faults:
+        row = (await self._session.execute(select(faults).where(faults.c.id == FAULTS_ROW))).first()
+        if row is None:  # the migration inserts it; a missing row means "no faults"
+            return Faults()
+        return _faults(row)
+
+    async def set(self, wanted: Faults) -> Faults:
+        row = (
+            await self._session.execute(
+                update(faults)
+                .where(faults.c.id == FAULTS_ROW)
+                .values(
+                    latency_ms=wanted.latency_ms,
+                    error_rate=wanted.error_rate,
+                    decline_rate=wanted.decline_rate,
+                    outage=wanted.outage,
+                    updated_at=func.now(),
+                )
+                .returning(*faults.c)
+            )
+        ).one()
+        return _faults(row)
+
+
+def _charge(row: object) -> Charge:
+    mapping = row._mapping  # type: ignore[attr-defined]
+    return Charge(
+        id=mapping["id"],
+        idempotency_key=mapping["idempotency_key"],
+        fingerprint=mapping["fingerprint"],
+        amount=mapping["amount"],
+        currency=mapping["currency"],
+        payment_method=mapping["payment_method"],
+        reference=mapping["reference"],
+        status=mapping["status"],
+        decline_code=mapping["decline_code"],
+        response_status=mapping["response_status"],
+        response_body=bytes(mapping["response_body"]),
+        created_at=mapping["created_at"],
+    )
+
+
+def _faults(row: object) -> Faults:
+    mapping = row._mapping  # type: ignore[attr-defined]
+    return Faults(
+        latency_ms=mapping["latency_ms"],
+        error_rate=mapping["error_rate"],
+        decline_rate=mapping["decline_rate"],
+        outage=mapping["outage"],
+    )

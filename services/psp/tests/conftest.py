@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from devstack.stack import Stack
+from psp.main import build_app
+from psp.settings import PspSettings
+from servicekit.auth.dependencies import install_token_verifier
+from servicekit.auth.jwks import LocalKeySource
+from servicekit.auth.keys import KeyRing, load_key_ring, write_new_signing_key
+from servicekit.auth.tokens import TokenVerifier, issue_access_token
+from servicekit.db.bootstrap import bootstrap_database
+from servicekit.ids import new_id
+
+PspFactory = Callable[[], httpx.AsyncClient]
+
+
+@pytest.fixture(scope="session")
+async def psp_settings(
+    scratch_database: Callable[[str, str], tuple[str, str]], test_stack: Stack
+) -> PspSettings:
+    admin_url, service_url = scratch_database("psp_it", "psp")
+    settings = PspSettings(
+        database_url=service_url,
+        jwks_url="http://127.0.0.1:9/.well-known/jwks.json",  # tests install a local verifier
+        log_format="console",
+        environment="test",
+    )
+    await bootstrap_database(settings, admin_url, "psp:migrations")
+    return settings
+
+
+@pytest.fixture(scope="session")
+def key_ring(tmp_path_factory: pytest.TempPathFactory) -> KeyRing:
+    folder = tmp_path_factory.mktemp("jwt")
+    write_new_signing_key(folder, "key.pem")
+    return load_key_ring(folder)
+
+
+@pytest.fixture(scope="session")
+async def replica(psp_settings: PspSettings, key_ring: KeyRing) -> AsyncIterator[PspFactory]:
+    """Builds clients of psp replicas: each its own app (and pool) on the one database."""
+    apps = []
+
+    def make() -> httpx.AsyncClient:
+        app = build_app(psp_settings)
+        install_token_verifier(
+            app,
+            TokenVerifier(
+                LocalKeySource(key_ring), issuer="flotilla-identity", audience="flotilla"
+            ),
+        )
+        apps.append(app)
+        return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://psp")
+
+    yield make
+    for app in apps:
+        await app.state.database.dispose()
+
+
+@pytest.fixture(scope="session")
+async def psp(replica: PspFactory) -> AsyncIterator[httpx.AsyncClient]:
+    async with replica() as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def admin(key_ring: KeyRing) -> dict[str, str]:
+    return bearer(key_ring, roles=["admin"])
+
+
+@pytest.fixture(scope="session")
+def customer(key_ring: KeyRing) -> dict[str, str]:
+    return bearer(key_ring, roles=[])
+
+
+def bearer(ring: KeyRing, **overrides: Any) -> dict[str, str]:
+    options: dict[str, Any] = {
+        "subject": new_id("usr"),
+        "issuer": "flotilla-identity",
+        "audience": "flotilla",
+        "ttl_s": 300,
+        **overrides,
+    }
+    return {"authorization": f"Bearer {issue_access_token(ring, **options)}"}
+
+
+@pytest.fixture
+async def faults_off_afterwards(
+    psp: httpx.AsyncClient, admin: dict[str, str]
+) -> AsyncIterator[None]:
+    """Faults are global to the database: every test that turns one on turns them off again."""
+    yield
+    response = await psp.delete("/v1/admin/faults", headers=admin)
+    assert response.status_code == 200, response.text
