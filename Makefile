@@ -64,12 +64,12 @@ status:
 
 # The test stack uses its own ports and folder (.run/test), so it never collides with `make up`.
 # It is stopped whatever the tests do; the exit code is pytest's.
-test: setup
+test: setup deploy-check
 	$(DEVSTACK) down --profile test >/dev/null 2>&1 || true
 	@set +e; \
 	$(DEVSTACK) up --profile test; up_rc=$$?; \
 	if [ $$up_rc -eq 0 ]; then \
-	  FLOTILLA_PROFILE=test $(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	  FLOTILLA_PROFILE=test $(PY) -m pytest --ignore=tests/deploy $(PYTEST_ARGS); rc=$$?; \
 	else rc=$$up_rc; fi; \
 	$(DEVSTACK) down --profile test; down_rc=$$?; \
 	if [ $$rc -eq 0 ] && [ $$down_rc -ne 0 ]; then rc=$$down_rc; fi; \
@@ -95,3 +95,60 @@ contracts: setup
 bench: setup
 	$(DEVSTACK) up --profile bench
 	@set +e; $(PY) bench/events.py && $(PY) bench/http_stack.py; rc=$$?; $(DEVSTACK) down --profile bench; exit $$rc
+
+# ---- Kubernetes delivery, validated offline -------------------------------------------------
+# `make deploy-check` (run first by `make test`): the generated copies are fresh, then
+# tests/deploy: helm lint/template (default, dev, prod values), strict schema validation of
+# every rendered object (kubernetes-validate for Kubernetes' kinds, kubeconform for the CRDs),
+# kubectl kustomize of each overlay, skaffold.yaml against skaffold's JSON schema, policy checks,
+# and the route table / topic file against the services' code. Tools are pinned, fetched once
+# into .cache/deploy (git-ignored) from the Go module proxy.
+HELM_VERSION := v3.22.0
+KUBECONFORM_VERSION := v0.7.0
+PROMETHEUS_OPERATOR_VERSION := v0.85.0
+GATEWAY_API_VERSION := v1.4.1
+SKAFFOLD_VERSION := v2.16.1
+SKAFFOLD_SCHEMA := v4beta13
+DEPLOY_CACHE := $(CURDIR)/.cache/deploy
+DEPLOY_GO := GOBIN=$(DEPLOY_CACHE)/bin GOMODCACHE=$(DEPLOY_CACHE)/gomod GOCACHE=$(DEPLOY_CACHE)/gobuild GOFLAGS=-modcacherw
+HELM := $(DEPLOY_CACHE)/bin/helm
+go_module_dir = $$($(DEPLOY_GO) go mod download -json $(1) | $(PY) -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+
+.PHONY: deploy-tools deploy-generate deploy-check
+
+$(DEPLOY_CACHE)/bin/.helm-$(HELM_VERSION):
+	@command -v go >/dev/null || { echo "deploy-tools: needs Go (the module proxy builds helm)" >&2; exit 1; }
+	$(DEPLOY_GO) go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	touch $@
+
+$(DEPLOY_CACHE)/bin/.kubeconform-$(KUBECONFORM_VERSION):
+	$(DEPLOY_GO) go install github.com/yannh/kubeconform/cmd/kubeconform@$(KUBECONFORM_VERSION)
+	touch $@
+
+# The CRDs' own YAML from their Go modules, and skaffold's published JSON schema from its module.
+# (Strimzi's KafkaTopic CRD is in no registry: tests/deploy/crds/ holds it, see its header.)
+$(DEPLOY_CACHE)/crds/.stamp-$(PROMETHEUS_OPERATOR_VERSION)-$(GATEWAY_API_VERSION)-$(SKAFFOLD_VERSION): $(VENV)/.synced
+	rm -rf $(DEPLOY_CACHE)/crds && mkdir -p $(DEPLOY_CACHE)/crds
+	dir=$(call go_module_dir,github.com/prometheus-operator/prometheus-operator@$(PROMETHEUS_OPERATOR_VERSION)); \
+	cp $$dir/example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml \
+	   $$dir/example/prometheus-operator-crd/monitoring.coreos.com_prometheusrules.yaml $(DEPLOY_CACHE)/crds/
+	dir=$(call go_module_dir,sigs.k8s.io/gateway-api@$(GATEWAY_API_VERSION)); \
+	cp $$dir/config/crd/standard/gateway.networking.k8s.io_httproutes.yaml \
+	   $$dir/config/crd/standard/gateway.networking.k8s.io_gateways.yaml $(DEPLOY_CACHE)/crds/
+	dir=$(call go_module_dir,github.com/GoogleContainerTools/skaffold/v2@$(SKAFFOLD_VERSION)); \
+	cp $$dir/docs-v2/content/en/schemas/$(SKAFFOLD_SCHEMA).json $(DEPLOY_CACHE)/crds/skaffold-$(SKAFFOLD_SCHEMA).json
+	chmod -R u+w $(DEPLOY_CACHE)/crds
+	touch $@
+
+deploy-tools: $(DEPLOY_CACHE)/bin/.helm-$(HELM_VERSION) $(DEPLOY_CACHE)/bin/.kubeconform-$(KUBECONFORM_VERSION) \
+	$(DEPLOY_CACHE)/crds/.stamp-$(PROMETHEUS_OPERATOR_VERSION)-$(GATEWAY_API_VERSION)-$(SKAFFOLD_VERSION)
+	@command -v kubectl >/dev/null || { echo "deploy-tools: needs kubectl (kubectl kustomize)" >&2; exit 1; }
+
+# Rewrite the generated copies: the umbrella's files/platform.yaml and deploy/k8s's rendered
+# manifests (after a change to deploy/routes.yaml, deploy/topics.yaml or the charts).
+deploy-generate: setup deploy-tools
+	$(PY) -m devstack.charts generate --helm $(HELM)
+
+deploy-check: setup deploy-tools
+	$(PY) -m devstack.charts check --helm $(HELM)
+	$(PY) -m pytest tests/deploy -q

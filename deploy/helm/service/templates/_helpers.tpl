@@ -1,0 +1,157 @@
+{{/* Names: the release installs one service; objects are named after the service. */}}
+{{- define "svc.name" -}}
+{{- required "values: `service` names the service to install (identity, notifications, ...)" .Values.service -}}
+{{- end -}}
+
+{{- define "svc.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 52 | trimSuffix "-" -}}
+{{- else -}}
+{{- include "svc.name" . | replace "_" "-" | trunc 52 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "svc.flotilla" -}}
+{{- $global := (.Values.global | default dict) -}}
+{{- toYaml ($global.flotilla | default dict) -}}
+{{- end -}}
+
+{{/* A value of the service's own, else the platform-wide one from global.flotilla. */}}
+{{- define "svc.pick" -}}
+{{- $own := index . 0 -}}
+{{- $shared := index . 1 -}}
+{{- if kindIs "invalid" $own -}}{{ $shared }}{{- else if eq (toString $own) "" -}}{{ $shared }}{{- else -}}{{ $own }}{{- end -}}
+{{- end -}}
+
+{{- define "svc.version" -}}
+{{- .Values.image.tag | default .Chart.AppVersion -}}
+{{- end -}}
+
+{{- define "svc.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "svc.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "svc.labels" -}}
+{{ include "svc.selectorLabels" . }}
+app.kubernetes.io/version: {{ include "svc.version" . | replace "@" "_" | replace ":" "_" | trunc 63 | quote }}
+app.kubernetes.io/part-of: flotilla
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{/* registry/repository:tag[@digest]; the repository defaults to flotilla/<service>. */}}
+{{- define "svc.image" -}}
+{{- $flotilla := fromYaml (include "svc.flotilla" .) -}}
+{{- $registry := include "svc.pick" (list .Values.image.registry $flotilla.imageRegistry) -}}
+{{- $repository := .Values.image.repository | default (printf "flotilla/%s" (include "svc.name" .)) -}}
+{{- $ref := printf "%s:%s" $repository (include "svc.version" .) -}}
+{{- if $registry }}{{ $ref = printf "%s/%s" $registry $ref }}{{ end -}}
+{{- if .Values.image.digest }}{{ $ref = printf "%s@%s" $ref .Values.image.digest }}{{ end -}}
+{{- $ref -}}
+{{- end -}}
+
+{{- define "svc.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- .Values.serviceAccount.name | default (include "svc.fullname" .) -}}
+{{- else -}}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "svc.databaseSecret" -}}
+{{- .Values.database.existingSecret | default (printf "flotilla-%s-db" (include "svc.name" . | replace "_" "-")) -}}
+{{- end -}}
+
+{{/* The restricted security context every container runs with. */}}
+{{- define "svc.containerSecurityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+runAsNonRoot: true
+runAsUser: {{ .Values.podSecurityContext.runAsUser }}
+runAsGroup: {{ .Values.podSecurityContext.runAsGroup }}
+capabilities:
+  drop: ["ALL"]
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{- define "svc.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ .Values.podSecurityContext.runAsUser }}
+runAsGroup: {{ .Values.podSecurityContext.runAsGroup }}
+fsGroup: {{ .Values.podSecurityContext.fsGroup }}
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/*
+Secrets reach the service as files: one projected volume at /var/run/secrets/flotilla, read
+through SECRETS_DIR (servicekit's settings read a file named after each field). Nothing secret
+is ever rendered into a manifest: only references to Secrets that already exist.
+*/}}
+{{- define "svc.secretVolumes" -}}
+- name: secrets
+  projected:
+    defaultMode: 0440
+    sources:
+      - secret:
+          name: {{ include "svc.databaseSecret" . }}
+          items:
+            - key: {{ .Values.database.secretKey }}
+              path: database_url
+      {{- range .Values.secretFiles }}
+      - secret:
+          name: {{ .secretName }}
+          items:
+            - key: {{ .key }}
+              path: {{ .setting }}
+      {{- end }}
+{{- if .Values.jwtKeys.existingSecret }}
+- name: jwt-keys
+  secret:
+    secretName: {{ .Values.jwtKeys.existingSecret }}
+    defaultMode: 0440
+{{- end }}
+- name: tmp
+  emptyDir:
+    sizeLimit: 64Mi
+{{- end -}}
+
+{{- define "svc.secretMounts" -}}
+- name: secrets
+  mountPath: /var/run/secrets/flotilla
+  readOnly: true
+{{- if .Values.jwtKeys.existingSecret }}
+- name: jwt-keys
+  mountPath: /var/run/secrets/flotilla-jwt
+  readOnly: true
+{{- end }}
+- name: tmp
+  mountPath: /tmp
+{{- end -}}
+
+{{- define "svc.configChecksum" -}}
+{{- include (print $.Template.BasePath "/configmap.yaml") . | sha256sum | trunc 16 -}}
+{{- end -}}
+
+{{- define "svc.egressDns" -}}
+- ports:
+    - port: 53
+      protocol: UDP
+    - port: 53
+      protocol: TCP
+{{- end -}}
+
+{{/* One egress rule from `{ports: [...], to: [...]}`; no `to` means any destination. */}}
+{{- define "svc.egressRule" -}}
+- {{- with .to }}
+  to:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  ports:
+    {{- range .ports }}
+    - port: {{ . }}
+      protocol: TCP
+    {{- end }}
+{{- end -}}

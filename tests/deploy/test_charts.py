@@ -1,0 +1,128 @@
+"""The Helm charts lint, render and validate strictly for the default, dev and prod values."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import yaml
+
+from devstack.charts import KUBE_VERSION
+from devstack.profiles import REPO_ROOT
+
+Object = dict[str, Any]
+Tools = Any  # the `tools` fixture (conftest.py)
+UMBRELLA = REPO_ROOT / "deploy" / "helm" / "flotilla"
+SERVICE_CHART = REPO_ROOT / "deploy" / "helm" / "service"
+
+VALUES = [(), ("values-dev.yaml",), ("values-prod.yaml",)]
+SERVICES = ["identity", "notifications", "psp", "catalog", "orders", "payments"]
+PER_SERVICE_KINDS = {
+    "Deployment", "Service", "ServiceAccount", "ConfigMap", "HorizontalPodAutoscaler",
+    "PodDisruptionBudget", "NetworkPolicy", "ServiceMonitor", "Job",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("values", VALUES, ids=["default", "dev", "prod"])
+def test_umbrella_lints_with_each_values_file(tools: Tools, values: tuple[str, ...]) -> None:
+    argv: list[Any] = [tools.helm, "lint", UMBRELLA, "--strict", "--kube-version", KUBE_VERSION]
+    for file in values:
+        argv += ["-f", UMBRELLA / file]
+    result = tools.run(*argv)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_service_chart_lints_on_its_own(tools: Tools) -> None:
+    result = tools.run(
+        tools.helm, "lint", SERVICE_CHART, "--strict", "--kube-version", KUBE_VERSION,
+        "--set", "service=orders",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("values", VALUES, ids=["default", "dev", "prod"])
+def test_every_rendered_object_is_valid(
+    helm_template: Callable[..., list[Object]],
+    validate: Callable[[list[Object]], list[str]],
+    values: tuple[str, ...],
+) -> None:
+    objects = helm_template(values=values)
+    assert objects
+    assert validate(objects) == []
+
+
+def test_service_chart_alone_renders_valid_objects(
+    helm_template: Callable[..., list[Object]], validate: Callable[[list[Object]], list[str]]
+) -> None:
+    objects = helm_template(SERVICE_CHART, sets=["service=identity", "image.tag=1.4.2"])
+    assert validate(objects) == []
+    images = {c["image"] for o in objects if o["kind"] == "Deployment"
+              for c in o["spec"]["template"]["spec"]["containers"]}  # fmt: skip
+    assert images == {"flotilla/identity:1.4.2"}
+
+
+def test_umbrella_defaults_give_each_service_its_objects(
+    helm_template: Callable[..., list[Object]],
+) -> None:
+    objects = helm_template()
+    for service in SERVICES:
+        own = {o["kind"] for o in objects if _service_of(o) == service}
+        assert own >= PER_SERVICE_KINDS, f"{service} lacks {PER_SERVICE_KINDS - own}"
+        migration = [o for o in objects if o["kind"] == "Job" and _service_of(o) == service]
+        hooks = migration[0]["metadata"]["annotations"]["helm.sh/hook"]
+        assert hooks == "pre-install,pre-upgrade"
+        assert migration[0]["spec"]["template"]["spec"]["containers"][0]["args"] == ["bootstrap"]
+    assert {o["kind"] for o in objects} >= {"HTTPRoute", "KafkaTopic"}
+
+
+def test_one_image_tag_changes_only_that_services_objects(
+    helm_template: Callable[..., list[Object]],
+) -> None:
+    before = {_key(o): o for o in helm_template()}
+    after = {_key(o): o for o in helm_template(sets=["orders.image.tag=2.0.1"])}
+    changed = {key for key in before.keys() | after.keys() if before.get(key) != after.get(key)}
+    assert changed
+    assert {_service_of(before.get(k) or after[k]) for k in changed} == {"orders"}
+
+
+def test_no_secret_value_is_ever_rendered(helm_template: Callable[..., list[Object]]) -> None:
+    for values in VALUES:
+        objects = helm_template(values=values)
+        assert not [o for o in objects if o["kind"] == "Secret"]
+        text = yaml.safe_dump_all(objects)
+        assert "DATABASE_URL: " not in text
+        assert "postgresql+asyncpg://" not in text
+
+
+def test_the_values_schema_refuses_a_mutable_tag(tools: Tools) -> None:
+    result = tools.run(
+        tools.helm, "lint", UMBRELLA, "--kube-version", KUBE_VERSION,
+        "--set", "orders.image.tag=latest",
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "/orders/image/tag" in result.stdout + result.stderr or "tag" in result.stdout
+
+
+def test_schema_validation_reports_an_unknown_field(
+    helm_template: Callable[..., list[Object]], validate: Callable[[list[Object]], list[str]]
+) -> None:
+    objects = copy.deepcopy(helm_template())
+    deployment = next(o for o in objects if o["kind"] == "Deployment")
+    deployment["spec"]["template"]["spec"]["containers"][0]["livenessProbes"] = {}
+    route = next(o for o in objects if o["kind"] == "HTTPRoute")
+    route["spec"]["rules"][0]["matches"][0]["path"]["type"] = "Prefix"
+    problems = validate([deployment, route])
+    assert any(f"Deployment/{deployment['metadata']['name']}" in p and "livenessProbes" in p
+               for p in problems), problems  # fmt: skip
+    assert any(f"HTTPRoute/{route['metadata']['name']}" in p for p in problems), problems
+
+
+def _key(obj: Object) -> tuple[str, str]:
+    return obj["kind"], obj["metadata"]["name"]
+
+
+def _service_of(obj: Object) -> str | None:
+    labels: dict[str, str] = obj["metadata"].get("labels", {})
+    return labels.get("app.kubernetes.io/name")
