@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 
-import httpx
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import SpanProcessor
 
@@ -13,10 +11,8 @@ from notifications.api import router
 from notifications.consumers import CONSUMER_GROUP, build_registry
 from notifications.mailer import SmtpConfig, SmtpMailer, smtp_breaker
 from notifications.settings import NotificationsSettings
-from servicekit.app import LifespanHook, create_app
-from servicekit.auth.dependencies import install_token_verifier
-from servicekit.auth.jwks import JwksKeySource
-from servicekit.auth.tokens import TokenVerifier
+from servicekit.app import create_app
+from servicekit.auth.jwks_tokens import JwksTokens
 from servicekit.db.engine import Database
 from servicekit.events.consumer import EventConsumer
 from servicekit.events.publishing import Publishing
@@ -62,7 +58,9 @@ def build_app(
         # neighbour failed would send its emails twice, so each event commits on its own.
         max_batch_size=1,
     )
-    jwks_client = httpx.AsyncClient(timeout=5.0)
+    tokens = JwksTokens(
+        settings.jwks_url, issuer=settings.jwt_issuer, audience=settings.jwt_audience
+    )
     app = create_app(
         settings,
         routers=[router],
@@ -70,30 +68,12 @@ def build_app(
         # SMTP is deliberately not a readiness check: while it is down the breaker fails sends
         # fast and events wait in the retry topics; taking the API out of rotation helps nobody.
         extra_checks=[DependencyCheck("kafka", consumer.probe)],
-        lifespan_hooks=[publishing.relay.lifespan, consumer.lifespan, _closing(jwks_client)],
+        lifespan_hooks=[publishing.relay.lifespan, consumer.lifespan, tokens.lifespan],
         span_processors=span_processors,
         title="Flotilla notifications",
         description="The emails Flotilla sends its users, and their record.",
     )
     publishing.install(app)
     consumer.use_tracer_provider(app.state.tracer_provider)
-    install_token_verifier(
-        app,
-        TokenVerifier(
-            JwksKeySource(settings.jwks_url, jwks_client),
-            issuer=settings.jwt_issuer,
-            audience=settings.jwt_audience,
-        ),
-    )
+    tokens.install(app)
     return app
-
-
-def _closing(client: httpx.AsyncClient) -> LifespanHook:
-    @asynccontextmanager
-    async def close_on_shutdown(app: FastAPI) -> AsyncIterator[None]:
-        try:
-            yield
-        finally:
-            await client.aclose()
-
-    return close_on_shutdown

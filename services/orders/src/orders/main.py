@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 
-import httpx
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import SpanProcessor
 
@@ -14,10 +12,8 @@ from orders.catalog import CATALOG, CatalogPrices
 from orders.consumers import CONSUMER_GROUP, TOPICS, build_registry
 from orders.settings import OrdersSettings
 from orders.sweeper import OverdueSweeper
-from servicekit.app import LifespanHook, create_app
-from servicekit.auth.dependencies import install_token_verifier
-from servicekit.auth.jwks import JwksKeySource
-from servicekit.auth.tokens import TokenVerifier
+from servicekit.app import create_app
+from servicekit.auth.jwks_tokens import JwksTokens
 from servicekit.db.engine import Database
 from servicekit.events.consumer import EventConsumer
 from servicekit.events.publishing import Publishing
@@ -47,7 +43,10 @@ def build_app(settings: OrdersSettings, span_processors: Sequence[SpanProcessor]
         interval_s=settings.sweep_interval_s,
         batch_size=settings.sweep_batch_size,
     )
-    jwks_client = httpx.AsyncClient(timeout=5.0)
+    catalog = ResilientClient(CATALOG, catalog_policy.base_url, catalog_policy)
+    tokens = JwksTokens(
+        settings.jwks_url, issuer=settings.jwt_issuer, audience=settings.jwt_audience
+    )
     app = create_app(
         settings,
         routers=[router],
@@ -59,8 +58,8 @@ def build_app(settings: OrdersSettings, span_processors: Sequence[SpanProcessor]
             publishing.relay.lifespan,
             consumer.lifespan,
             sweeper.lifespan,
-            _closing(jwks_client),
-            _closing_catalog,
+            tokens.lifespan,
+            catalog.lifespan,
         ],
         span_processors=span_processors,
         title="Flotilla orders",
@@ -69,42 +68,9 @@ def build_app(settings: OrdersSettings, span_processors: Sequence[SpanProcessor]
     )
     publishing.install(app)
     consumer.use_tracer_provider(app.state.tracer_provider)
-    catalog = ResilientClient(
-        CATALOG,
-        catalog_policy.base_url,
-        catalog_policy,
-        tracer_provider=app.state.tracer_provider,
-    )
+    catalog.use_tracer_provider(app.state.tracer_provider)
     app.state.catalog = catalog
     app.state.prices = CatalogPrices(catalog)
     app.state.sweeper = sweeper
-    install_token_verifier(
-        app,
-        TokenVerifier(
-            JwksKeySource(settings.jwks_url, jwks_client),
-            issuer=settings.jwt_issuer,
-            audience=settings.jwt_audience,
-        ),
-    )
+    tokens.install(app)
     return app
-
-
-def _closing(client: httpx.AsyncClient) -> LifespanHook:
-    @asynccontextmanager
-    async def close_on_shutdown(app: FastAPI) -> AsyncIterator[None]:
-        try:
-            yield
-        finally:
-            await client.aclose()
-
-    return close_on_shutdown
-
-
-@asynccontextmanager
-async def _closing_catalog(app: FastAPI) -> AsyncIterator[None]:
-    # The client is built after the app (it traces with the app's tracer provider).
-    try:
-        yield
-    finally:
-        catalog: ResilientClient = app.state.catalog
-        await catalog.aclose()

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
-from typing import Protocol
+from collections.abc import Sequence
 
-import httpx
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import SpanProcessor
 
@@ -15,10 +12,8 @@ from payments.api import router
 from payments.consumers import build_consumer
 from payments.provider import PspProvider
 from payments.settings import PaymentsSettings
-from servicekit.app import LifespanHook, create_app
-from servicekit.auth.dependencies import install_token_verifier
-from servicekit.auth.jwks import JwksKeySource
-from servicekit.auth.tokens import TokenVerifier
+from servicekit.app import create_app
+from servicekit.auth.jwks_tokens import JwksTokens
 from servicekit.db.engine import Database
 from servicekit.events.publishing import Publishing
 from servicekit.health import DependencyCheck
@@ -34,7 +29,9 @@ def build_app(settings: PaymentsSettings, span_processors: Sequence[SpanProcesso
     publishing = Publishing.for_service(settings, database)
     psp = ResilientClient.from_settings("psp", settings)
     consumer = build_consumer(settings, database, publishing.outbox, PspProvider(psp))
-    jwks_client = httpx.AsyncClient(timeout=5.0)
+    tokens = JwksTokens(
+        settings.jwks_url, issuer=settings.jwt_issuer, audience=settings.jwt_audience
+    )
     app = create_app(
         settings,
         routers=[router],
@@ -45,9 +42,9 @@ def build_app(settings: PaymentsSettings, span_processors: Sequence[SpanProcesso
         # Entered in order, left in reverse: the consumer stops before the psp client closes.
         lifespan_hooks=[
             publishing.relay.lifespan,
-            _closing(psp),
+            psp.lifespan,
             consumer.lifespan,
-            _closing(jwks_client),
+            tokens.lifespan,
         ],
         span_processors=span_processors,
         title="Flotilla payments",
@@ -56,14 +53,7 @@ def build_app(settings: PaymentsSettings, span_processors: Sequence[SpanProcesso
     publishing.install(app)
     consumer.use_tracer_provider(app.state.tracer_provider)
     psp.use_tracer_provider(app.state.tracer_provider)
-    install_token_verifier(
-        app,
-        TokenVerifier(
-            JwksKeySource(settings.jwks_url, jwks_client),
-            issuer=settings.jwt_issuer,
-            audience=settings.jwt_audience,
-        ),
-    )
+    tokens.install(app)
     if sum(settings.consumer_retry_delays_s) < settings.payment_give_up_s:
         log.warning(
             "the retry delays (%s s) end before PAYMENT_GIVE_UP_S (%s s): while the provider "
@@ -72,18 +62,3 @@ def build_app(settings: PaymentsSettings, span_processors: Sequence[SpanProcesso
             settings.payment_give_up_s,
         )
     return app
-
-
-class _Closable(Protocol):
-    async def aclose(self) -> None: ...
-
-
-def _closing(client: _Closable) -> LifespanHook:
-    @asynccontextmanager
-    async def close_on_shutdown(app: FastAPI) -> AsyncIterator[None]:
-        try:
-            yield
-        finally:
-            await client.aclose()
-
-    return close_on_shutdown

@@ -2,29 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 
-import httpx
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import SpanProcessor
 
 from psp.api import admin_router, router
 from psp.settings import PspSettings
-from servicekit.app import LifespanHook, create_app
-from servicekit.auth.dependencies import install_token_verifier
-from servicekit.auth.jwks import JwksKeySource
-from servicekit.auth.tokens import TokenVerifier
+from servicekit.app import create_app
+from servicekit.auth.jwks_tokens import JwksTokens
 
 __all__ = ["build_app"]
 
 
 def build_app(settings: PspSettings, span_processors: Sequence[SpanProcessor] = ()) -> FastAPI:
-    jwks_client = httpx.AsyncClient(timeout=5.0)
+    tokens = JwksTokens(
+        settings.jwks_url, issuer=settings.jwt_issuer, audience=settings.jwt_audience
+    )
     app = create_app(
         settings,
         routers=[router, admin_router],
-        lifespan_hooks=[_closing(jwks_client)],
+        lifespan_hooks=[tokens.lifespan],
         span_processors=span_processors,
         title="Flotilla psp",
         description=(
@@ -32,23 +30,5 @@ def build_app(settings: PspSettings, span_processors: Sequence[SpanProcessor] = 
             "own idempotency keys, and admin knobs for latency, errors, declines and outages."
         ),
     )
-    install_token_verifier(
-        app,
-        TokenVerifier(
-            JwksKeySource(settings.jwks_url, jwks_client),
-            issuer=settings.jwt_issuer,
-            audience=settings.jwt_audience,
-        ),
-    )
+    tokens.install(app)
     return app
-
-
-def _closing(client: httpx.AsyncClient) -> LifespanHook:
-    @asynccontextmanager
-    async def close_on_shutdown(app: FastAPI) -> AsyncIterator[None]:
-        try:
-            yield
-        finally:
-            await client.aclose()
-
-    return close_on_shutdown

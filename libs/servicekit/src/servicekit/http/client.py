@@ -26,7 +26,8 @@ import email.utils
 import json as jsonlib
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any, Self, TypedDict, Unpack
 
@@ -143,6 +144,14 @@ class ResilientClient:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+    @asynccontextmanager
+    async def lifespan(self, app: object) -> AsyncIterator[None]:
+        """A `create_app` lifespan hook: the client is closed when the app stops."""
+        try:
+            yield
+        finally:
+            await self.aclose()
 
     async def __aenter__(self) -> Self:
         return self
