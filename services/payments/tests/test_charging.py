@@ -4,6 +4,7 @@ the outbox: payments' own consumer, in-process, on the stack's Kafka, Postgres a
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -117,3 +118,19 @@ async def test_an_unknown_payment_method_is_declined(
 
     assert (payment.status, payment.reason) == ("failed", "declined")
     assert await pipeline.charges(reserved.order_id) == []
+
+
+async def test_a_reservation_past_its_order_s_deadline_is_not_charged(
+    pipeline: Pipeline, reservation: Reservation
+) -> None:
+    # The order was cancelled for timeout while payments was behind (it ran out of deadline).
+    reserved = reservation(deadline_at=datetime.now(UTC) - timedelta(seconds=1))
+    await pipeline.publish(reserved)
+
+    async with pipeline.consuming():
+        payment = await pipeline.settled(reserved.order_id)
+
+    assert (payment.status, payment.reason, payment.charge_id) == ("failed", "order_expired", None)
+    assert await pipeline.charges(reserved.order_id) == []
+    # Nothing to tell: orders' sweeper cancels the order (reason timeout) on its own.
+    assert await pipeline.published(reserved.order_id) == []

@@ -27,6 +27,11 @@ class StockReservedV1(Event):
     currency: Currency = Field(description="The currency of the total.")
     payment_method: str = Field(description="The payment method the order is to be charged with.")
     reserved_at: datetime = Field(description="When the stock was reserved (UTC).")
+    deadline_at: datetime | None = Field(
+        default=None,
+        description="The order's deadline, from the placed order: past it the order is "
+        "cancelled, so it must not be charged any more.",
+    )
 
 
 class StockRejectedV1(Event):

@@ -133,6 +133,7 @@ async def reserve_stock(session: AsyncSession, outbox: Outbox, event: OrderPlace
             currency=event.currency,
             payment_method=event.payment_method,
             reserved_at=now,
+            deadline_at=event.deadline_at,
         ),
     )
     log.info("stock reserved", extra={"order_id": event.order_id})

@@ -48,6 +48,7 @@ def build_consumer(
         settings.payment_give_up_s,
         settings.consumer_retry_delays_s,
         settings.consumer_in_place_attempts,
+        settings.payment_deadline_margin_s,
     )
     return EventConsumer(
         group=group,

@@ -12,6 +12,7 @@ from contracts.payments import PaymentFailReason
 __all__ = [
     "Charged",
     "Declined",
+    "FailReason",
     "GiveUpPolicy",
     "Payment",
     "PaymentStatus",
@@ -21,6 +22,9 @@ __all__ = [
 
 PaymentStatus = Literal["pending", "succeeded", "failed"]
 DeclineReason = Literal["declined", "insufficient_funds"]
+FailReason = PaymentFailReason | Literal["order_expired"]
+"""Why a payment failed: the published reasons, plus `order_expired`, which is not published —
+the order's own deadline has cancelled (or is about to cancel) it."""
 
 
 @dataclass(frozen=True)
@@ -32,7 +36,7 @@ class Payment:
     currency: str
     payment_method: str
     status: PaymentStatus
-    reason: PaymentFailReason | None
+    reason: FailReason | None
     charge_id: str | None
     attempts: int
     """Charge attempts it took to reach the status (1 when the first one settled it)."""
@@ -54,6 +58,12 @@ class ProviderUnavailable(Exception):
     """The provider could not say yes or no: unreachable, failing, too slow, breaker open."""
 
 
+def too_late_to_charge(deadline_at: datetime | None, now: datetime, margin_s: float) -> bool:
+    """Past (or within `margin_s` of) the order's deadline the order is cancelled by orders'
+    sweeper: a charge then would take money for an order that does not exist any more."""
+    return deadline_at is not None and (deadline_at - now).total_seconds() <= margin_s
+
+
 def charge_key(order_id: str) -> str:
     """The provider's Idempotency-Key for an order's charge: every attempt to charge the order,
     from any replica and any redelivery, is the same charge."""
@@ -69,13 +79,19 @@ class GiveUpPolicy:
 
     give_up_s: float
     last_attempt: int
+    deadline_margin_s: float = 5.0
+    """No charge is attempted this close to the order's deadline (see `too_late_to_charge`)."""
 
     @classmethod
     def for_consumer(
-        cls, give_up_s: float, retry_delays_s: Sequence[float], in_place_attempts: int
+        cls,
+        give_up_s: float,
+        retry_delays_s: Sequence[float],
+        in_place_attempts: int,
+        deadline_margin_s: float = 5.0,
     ) -> GiveUpPolicy:
         """Every tier (the first delivery, then each retry topic) makes `in_place_attempts`."""
-        return cls(give_up_s, in_place_attempts * (1 + len(retry_delays_s)))
+        return cls(give_up_s, in_place_attempts * (1 + len(retry_delays_s)), deadline_margin_s)
 
     def gives_up(self, reserved_at: datetime, now: datetime, attempt: int) -> bool:
         if reserved_at.tzinfo is None:  # a producer that left out the offset meant UTC

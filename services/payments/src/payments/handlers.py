@@ -16,6 +16,7 @@ from payments.domain import (
     Payment,
     ProviderUnavailable,
     charge_key,
+    too_late_to_charge,
 )
 from payments.metrics import PAYMENTS, REVENUE
 from payments.provider import PaymentProvider
@@ -69,6 +70,17 @@ async def charge_reserved_order(
             "the order is already paid or failed: %s",
             payment.status,
             extra={"order_id": event.order_id},
+        )
+        return
+    if too_late_to_charge(event.deadline_at, now, give_up.deadline_margin_s):
+        # No event: orders cancels the order at its deadline (reason timeout) by itself.
+        await PaymentRepository(session).mark_failed(
+            payment.id, reason="order_expired", attempts=0, at=now
+        )
+        after_commit(session, PAYMENTS.labels("order_expired").inc)
+        log.warning(
+            "not charging: the order's deadline has passed or is too close",
+            extra={"order_id": payment.order_id, "deadline_at": str(event.deadline_at)},
         )
         return
     try:

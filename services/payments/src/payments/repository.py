@@ -8,8 +8,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contracts.payments import PaymentFailReason
-from payments.domain import Payment
+from payments.domain import FailReason, Payment
 from payments.tables import payments
 
 __all__ = ["PaymentRepository"]
@@ -61,7 +60,7 @@ class PaymentRepository:
         )
 
     async def mark_failed(
-        self, payment_id: str, *, reason: PaymentFailReason, attempts: int, at: datetime
+        self, payment_id: str, *, reason: FailReason, attempts: int, at: datetime
     ) -> Payment:
         return await self._settle(
             payment_id, status="failed", reason=reason, attempts=attempts, at=at

@@ -17,9 +17,9 @@ class PaymentOut(BaseModel):
     amount_cents: int
     currency: str = Field(examples=["EUR"])
     status: Literal["pending", "succeeded", "failed"]
-    reason: Literal["declined", "insufficient_funds", "provider_unavailable"] | None = Field(
-        description="Why a failed payment failed; null otherwise."
-    )
+    reason: (
+        Literal["declined", "insufficient_funds", "provider_unavailable", "order_expired"] | None
+    ) = Field(description="Why a failed payment failed; null otherwise.")
     charge_id: str | None = Field(description="The provider's charge, once it succeeded.")
     attempts: int = Field(description="Charge attempts it took to reach the status.")
     created_at: datetime

@@ -26,6 +26,9 @@ class PaymentsSettings(ServiceSettings, DownstreamSettings):
     consumer_in_place_attempts: int = Field(default=3, ge=1, le=10)
     consumer_max_concurrency: int = Field(default=8, ge=1, le=256)
 
+    payment_deadline_margin_s: float = Field(default=5.0, ge=0)
+    """No charge starts this close to the order's deadline (carried by the reservation): the
+    order is about to be cancelled, and a charge would outlive it."""
     payment_give_up_s: float = Field(default=60.0, gt=0)
     """While the provider is unavailable a reservation is retried; once it is older than this,
     its payment fails with reason `provider_unavailable`, so the order's saga ends."""
