@@ -194,8 +194,15 @@ class Service:
         """SIGTERM (the server drains), wait, then SIGKILL what is left."""
         self.process.stop(timeout)
 
-    def kill(self) -> None:
+    def kill(self, timeout: float = 10.0) -> None:
+        """SIGKILL, as a crash would; returns once the port is free again (a killed process's
+        threads can hold its listening socket a moment after the process is reaped)."""
         self.process.kill()
+        deadline = time.monotonic() + timeout
+        while port_open(self.host, self.port):
+            if time.monotonic() > deadline:
+                raise ServiceError(f"{self.name}: port {self.port} still open after SIGKILL")
+            time.sleep(0.05)
 
     def is_running(self) -> bool:
         return self.process.is_running()
