@@ -15,17 +15,21 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DEVSTACK := $(PY) -m devstack
 PYTEST_ARGS ?=
+OBS ?=
 
-.PHONY: help setup up down status test lint format bench contracts
+.PHONY: help setup up down status test lint format bench contracts obs-tools dashboards
 
 help:
 	@echo "make up      start the platform on 127.0.0.1 (gateway :8080) and print its URLs"
+	@echo "make up OBS=1  the same plus Prometheus (alert rules loaded) and Jaeger (traces)"
 	@echo "make down    stop everything make up started"
 	@echo "make status  show what is running"
 	@echo "make test    run every test against a separate test stack (sets everything up)"
 	@echo "make lint    ruff, mypy, import-linter"
 	@echo "make contracts  regenerate the event JSON Schemas and asyncapi.yaml"
 	@echo "make bench  benchmarks, each printed as a ratio against a baseline in the same run"
+	@echo "make demo   one order of each outcome through the running stack, and its journey"
+	@echo "make chaos  the long fault tests (tests/chaos) against a fresh test stack"
 
 $(UV):
 	python3 -m venv $(TOOLS)
@@ -53,8 +57,32 @@ $(VENV)/.synced: $(UV) uv.lock pyproject.toml $(wildcard libs/*/pyproject.toml s
 
 setup: $(VENV)/.synced .run/.system-packages
 
-up: setup
-	$(DEVSTACK) up --profile local
+# ---- Observability: Prometheus (Debian's package; promtool tests the alert rules) and Jaeger v2
+# (built from its Go module, pinned: its v1.x tag ships v2's cmd/jaeger; go.mod's replace line
+# rules out `go install`, so it is built in its own module folder). Go's default caches are used
+# on purpose, so a fresh clone on the same machine relinks in seconds.
+JAEGER_MODULE_VERSION := v1.76.0
+JAEGER := .cache/obs/bin/jaeger-$(JAEGER_MODULE_VERSION)
+
+.run/.obs-packages:
+	@command -v promtool >/dev/null || { 	  echo "installing: prometheus"; 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; 	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; fi; }
+	@mkdir -p .run && touch $@
+
+$(JAEGER): $(VENV)/.synced
+	@command -v go >/dev/null || { echo "obs-tools: needs Go (Jaeger is built from the module proxy)" >&2; exit 1; }
+	mkdir -p $(dir $@)
+	dir=$$(go mod download -json github.com/jaegertracing/jaeger@$(JAEGER_MODULE_VERSION) | $(PY) -c 'import json,sys; print(json.load(sys.stdin)["Dir"])'); \
+	cd $$dir && go build -trimpath -o $(CURDIR)/$@.tmp ./cmd/jaeger
+	mv $@.tmp $@
+
+obs-tools: .run/.obs-packages $(JAEGER)
+
+# The committed Grafana dashboards, from devstack/dashboards.py (make lint checks they are fresh).
+dashboards: setup
+	$(PY) -m devstack.dashboards generate
+
+up: setup $(if $(filter 1 yes true,$(OBS)),obs-tools)
+	FLOTILLA_OBS=$(OBS) $(DEVSTACK) up --profile local
 
 down:
 	@if [ -x $(PY) ]; then $(DEVSTACK) down --profile local; else echo "nothing to stop"; fi
@@ -64,10 +92,11 @@ status:
 
 # The test stack uses its own ports and folder (.run/test), so it never collides with `make up`.
 # It is stopped whatever the tests do; the exit code is pytest's.
-test: setup deploy-check
+# The test stack runs Prometheus and Jaeger too: tests/observability reads them.
+test: setup deploy-check obs-tools
 	$(DEVSTACK) down --profile test >/dev/null 2>&1 || true
 	@set +e; \
-	$(DEVSTACK) up --profile test; up_rc=$$?; \
+	FLOTILLA_OBS=1 $(DEVSTACK) up --profile test; up_rc=$$?; \
 	if [ $$up_rc -eq 0 ]; then \
 	  FLOTILLA_PROFILE=test $(PY) -m pytest --ignore=tests/deploy $(PYTEST_ARGS); rc=$$?; \
 	else rc=$$up_rc; fi; \
@@ -94,7 +123,26 @@ contracts: setup
 # Benchmarks print ratios against a baseline measured in the same run, on their own stack.
 bench: setup
 	$(DEVSTACK) up --profile bench
-	@set +e; $(PY) bench/events.py && $(PY) bench/http_stack.py; rc=$$?; $(DEVSTACK) down --profile bench; exit $$rc
+	@set +e; $(PY) bench/events.py && $(PY) bench/http_stack.py && $(PY) bench/saga.py; rc=$$?; $(DEVSTACK) down --profile bench; exit $$rc
+
+# One order of each outcome through the running `make up` stack, and each one's journey.
+.PHONY: demo chaos
+demo: setup
+	$(PY) -m devstack.demo
+
+# The fault tests too long for `make test` (tests/chaos, marked `chaos`) with the rest of
+# tests/chaos, on a fresh stack of CHAOS_PROFILE (default test), stopped afterwards.
+CHAOS_PROFILE ?= test
+chaos: setup
+	$(DEVSTACK) down --profile $(CHAOS_PROFILE) >/dev/null 2>&1 || true
+	@set +e; \
+	$(DEVSTACK) up --profile $(CHAOS_PROFILE); up_rc=$$?; \
+	if [ $$up_rc -eq 0 ]; then \
+	  FLOTILLA_CHAOS=1 FLOTILLA_PROFILE=$(CHAOS_PROFILE) $(PY) -m pytest tests/chaos $(PYTEST_ARGS); rc=$$?; \
+	else rc=$$up_rc; fi; \
+	$(DEVSTACK) down --profile $(CHAOS_PROFILE); down_rc=$$?; \
+	if [ $$rc -eq 0 ] && [ $$down_rc -ne 0 ]; then rc=$$down_rc; fi; \
+	exit $$rc
 
 # ---- Kubernetes delivery, validated offline -------------------------------------------------
 # `make deploy-check` (run first by `make test`): the generated copies are fresh, then

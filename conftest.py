@@ -26,6 +26,9 @@ def stack_profile() -> Profile:
 @pytest.fixture(scope="session")
 def test_stack(stack_profile: Profile) -> Stack:
     stack = Stack(stack_profile)
+    if stack.jaeger.is_running():
+        # Started with observability: a service a test restarts keeps exporting its traces.
+        stack = Stack(stack_profile, observability=True)
     if not stack.postgres.is_running():
         pytest.fail(
             f"the {stack_profile.name} stack is not running: use `make test`, or start it with "

@@ -25,6 +25,12 @@ class Profile:
     first_service_port: int
     smtp_port: int
     host: str = "127.0.0.1"
+    # The observability components (`make up OBS=1`): Prometheus, and Jaeger's OTLP/HTTP
+    # receiver, query API/UI and query gRPC port.
+    prometheus_port: int = 0
+    otlp_http_port: int = 0
+    jaeger_query_port: int = 0
+    jaeger_grpc_port: int = 0
 
     @property
     def root(self) -> Path:
@@ -59,12 +65,72 @@ class Profile:
 
 
 _PROFILES = {
-    "local": Profile("local", 54320, 19092, 19093, 8080, 8101, 2525),
-    "test": Profile("test", 54330, 29092, 29093, 18080, 8201, 2535),
-    "bench": Profile("bench", 54340, 39092, 39093, 28080, 8301, 2545),
+    "local": Profile(
+        "local",
+        54320,
+        19092,
+        19093,
+        8080,
+        8101,
+        2525,
+        prometheus_port=9190,
+        otlp_http_port=4318,
+        jaeger_query_port=16686,
+        jaeger_grpc_port=16685,
+    ),
+    "test": Profile(
+        "test",
+        54330,
+        29092,
+        29093,
+        18080,
+        8201,
+        2535,
+        prometheus_port=9290,
+        otlp_http_port=14318,
+        jaeger_query_port=26686,
+        jaeger_grpc_port=26685,
+    ),
+    "bench": Profile(
+        "bench",
+        54340,
+        39092,
+        39093,
+        28080,
+        8301,
+        2545,
+        prometheus_port=9390,
+        otlp_http_port=24318,
+        jaeger_query_port=36686,
+        jaeger_grpc_port=36685,
+    ),
     # Spare stacks for working on two changes at once without stopping `local` or `test`.
-    "dev-a": Profile("dev-a", 54350, 49092, 49093, 38080, 8401, 2555),
-    "dev-b": Profile("dev-b", 54360, 59092, 59093, 48080, 8501, 2565),
+    "dev-a": Profile(
+        "dev-a",
+        54350,
+        49092,
+        49093,
+        38080,
+        8401,
+        2555,
+        prometheus_port=9490,
+        otlp_http_port=34318,
+        jaeger_query_port=46686,
+        jaeger_grpc_port=46685,
+    ),
+    "dev-b": Profile(
+        "dev-b",
+        54360,
+        59092,
+        59093,
+        48080,
+        8501,
+        2565,
+        prometheus_port=9590,
+        otlp_http_port=44318,
+        jaeger_query_port=56686,
+        jaeger_grpc_port=56685,
+    ),
 }
 
 

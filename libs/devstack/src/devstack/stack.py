@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import stat
 import subprocess
 import sys
@@ -22,10 +23,12 @@ import httpx
 
 from contracts.topology import load_topology
 from devstack.gateway import Gateway, Route, load_routes, service_port
+from devstack.jaeger import JaegerServer
 from devstack.kafka import KafkaBroker, TopicSpec
 from devstack.postgres import PostgresCluster
 from devstack.process import ManagedProcess, port_open
 from devstack.profiles import REPO_ROOT, Profile
+from devstack.prometheus import PrometheusServer
 from devstack.secret_store import SecretStore
 from devstack.services import Service, service_environment
 
@@ -60,10 +63,21 @@ class ComponentStatus:
 class Stack:
     """Every component of one profile; accessors build handles without starting anything."""
 
-    def __init__(self, profile: Profile, routes: tuple[Route, ...] | None = None) -> None:
+    def __init__(
+        self,
+        profile: Profile,
+        routes: tuple[Route, ...] | None = None,
+        observability: bool | None = None,
+    ) -> None:
         self.profile = profile
         self.routes = load_routes() if routes is None else routes
         self.secrets = SecretStore(profile.secrets)
+        # Prometheus and Jaeger too (`make up OBS=1` sets FLOTILLA_OBS=1).
+        self.observability = (
+            os.environ.get("FLOTILLA_OBS", "") in ("1", "true", "yes")
+            if observability is None
+            else observability
+        )
 
     # -- components ----------------------------------------------------------------------------
 
@@ -93,6 +107,17 @@ class Stack:
     def gateway(self) -> Gateway:
         return Gateway(self.profile, self.routes)
 
+    @cached_property
+    def prometheus(self) -> PrometheusServer:
+        return PrometheusServer(
+            self.profile,
+            [(name, service_port(self.profile, name, self.routes)) for name in self.service_names],
+        )
+
+    @cached_property
+    def jaeger(self) -> JaegerServer:
+        return JaegerServer(self.profile)
+
     def service(self, name: str) -> Service:
         return self._services[name]
 
@@ -114,6 +139,8 @@ class Stack:
         )
         if name == IDENTITY:
             env["JWT_KEYS_DIR"] = str(self.secrets.jwt_keys_dir())
+        if self.observability:
+            env["OTEL_EXPORTER_OTLP_ENDPOINT"] = self.jaeger.otlp_endpoint
         # The group's retry tiers as deploy/topics.yaml declares them (the one place they live).
         groups = {group.name: group for group in load_topology().groups}
         if name in groups:
@@ -172,6 +199,10 @@ class Stack:
         with self._step("start the SMTP sink"):
             self._start_smtp_sink()
         say(f"smtp sink  running on {self.profile.host}:{self.profile.smtp_port}")
+        if self.observability:
+            with self._step("start Jaeger (traces)"):
+                self.jaeger.start()
+            say(f"jaeger     ready on {self.jaeger.url} (OTLP/HTTP {self.jaeger.otlp_endpoint})")
         for name in self.service_names:
             service = self.service(name)
             with self._step(f"bootstrap {name}"):
@@ -200,6 +231,10 @@ class Stack:
             for route in self.routes:
                 self._wait_through_gateway(route)
         say(f"gateway    ready on {self.gateway.url}")
+        if self.observability:
+            with self._step("start Prometheus (metrics, alert rules)"):
+                self.prometheus.start()
+            say(f"prometheus ready on {self.prometheus.url}")
 
     def down(self, progress: Progress | None = None) -> None:
         """Stop the gateway, the services, Kafka and Postgres; raise if something stayed up."""
@@ -217,11 +252,13 @@ class Stack:
             else:
                 say(f"{name:<10} stopped")
 
+        attempt("prometheus", self.prometheus.stop)
         attempt("gateway", self.gateway.stop)
         for name in reversed(self.service_names):
             attempt(name, self.service(name).stop)
         for leftover in self._unknown_processes():
             attempt(leftover.name, leftover.stop)
+        attempt("jaeger", self.jaeger.stop)
         attempt("smtp-sink", self.smtp_sink.stop)
         attempt("kafka", self.kafka.stop)
         attempt("postgres", self.postgres.stop)
@@ -265,6 +302,18 @@ class Stack:
                 "gateway", self.gateway.is_running(), self.gateway.pid(), profile.gateway_port
             )
         )
+        if self.observability or self.prometheus.is_running() or self.jaeger.is_running():
+            components += [
+                ComponentStatus(
+                    "prometheus",
+                    self.prometheus.is_running(),
+                    self.prometheus.pid(),
+                    profile.prometheus_port,
+                ),
+                ComponentStatus(
+                    "jaeger", self.jaeger.is_running(), self.jaeger.pid(), profile.jaeger_query_port
+                ),
+            ]
         return components
 
     def summary(self) -> str:
@@ -282,6 +331,14 @@ class Stack:
                 f"  password  {self.admin_password}",
                 f"  token     curl -s -X POST {gateway}{identity.prefix}/v1/tokens "
                 f"-H 'content-type: application/json' -d '{body}'",
+            ]
+        if self.observability:
+            lines += [
+                "",
+                "Observability (docs/runbooks/, deploy/observability/)",
+                f"  prometheus {self.prometheus.url}  (alerts: {self.prometheus.url}/alerts)",
+                f"  jaeger     {self.jaeger.url}/api/traces?service=orders  (query API)",
+                f"  otlp       {self.jaeger.otlp_endpoint}  (OTLP/HTTP, the services export here)",
             ]
         lines += [
             "",
@@ -394,7 +451,7 @@ class Stack:
 
     def _unknown_processes(self) -> list[ManagedProcess]:
         """Pid files of services no longer in the route table (renamed or removed routes)."""
-        known = {*self.service_names, "gateway", "kafka", "smtp-sink"}
+        known = {*self.service_names, "gateway", "kafka", "smtp-sink", "prometheus", "jaeger"}
         if not self.profile.pids.is_dir():
             return []
         return [

@@ -26,6 +26,7 @@ from servicekit.idempotency.key_locks import KeyLocks
 from servicekit.idempotency.purge import IdempotencyPurger
 from servicekit.idempotency.route import guarded_routes, unguarded_mutating_routes
 from servicekit.logging import configure_logging
+from servicekit.observability.loop_lag import EventLoopLagMonitor
 from servicekit.observability.metrics import BUILD_INFO, metrics_endpoint
 from servicekit.observability.tracing import build_tracer_provider
 from servicekit.settings import ServiceSettings
@@ -75,6 +76,7 @@ def create_app(
         async with AsyncExitStack() as stack:
             stack.callback(provider.shutdown)  # flushes spans still buffered for export
             stack.push_async_callback(db.dispose)
+            await stack.enter_async_context(EventLoopLagMonitor().running())
             for hook in hooks:
                 await stack.enter_async_context(hook(app))
             log.info("service started", extra={"port": settings.http_port})

@@ -93,7 +93,9 @@ class ObserveRequests:
             logged = True
             elapsed = time.perf_counter() - started
             route = _route(scope)
-            HTTP_REQUEST_DURATION.labels(route, method, str(status)).observe(elapsed)
+            HTTP_REQUEST_DURATION.labels(route, method, str(status)).observe(
+                elapsed, exemplar=_trace_exemplar()
+            )
             if scope["path"] not in _QUIET_PATHS:
                 access_log.info(
                     "%s %s %s",
@@ -144,6 +146,15 @@ class ObserveRequests:
             record()
             request_id_var.reset(token)
         return status
+
+
+def _trace_exemplar() -> dict[str, str] | None:
+    """The sampled trace this observation belongs to, as an exemplar: a dashboard jumps from a
+    slow latency bucket straight to one of its traces."""
+    context = trace.get_current_span().get_span_context()
+    if not (context.is_valid and context.trace_flags.sampled):
+        return None
+    return {"trace_id": format(context.trace_id, "032x")}
 
 
 def _request_id(scope: Scope) -> str:

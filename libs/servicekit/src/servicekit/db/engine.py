@@ -64,12 +64,26 @@ class Database:
         return time.perf_counter() - started
 
     def pool_status(self) -> dict[str, int]:
+        """`max` is size + overflow allowance; `waiting`, the checkouts queued for a connection."""
         pool = self.engine.pool
         return {
             "size": pool.size(),  # type: ignore[attr-defined]
             "checked_out": pool.checkedout(),  # type: ignore[attr-defined]
             "overflow": pool.overflow(),  # type: ignore[attr-defined]
+            "max": pool.size() + max(0, getattr(pool, "_max_overflow", 0)),  # type: ignore[attr-defined]
+            "waiting": _waiting_checkouts(pool),
         }
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def _waiting_checkouts(pool: object) -> int:
+    """Checkouts blocked on a full pool. SQLAlchemy counts none, so this reads the asyncio
+    queue under the async pool (created on first use: 0 before that, and 0 if its internals
+    ever change rather than a wrong number)."""
+    queue = getattr(getattr(pool, "_pool", None), "__dict__", {}).get("_queue")
+    getters = getattr(queue, "_getters", None)
+    if getters is None:
+        return 0
+    return sum(1 for waiter in getters if not waiter.done())

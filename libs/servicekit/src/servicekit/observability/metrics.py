@@ -4,13 +4,17 @@ Flotilla's own carry the `flotilla_` prefix. Each metric is defined once, here."
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, Info, generate_latest
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, Info
+from prometheus_client.exposition import choose_encoder
 from starlette.requests import Request
 from starlette.responses import Response
 
 __all__ = [
     "BUILD_INFO",
     "DB_POOL_CONNECTIONS",
+    "DB_POOL_MAX",
+    "DB_POOL_PENDING",
+    "EVENT_LOOP_LAG",
     "HTTP_ACTIVE_REQUESTS",
     "HTTP_REQUESTS_REJECTED",
     "HTTP_REQUEST_DURATION",
@@ -47,6 +51,18 @@ DB_POOL_CONNECTIONS = Gauge(
     "Database pool connections by state (idle, used).",
     ["state"],
 )
+DB_POOL_MAX = Gauge(
+    "db_client_connection_max", "The most connections the pool may open (size + overflow)."
+)
+DB_POOL_PENDING = Gauge(
+    "db_client_connection_pending_requests",
+    "Requests waiting for a pool connection right now (saturation: > 0 means queueing).",
+)
+EVENT_LOOP_LAG = Histogram(
+    "flotilla_event_loop_lag_seconds",
+    "How late the event loop ran a timer that was due (time spent queued behind other work).",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
 OUTBOX_BACKLOG = Gauge(
     "flotilla_outbox_backlog", "Outbox rows committed but not yet published to Kafka."
 )
@@ -81,4 +97,9 @@ async def metrics_endpoint(request: Request) -> Response:
         status = database.pool_status()
         DB_POOL_CONNECTIONS.labels("used").set(status["checked_out"])
         DB_POOL_CONNECTIONS.labels("idle").set(max(0, status["size"] - status["checked_out"]))
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        DB_POOL_MAX.set(status["max"])
+        DB_POOL_PENDING.set(status["waiting"])
+    # OpenMetrics when the scraper asks for it (Prometheus does): it carries the exemplars
+    # (trace ids) that link a latency bucket to a trace; plain text otherwise.
+    encoder, content_type = choose_encoder(request.headers.get("accept", ""))
+    return Response(encoder(REGISTRY), media_type=content_type)

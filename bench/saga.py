@@ -1,0 +1,210 @@
+"""The order saga end to end, on the bench stack (every service on this machine): orders placed
+through the gateway at a fixed arrival rate (open loop: a slow answer does not delay the next
+order), each timed from its POST to its final state.
+
+For each rate it prints the orders/s completed end to end, p50/p99 from POST to confirmed, the
+two hops of the saga (POST → stock reserved: orders' outbox, Kafka, catalog; reserved →
+confirmed: catalog's outbox, Kafka, payments and its psp call, Kafka, orders), and as the
+baseline the POST alone (the 202 answer), with the ratio. A final line says what was reached.
+
+The final state's time is the one orders recorded in the order's history (same machine, same
+clock), so the run's own polling, done after the last POST, does not distort what is measured.
+Run by `make bench` against the bench stack.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from devstack.profiles import profile
+from devstack.shop import Customer, Shop, ShopError
+from devstack.stack import ADMIN_EMAIL, Stack
+
+Json = dict[str, Any]
+
+CUSTOMERS = 4
+"""Each customer's token has its own gateway rate-limit bucket (100 requests/s)."""
+
+
+@dataclass
+class Sent:
+    customer: Customer
+    posted_at: float = 0.0
+    """Wall clock (time.time) just before the POST."""
+    post_s: float = 0.0
+    order_id: str = ""
+    refused: int | None = None
+    """The status that refused the POST (503 when orders' database pool ran dry; 0: no
+    answer at all)."""
+
+
+@dataclass
+class Result:
+    rate: float
+    orders: int
+    confirmed: int
+    completed_per_s: float
+    refused: int = 0
+    end_to_end_ms: list[float] = field(default_factory=list)
+    post_ms: list[float] = field(default_factory=list)
+    reserve_ms: list[float] = field(default_factory=list)
+    pay_ms: list[float] = field(default_factory=list)
+
+    @property
+    def kept_up(self) -> bool:
+        return self.confirmed == self.orders and self.completed_per_s >= 0.95 * self.rate
+
+
+def _cut(values: list[float], q: int) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+
+
+async def _place_at_rate(
+    shop: Shop, customers: list[Customer], product_id: str, rate: float, count: int
+) -> list[Sent]:
+    sent = [Sent(customers[n % len(customers)]) for n in range(count)]
+    started = time.perf_counter()
+
+    async def place(index: int, one: Sent) -> None:
+        await asyncio.sleep(max(0.0, started + index / rate - time.perf_counter()))
+        one.posted_at = time.time()
+        before = time.perf_counter()
+        try:
+            one.order_id = await shop.place_order(one.customer, {product_id: 1}, "pm_card_visa")
+        except ShopError as error:
+            one.refused = error.status
+        except httpx.TransportError:
+            one.refused = 0  # no answer at all
+        one.post_s = time.perf_counter() - before
+
+    await asyncio.gather(*(place(n, one) for n, one in enumerate(sent)))
+    return sent
+
+
+async def _finals(shop: Shop, sent: list[Sent], timeout_s: float = 180.0) -> dict[str, Json]:
+    """Every order once final (read after the run, eight at a time)."""
+    finals: dict[str, Json] = {}
+    reads = asyncio.Semaphore(8)
+    deadline = time.monotonic() + timeout_s
+
+    async def read(one: Sent) -> None:
+        while time.monotonic() < deadline:
+            async with reads:
+                order = await shop.order(one.customer, one.order_id)
+            if order["status"] in ("confirmed", "cancelled", "rejected"):
+                finals[one.order_id] = order
+                return
+            await asyncio.sleep(0.5)
+        raise TimeoutError(f"order {one.order_id} not final within {timeout_s:.0f}s")
+
+    await asyncio.gather(*(read(one) for one in sent if one.order_id))
+    return finals
+
+
+async def measure(
+    shop: Shop, customers: list[Customer], product_id: str, rate: float, seconds: float
+) -> Result:
+    sent = await _place_at_rate(shop, customers, product_id, rate, round(rate * seconds))
+    finals = await _finals(shop, sent)
+    result = Result(rate, len(sent), 0, 0.0)
+    last_final = 0.0
+    for one in sent:
+        if not one.order_id:
+            result.refused += 1
+            continue
+        order = finals[one.order_id]
+        at = {e["status"]: datetime.fromisoformat(e["at"]).timestamp() for e in order["history"]}
+        result.post_ms.append(one.post_s * 1000)
+        if order["status"] != "confirmed":
+            continue
+        result.confirmed += 1
+        result.end_to_end_ms.append((at["confirmed"] - one.posted_at) * 1000)
+        result.reserve_ms.append((at["awaiting_payment"] - one.posted_at) * 1000)
+        result.pay_ms.append((at["confirmed"] - at["awaiting_payment"]) * 1000)
+        last_final = max(last_final, at["confirmed"])
+    elapsed = last_final - min(one.posted_at for one in sent)
+    result.completed_per_s = result.confirmed / elapsed if elapsed > 0 else 0.0
+    return result
+
+
+def report(result: Result, seconds: float) -> None:
+    print(
+        f"\norder saga at {result.rate:g} orders/s for {seconds:g} s "
+        f"({result.orders} orders, {result.confirmed} confirmed"
+        + (f", {result.refused} POSTs refused" if result.refused else "")
+        + ")"
+    )
+    print(f"{'':26}{'p50 ms':>10}{'p99 ms':>10}")
+    rows = [
+        ("POST → confirmed", result.end_to_end_ms),
+        ("  POST → stock reserved", result.reserve_ms),
+        ("  reserved → confirmed", result.pay_ms),
+        ("POST alone (baseline)", result.post_ms),
+    ]
+    for name, values in rows:
+        if len(values) >= 2:
+            print(f"{name:26}{_cut(values, 50):10.1f}{_cut(values, 99):10.1f}")
+    if len(result.end_to_end_ms) >= 2 and len(result.post_ms) >= 2:
+        ratio50 = _cut(result.end_to_end_ms, 50) / _cut(result.post_ms, 50)
+        ratio99 = _cut(result.end_to_end_ms, 99) / _cut(result.post_ms, 99)
+        print(f"{'ratio to the POST':26}{ratio50:10.1f}{ratio99:10.1f}")
+    print(
+        f"completed end to end: {result.completed_per_s:.1f} orders/s of {result.rate:g} "
+        f"offered ({'kept up' if result.kept_up else 'fell behind'})"
+    )
+
+
+async def run(rates: list[float], seconds: float, profile_name: str) -> None:
+    chosen = profile(profile_name)
+    stack = Stack(chosen)
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=100)
+    async with httpx.AsyncClient(
+        base_url=chosen.gateway_url, timeout=60, limits=limits, trust_env=False
+    ) as http:
+        shop = Shop(http)
+        admin = await shop.log_in(ADMIN_EMAIL, stack.admin_password)
+        product = await shop.add_product(admin, name="Bench widget", stock=1_000_000)
+        customers = list(
+            await asyncio.gather(*(shop.sign_up(f"Bench {n}") for n in range(CUSTOMERS)))
+        )
+        await measure(shop, customers, product["id"], rate=10, seconds=2)  # warm-up
+        results = []
+        for rate in rates:
+            results.append(await measure(shop, customers, product["id"], rate, seconds))
+            report(results[-1], seconds)
+            if not results[-1].kept_up:
+                break  # a higher rate only queues more
+    kept = [r for r in results if r.kept_up]
+    best = max(kept, key=lambda r: r.rate) if kept else None
+    if best is None:
+        print(f"\nreached: the saga fell behind already at {rates[0]:g} orders/s")
+    else:
+        print(
+            f"\nreached: {best.completed_per_s:.1f} orders/s completed end to end at "
+            f"{best.rate:g} offered, every order confirmed, p50 "
+            f"{_cut(best.end_to_end_ms, 50):.0f} ms and p99 {_cut(best.end_to_end_ms, 99):.0f} "
+            f"ms from POST to confirmed (all six services, Postgres and Kafka on this machine)"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--rates", type=float, nargs="+", default=[10, 20, 40], help="orders/s, one run each"
+    )
+    parser.add_argument("--seconds", type=float, default=20, help="length of each run")
+    parser.add_argument("--profile", default="bench", help="the running stack to load")
+    args = parser.parse_args()
+    asyncio.run(run(args.rates, args.seconds, args.profile))
+
+
+if __name__ == "__main__":
+    main()

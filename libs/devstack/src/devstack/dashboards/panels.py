@@ -1,0 +1,223 @@
+"""The few panel shapes Flotilla's dashboards use, built with grafana-foundation-sdk (Grafana 11).
+
+Every query goes through the `datasource` variable; every panel can link to the service's
+traces in Jaeger (`jaeger_url` variable) and, on series labelled by `job`, to the per-service
+drill-down. Latency panels ask for exemplars: Prometheus keeps the trace id of sampled requests
+on the histogram buckets, and Grafana's Prometheus data source links them to the trace
+(`deploy/observability/grafana/datasources.yaml`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from grafana_foundation_sdk.builders import dashboard as builder
+from grafana_foundation_sdk.builders import prometheus, stat, table, timeseries
+from grafana_foundation_sdk.builders.common import StackingConfig
+from grafana_foundation_sdk.cog.builder import Builder
+from grafana_foundation_sdk.cog.variants import Dataquery
+from grafana_foundation_sdk.models import dashboard as model
+from grafana_foundation_sdk.models.common import (
+    BigValueGraphMode,
+    GraphDrawStyle,
+    StackingMode,
+    VisibilityMode,
+)
+from grafana_foundation_sdk.models.dashboard import DataSourceRef, VariableRefresh
+from grafana_foundation_sdk.models.prometheus import PromQueryFormat
+
+__all__ = [
+    "API",
+    "DATASOURCE",
+    "Query",
+    "base_dashboard",
+    "job_variable",
+    "quantiles",
+    "stat_panel",
+    "table_panel",
+    "timeseries_panel",
+]
+
+DATASOURCE = DataSourceRef(type_val="prometheus", uid="${datasource}")
+API = 'http_route!~"/livez|/readyz|/healthz|/metrics"'
+"""The service's own API: probes and scrapes are not traffic."""
+SERVICE_DASHBOARD = "flotilla-service"
+
+
+@dataclass(frozen=True)
+class Query:
+    expr: str
+    legend: str = ""
+    exemplar: bool = False
+    instant: bool = False
+
+
+def quantiles(
+    metric: str, by: str, selector: str = "", qs: Sequence[float] = (0.5, 0.95, 0.99)
+) -> list[Query]:
+    """One histogram_quantile per q over `<metric>_bucket`, aggregated `by` (plus `le`)."""
+    label = by.split(",")[0].strip() if by else ""
+    return [
+        Query(
+            f"histogram_quantile({q}, sum by ({by + ', ' if by else ''}le) "
+            f"(rate({metric}_bucket{{{selector}}}[$__rate_interval])))",
+            f"p{round(q * 100)}" + (f" {{{{{label}}}}}" if label else ""),
+            exemplar=True,
+        )
+        for q in qs
+    ]
+
+
+def base_dashboard(uid: str, title: str, description: str) -> builder.Dashboard:
+    return (
+        builder.Dashboard(title)
+        .uid(uid)
+        .description(description)
+        .tags(["flotilla"])
+        .refresh("30s")
+        .time("now-1h", "now")
+        .timezone("browser")
+        .with_variable(
+            builder.DatasourceVariable("datasource").label("Prometheus").type("prometheus")
+        )
+        .with_variable(
+            builder.TextBoxVariable("jaeger_url")
+            .label("Jaeger")
+            .description("Where Jaeger's UI answers (panel links open traces there).")
+            .default_value("http://127.0.0.1:16686")
+        )
+        .link(
+            builder.DashboardLink("Flotilla")
+            .type(model.DashboardLinkType.DASHBOARDS)
+            .tags(["flotilla"])
+            .as_dropdown(True)
+            .include_vars(False)
+            .keep_time(True)
+        )
+    )
+
+
+def job_variable(multi: bool) -> builder.QueryVariable:
+    variable = (
+        builder.QueryVariable("job")
+        .label("Service")
+        .datasource(DATASOURCE)
+        .query("label_values(flotilla_build_info, job)")
+        .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .multi(multi)
+    )
+    if multi:
+        variable = variable.include_all(True).all_value(".*")
+    return variable
+
+
+def _targets(queries: Sequence[Query]) -> list[Builder[Dataquery]]:
+    targets: list[Builder[Dataquery]] = []
+    for ref, query in zip("ABCDEFGHIJ", queries, strict=False):
+        target = prometheus.Dataquery().expr(query.expr).ref_id(ref).legend_format(query.legend)
+        if query.exemplar:
+            target = target.exemplar(True)
+        if query.instant:
+            target = target.instant().format(PromQueryFormat.TABLE)
+        targets.append(target)
+    return targets
+
+
+def _links(panel_title: str, job: str) -> list[Builder[model.DashboardLink]]:
+    return [
+        builder.DashboardLink(f"Traces of {job} in Jaeger")
+        .url(f"${{jaeger_url}}/search?service={job}&lookback=1h")
+        .target_blank(True)
+        .tooltip(f"Recent traces behind “{panel_title}”")
+    ]
+
+
+def _drill_down() -> list[Builder[model.DashboardLink]]:
+    return [
+        builder.DashboardLink("${__field.labels.job}: service drill-down").url(
+            f"/d/{SERVICE_DASHBOARD}?var-job=${{__field.labels.job}}&${{__url_time_range}}"
+        ),
+        builder.DashboardLink("${__field.labels.job}: traces in Jaeger")
+        .url("${jaeger_url}/search?service=${__field.labels.job}&lookback=1h")
+        .target_blank(True),
+    ]
+
+
+def timeseries_panel(
+    title: str,
+    queries: Sequence[Query],
+    *,
+    unit: str = "short",
+    description: str = "",
+    width: int = 8,
+    height: int = 8,
+    job: str = "$job",
+    stacked: bool = False,
+    bars: bool = False,
+) -> timeseries.Panel:
+    panel = (
+        timeseries.Panel()
+        .title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .unit(unit)
+        .span(width)
+        .height(height)
+        .targets(_targets(queries))
+        .links(_links(title, job))
+        .data_links(_drill_down())
+        .fill_opacity(10)
+        .show_points(VisibilityMode.NEVER)
+    )
+    if stacked:
+        panel = panel.stacking(StackingConfig().mode(StackingMode.NORMAL))
+    if bars:
+        panel = panel.draw_style(GraphDrawStyle.BARS)
+    return panel
+
+
+def stat_panel(
+    title: str,
+    queries: Sequence[Query],
+    *,
+    unit: str = "short",
+    description: str = "",
+    width: int = 4,
+    height: int = 4,
+    job: str = "$job",
+) -> stat.Panel:
+    return (
+        stat.Panel()
+        .title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .unit(unit)
+        .span(width)
+        .height(height)
+        .targets(_targets(queries))
+        .links(_links(title, job))
+        .graph_mode(BigValueGraphMode.AREA)
+    )
+
+
+def table_panel(
+    title: str,
+    queries: Sequence[Query],
+    *,
+    description: str = "",
+    width: int = 12,
+    height: int = 8,
+    job: str = "$job",
+) -> table.Panel:
+    return (
+        table.Panel()
+        .title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .span(width)
+        .height(height)
+        .targets(_targets([Query(q.expr, q.legend, instant=True) for q in queries]))
+        .links(_links(title, job))
+        .data_links(_drill_down())
+    )

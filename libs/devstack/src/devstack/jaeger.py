@@ -1,0 +1,117 @@
+"""Jaeger v2, the local trace backend: the services export spans to its OTLP/HTTP receiver, it
+keeps them in memory, and its query API and UI serve them (`/api/traces/<id>`, `/search`).
+
+Jaeger v2 is an OpenTelemetry Collector distribution. Its Go module is tagged `v1.x` only (the
+`v2.x` tags lack a `/v2` module path) and its go.mod carries a `replace` line, so `go install`
+refuses it: `make obs-tools` builds it inside its own module folder, pinned to the tag below,
+into the git-ignored `.cache/obs/bin/` (about ten minutes, once).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from devstack.process import ManagedProcess
+from devstack.profiles import Profile
+
+__all__ = ["JAEGER_MODULE_VERSION", "JaegerError", "JaegerServer", "jaeger_binary"]
+
+# The module tag that ships Jaeger v2 (cmd/jaeger) as `github.com/jaegertracing/jaeger`.
+JAEGER_MODULE_VERSION = "v1.76.0"
+
+
+class JaegerError(RuntimeError):
+    """Jaeger is missing or did not become ready; the message says what to do."""
+
+
+def jaeger_binary(profile: Profile) -> Path:
+    return profile.cache / "obs" / "bin" / f"jaeger-{JAEGER_MODULE_VERSION}"
+
+
+class JaegerServer:
+    def __init__(self, profile: Profile) -> None:
+        self.host = profile.host
+        self.otlp_http_port = profile.otlp_http_port
+        self.query_port = profile.jaeger_query_port
+        self.grpc_port = profile.jaeger_grpc_port
+        self.binary = jaeger_binary(profile)
+        self.config_file = profile.root / "jaeger" / "config.yaml"
+        self.process = ManagedProcess(
+            "jaeger", profile.pids / "jaeger.pid", profile.logs / "jaeger.log"
+        )
+
+    @property
+    def url(self) -> str:
+        """The UI, and the query API under `/api`."""
+        return f"http://{self.host}:{self.query_port}"
+
+    @property
+    def otlp_endpoint(self) -> str:
+        """What services get as OTEL_EXPORTER_OTLP_ENDPOINT (they append /v1/traces)."""
+        return f"http://{self.host}:{self.otlp_http_port}"
+
+    def start(self, timeout: float = 30.0) -> None:
+        if not self.binary.exists():
+            raise JaegerError(
+                f"{self.binary} is missing: `make obs-tools` builds it (Go, once, ~10 minutes)"
+            )
+        self.config_file.parent.mkdir(parents=True, exist_ok=True)
+        self.config_file.write_text(yaml.safe_dump(self.config(), sort_keys=False))
+        self.process.start([str(self.binary), "--config", str(self.config_file)])
+        deadline = time.monotonic() + timeout
+        while not self.is_ready():
+            if self.process.exited_early() or time.monotonic() > deadline:
+                raise JaegerError(f"jaeger did not start:\n{self.process.log_tail()}")
+            time.sleep(0.25)
+
+    def stop(self) -> None:
+        self.process.stop()
+
+    def is_running(self) -> bool:
+        return self.process.is_running()
+
+    def pid(self) -> int | None:
+        return self.process.pid()
+
+    def is_ready(self) -> bool:
+        try:
+            response = httpx.get(f"{self.url}/api/services", timeout=2.0, trust_env=False)
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 200
+
+    def config(self) -> dict[str, Any]:
+        """OTLP/HTTP in, an in-memory store, the query extension; every port on loopback."""
+        host = self.host
+        return {
+            "service": {
+                "extensions": ["jaeger_storage", "jaeger_query"],
+                "pipelines": {
+                    "traces": {
+                        "receivers": ["otlp"],
+                        "processors": ["batch"],
+                        "exporters": ["jaeger_storage_exporter"],
+                    }
+                },
+                # No self-telemetry endpoint: it would need one more port per profile.
+                "telemetry": {"metrics": {"level": "none"}, "logs": {"level": "warn"}},
+            },
+            "extensions": {
+                "jaeger_query": {
+                    "storage": {"traces": "memstore"},
+                    "http": {"endpoint": f"{host}:{self.query_port}"},
+                    "grpc": {"endpoint": f"{host}:{self.grpc_port}"},
+                },
+                "jaeger_storage": {"backends": {"memstore": {"memory": {"max_traces": 50_000}}}},
+            },
+            "receivers": {
+                "otlp": {"protocols": {"http": {"endpoint": f"{host}:{self.otlp_http_port}"}}}
+            },
+            "processors": {"batch": {"timeout": "1s"}},
+            "exporters": {"jaeger_storage_exporter": {"trace_storage": "memstore"}},
+        }

@@ -1,0 +1,172 @@
+"""What the observability tests share: the rule files, the dashboards, every PromQL expression
+in them, the metric names the running services export, and promtool.
+
+A test that takes an `expression` argument runs once per PromQL expression of the rules and
+dashboards, one that takes `alert` once per alerting rule; each is named after where it comes
+from (file and panel or rule), so a failure names what to fix.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import promql_parser
+import pytest
+import yaml
+
+from devstack.profiles import REPO_ROOT
+from devstack.stack import Stack
+
+OBSERVABILITY = REPO_ROOT / "deploy" / "observability"
+RULES_DIR = OBSERVABILITY / "rules"
+DASHBOARDS_DIR = OBSERVABILITY / "dashboards"
+RUNBOOKS_DIR = REPO_ROOT / "docs" / "runbooks"
+
+# Grafana's variables, replaced by something PromQL accepts before parsing.
+_GRAFANA_VARIABLES = {
+    "$__rate_interval": "1m",
+    "$__interval": "1m",
+    "$__range": "1h",
+    "${job}": ".*",
+    "$job": ".*",
+}
+_LABEL_VALUES = re.compile(r"^label_values\((?:(?P<metric>[^,()]+),\s*)?(?P<label>\w+)\)$")
+
+
+@dataclass(frozen=True)
+class Expression:
+    where: str
+    promql: str
+
+
+def grafana_to_promql(expr: str) -> str:
+    for variable, value in _GRAFANA_VARIABLES.items():
+        expr = expr.replace(variable, value)
+    return expr
+
+
+def rule_groups() -> Iterator[tuple[Path, dict[str, Any]]]:
+    for path in sorted(RULES_DIR.glob("*.yaml")):
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            yield path, group
+
+
+def rules() -> list[dict[str, Any]]:
+    return [rule for _, group in rule_groups() for rule in group["rules"]]
+
+
+def alerts() -> list[dict[str, Any]]:
+    return [rule for rule in rules() if "alert" in rule]
+
+
+def dashboards() -> dict[str, dict[str, Any]]:
+    return {
+        path.name: json.loads(path.read_text()) for path in sorted(DASHBOARDS_DIR.glob("*.json"))
+    }
+
+
+def expressions() -> list[Expression]:
+    """Every PromQL expression of the rule files and the dashboards (variables and panels)."""
+    found = [
+        Expression(f"{path.name}: {rule.get('alert') or rule.get('record')}", rule["expr"])
+        for path, group in rule_groups()
+        for rule in group["rules"]
+    ]
+    for name, dashboard in dashboards().items():
+        for panel in dashboard["panels"]:
+            for target in panel.get("targets", []):
+                found.append(
+                    Expression(f"{name}: {panel['title']!r}", grafana_to_promql(target["expr"]))
+                )
+        for variable in dashboard["templating"]["list"]:
+            if variable["type"] != "query":
+                continue
+            match = _LABEL_VALUES.match(variable["query"])
+            assert match, f"{name}: variable {variable['name']} is not label_values(...)"
+            if match["metric"]:
+                found.append(Expression(f"{name}: ${variable['name']}", match["metric"]))
+    return found
+
+
+def _metric_names(node: Any) -> set[str]:
+    if isinstance(node, promql_parser.VectorSelector):
+        return {node.name} if node.name else set()
+    names: set[str] = set()
+    for attribute in ("expr", "lhs", "rhs", "param", "vector_selector"):
+        child = getattr(node, attribute, None)
+        if child is not None and not isinstance(child, (str, int, float)):
+            names |= _metric_names(child)
+    for child in getattr(node, "args", None) or ():
+        names |= _metric_names(child)
+    return names
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "expression" in metafunc.fixturenames:
+        found = expressions()
+        metafunc.parametrize("expression", found, ids=[e.where for e in found])
+    if "alert" in metafunc.fixturenames:
+        found_alerts = alerts()
+        metafunc.parametrize("alert", found_alerts, ids=[a["alert"] for a in found_alerts])
+
+
+@pytest.fixture(scope="session")
+def metric_names() -> Callable[[str], set[str]]:
+    """`metric_names(promql)`: the metric names the expression selects (it must parse)."""
+
+    def names(promql: str) -> set[str]:
+        return _metric_names(promql_parser.parse(promql))
+
+    return names
+
+
+@pytest.fixture(scope="session")
+def recording_rules() -> set[str]:
+    return {rule["record"] for rule in rules() if "record" in rule}
+
+
+@pytest.fixture(scope="session")
+def all_alerts() -> list[dict[str, Any]]:
+    return alerts()
+
+
+@pytest.fixture(scope="session")
+def all_dashboards() -> dict[str, dict[str, Any]]:
+    return dashboards()
+
+
+@pytest.fixture(scope="session")
+def promtool() -> str:
+    found = shutil.which("promtool")
+    if found is None:
+        pytest.fail(
+            "promtool is not installed: `make obs-tools` (or `apt-get install "
+            "--no-install-recommends prometheus`) installs Debian's prometheus package with it"
+        )
+    return found
+
+
+@pytest.fixture(scope="session")
+def exported_metrics(test_stack: Stack) -> dict[str, set[str]]:
+    """Metric name → the running services whose /metrics lists it (HELP/TYPE count: a metric
+    defined at import time is listed before its first sample)."""
+    exported: dict[str, set[str]] = {}
+    for name in test_stack.service_names:
+        url = f"{test_stack.service(name).url}/metrics"
+        text = httpx.get(url, timeout=5.0, trust_env=False).raise_for_status().text
+        for line in text.splitlines():
+            if line.startswith("# TYPE "):
+                family, kind = line.split()[2:4]
+                samples = [family]
+                if kind == "histogram":
+                    samples += [f"{family}_bucket", f"{family}_count", f"{family}_sum"]
+                for sample in samples:
+                    exported.setdefault(sample, set()).add(name)
+    return exported
