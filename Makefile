@@ -77,7 +77,8 @@ $(JAEGER): $(VENV)/.synced
 
 obs-tools: .run/.obs-packages $(JAEGER)
 
-# The committed Grafana dashboards, from devstack/dashboards.py (make lint checks they are fresh).
+# The committed Grafana dashboards, from libs/devstack/src/devstack/dashboards/ (tests/observability
+# fails while they are stale).
 dashboards: setup
 	$(PY) -m devstack.dashboards generate
 

@@ -145,3 +145,16 @@ async def test_the_running_sweeper_cancels_an_order_once_its_deadline_passes(
     read = await _read(api, auth, order)
     cancelled_at = datetime.fromisoformat(read["history"][-1]["at"])
     assert cancelled_at >= datetime.fromisoformat(read["deadline_at"])
+
+
+async def test_what_the_sweeper_could_not_cancel_is_measured_as_overdue(
+    place: PlaceOrder, database: Database
+) -> None:
+    """`flotilla_orders_overdue` (alert FlotillaOrdersStuckPastDeadline) counts open orders
+    past their deadline after a round: 0 once swept, the stuck ones while it cannot sweep."""
+    await place(deadline_s=OVERDUE)
+    await asyncio.sleep(OVERDUE)
+    sweeper = _sweeper(database)
+    assert await sweeper.measure_overdue() >= 1  # other tests' leftovers may count too
+    await sweeper.sweep()
+    assert await sweeper.measure_overdue() == 0
