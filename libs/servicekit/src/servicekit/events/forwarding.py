@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError, RecordTooLargeError
+from aiokafka.structs import ConsumerRecord
 from opentelemetry import propagate
 
 from servicekit.events.dead_letters import (
@@ -84,6 +85,35 @@ class Forwarder:
             **error_headers(error),
         }
         await self._send(topic, key, value, forwarded_headers(headers, extensions, _trace(headers)))
+
+    async def dead_letter(
+        self,
+        record: ConsumerRecord[bytes, bytes],
+        headers: Headers,
+        origin: Origin,
+        reason: DeadLetterReason,
+        error: BaseException | str,
+        attempts: int,
+    ) -> None:
+        """Give up on a consumed record: logged, then `to_dlq`."""
+        log.warning(
+            "dead-lettering %s:%s:%s (%s): %s",
+            record.topic,
+            record.partition,
+            record.offset,
+            reason,
+            error,
+            extra={"group": self._group},
+        )
+        await self.to_dlq(
+            key=record.key,
+            value=record.value,
+            headers=headers,
+            origin=origin,
+            reason=reason,
+            error=error,
+            attempts=attempts,
+        )
 
     async def to_dlq(
         self,
