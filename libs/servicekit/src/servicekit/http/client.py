@@ -9,10 +9,8 @@ own budget (`servicekit.request_context`) is shorter. Each attempt has connect/r
 clipped to what is left, sends the remainder downstream in `x-request-budget-ms`, carries the
 W3C trace context, gets a CLIENT span, and goes through the downstream's circuit breaker.
 
-Retries (Tenacity): only idempotent requests (safe methods or an `Idempotency-Key`), only for
-transport errors and `retry_on_statuses`; full-jitter exponential backoff, at least the
-`Retry-After` the downstream asked for; never a sleep that would end past the deadline; and
-only while the client's retry budget allows.
+Retries: only idempotent requests (safe methods or an `Idempotency-Key`), by the rules of
+`servicekit.http.retrying` (which failures, how long to wait, when to stop).
 
 The caller gets the final `httpx.Response` whatever its status (a 5xx after the last attempt
 included), or a problem error: `DownstreamUnavailable` (503 + Retry-After: breaker open,
@@ -22,7 +20,6 @@ unreachable), `DownstreamTimeout` (504) or `DeadlineExceeded` (504).
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json as jsonlib
 import random
 import time
@@ -34,20 +31,15 @@ from typing import Any, Self, TypedDict, Unpack
 import httpx
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode, TracerProvider
-from tenacity import AsyncRetrying, RetryCallState, wait_exponential
 
 from servicekit.asgi.deadline import BUDGET_HEADER
 from servicekit.errors import ProblemError
 from servicekit.http.errors import DeadlineExceeded, DownstreamTimeout, DownstreamUnavailable
 from servicekit.http.policy import IDEMPOTENT_METHODS, DownstreamPolicy, DownstreamSettings
 from servicekit.http.retry_budget import RetryBudget
+from servicekit.http.retrying import RetryRules
 from servicekit.http.singleflight import SingleFlight
-from servicekit.http.telemetry import (
-    CLIENT_CALLS,
-    CLIENT_REQUEST_DURATION,
-    CLIENT_RETRIES,
-    CLIENT_RETRY_BUDGET_EXHAUSTED,
-)
+from servicekit.http.telemetry import CLIENT_CALLS, CLIENT_REQUEST_DURATION
 from servicekit.request_context import remaining_budget_s
 from servicekit.resilience.breaker import CircuitBreaker, CircuitOpenError
 
@@ -126,10 +118,8 @@ class ResilientClient:
         self._http = httpx.AsyncClient(base_url=base_url or policy.base_url, transport=transport)
         self._flights: SingleFlight[httpx.Response] = SingleFlight()
         self._clock = clock
-        self._rng = rng
-        self._sleep = sleep
-        self._backoff = wait_exponential(
-            multiplier=policy.backoff_initial_s, max=policy.backoff_max_s
+        self._retry_rules = RetryRules(
+            name, policy, self.retry_budget, clock=clock, rng=rng, sleep=sleep
         )
         self._tracer = trace.get_tracer(__name__, tracer_provider=tracer_provider)
 
@@ -236,14 +226,7 @@ class ResilientClient:
             attempts += 1
             return await self._attempt(method, url, headers, content, deadline, attempts - 1)
 
-        retrying = AsyncRetrying(
-            retry=self._should_retry if retryable else (lambda _: False),
-            wait=self._wait,
-            stop=lambda state: self._should_stop(state, deadline),
-            before_sleep=lambda _: CLIENT_RETRIES.labels(self.name).inc(),
-            sleep=self._sleep,
-            retry_error_callback=_last_outcome,
-        )
+        retrying = self._retry_rules.retrying(retryable=retryable, deadline=deadline)
         outcome = "success"
         try:
             response: httpx.Response = await retrying(attempt)
@@ -325,35 +308,6 @@ class ResilientClient:
                 )
             return response
 
-    def _should_retry(self, state: RetryCallState) -> bool:
-        outcome = state.outcome
-        assert outcome is not None
-        if outcome.failed:
-            return isinstance(outcome.exception(), httpx.TransportError)
-        response: httpx.Response = outcome.result()
-        return response.status_code in self.policy.retry_on_statuses
-
-    def _wait(self, state: RetryCallState) -> float:
-        """Full jitter: uniform in [0, the exponential step]; at least the `Retry-After`."""
-        backoff = self._rng() * self._backoff(state)
-        outcome = state.outcome
-        if outcome is not None and not outcome.failed:
-            response: httpx.Response = outcome.result()
-            retry_after = _retry_after_s(response.headers.get("retry-after"))
-            if retry_after is not None:
-                return max(backoff, retry_after)
-        return backoff
-
-    def _should_stop(self, state: RetryCallState, deadline: float) -> bool:
-        if state.attempt_number >= self.policy.max_attempts:
-            return True
-        if self._clock() + (state.upcoming_sleep or 0.0) >= deadline:
-            return True
-        if not self.retry_budget.try_spend():
-            CLIENT_RETRY_BUDGET_EXHAUSTED.labels(self.name).inc()
-            return True
-        return False
-
     def _problem(self, error: Exception) -> tuple[str, ProblemError | None]:
         name = self.name
         if isinstance(error, CircuitOpenError):
@@ -370,26 +324,6 @@ class ResilientClient:
         if isinstance(error, httpx.TransportError):
             return "server_error", DownstreamUnavailable(name, f"{name} broke the connection.")
         return "server_error", None
-
-
-def _last_outcome(state: RetryCallState) -> httpx.Response:
-    """When retries stop, the caller gets what the last attempt got."""
-    assert state.outcome is not None
-    response: httpx.Response = state.outcome.result()
-    return response
-
-
-def _retry_after_s(value: str | None) -> float | None:
-    """`Retry-After` as seconds or an HTTP-date (RFC 9110 §10.2.3)."""
-    if value is None:
-        return None
-    if value.strip().isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 def _redacted(url: httpx.URL) -> str:
