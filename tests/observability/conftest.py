@@ -170,3 +170,15 @@ def exported_metrics(test_stack: Stack) -> dict[str, set[str]]:
                 for sample in samples:
                     exported.setdefault(sample, set()).add(name)
     return exported
+
+
+@pytest.fixture(scope="session")
+def observed(test_stack: Stack) -> Stack:
+    """The test stack, which must run its Prometheus and Jaeger."""
+    if not (test_stack.prometheus.is_ready() and test_stack.jaeger.is_ready()):
+        pytest.fail(
+            f"the {test_stack.profile.name} stack runs without Prometheus and Jaeger: start it "
+            f"with `FLOTILLA_OBS=1 python -m devstack up --profile {test_stack.profile.name}` "
+            "(make test does)"
+        )
+    return test_stack

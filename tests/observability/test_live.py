@@ -26,17 +26,6 @@ _VARIABLES = {"$__rate_interval": "1m", "$job": ".*"}
 Json = dict[str, Any]
 
 
-@pytest.fixture(scope="module")
-def observed(test_stack: Stack) -> Stack:
-    if not (test_stack.prometheus.is_ready() and test_stack.jaeger.is_ready()):
-        pytest.fail(
-            f"the {test_stack.profile.name} stack runs without Prometheus and Jaeger: start it "
-            f"with `FLOTILLA_OBS=1 python -m devstack up --profile {test_stack.profile.name}` "
-            "(make test does)"
-        )
-    return test_stack
-
-
 @pytest.fixture
 async def gateway(stack_profile: Profile) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=stack_profile.gateway_url, timeout=30) as client:
