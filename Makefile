@@ -193,8 +193,9 @@ deploy-tools: $(DEPLOY_CACHE)/bin/.helm-$(HELM_VERSION) $(DEPLOY_CACHE)/bin/.kub
 	$(DEPLOY_CACHE)/crds/.stamp-$(PROMETHEUS_OPERATOR_VERSION)-$(GATEWAY_API_VERSION)-$(SKAFFOLD_VERSION)
 	@command -v kubectl >/dev/null || { echo "deploy-tools: needs kubectl (kubectl kustomize)" >&2; exit 1; }
 
-# Rewrite the generated copies: the umbrella's files/platform.yaml and deploy/k8s's rendered
-# manifests (after a change to deploy/routes.yaml, deploy/topics.yaml or the charts).
+# Rewrite the generated copies: the umbrella's files/platform.yaml and files/observability/, and
+# deploy/k8s's rendered manifests (after a change to deploy/routes.yaml, deploy/topics.yaml,
+# deploy/observability or the charts).
 deploy-generate: setup deploy-tools
 	$(PY) -m devstack.charts generate --helm $(HELM)
 

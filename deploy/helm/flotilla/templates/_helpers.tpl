@@ -22,3 +22,10 @@ capabilities:
 seccompProfile:
   type: RuntimeDefault
 {{- end -}}
+
+{{- /* The dashboards, data sources and rules: not a service's objects (the kustomize overlays
+leave them out of their service ConfigMap patches by this component label). */ -}}
+{{- define "flotilla.observabilityLabels" -}}
+{{ include "flotilla.labels" . }}
+app.kubernetes.io/component: observability
+{{- end -}}

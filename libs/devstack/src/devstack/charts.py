@@ -1,15 +1,19 @@
-"""`python -m devstack.charts generate | check`: the Kubernetes copies of the route table and
-the topic file, and the kustomize manifests rendered from the Helm charts.
+"""`python -m devstack.charts generate | check`: the Kubernetes copies of the route table, the
+topic file and the observability assets, and the kustomize manifests rendered from the charts.
 
 Helm cannot read files outside a chart, so the umbrella chart (deploy/helm/flotilla) gets a
 generated copy of `deploy/routes.yaml` and of the expanded `deploy/topics.yaml` (with each
 group's retry and dead-letter topics, through `contracts.topology.load_topology()`) in
-`files/platform.yaml`, from which it renders the HTTPRoutes and KafkaTopics. With `--helm`,
+`files/platform.yaml`, from which it renders the HTTPRoutes and KafkaTopics, and a copy of
+the Grafana dashboards and data sources and the Prometheus rule files of deploy/observability
+in `files/observability/` (see `devstack.observability_copies`), from which it renders the
+Grafana sidecar ConfigMaps and the PrometheusRules. With `--helm`,
 the kustomize base and the dev overlay's in-cluster infrastructure are rendered from the same
 chart, so `kubectl apply -k` users get the same objects as `helm install` users.
 
 generate   write the files that differ
-check      exit 1 naming each stale file (regenerate with `make deploy-generate`), else 0
+check      exit 1 naming each stale file, or a copy whose source is gone (regenerate with
+           `make deploy-generate`, which deletes such copies), else 0
 """
 
 from __future__ import annotations
@@ -26,6 +30,11 @@ import yaml
 
 from contracts.topology import Topology, TopologyError, load_topology
 from devstack.gateway import ROUTES_FILE, Route, RouteTableError, load_routes
+from devstack.observability_copies import (
+    OBSERVABILITY_DIR,
+    observability_sources,
+    orphaned_copies,
+)
 from devstack.profiles import REPO_ROOT
 
 __all__ = [
@@ -34,6 +43,7 @@ __all__ = [
     "GeneratedFile",
     "expected_files",
     "main",
+    "orphaned_files",
     "platform_document",
     "stale_files",
 ]
@@ -98,6 +108,18 @@ def _platform_file(routes_file: Path, topics_file: Path | None) -> GeneratedFile
     return GeneratedFile(PLATFORM_FILE, header + body)
 
 
+def _observability_files(source_dir: Path) -> list[GeneratedFile]:
+    """Verbatim copies; the YAML ones (rules, data sources) get the generated-file header."""
+    files = []
+    for source, copy in observability_sources(source_dir):
+        text = source.read_text(encoding="utf-8")
+        if copy.suffix == ".yaml":
+            shown = f"deploy/observability/{source.relative_to(source_dir)}"
+            text = _HEADER.format(sources=shown) + text
+        files.append(GeneratedFile(copy, text))
+    return files
+
+
 def _helm_template(helm: str, *args: str) -> str:
     command = [helm, "template", RELEASE, str(UMBRELLA), "--kube-version", KUBE_VERSION, *args]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -118,13 +140,18 @@ def _rendered_files(helm: str) -> list[GeneratedFile]:
 
 
 def expected_files(
-    *, helm: str | None = None, routes_file: Path = ROUTES_FILE, topics_file: Path | None = None
+    *,
+    helm: str | None = None,
+    routes_file: Path = ROUTES_FILE,
+    topics_file: Path | None = None,
+    observability_dir: Path = OBSERVABILITY_DIR,
 ) -> list[GeneratedFile]:
-    """The platform copy, then (with a helm binary) the kustomize manifests.
+    """The chart's copies (platform, observability), then (with a helm binary) the kustomize
+    manifests.
 
-    The platform copy comes first and is written before helm renders: the chart reads it.
+    The copies come first and are written before helm renders: the chart reads them.
     """
-    files = [_platform_file(routes_file, topics_file)]
+    files = [_platform_file(routes_file, topics_file), *_observability_files(observability_dir)]
     if helm is not None:
         files.extend(_rendered_files(helm))
     return files
@@ -141,6 +168,11 @@ def stale_files(files: Sequence[GeneratedFile]) -> list[str]:
     return problems
 
 
+def orphaned_files(files: Sequence[GeneratedFile]) -> list[Path]:
+    """Copies in the chart's observability folder that none of `files` is (their source is gone)."""
+    return orphaned_copies(file.path for file in files)
+
+
 class ChartError(RuntimeError):
     """A source file is invalid or helm failed; the message says which and why."""
 
@@ -148,20 +180,29 @@ class ChartError(RuntimeError):
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m devstack.charts",
-        description="Generate and check the Kubernetes copies of deploy/routes.yaml and "
-        "deploy/topics.yaml, and the kustomize manifests rendered from the Helm charts.",
+        description="Generate and check the Kubernetes copies of deploy/routes.yaml, "
+        "deploy/topics.yaml and deploy/observability, and the kustomize manifests rendered "
+        "from the Helm charts.",
     )
     parser.add_argument("command", choices=["generate", "check"])
     parser.add_argument("--helm", help="a helm binary: also render deploy/k8s from the charts")
     args = parser.parse_args(argv)
     try:
         if args.command == "generate":
-            platform, *_ = expected_files()
-            _write(platform)
-            for file in expected_files(helm=args.helm)[1:]:
+            copies = expected_files()
+            for file in copies:
+                _write(file)
+            for orphan in orphaned_files(copies):
+                orphan.unlink()
+                print(f"charts: deleted {orphan.relative_to(REPO_ROOT)} (its source is gone)")
+            for file in expected_files(helm=args.helm)[len(copies) :]:
                 _write(file)
             return 0
-        problems = stale_files(expected_files(helm=args.helm))
+        files = expected_files(helm=args.helm)
+        problems = stale_files(files) + [
+            f"{orphan.relative_to(REPO_ROOT)} has no source in deploy/observability"
+            for orphan in orphaned_files(files)
+        ]
     except (RouteTableError, TopologyError, ChartError) as error:
         print(f"charts: {error}", file=sys.stderr)
         return 1

@@ -1,0 +1,201 @@
+"""The umbrella chart ships deploy/observability: a Grafana sidecar ConfigMap per dashboard and
+one for the data sources, and a PrometheusRule per rule file whose groups are that file's."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from devstack.observability_copies import OBSERVABILITY_DIR
+
+Object = dict[str, Any]
+Render = Callable[..., list[Object]]
+RULE_FILES = sorted((OBSERVABILITY_DIR / "rules").glob("*.yaml"))
+DASHBOARDS = sorted((OBSERVABILITY_DIR / "dashboards").glob("*.json"))
+# values-dev.yaml has no Prometheus operator to serve PrometheusRules (like its ServiceMonitors).
+WITH_RULES = [(), ("values-prod.yaml",)]
+VALUES = [(), ("values-dev.yaml",), ("values-prod.yaml",)]
+BASE_URL = "https://runbooks.example.test/flotilla/blob/v1.4.2/"
+ONE_MIB = 1024 * 1024
+
+
+@pytest.fixture(scope="session")
+def promtool() -> str:
+    found = shutil.which("promtool")
+    if found is None:
+        pytest.fail("promtool is not installed: `make obs-tools` installs Debian's prometheus")
+    return found
+
+
+def _kind(objects: list[Object], kind: str) -> dict[str, Object]:
+    return {o["metadata"]["name"]: o for o in objects if o["kind"] == kind}
+
+
+def _rules(objects: list[Object]) -> dict[str, Object]:
+    return _kind(objects, "PrometheusRule")
+
+
+def _labelled(objects: list[Object], label: str) -> dict[str, Object]:
+    """The ConfigMaps a Grafana sidecar watching `label` picks up."""
+    config_maps = _kind(objects, "ConfigMap").items()
+    return {name: o for name, o in config_maps if label in o["metadata"]["labels"]}
+
+
+def _dashboards(objects: list[Object]) -> dict[str, Object]:
+    return _labelled(objects, "grafana_dashboard")
+
+
+def _datasources(objects: list[Object]) -> dict[str, Object]:
+    return _labelled(objects, "grafana_datasource")
+
+
+def _groups(path: Path) -> list[Any]:
+    groups: list[Any] = yaml.safe_load(path.read_text())["groups"]
+    return groups
+
+
+@pytest.mark.parametrize("values", WITH_RULES, ids=["default", "prod"])
+def test_each_rule_file_is_one_prometheus_rule_with_its_groups(
+    helm_template: Render, values: tuple[str, ...]
+) -> None:
+    rules = _rules(helm_template(values=values))
+    assert sorted(rules) == [f"flotilla-{path.stem}" for path in RULE_FILES]
+    for path in RULE_FILES:
+        assert rules[f"flotilla-{path.stem}"]["spec"]["groups"] == _groups(path), path.name
+
+
+def test_dev_values_render_no_prometheus_rule(helm_template: Render) -> None:
+    assert _rules(helm_template(values=["values-dev.yaml"])) == {}
+
+
+def test_prometheus_templates_in_annotations_reach_prometheus_verbatim(
+    helm_template: Render,
+) -> None:
+    rendered = yaml.safe_dump_all(list(_rules(helm_template()).values()))
+    assert "{{ $labels.job }}" in rendered
+    assert "{{ $value | humanize }}" in rendered
+
+
+def test_runbook_base_url_prefixes_each_relative_runbook(helm_template: Render) -> None:
+    rules = _rules(helm_template(sets=[f"observability.runbookBaseUrl={BASE_URL}"]))
+    for path in RULE_FILES:
+        expected = _groups(path)
+        for group in expected:
+            for notes in (rule.get("annotations", {}) for rule in group["rules"]):
+                if "runbook_url" in notes:
+                    notes["runbook_url"] = BASE_URL + notes["runbook_url"]
+        assert rules[f"flotilla-{path.stem}"]["spec"]["groups"] == expected, path.name
+    urls = [r["annotations"]["runbook_url"] for o in rules.values() for g in o["spec"]["groups"]
+            for r in g["rules"] if "alert" in r]  # fmt: skip
+    assert urls
+    assert all(url.startswith(BASE_URL + "docs/runbooks/Flotilla") for url in urls)
+
+
+def test_rule_labels_from_values_let_a_rule_selector_pick_them(helm_template: Render) -> None:
+    rules = _rules(helm_template(values=["values-prod.yaml"]))
+    assert {o["metadata"]["labels"].get("release") for o in rules.values()} == {
+        "kube-prometheus-stack"
+    }
+
+
+@pytest.mark.parametrize("values", WITH_RULES, ids=["default", "prod"])
+def test_every_prometheus_rule_validates_against_the_crd(
+    helm_template: Render,
+    validate: Callable[[list[Object]], list[str]],
+    values: tuple[str, ...],
+) -> None:
+    rules = list(_rules(helm_template(values=values)).values())
+    assert rules
+    assert validate(rules) == []
+    broken = copy.deepcopy(rules[0])
+    broken["spec"]["groups"][0]["rules"][0]["expression"] = "up"
+    assert any(f"PrometheusRule/{broken['metadata']['name']}" in p for p in validate([broken]))
+
+
+def test_promtool_accepts_the_groups_of_each_rendered_rule(
+    helm_template: Render, promtool: str, tmp_path: Path
+) -> None:
+    rendered = _rules(helm_template(sets=[f"observability.runbookBaseUrl={BASE_URL}"]))
+    files = []
+    for name, rule in sorted(rendered.items()):
+        files.append(tmp_path / f"{name}.yaml")
+        files[-1].write_text(yaml.safe_dump({"groups": rule["spec"]["groups"]}))
+    result = subprocess.run(
+        [promtool, "check", "rules", *map(str, files)],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("values", VALUES, ids=["default", "dev", "prod"])
+def test_each_dashboard_is_a_sidecar_config_map_holding_its_json(
+    helm_template: Render, values: tuple[str, ...]
+) -> None:
+    dashboards = _dashboards(helm_template(values=values))
+    assert sorted(dashboards) == [f"flotilla-dashboard-{path.stem}" for path in DASHBOARDS]
+    for path in DASHBOARDS:
+        config_map = dashboards[f"flotilla-dashboard-{path.stem}"]
+        assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
+        assert config_map["metadata"]["annotations"] == {"grafana_folder": "Flotilla"}
+        (text,) = config_map["data"].values()
+        assert json.loads(text) == json.loads(path.read_text()), path.name
+        assert len(json.dumps(config_map).encode()) < ONE_MIB, f"{path.name} exceeds 1 MiB"
+
+
+def test_dashboard_label_and_folder_come_from_values(helm_template: Render) -> None:
+    sets = ["observability.dashboards.label=dashboards", "observability.dashboards.labelValue=on",
+            "observability.dashboards.folderAnnotation=k8s-sidecar-target-directory",
+            "observability.dashboards.folder=/var/lib/grafana/dashboards/Shop"]  # fmt: skip
+    config_maps = _kind(helm_template(sets=sets), "ConfigMap")
+    dashboards = [o for name, o in config_maps.items() if name.startswith("flotilla-dashboard-")]
+    assert len(dashboards) == len(DASHBOARDS)
+    for config_map in dashboards:
+        assert config_map["metadata"]["labels"]["dashboards"] == "on"
+        assert "grafana_dashboard" not in config_map["metadata"]["labels"]
+        folder = {"k8s-sidecar-target-directory": "/var/lib/grafana/dashboards/Shop"}
+        assert config_map["metadata"]["annotations"] == folder
+
+
+def test_datasources_config_map_carries_the_sidecar_label(helm_template: Render) -> None:
+    (config_map,) = _datasources(helm_template()).values()
+    assert config_map["metadata"]["labels"]["grafana_datasource"] == "1"
+    (text,) = config_map["data"].values()
+    source = OBSERVABILITY_DIR / "grafana" / "datasources.yaml"
+    assert yaml.safe_load(text) == yaml.safe_load(source.read_text())
+
+
+def test_datasource_urls_come_from_values(helm_template: Render) -> None:
+    sets = ["observability.datasources.prometheusUrl=http://prometheus.monitoring:9090",
+            "observability.datasources.jaegerUrl=http://jaeger.tracing:16686"]  # fmt: skip
+    (config_map,) = _datasources(helm_template(sets=sets)).values()
+    (text,) = config_map["data"].values()
+    urls = {ds["type"]: ds["url"] for ds in yaml.safe_load(text)["datasources"]}
+    assert urls == {
+        "prometheus": "http://prometheus.monitoring:9090",
+        "jaeger": "http://jaeger.tracing:16686",
+    }
+
+
+@pytest.mark.parametrize("toggle", ["dashboards", "datasources", "rules"])
+def test_disabling_a_toggle_removes_only_its_objects(helm_template: Render, toggle: str) -> None:
+    select = {"dashboards": _dashboards, "datasources": _datasources, "rules": _rules}[toggle]
+    before = helm_template()
+    after = helm_template(sets=[f"observability.{toggle}.enabled=false"])
+    assert select(before)
+    assert select(after) == {}
+    assert {_key(o) for o in before} - {_key(o) for o in after} == {
+        _key(o) for o in select(before).values()
+    }
+    assert {_key(o) for o in after} <= {_key(o) for o in before}
+
+
+def _key(obj: Object) -> tuple[str, str]:
+    return obj["kind"], obj["metadata"]["name"]
