@@ -16,6 +16,8 @@ import pytest
 
 from devstack.profiles import Profile, profile
 from devstack.stack import Stack
+from servicekit.auth.keys import KeyRing
+from servicekit.testing.tokens import new_key_ring
 
 
 @pytest.fixture(scope="session")
@@ -54,3 +56,9 @@ def scratch_database(test_stack: Stack) -> Callable[[str, str], tuple[str, str]]
         return admin, service
 
     return make
+
+
+@pytest.fixture(scope="session")
+def key_ring(tmp_path_factory: pytest.TempPathFactory) -> KeyRing:
+    """The signing keys of the tokens the services' tests send (`servicekit.testing.tokens`)."""
+    return new_key_ring(tmp_path_factory.mktemp("jwt"))

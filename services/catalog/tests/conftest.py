@@ -10,13 +10,11 @@ from aiokafka import AIOKafkaProducer
 from catalog.main import build_app
 from catalog.settings import CatalogSettings
 from devstack.stack import ADMIN_EMAIL, Stack
-from servicekit.auth.dependencies import install_token_verifier
-from servicekit.auth.jwks import LocalKeySource
-from servicekit.auth.keys import KeyRing, load_key_ring, write_new_signing_key
-from servicekit.auth.tokens import TokenVerifier, issue_access_token
+from servicekit.auth.keys import KeyRing
 from servicekit.db.bootstrap import bootstrap_database
 from servicekit.db.engine import Database
-from servicekit.ids import new_id
+from servicekit.testing import tokens
+from servicekit.testing.tokens import in_process_client
 
 Headers = Callable[..., dict[str, str]]
 
@@ -47,25 +45,13 @@ async def database(catalog_settings: CatalogSettings) -> AsyncIterator[Database]
 
 
 @pytest.fixture(scope="session")
-def key_ring(tmp_path_factory: pytest.TempPathFactory) -> KeyRing:
-    folder = tmp_path_factory.mktemp("jwt")
-    write_new_signing_key(folder, "key.pem")
-    return load_key_ring(folder)
-
-
-@pytest.fixture(scope="session")
 async def api(
     catalog_settings: CatalogSettings, key_ring: KeyRing
 ) -> AsyncIterator[httpx.AsyncClient]:
     """catalog's routes in-process, without the lifespan: the routes need only the database,
     and the event consumer must not join the running stack's consumer group."""
     app = build_app(catalog_settings)
-    install_token_verifier(
-        app,
-        TokenVerifier(LocalKeySource(key_ring), issuer="flotilla-identity", audience="flotilla"),
-    )
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://catalog") as client:
+    async with in_process_client(app, key_ring, "http://catalog") as client:
         yield client
     await app.state.database.dispose()
 
@@ -75,15 +61,7 @@ def bearer(key_ring: KeyRing) -> Headers:
     """`bearer(roles=["admin"], **token_options)`: an Authorization header for a new user."""
 
     def headers(roles: tuple[str, ...] = (), **overrides: Any) -> dict[str, str]:
-        options: dict[str, Any] = {
-            "subject": new_id("usr"),
-            "issuer": "flotilla-identity",
-            "audience": "flotilla",
-            "ttl_s": 300,
-            "roles": roles,
-            **overrides,
-        }
-        return {"authorization": f"Bearer {issue_access_token(key_ring, **options)}"}
+        return tokens.bearer(key_ring, roles=roles, **overrides)
 
     return headers
 

@@ -15,19 +15,10 @@ from notifications.domain import Notification
 from notifications.main import build_app
 from notifications.repository import NotificationRepository
 from notifications.settings import NotificationsSettings
-from servicekit.auth.dependencies import install_token_verifier
-from servicekit.auth.jwks import LocalKeySource
-from servicekit.auth.keys import KeyRing, load_key_ring, write_new_signing_key
-from servicekit.auth.tokens import TokenVerifier, issue_access_token
+from servicekit.auth.keys import KeyRing
 from servicekit.db.engine import Database
 from servicekit.ids import new_id
-
-
-@pytest.fixture(scope="module")
-def key_ring(tmp_path_factory: pytest.TempPathFactory) -> KeyRing:
-    folder = tmp_path_factory.mktemp("jwt")
-    write_new_signing_key(folder, "key.pem")
-    return load_key_ring(folder)
+from servicekit.testing.tokens import bearer, in_process_client, new_key_ring
 
 
 @pytest.fixture(scope="module")
@@ -37,25 +28,13 @@ async def api(
     # Without the lifespan: the routes need only the database, and the event consumer must not
     # join the running stack's consumer group.
     app = build_app(notifications_settings)
-    install_token_verifier(
-        app,
-        TokenVerifier(LocalKeySource(key_ring), issuer="flotilla-identity", audience="flotilla"),
-    )
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://notifications") as client:
+    async with in_process_client(app, key_ring, "http://notifications") as client:
         yield client
     await app.state.database.dispose()
 
 
 def _auth(ring: KeyRing, user_id: str, **overrides: Any) -> dict[str, str]:
-    options: dict[str, Any] = {
-        "subject": user_id,
-        "issuer": "flotilla-identity",
-        "audience": "flotilla",
-        "ttl_s": 300,
-        **overrides,
-    }
-    return {"authorization": f"Bearer {issue_access_token(ring, **options)}"}
+    return bearer(ring, subject=user_id, **overrides)
 
 
 async def _seed(database: Database, user_id: str, count: int) -> list[str]:
@@ -209,8 +188,7 @@ async def test_an_expired_or_foreign_token_is_a_401_problem(
     expired = _auth(key_ring, new_id("usr"), ttl_s=-120)
     assert "expired" in _problem(await api.get("/v1/notifications", headers=expired), 401)["detail"]
 
-    write_new_signing_key(tmp_path, "stranger.pem")
-    forged = _auth(load_key_ring(tmp_path), new_id("usr"))
+    forged = _auth(new_key_ring(tmp_path), new_id("usr"))
     _problem(await api.get("/v1/notifications", headers=forged), 401)
 
     wrong_audience = _auth(key_ring, new_id("usr"), audience="someone-else")

@@ -15,16 +15,14 @@ from orders.domain import Order, ProductPrice, RequestedLine
 from orders.handlers import place_order
 from orders.main import build_app
 from orders.settings import OrdersSettings
-from servicekit.auth.dependencies import install_token_verifier
-from servicekit.auth.jwks import LocalKeySource
-from servicekit.auth.keys import KeyRing, load_key_ring, write_new_signing_key
-from servicekit.auth.tokens import TokenVerifier, issue_access_token
+from servicekit.auth.keys import KeyRing
 from servicekit.db.bootstrap import bootstrap_database
 from servicekit.db.engine import Database
 from servicekit.events.outbox import Outbox
 from servicekit.events.tables import OUTBOX
 from servicekit.http.policy import DownstreamPolicy
 from servicekit.ids import new_id
+from servicekit.testing.tokens import bearer, in_process_client
 
 # Nothing listens there: a catalog that is not running.
 _NO_CATALOG = "http://127.0.0.1:9"
@@ -59,13 +57,6 @@ async def database(orders_settings: OrdersSettings) -> AsyncIterator[Database]:
     await database.dispose()
 
 
-@pytest.fixture(scope="session")
-def key_ring(tmp_path_factory: pytest.TempPathFactory) -> KeyRing:
-    folder = tmp_path_factory.mktemp("jwt")
-    write_new_signing_key(folder, "key.pem")
-    return load_key_ring(folder)
-
-
 @pytest.fixture(scope="module")
 async def api(
     orders_settings: OrdersSettings, key_ring: KeyRing
@@ -75,12 +66,7 @@ async def api(
     publish test orders to the stack's services; tests run consumers and the sweeper
     themselves."""
     app = build_app(orders_settings)
-    install_token_verifier(
-        app,
-        TokenVerifier(LocalKeySource(key_ring), issuer="flotilla-identity", audience="flotilla"),
-    )
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://orders") as client:
+    async with in_process_client(app, key_ring, "http://orders") as client:
         yield client
     await app.state.catalog.aclose()
     await app.state.database.dispose()
@@ -95,15 +81,9 @@ def auth(key_ring: KeyRing) -> Auth:
 
     def headers(user_id: str | None = None, **claims: Any) -> dict[str, str]:
         subject = user_id or new_id("usr")
-        token = issue_access_token(
-            key_ring,
-            subject=subject,
-            issuer="flotilla-identity",
-            audience="flotilla",
-            ttl_s=300,
-            extra_claims={"email": f"{subject}@example.com", **claims},
+        return bearer(
+            key_ring, subject=subject, extra_claims={"email": f"{subject}@example.com", **claims}
         )
-        return {"authorization": f"Bearer {token}"}
 
     return headers
 

@@ -13,19 +13,10 @@ from payments.domain import Payment
 from payments.main import build_app
 from payments.repository import PaymentRepository
 from payments.settings import PaymentsSettings
-from servicekit.auth.dependencies import install_token_verifier
-from servicekit.auth.jwks import LocalKeySource
-from servicekit.auth.keys import KeyRing, load_key_ring, write_new_signing_key
-from servicekit.auth.tokens import TokenVerifier, issue_access_token
+from servicekit.auth.keys import KeyRing
 from servicekit.db.engine import Database
 from servicekit.ids import new_id
-
-
-@pytest.fixture(scope="module")
-def key_ring(tmp_path_factory: pytest.TempPathFactory) -> KeyRing:
-    folder = tmp_path_factory.mktemp("jwt")
-    write_new_signing_key(folder, "key.pem")
-    return load_key_ring(folder)
+from servicekit.testing.tokens import bearer, in_process_client
 
 
 @pytest.fixture(scope="module")
@@ -35,26 +26,13 @@ async def api(
     # Without the lifespan: the route needs only the database, and the event consumer must not
     # join the running stack's consumer group.
     app = build_app(payments_settings)
-    install_token_verifier(
-        app,
-        TokenVerifier(LocalKeySource(key_ring), issuer="flotilla-identity", audience="flotilla"),
-    )
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://payments") as client:
+    async with in_process_client(app, key_ring, "http://payments") as client:
         yield client
     await app.state.database.dispose()
 
 
 def _auth(ring: KeyRing, user_id: str, roles: tuple[str, ...] = ()) -> dict[str, str]:
-    token = issue_access_token(
-        ring,
-        subject=user_id,
-        issuer="flotilla-identity",
-        audience="flotilla",
-        ttl_s=300,
-        roles=roles,
-    )
-    return {"authorization": f"Bearer {token}"}
+    return bearer(ring, subject=user_id, roles=roles)
 
 
 async def _settled_payment(database: Database, user_id: str) -> Payment:

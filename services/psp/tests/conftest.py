@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 import httpx
 import pytest
@@ -9,12 +8,9 @@ import pytest
 from devstack.stack import Stack
 from psp.main import build_app
 from psp.settings import PspSettings
-from servicekit.auth.dependencies import install_token_verifier
-from servicekit.auth.jwks import LocalKeySource
-from servicekit.auth.keys import KeyRing, load_key_ring, write_new_signing_key
-from servicekit.auth.tokens import TokenVerifier, issue_access_token
+from servicekit.auth.keys import KeyRing
 from servicekit.db.bootstrap import bootstrap_database
-from servicekit.ids import new_id
+from servicekit.testing.tokens import bearer, in_process_client
 
 PspFactory = Callable[[], httpx.AsyncClient]
 
@@ -35,27 +31,14 @@ async def psp_settings(
 
 
 @pytest.fixture(scope="session")
-def key_ring(tmp_path_factory: pytest.TempPathFactory) -> KeyRing:
-    folder = tmp_path_factory.mktemp("jwt")
-    write_new_signing_key(folder, "key.pem")
-    return load_key_ring(folder)
-
-
-@pytest.fixture(scope="session")
 async def replica(psp_settings: PspSettings, key_ring: KeyRing) -> AsyncIterator[PspFactory]:
     """Builds clients of psp replicas: each its own app (and pool) on the one database."""
     apps = []
 
     def make() -> httpx.AsyncClient:
         app = build_app(psp_settings)
-        install_token_verifier(
-            app,
-            TokenVerifier(
-                LocalKeySource(key_ring), issuer="flotilla-identity", audience="flotilla"
-            ),
-        )
         apps.append(app)
-        return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://psp")
+        return in_process_client(app, key_ring, "http://psp")
 
     yield make
     for app in apps:
@@ -76,17 +59,6 @@ def admin(key_ring: KeyRing) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def customer(key_ring: KeyRing) -> dict[str, str]:
     return bearer(key_ring, roles=[])
-
-
-def bearer(ring: KeyRing, **overrides: Any) -> dict[str, str]:
-    options: dict[str, Any] = {
-        "subject": new_id("usr"),
-        "issuer": "flotilla-identity",
-        "audience": "flotilla",
-        "ttl_s": 300,
-        **overrides,
-    }
-    return {"authorization": f"Bearer {issue_access_token(ring, **options)}"}
 
 
 @pytest.fixture
