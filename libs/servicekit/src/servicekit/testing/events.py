@@ -4,6 +4,7 @@ servicekit's and the services' tests; nothing here fakes our own infrastructure)
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -128,12 +129,16 @@ async def committed_offset(bootstrap_servers: str, group: str, topic: str, parti
 
 
 async def eventually(
-    condition: Callable[[], Awaitable[bool]], timeout_s: float = 30.0, what: str = "condition"
+    condition: Callable[[], Awaitable[bool] | bool],
+    timeout_s: float = 30.0,
+    what: str = "condition",
 ) -> None:
-    """Wait until `condition()` holds, checking often; fail after `timeout_s`."""
+    """Wait until `condition()` (a coroutine function or a plain one) holds, checking every
+    50 ms; fail after `timeout_s`."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if await condition():
+        result = condition()
+        if await result if inspect.isawaitable(result) else result:
             return
         await asyncio.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")
