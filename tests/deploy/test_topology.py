@@ -17,8 +17,8 @@ from fastapi.routing import APIRoute
 from starlette.routing import Route
 
 from contracts.topology import load_topology
-from devstack.gateway import load_routes
 from devstack.profiles import REPO_ROOT
+from devstack.routes import load_routes
 from servicekit.auth.keys import write_new_signing_key
 from servicekit.events.consumer import EventConsumer
 from servicekit.settings import load_settings

@@ -10,8 +10,8 @@ from typing import Any
 
 import yaml
 
-from devstack.gateway import load_routes
 from devstack.profiles import REPO_ROOT
+from devstack.routes import load_routes
 
 RULES_DIR = REPO_ROOT / "deploy" / "observability" / "rules"
 RUNBOOKS_DIR = REPO_ROOT / "docs" / "runbooks"

@@ -14,17 +14,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from devstack.gateway import (
-    Gateway,
-    RateLimit,
-    Route,
-    RouteTableError,
-    load_routes,
-    render_nginx_conf,
-    service_port,
-)
+from devstack.gateway import Gateway
+from devstack.nginx_conf import render_nginx_conf
 from devstack.process import free_port
 from devstack.profiles import Profile, profile
+from devstack.routes import RateLimit, Route, RouteTableError, load_routes, service_port
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from devstack.gateway import RouteTableError
 from devstack.profiles import profile
+from devstack.routes import RouteTableError
 from devstack.stack import Stack, StackError, down_command
 
 __all__ = ["main"]

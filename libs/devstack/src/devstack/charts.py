@@ -29,13 +29,13 @@ from typing import Any
 import yaml
 
 from contracts.topology import Topology, TopologyError, load_topology
-from devstack.gateway import ROUTES_FILE, Route, RouteTableError, load_routes
 from devstack.observability_copies import (
     OBSERVABILITY_DIR,
     observability_sources,
     orphaned_copies,
 )
 from devstack.profiles import REPO_ROOT
+from devstack.routes import ROUTES_FILE, Route, RouteTableError, load_routes
 
 __all__ = [
     "KUBE_VERSION",

@@ -22,13 +22,14 @@ from pathlib import Path
 import httpx
 
 from contracts.topology import load_topology
-from devstack.gateway import Gateway, Route, load_routes, service_port
+from devstack.gateway import Gateway
 from devstack.jaeger import JaegerServer
 from devstack.kafka import KafkaBroker, TopicSpec
 from devstack.postgres import PostgresCluster
 from devstack.process import ManagedProcess, port_open
 from devstack.profiles import REPO_ROOT, Profile
 from devstack.prometheus import PrometheusServer
+from devstack.routes import Route, load_routes, service_port
 from devstack.secret_store import SecretStore
 from devstack.services import Service, service_environment
 
