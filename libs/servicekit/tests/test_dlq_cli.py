@@ -2,7 +2,7 @@
 
 The letters are written by the consumer's own `Forwarder`, exactly as a failing consumer would
 (the consumer-driven path, dead-letter → fix → redrive → processed once, is in
-test_consumer.py).
+consumer/test_retries_and_dlq.py).
 """
 
 from __future__ import annotations

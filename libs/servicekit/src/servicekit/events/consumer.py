@@ -9,7 +9,8 @@ delivery made effectively-once by the inbox.
 
 The group subscribes to its source topics and its own retry topics (`retry.py`); the group's
 retry and dead-letter topics must exist. Records are processed per partition in order, in
-parallel across partitions (`partitions.py`), each one to an outcome (`processing.py`); the
+parallel across partitions (`partitions.py`), each one to an outcome (`processing.py`:
+`screening.py`, then the inbox and the handler, then `escalation.py` when it fails); the
 records already fetched for a partition are handled in batches, one transaction each.
 Offsets are committed only for records whose outcome is final: the handler's transaction
 committed, or the record was acknowledged by a retry or dead-letter topic. Before partitions
