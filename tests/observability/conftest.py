@@ -153,23 +153,56 @@ def promtool() -> str:
     return found
 
 
+def _listed_metrics(url: str) -> set[str]:
+    """The metric names a /metrics page lists (HELP/TYPE count: a metric defined at import time
+    is listed before its first sample), with a histogram's and a summary's sample suffixes."""
+    text = httpx.get(url, timeout=10.0, trust_env=False).raise_for_status().text
+    names: set[str] = set()
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            family, kind = line.split()[2:4]
+            names.add(family)
+            if kind in ("histogram", "summary"):
+                names |= {f"{family}_count", f"{family}_sum"}
+            if kind == "histogram":
+                names.add(f"{family}_bucket")
+    return names
+
+
 @pytest.fixture(scope="session")
-def exported_metrics(test_stack: Stack) -> dict[str, set[str]]:
-    """Metric name → the running services whose /metrics lists it (HELP/TYPE count: a metric
-    defined at import time is listed before its first sample)."""
-    exported: dict[str, set[str]] = {}
-    for name in test_stack.service_names:
-        url = f"{test_stack.service(name).url}/metrics"
-        text = httpx.get(url, timeout=5.0, trust_env=False).raise_for_status().text
-        for line in text.splitlines():
-            if line.startswith("# TYPE "):
-                family, kind = line.split()[2:4]
-                samples = [family]
-                if kind == "histogram":
-                    samples += [f"{family}_bucket", f"{family}_count", f"{family}_sum"]
-                for sample in samples:
-                    exported.setdefault(sample, set()).add(name)
+def broker_metrics(test_stack: Stack) -> set[str]:
+    """The metric names the running Kafka broker's JMX exporter lists."""
+    url = test_stack.kafka.metrics_url
+    assert url, f"profile {test_stack.profile.name} has no kafka_metrics_port"
+    try:
+        return _listed_metrics(url)
+    except httpx.ConnectError:
+        name = test_stack.profile.name
+        pytest.fail(
+            f"nothing serves {url}: a broker started before it had its metrics agent keeps "
+            f"running without it; restart the stack (`python -m devstack down --profile {name}`, "
+            "then up)"
+        )
+
+
+@pytest.fixture(scope="session")
+def exported_metrics(test_stack: Stack, broker_metrics: set[str]) -> dict[str, set[str]]:
+    """Metric name → the running scrape targets (services, and `kafka`, the broker) listing it."""
+    exported: dict[str, set[str]] = {name: {"kafka"} for name in broker_metrics}
+    for service in test_stack.service_names:
+        for name in _listed_metrics(f"{test_stack.service(service).url}/metrics"):
+            exported.setdefault(name, set()).add(service)
     return exported
+
+
+@pytest.fixture(scope="session")
+def kafka_broker_panels(all_dashboards: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The panels of the event pipeline's "Kafka broker" row (those after it, up to the next)."""
+    panels = all_dashboards["event-pipeline.json"]["panels"]
+    rows = [i for i, panel in enumerate(panels) if panel["type"] == "row"]
+    (start,) = [i for i in rows if panels[i]["title"] == "Kafka broker"]
+    end = next((i for i in rows if i > start), len(panels))
+    return panels[start + 1 : end]
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,6 @@
-"""The dashboards and rules against the running services: every PromQL expression parses and
-every metric it names is exported, so no panel or alert is silently empty; the committed JSON
-is what the code generates; panels lead to traces."""
+"""The dashboards and rules against the running services and Kafka broker: every PromQL
+expression parses and every metric it names is exported by a scrape target, so no panel or
+alert is silently empty; the committed JSON is what the code generates; panels lead to traces."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def test_every_metric_an_expression_names_is_exported(
         and name not in recording_rules
         and name not in PROMETHEUS_OWN
     )
-    assert not unknown, f"{expression.where}: no running service exports {unknown}"
+    assert not unknown, f"{expression.where}: no running scrape target exports {unknown}"
 
 
 def test_there_are_the_four_views(all_dashboards: dict[str, dict[str, Any]]) -> None:

@@ -1,5 +1,6 @@
 """The observability stack under a little load: one order is one trace in Jaeger, from the
-gateway to the last email, and Prometheus has data for every panel of the platform overview.
+gateway to the last email, and Prometheus has data for every panel of the platform overview
+and of the event pipeline's "Kafka broker" row.
 
 Needs the test stack with its Prometheus and Jaeger (`make test` starts it so; by hand:
 `FLOTILLA_OBS=1 python -m devstack up --profile test`).
@@ -87,9 +88,25 @@ async def test_prometheus_has_data_for_every_overview_panel(
     observed: Stack, gateway: httpx.AsyncClient, all_dashboards: dict[str, Json]
 ) -> None:
     await _order_in_trace(Shop(gateway), observed, str(gateway.base_url), secrets.token_hex(16))
+    await _until_every_panel_has_data(
+        observed, gateway, all_dashboards["platform-overview.json"]["panels"]
+    )
+
+
+async def test_prometheus_has_data_for_every_kafka_broker_panel(
+    observed: Stack, gateway: httpx.AsyncClient, kafka_broker_panels: list[Json]
+) -> None:
+    """An order's events give the per-topic series (messages and bytes in, bytes out) data."""
+    await _order_in_trace(Shop(gateway), observed, str(gateway.base_url), secrets.token_hex(16))
+    await _until_every_panel_has_data(observed, gateway, kafka_broker_panels)
+
+
+async def _until_every_panel_has_data(
+    observed: Stack, gateway: httpx.AsyncClient, panels: list[Json]
+) -> None:
     queries = {
         f"{panel['title']} [{target['refId']}]": _substitute(target["expr"])
-        for panel in all_dashboards["platform-overview.json"]["panels"]
+        for panel in panels
         for target in panel.get("targets", [])
     }
     empty: list[str] = list(queries)

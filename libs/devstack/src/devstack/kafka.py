@@ -3,7 +3,8 @@
 The broker's runtime classpath is resolved from Maven Central with the tiny pom in
 `deploy/local/kafka/pom.xml` and cached (git-ignored) in `<cache_dir>/kafka-<version>/lib`.
 The broker runs as `java ... kafka.Kafka server.properties` under a `ManagedProcess`, listening
-on loopback only, with its files (config, cluster id, log dirs) in `data_dir`.
+on loopback only, with its files (config, cluster id, log dirs) in `data_dir`; given a
+`metrics_port`, it serves Prometheus metrics there too (`devstack.kafka_metrics`).
 
 The methods block (this module serves the CLI and test fixtures); aiokafka calls run on an
 event loop of their own, in a worker thread when the caller already runs one.
@@ -13,15 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
-import fcntl
 import hashlib
 import os
 import shutil
 import subprocess
-import tempfile
 import time
-from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,19 +28,18 @@ from typing import Any, TypeVar
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError, for_code
 
+from devstack.kafka_metrics import javaagent_option
+from devstack.maven import DEPENDENCY_PLUGIN, fetch_once, run_maven
 from devstack.process import ManagedProcess, ProcessError, port_open
 from devstack.profiles import REPO_ROOT
 
 __all__ = ["KAFKA_VERSION", "KafkaBroker", "TopicSpec"]
 
 KAFKA_VERSION = "4.3.1"
-DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
 KAFKA_DEPLOY_DIR = REPO_ROOT / "deploy" / "local" / "kafka"
 POM_FILE = KAFKA_DEPLOY_DIR / "pom.xml"
 LOG4J_CONFIG = KAFKA_DEPLOY_DIR / "log4j2.properties"
 
-# Written last into a freshly resolved lib folder: holds the hash of the pom it came from.
-_STAMP = ".devstack-complete"
 _CLUSTER_ID_FILE = "cluster.id"
 _CONFIG_FILE = "server.properties"
 _ADMIN_TIMEOUT_MS = 10_000
@@ -72,6 +69,7 @@ class KafkaBroker:
         pid_file: Path,
         port: int,
         controller_port: int,
+        metrics_port: int | None = None,
         host: str = "127.0.0.1",
         heap_mb: int = 512,
     ) -> None:
@@ -79,6 +77,8 @@ class KafkaBroker:
         self.cache_dir = cache_dir.resolve()
         self.port = port
         self.controller_port = controller_port
+        # With a port, the JMX exporter agent serves the broker's metrics there (kafka_metrics).
+        self.metrics_port = metrics_port
         self.host = host
         self.heap_mb = heap_mb
         self._process = ManagedProcess("kafka", pid_file.resolve(), log_file.resolve())
@@ -88,6 +88,12 @@ class KafkaBroker:
     @property
     def bootstrap_servers(self) -> str:
         return f"{self.host}:{self.port}"
+
+    @property
+    def metrics_url(self) -> str | None:
+        if self.metrics_port is None:
+            return None
+        return f"http://{self.host}:{self.metrics_port}/metrics"
 
     @property
     def lib_dir(self) -> Path:
@@ -111,62 +117,23 @@ class KafkaBroker:
     # -- jars ------------------------------------------------------------------------------
 
     def ensure_jars(self) -> Path:
-        """Resolve the broker's runtime classpath into `lib_dir` once; return `lib_dir`.
-
-        Maven copies into a temporary sibling folder, which is renamed into place only after
-        Maven succeeded and a stamp naming the pom's hash was written, so a half-finished
-        download is never taken for a complete one. A changed pom resolves again. A lock file
-        keeps concurrent callers (parallel test runs) from resolving twice.
-        """
-        lib = self.lib_dir
+        """Resolve the broker's runtime classpath into `lib_dir` once (see `devstack.maven`:
+        cached, stamped with the pom's hash, so a changed pom resolves again); return it."""
         pom_hash = hashlib.sha256(POM_FILE.read_bytes()).hexdigest()
-        if _stamp_matches(lib, pom_hash):
-            return lib
-        lib.parent.mkdir(parents=True, exist_ok=True)
-        with _file_lock(lib.parent / ".lock"):
-            if _stamp_matches(lib, pom_hash):
-                return lib
-            tmp = Path(tempfile.mkdtemp(prefix="lib.tmp-", dir=lib.parent))
-            try:
-                tmp.chmod(0o755)  # mkdtemp makes it 0700
-                self._resolve_into(tmp)
-                (tmp / _STAMP).write_text(pom_hash + "\n")
-                if lib.exists():  # resolved from an older pom: swap it out
-                    old = lib.with_name(f"lib.old-{os.getpid()}")
-                    shutil.rmtree(old, ignore_errors=True)
-                    lib.rename(old)
-                    tmp.rename(lib)
-                    shutil.rmtree(old, ignore_errors=True)
-                else:
-                    tmp.rename(lib)
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
-        return lib
+        return fetch_once(self.lib_dir, pom_hash, self._resolve_into)
 
     def _resolve_into(self, out_dir: Path) -> None:
-        argv = [
-            "mvn",
-            "-q",
-            "-B",
-            "-f",
-            str(POM_FILE),
-            f"{DEPENDENCY_PLUGIN}:copy-dependencies",
-            f"-DoutputDirectory={out_dir}",
-            "-DincludeScope=runtime",
-        ]
-        try:
-            result = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=900)
-        except FileNotFoundError:
-            raise ProcessError("mvn not found: Maven is needed to fetch Kafka's jars") from None
-        except subprocess.TimeoutExpired as exc:
-            raise ProcessError(f"Maven timed out fetching Kafka's jars: {exc}") from None
-        jars = list(out_dir.glob("kafka_2.13-*.jar"))
-        if result.returncode != 0 or not jars:
-            output = (result.stdout + result.stderr).strip()
-            raise ProcessError(
-                f"Maven could not fetch Kafka {KAFKA_VERSION}'s jars "
-                f"(exit {result.returncode}): {' '.join(argv)}\n{output[-4000:]}"
-            )
+        run_maven(
+            [
+                "-f",
+                str(POM_FILE),
+                f"{DEPENDENCY_PLUGIN}:copy-dependencies",
+                f"-DoutputDirectory={out_dir}",
+                "-DincludeScope=runtime",
+            ],
+            f"Kafka {KAFKA_VERSION}'s jars",
+            expect=lambda: any(out_dir.glob("kafka_2.13-*.jar")),
+        )
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -183,7 +150,12 @@ class KafkaBroker:
         self.config_file.write_text(self._server_properties())
         self._format_once(lib)
         self._log_marker("starting")
-        self._process.start(self._java(lib, "kafka.Kafka", str(self.config_file)))
+        agent = (
+            []
+            if self.metrics_port is None
+            else [javaagent_option(self.cache_dir, self.host, self.metrics_port)]
+        )
+        self._process.start(self._java(lib, "kafka.Kafka", str(self.config_file), jvm=agent))
         self._wait_ready(timeout)
 
     def stop(self, timeout: float = 30.0) -> None:
@@ -274,7 +246,7 @@ class KafkaBroker:
                 f"{(result.stdout + result.stderr).strip()[-4000:]}"
             )
 
-    def _java(self, lib: Path, main_class: str, *args: str) -> list[str]:
+    def _java(self, lib: Path, main_class: str, *args: str, jvm: Sequence[str] = ()) -> list[str]:
         java_home = os.environ.get("JAVA_HOME")
         java = str(Path(java_home) / "bin" / "java") if java_home else "java"
         return [
@@ -288,8 +260,10 @@ class KafkaBroker:
             "-XX:+UseSerialGC",
             "-XX:+ExitOnOutOfMemoryError",
             "-Djava.awt.headless=true",
-            # No JMX port (no com.sun.management.jmxremote.*): nothing listens beyond loopback.
+            # No JMX port (no com.sun.management.jmxremote.*): nothing listens beyond loopback;
+            # the metrics agent (in `jvm`) reads the MBeans in-process.
             f"-Dlog4j2.configurationFile={LOG4J_CONFIG}",
+            *jvm,
             "-cp",
             f"{lib}/*",
             main_class,
@@ -408,20 +382,3 @@ def _run_async(factory: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
         return asyncio.run(factory())
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="devstack-kafka") as pool:
         return pool.submit(lambda: asyncio.run(factory())).result()
-
-
-def _stamp_matches(lib: Path, pom_hash: str) -> bool:
-    try:
-        return (lib / _STAMP).read_text().strip() == pom_hash
-    except (FileNotFoundError, NotADirectoryError):
-        return False
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)

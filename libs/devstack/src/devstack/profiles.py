@@ -25,6 +25,8 @@ class Profile:
     first_service_port: int
     smtp_port: int
     host: str = "127.0.0.1"
+    # Where the broker's JMX exporter agent serves its metrics (devstack.kafka_metrics).
+    kafka_metrics_port: int = 0
     # The observability components (`make up OBS=1`): Prometheus, and Jaeger's OTLP/HTTP
     # receiver, query API/UI and query gRPC port.
     prometheus_port: int = 0
@@ -73,6 +75,7 @@ _PROFILES = {
         8080,
         8101,
         2525,
+        kafka_metrics_port=19094,
         prometheus_port=9190,
         otlp_http_port=4318,
         jaeger_query_port=16686,
@@ -86,6 +89,7 @@ _PROFILES = {
         18080,
         8201,
         2535,
+        kafka_metrics_port=29094,
         prometheus_port=9290,
         otlp_http_port=14318,
         jaeger_query_port=26686,
@@ -99,6 +103,7 @@ _PROFILES = {
         28080,
         8301,
         2545,
+        kafka_metrics_port=39094,
         prometheus_port=9390,
         otlp_http_port=24318,
         jaeger_query_port=36686,
@@ -113,6 +118,7 @@ _PROFILES = {
         38080,
         8401,
         2555,
+        kafka_metrics_port=49094,
         prometheus_port=9490,
         otlp_http_port=34318,
         jaeger_query_port=46686,
@@ -126,6 +132,7 @@ _PROFILES = {
         48080,
         8501,
         2565,
+        kafka_metrics_port=59094,
         prometheus_port=9590,
         otlp_http_port=44318,
         jaeger_query_port=56686,

@@ -6,7 +6,8 @@ Each service is a static target carrying the discovery labels Kubernetes would g
 (`__meta_kubernetes_namespace`, `…_service_name`, `…_pod_name`, …); the relabelling below is
 the operator's for a ServiceMonitor endpoint. So a series here has the same `job`, `namespace`,
 `service`, `pod`, `container` and `endpoint` labels as in a cluster, and the dashboards and
-alerts read both alike.
+alerts read both alike. The Kafka broker's JMX exporter (`devstack.kafka_metrics`) is one more
+such target, job `kafka`, endpoint `metrics`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ __all__ = [
     "RULES_DIR",
     "PrometheusError",
     "PrometheusServer",
+    "broker_scrape_config",
     "scrape_config",
     "service_monitor_relabelling",
 ]
@@ -42,9 +44,9 @@ class PrometheusError(RuntimeError):
     """Prometheus is missing or did not become ready; the message says what to do."""
 
 
-def service_monitor_relabelling() -> list[dict[str, Any]]:
+def service_monitor_relabelling(endpoint: str = "http") -> list[dict[str, Any]]:
     """The relabel_configs the Prometheus operator generates for a ServiceMonitor endpoint
-    (port `http`, no jobLabel): job and service from the Service, namespace, pod, container."""
+    (port `endpoint`, no jobLabel): job and service from the Service, namespace, pod, container."""
 
     def copy(source: str, target: str) -> dict[str, Any]:
         return {"source_labels": [source], "target_label": target}
@@ -55,16 +57,21 @@ def service_monitor_relabelling() -> list[dict[str, Any]]:
         copy("__meta_kubernetes_pod_name", "pod"),
         copy("__meta_kubernetes_pod_container_name", "container"),
         copy("__meta_kubernetes_service_name", "job"),
-        {"target_label": "endpoint", "replacement": "http"},
+        {"target_label": "endpoint", "replacement": endpoint},
     ]
 
 
 def scrape_config(
-    services: Sequence[tuple[str, int]], host: str, interval: str = "5s"
+    services: Sequence[tuple[str, int]],
+    host: str,
+    interval: str = "5s",
+    *,
+    job_name: str = "flotilla-services",
+    endpoint: str = "http",
 ) -> dict[str, Any]:
     """One scrape job over `(service, port)` targets, relabelled like a ServiceMonitor's."""
     return {
-        "job_name": "flotilla-services",
+        "job_name": job_name,
         "scrape_interval": interval,
         "scrape_timeout": interval,
         "metrics_path": "/metrics",
@@ -80,8 +87,16 @@ def scrape_config(
             }
             for name, port in services
         ],
-        "relabel_configs": service_monitor_relabelling(),
+        "relabel_configs": service_monitor_relabelling(endpoint),
     }
+
+
+def broker_scrape_config(port: int, host: str, interval: str = "5s") -> dict[str, Any]:
+    """The Kafka broker's JMX exporter as job `kafka` (service `kafka`, pod `kafka-0`); a warm
+    scrape of the exporter's bounded MBean list takes ~40 ms, so the services' interval suits."""
+    return scrape_config(
+        [("kafka", port)], host, interval, job_name="kafka-broker", endpoint="metrics"
+    )
 
 
 class PrometheusServer:
@@ -89,6 +104,7 @@ class PrometheusServer:
         self.host = profile.host
         self.port = profile.prometheus_port
         self.services = tuple(services)
+        self.kafka_metrics_port = profile.kafka_metrics_port
         self.profile_name = profile.name
         self.root = profile.root / "prometheus"
         self.config_file = self.root / "prometheus.yml"
@@ -108,7 +124,14 @@ class PrometheusServer:
                 "external_labels": {"stack": self.profile_name},
             },
             "rule_files": [str(RULES_DIR / "*.yaml")],
-            "scrape_configs": [scrape_config(self.services, self.host)],
+            "scrape_configs": [
+                scrape_config(self.services, self.host),
+                *(
+                    [broker_scrape_config(self.kafka_metrics_port, self.host)]
+                    if self.kafka_metrics_port
+                    else []
+                ),
+            ],
         }
 
     def start(self, timeout: float = 30.0) -> None:

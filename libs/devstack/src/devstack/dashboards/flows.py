@@ -1,10 +1,11 @@
-"""The event pipeline (outbox → Kafka → consumer groups, retries, dead letters) and the order
-funnel (placed → confirmed / cancelled / rejected, time to final, money)."""
+"""The event pipeline (outbox → Kafka → consumer groups, retries, dead letters, the broker
+itself) and the order funnel (placed → confirmed / cancelled / rejected, time to final, money)."""
 
 from __future__ import annotations
 
 from grafana_foundation_sdk.builders import dashboard as builder
 
+from devstack.dashboards.broker import kafka_broker_row
 from devstack.dashboards.overview import rate
 from devstack.dashboards.panels import (
     Query,
@@ -22,12 +23,12 @@ __all__ = ["event_pipeline", "order_funnel"]
 def event_pipeline() -> builder.Dashboard:
     job = 'job=~"$job"'
     consumed = "flotilla_events_consumed_total"
-    return (
+    pipeline = (
         base_dashboard(
             "flotilla-events",
             "Flotilla / Event pipeline",
             "Outbox backlog and age per service, then each consumer group: lag, throughput by "
-            "outcome, processing time, retries and dead letters.",
+            "outcome, processing time, retries and dead letters; then the Kafka broker.",
         )
         .with_variable(job_variable(multi=True))
         .with_row(builder.Row("Outbox (per producing service)"))
@@ -132,6 +133,7 @@ def event_pipeline() -> builder.Dashboard:
             )
         )
     )
+    return kafka_broker_row(pipeline)
 
 
 def order_funnel() -> builder.Dashboard:

@@ -155,7 +155,9 @@ def timeseries_panel(
     job: str = "$job",
     stacked: bool = False,
     bars: bool = False,
+    drill_down: bool = True,
 ) -> timeseries.Panel:
+    """`drill_down=False` for series not labelled by a service's `job` (the Kafka broker's)."""
     panel = (
         timeseries.Panel()
         .title(title)
@@ -166,10 +168,11 @@ def timeseries_panel(
         .height(height)
         .targets(_targets(queries))
         .links(_links(title, job))
-        .data_links(_drill_down())
         .fill_opacity(10)
         .show_points(VisibilityMode.NEVER)
     )
+    if drill_down:
+        panel = panel.data_links(_drill_down())
     if stacked:
         panel = panel.stacking(StackingConfig().mode(StackingMode.NORMAL))
     if bars:
