@@ -7,7 +7,8 @@ import sys
 
 from devstack.profiles import profile
 from devstack.routes import RouteTableError
-from devstack.stack import Stack, StackError, down_command
+from devstack.stack import Stack, StackError
+from devstack.status import component_statuses, down_command, up_summary
 
 __all__ = ["main"]
 
@@ -69,7 +70,7 @@ def _up(stack: Stack) -> int:
         )
         return 1
     print()
-    print(stack.summary())
+    print(up_summary(stack))
     return 0
 
 
@@ -80,7 +81,7 @@ def _down(stack: Stack) -> int:
 
 
 def _status(stack: Stack) -> int:
-    components = stack.status()
+    components = component_statuses(stack)
     for component in components:
         state = "running" if component.running else "stopped"
         pid = f"pid {component.pid}" if component.pid is not None else "-"

@@ -15,7 +15,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
@@ -36,7 +35,6 @@ from devstack.services import Service, service_environment
 __all__ = [
     "ADMIN_EMAIL",
     "DATABASE",
-    "ComponentStatus",
     "Stack",
     "StackError",
 ]
@@ -51,14 +49,6 @@ Progress = Callable[[str], None]
 
 class StackError(RuntimeError):
     """A step of `up` or `down` failed; the message names the step and carries log lines."""
-
-
-@dataclass(frozen=True)
-class ComponentStatus:
-    name: str
-    running: bool
-    pid: int | None
-    port: int
 
 
 class Stack:
@@ -171,7 +161,7 @@ class Stack:
     def admin_password(self) -> str:
         return self.secrets.get("admin-password")
 
-    # -- up / down / status --------------------------------------------------------------------
+    # -- up / down --------------------------------------------------------------------
 
     def up(self, progress: Progress | None = None) -> None:
         """Start everything that is not running yet and wait until the gateway serves."""
@@ -270,89 +260,6 @@ class Stack:
         attempt("postgres", self.postgres.stop)
         if failures:
             raise StackError("could not stop everything:\n" + "\n".join(failures))
-
-    def status(self) -> list[ComponentStatus]:
-        profile = self.profile
-        if not profile.root.exists():  # never started: do not create secrets just to look
-            ports = [
-                ("postgres", profile.postgres_port),
-                ("kafka", profile.kafka_port),
-                ("smtp-sink", profile.smtp_port),
-            ]
-            ports += [
-                (name, service_port(profile, name, self.routes)) for name in self.service_names
-            ]
-            ports.append(("gateway", profile.gateway_port))
-            return [ComponentStatus(name, False, None, port) for name, port in ports]
-        components = [
-            ComponentStatus(
-                "postgres", self.postgres.is_running(), self.postgres.pid(), profile.postgres_port
-            ),
-            ComponentStatus(
-                "kafka",
-                self.kafka.is_running(),
-                _pid_from(profile.pids / "kafka.pid") if self.kafka.is_running() else None,
-                profile.kafka_port,
-            ),
-            ComponentStatus(
-                "smtp-sink", self.smtp_sink.is_running(), self.smtp_sink.pid(), profile.smtp_port
-            ),
-        ]
-        for name in self.service_names:
-            service = self.service(name)
-            components.append(
-                ComponentStatus(name, service.is_running(), service.pid(), service.port)
-            )
-        components.append(
-            ComponentStatus(
-                "gateway", self.gateway.is_running(), self.gateway.pid(), profile.gateway_port
-            )
-        )
-        if self.observability or self.prometheus.is_running() or self.jaeger.is_running():
-            components += [
-                ComponentStatus(
-                    "prometheus",
-                    self.prometheus.is_running(),
-                    self.prometheus.pid(),
-                    profile.prometheus_port,
-                ),
-                ComponentStatus(
-                    "jaeger", self.jaeger.is_running(), self.jaeger.pid(), profile.jaeger_query_port
-                ),
-            ]
-        return components
-
-    def summary(self) -> str:
-        """What `up` prints at the end: URLs, the admin login, where the logs are."""
-        gateway = self.gateway.url
-        lines = [f"Flotilla is up (profile {self.profile.name}).", "", f"  gateway   {gateway}"]
-        lines += [f"  {r.service:<9} {gateway}{r.prefix}/docs" for r in self.routes]
-        identity = next((r for r in self.routes if r.service == IDENTITY), None)
-        if identity is not None:
-            body = f'{{"email":"{ADMIN_EMAIL}","password":"{self.admin_password}"}}'
-            lines += [
-                "",
-                "Admin login",
-                f"  email     {ADMIN_EMAIL}",
-                f"  password  {self.admin_password}",
-                f"  token     curl -s -X POST {gateway}{identity.prefix}/v1/tokens "
-                f"-H 'content-type: application/json' -d '{body}'",
-            ]
-        if self.observability:
-            lines += [
-                "",
-                "Observability (docs/runbooks/, deploy/observability/)",
-                f"  prometheus {self.prometheus.url}  (alerts: {self.prometheus.url}/alerts)",
-                f"  kafka      {self.kafka.metrics_url}  (broker metrics, Prometheus job kafka)",
-                f"  jaeger     {self.jaeger.url}/api/traces?service=orders  (query API)",
-                f"  otlp       {self.jaeger.otlp_endpoint}  (OTLP/HTTP, the services export here)",
-            ]
-        lines += [
-            "",
-            f"Logs        {self.profile.logs}/  (gateway access log: {self.gateway.access_log})",
-            f"Stop        {down_command(self.profile)}",
-        ]
-        return "\n".join(lines)
 
     # -- helpers ---------------------------------------------------------------------------------
 
@@ -479,19 +386,6 @@ class Stack:
             raise StackError(f"{what}: {error}") from error
         except Exception as error:  # every component's own error type, named once here
             raise StackError(f"{what}: {error}") from error
-
-
-def down_command(profile: Profile) -> str:
-    if profile.name == "local":
-        return "make down"
-    return f"python -m devstack down --profile {profile.name}"
-
-
-def _pid_from(pid_file: Path) -> int | None:
-    try:
-        return int(pid_file.read_text().strip())
-    except (FileNotFoundError, ValueError):
-        return None
 
 
 def _silent(_: str) -> None:
