@@ -66,10 +66,12 @@ class Profile:
         return f"http://{self.host}:{self.gateway_port}"
 
 
+# Every port is below Linux's ephemeral range (32768-60999 by default): an outgoing connection
+# never holds one when a stack starts (libs/devstack/tests/test_profiles.py).
 _PROFILES = {
     "local": Profile(
         "local",
-        54320,
+        15432,
         19092,
         19093,
         8080,
@@ -83,7 +85,7 @@ _PROFILES = {
     ),
     "test": Profile(
         "test",
-        54330,
+        25432,
         29092,
         29093,
         18080,
@@ -97,46 +99,46 @@ _PROFILES = {
     ),
     "bench": Profile(
         "bench",
-        54340,
-        39092,
-        39093,
+        25442,
+        31092,
+        31093,
         28080,
         8301,
         2545,
-        kafka_metrics_port=39094,
+        kafka_metrics_port=31094,
         prometheus_port=9390,
         otlp_http_port=24318,
-        jaeger_query_port=36686,
-        jaeger_grpc_port=36685,
+        jaeger_query_port=30686,
+        jaeger_grpc_port=30685,
     ),
     # Spare stacks for working on two changes at once without stopping `local` or `test`.
     "dev-a": Profile(
         "dev-a",
-        54350,
-        49092,
-        49093,
-        38080,
+        25452,
+        32092,
+        32093,
+        30080,
         8401,
         2555,
-        kafka_metrics_port=49094,
+        kafka_metrics_port=32094,
         prometheus_port=9490,
-        otlp_http_port=34318,
-        jaeger_query_port=46686,
-        jaeger_grpc_port=46685,
+        otlp_http_port=31318,
+        jaeger_query_port=32686,
+        jaeger_grpc_port=32685,
     ),
     "dev-b": Profile(
         "dev-b",
-        54360,
-        59092,
-        59093,
-        48080,
+        25462,
+        22092,
+        22093,
+        22080,
         8501,
         2565,
-        kafka_metrics_port=59094,
+        kafka_metrics_port=22094,
         prometheus_port=9590,
-        otlp_http_port=44318,
-        jaeger_query_port=56686,
-        jaeger_grpc_port=56685,
+        otlp_http_port=22318,
+        jaeger_query_port=22686,
+        jaeger_grpc_port=22685,
     ),
 }
 
@@ -146,3 +148,7 @@ def profile(name: str) -> Profile:
         return _PROFILES[name]
     except KeyError:
         raise ValueError(f"unknown profile {name!r}; known: {', '.join(_PROFILES)}") from None
+
+
+def profile_names() -> list[str]:
+    return list(_PROFILES)

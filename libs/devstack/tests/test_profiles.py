@@ -1,0 +1,37 @@
+"""The stacks' ports: distinct across profiles (they run side by side), and below the kernel's
+ephemeral port range, so an outgoing connection can never be holding one of them when a stack
+starts (Postgres or nginx would then fail with "address already in use", once in a while)."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+
+from devstack.profiles import Profile, profile, profile_names
+
+EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+SERVICES_PER_STACK = 10  # room for the route table's services above first_service_port
+
+
+def _ports(stack: Profile) -> set[int]:
+    ports = {getattr(stack, field.name) for field in fields(stack) if field.name.endswith("_port")}
+    ports |= set(range(stack.first_service_port, stack.first_service_port + SERVICES_PER_STACK))
+    return ports - {0}
+
+
+def test_no_two_profiles_share_a_port() -> None:
+    seen: dict[int, str] = {}
+    for name in profile_names():
+        for port in _ports(profile(name)):
+            assert port not in seen, f"port {port} of {name} is also {seen[port]}'s"
+            seen[port] = name
+
+
+@pytest.mark.skipif(not EPHEMERAL_RANGE.exists(), reason="Linux only")
+def test_every_port_is_below_the_ephemeral_range() -> None:
+    low = int(EPHEMERAL_RANGE.read_text().split()[0])
+    for name in profile_names():
+        inside = sorted(port for port in _ports(profile(name)) if port >= low)
+        assert not inside, f"{name} listens on ephemeral ports {inside} (range starts at {low})"
