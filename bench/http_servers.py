@@ -1,7 +1,8 @@
 """The servers the HTTP benchmark measures, each run as its own process:
 
     python bench/http_servers.py bare PORT                  # bare FastAPI under uvicorn
-    python bench/http_servers.py stack PORT DATABASE_URL    # servicekit's create_app + serve
+    python bench/http_servers.py stack PORT DATABASE_URL [SAMPLER_RATIO]
+                                                            # servicekit's create_app + serve
     python bench/http_servers.py downstream PORT            # a trivial downstream for clients
 
 Both apps answer `GET /ping` the same way; `stack` also has `POST /notes` (idempotent) and
@@ -64,20 +65,21 @@ def stack_router() -> APIRouter:
     return router
 
 
-def stack_settings(port: int, database_url: str) -> ServiceSettings:
+def stack_settings(port: int, database_url: str, sampler_ratio: float = 1.0) -> ServiceSettings:
     return ServiceSettings(
         service_name=SCHEMA,
         db_schema=SCHEMA,
         database_url=database_url,
         http_host="127.0.0.1",
         http_port=port,
+        otel_traces_sampler_ratio=sampler_ratio,
     )
 
 
 def main() -> None:
     kind, port = sys.argv[1], int(sys.argv[2])
     if kind == "stack":
-        settings = stack_settings(port, sys.argv[3])
+        settings = stack_settings(port, sys.argv[3], *map(float, sys.argv[4:5]))
         serve(create_app(settings, routers=[stack_router()]), settings)
     elif kind in ("bare", "downstream"):
         uvicorn.run(bare_app(), host="127.0.0.1", port=port, access_log=False, log_level="warning")

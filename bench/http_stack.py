@@ -198,8 +198,11 @@ def report(title: str, names: tuple[str, str], ours: Measure, base: Measure) -> 
     print(f"{'p99 ms':22}{ours.p99_ms:16.2f}{base.p99_ms:16.2f}{ours.p99_ms / base.p99_ms:8.2f}")
 
 
-async def stack_versus_bare(database_url: str, requests: int) -> None:
-    with server("bare") as bare_port, server("stack", database_url) as stack_port:
+async def stack_versus_bare(database_url: str, requests: int, sampler_ratio: float) -> None:
+    """`sampler_ratio`: the stack's OTEL_TRACES_SAMPLER_RATIO, which also decides which fast
+    successes get an access log line (1: every request is traced and logged)."""
+    stack = server("stack", database_url, str(sampler_ratio))
+    with server("bare") as bare_port, stack as stack_port:
         await load(bare_port, get("/ping"), 500)
         await load(stack_port, get("/ping"), 500)
         ours, base = await alternate(
@@ -208,7 +211,8 @@ async def stack_versus_bare(database_url: str, requests: int) -> None:
             lambda: load(bare_port, get("/ping"), requests),
         )
     report(
-        f"GET /ping, {requests} requests x 3 rounds over {CONCURRENCY} connections",
+        f"GET /ping, {requests} requests x 3 rounds over {CONCURRENCY} connections, "
+        f"traces (and access lines of successes) sampled at {sampler_ratio:g}",
         ("servicekit", "bare FastAPI"),
         ours,
         base,
@@ -328,7 +332,8 @@ async def resilient_versus_raw(requests: int) -> None:
 async def run(requests: int) -> None:
     stack = Stack(profile("bench"))
     database_url = await prepare_database(stack)
-    await stack_versus_bare(database_url, requests)
+    await stack_versus_bare(database_url, requests, sampler_ratio=1.0)
+    await stack_versus_bare(database_url, requests, sampler_ratio=0.1)
     await idempotent_versus_plain(database_url, requests // 2)
     await resilient_versus_raw(requests // 2)
 

@@ -114,6 +114,10 @@ def create_app(
     # add_middleware wraps: the last added is the outermost.
     app.add_middleware(RequestDeadline, timeout_s=settings.request_timeout_s)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(ObserveRequests, tracer=provider.get_tracer("servicekit.http"))
+    app.add_middleware(
+        ObserveRequests,
+        tracer=provider.get_tracer("servicekit.http"),
+        slow_request_s=settings.slow_request_s,
+    )
     app.state.tracer_provider = provider
     return app

@@ -22,6 +22,10 @@ _RESERVED = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | 
 }
 
 
+# One encoder for every line (json.dumps builds a new one per call when given `default`).
+_ENCODER = json.JSONEncoder(default=str)
+
+
 class JsonFormatter(logging.Formatter):
     def __init__(self, service: str, version: str) -> None:
         super().__init__()
@@ -52,7 +56,7 @@ class JsonFormatter(logging.Formatter):
                 "type": record.exc_info[0].__name__ if record.exc_info[0] else None,
                 "stack": "".join(traceback.format_exception(*record.exc_info)),
             }
-        return json.dumps(entry, default=str)
+        return _ENCODER.encode(entry)
 
 
 def configure_logging(service: str, version: str, level: str, fmt: str) -> None:

@@ -44,6 +44,8 @@ class ServiceSettings(BaseSettings):
 
     max_body_bytes: int = Field(default=1_048_576, ge=1_024)
     request_timeout_s: float = Field(default=10.0, gt=0)
+    slow_request_s: float = Field(default=1.0, gt=0)
+    """A request at least this long always gets its access log line, sampled or not."""
     idempotency_ttl_s: int = Field(default=86_400, ge=60)
     idempotency_purge_interval_s: float = Field(default=300.0, gt=0)
     shutdown_drain_delay_s: float = Field(default=0.0, ge=0)
