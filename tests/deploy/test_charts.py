@@ -126,3 +126,27 @@ def _key(obj: Object) -> tuple[str, str]:
 def _service_of(obj: Object) -> str | None:
     labels: dict[str, str] = obj["metadata"].get("labels", {})
     return labels.get("app.kubernetes.io/name")
+
+
+def _service_configs(objects: list[Object]) -> dict[str, dict[str, str]]:
+    return {
+        o["data"]["SERVICE_NAME"]: o["data"]
+        for o in objects
+        if o["kind"] == "ConfigMap" and "SERVICE_NAME" in o.get("data", {})
+    }
+
+
+def test_traces_go_to_the_collector_over_otlp_http_sampled_as_the_values_say(
+    helm_template: Callable[..., list[Object]],
+) -> None:
+    """servicekit exports spans with the OTLP/HTTP exporter (`<endpoint>/v1/traces`), so the
+    collector's HTTP port 4318 — its gRPC port 4317 would refuse every batch."""
+    default = _service_configs(helm_template())
+    prod = _service_configs(helm_template(values=["values-prod.yaml"]))
+    unsampled = _service_configs(helm_template(sets=["global.flotilla.tracesSamplerRatio=0"]))
+    for service in SERVICES:
+        assert default[service]["OTEL_TRACES_SAMPLER_RATIO"] == "1"
+        assert "OTEL_EXPORTER_OTLP_ENDPOINT" not in default[service]
+        assert prod[service]["OTEL_EXPORTER_OTLP_ENDPOINT"].endswith(":4318")
+        assert prod[service]["OTEL_TRACES_SAMPLER_RATIO"] == "0.1"
+        assert unsampled[service]["OTEL_TRACES_SAMPLER_RATIO"] == "0"
