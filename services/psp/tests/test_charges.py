@@ -66,6 +66,8 @@ async def test_an_approved_card_is_charged(psp: httpx.AsyncClient) -> None:
         "status",
         "decline_code",
         "created_at",
+        "refunded",
+        "refund",
     }
     assert is_id(charge["id"], "ch")
     assert (charge["amount"], charge["currency"], charge["reference"]) == (

@@ -13,7 +13,13 @@ import pytest
 
 from servicekit.ids import new_id
 
-NO_FAULTS = {"latency_ms": 0, "error_rate": 0.0, "decline_rate": 0.0, "outage": False}
+NO_FAULTS = {
+    "latency_ms": 0,
+    "error_rate": 0.0,
+    "decline_rate": 0.0,
+    "outage": False,
+    "lose_answer_rate": 0.0,
+}
 
 pytestmark = pytest.mark.usefixtures("faults_off_afterwards")
 

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import json
-import random
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
 
+from psp.answers import (
+    PROBLEM,
+    charge_out,
+    checked_key,
+    lost_answer,
+    raise_injected_faults,
+    roll,
+)
 from psp.domain import (
     Charge,
     ChargeRequest,
@@ -16,18 +23,10 @@ from psp.domain import (
     KeyBusy,
     UnknownPaymentMethod,
 )
-from psp.handlers import (
-    InjectedError,
-    Outage,
-    apply_faults,
-    create_charge,
-    current_faults,
-    set_faults,
-)
+from psp.handlers import create_charge, current_faults, set_faults
 from psp.metrics import CHARGES
-from psp.repository import ChargeRepository, FaultRepository
+from psp.repository import ChargeRepository, FaultRepository, RefundRepository
 from psp.schemas import ChargeIn, ChargeOut, ChargePage, FaultsIn, FaultsOut
-from psp.settings import PspSettings
 from servicekit.auth.dependencies import AdminPrincipal
 from servicekit.db.engine import Database
 from servicekit.db.session import SessionDep, get_database
@@ -39,19 +38,9 @@ __all__ = ["admin_router", "router"]
 router = APIRouter(tags=["charges"])
 admin_router = APIRouter(tags=["faults"], route_class=IdempotentRoute)
 
-_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
-_MAX_KEY_LENGTH = 255
+_PROBLEM = PROBLEM
 
 DatabaseDep = Annotated[Database, Depends(get_database)]
-
-
-def _roll() -> float:
-    return random.random()  # noqa: S311 - simulated fault odds, not cryptography
-
-
-def _settings(request: Request) -> PspSettings:
-    settings: PspSettings = request.app.state.settings
-    return settings
 
 
 @router.post(
@@ -70,7 +59,11 @@ def _settings(request: Request) -> PspSettings:
         402: {"description": "Declined (`decline_code`); recorded as a failed charge", **_PROBLEM},
         409: {"description": "A request with this key is still in progress", **_PROBLEM},
         422: {"description": "Unknown payment method, invalid body or key reused", **_PROBLEM},
-        500: {"description": "An injected error (`error_rate`); nothing recorded", **_PROBLEM},
+        500: {
+            "description": "An injected error (`error_rate`): nothing recorded; or a lost "
+            "answer (`lose_answer_rate`): recorded, a retry with the key gets the answer",
+            **_PROBLEM,
+        },
         503: {"description": "An injected outage; nothing recorded", **_PROBLEM},
     },
 )
@@ -84,26 +77,11 @@ async def charge(
         Header(description="Unique per intended charge (a UUID), reused when retrying it."),
     ] = None,
 ) -> Response:
-    key = _checked_key(idempotency_key)
+    key = checked_key(idempotency_key, what="charge")
     faults = await current_faults(database)
-    try:
-        await apply_faults(faults, _roll)
-    except Outage:
-        CHARGES.labels("outage").inc()
-        retry_after = str(_settings(request).outage_retry_after_s)
-        raise ProblemError(
-            "The payment provider is unavailable.",
-            status=503,
-            slug="provider-unavailable",
-            headers={"Retry-After": retry_after},
-        ) from None
-    except InjectedError:
-        CHARGES.labels("error").inc()
-        raise ProblemError(
-            "The payment provider failed to process the charge.",
-            status=500,
-            slug="provider-error",
-        ) from None
+    await raise_injected_faults(
+        faults, request, lambda outcome: CHARGES.labels(outcome).inc(), what="charge"
+    )
     try:
         answer = await create_charge(
             session,
@@ -111,7 +89,7 @@ async def charge(
             ChargeRequest(body.amount, body.currency, body.payment_method, body.reference),
             faults,
             render=_first_answer,
-            roll=_roll,
+            roll=roll,
         )
     except UnknownPaymentMethod:
         CHARGES.labels("rejected").inc()
@@ -136,6 +114,10 @@ async def charge(
             headers={"Retry-After": "1"},
         ) from None
     stored = answer.charge
+    lost = lost_answer(faults, "/v1/charges")
+    if lost is not None:
+        CHARGES.labels("answer_lost").inc()
+        return lost
     if answer.replayed:
         CHARGES.labels("replayed").inc()
     else:
@@ -151,16 +133,35 @@ async def charge(
 @router.get(
     "/v1/charges",
     response_model=ChargePage,
-    summary="The charges made for a reference, oldest first",
+    summary="The charges made for a reference, oldest first, or the one made under a key",
+    description=(
+        "Give exactly one of `reference` and `idempotency_key`. By key, the page holds the "
+        "charge made under it, or nothing: how a caller whose answer was lost finds out whether "
+        "it was charged."
+    ),
     responses={422: {"description": "Invalid query parameters", **_PROBLEM}},
 )
-async def charges_for_reference(
+async def find_charges(
     session: SessionDep,
-    reference: Annotated[str, Query(min_length=1, max_length=200)],
+    reference: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    idempotency_key: Annotated[str | None, Query(min_length=1, max_length=255)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 100,
 ) -> ChargePage:
-    found = await ChargeRepository(session).by_reference(reference, limit=limit)
-    return ChargePage(items=[_charge_out(charge) for charge in found])
+    charges = ChargeRepository(session)
+    if (reference is None) == (idempotency_key is None):
+        raise ProblemError(
+            "Give exactly one of the query parameters reference and idempotency_key.",
+            status=422,
+            slug="invalid-query",
+        )
+    if idempotency_key is not None:
+        by_key = await charges.by_key(idempotency_key)
+        found = [by_key] if by_key is not None else []
+    else:
+        assert reference is not None
+        found = await charges.by_reference(reference, limit=limit)
+    refunds = await RefundRepository(session).for_charges([charge.id for charge in found])
+    return ChargePage(items=[charge_out(charge, refunds.get(charge.id)) for charge in found])
 
 
 @router.get(
@@ -175,7 +176,8 @@ async def one_charge(
     found = await ChargeRepository(session).by_id(charge_id)
     if found is None:
         raise ProblemError("No such charge.", status=404, slug="charge-not-found")
-    return _charge_out(found)
+    refunds = await RefundRepository(session).for_charges([found.id])
+    return charge_out(found, refunds.get(found.id))
 
 
 _ADMIN_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -202,7 +204,9 @@ async def get_faults(_: AdminPrincipal, session: SessionDep) -> FaultsOut:
     responses={**_ADMIN_RESPONSES, 422: {"description": "Invalid knobs", **_PROBLEM}},
 )
 async def put_faults(body: FaultsIn, _: AdminPrincipal, session: SessionDep) -> FaultsOut:
-    wanted = Faults(body.latency_ms, body.error_rate, body.decline_rate, body.outage)
+    wanted = Faults(
+        body.latency_ms, body.error_rate, body.decline_rate, body.outage, body.lose_answer_rate
+    )
     return _faults_out(await set_faults(session, wanted))
 
 
@@ -216,27 +220,10 @@ async def reset_faults(_: AdminPrincipal, session: SessionDep) -> FaultsOut:
     return _faults_out(await set_faults(session, Faults()))
 
 
-def _checked_key(key: str | None) -> str:
-    if key is None:
-        raise ProblemError(
-            "An Idempotency-Key header is required: a unique value (a UUID) per intended charge, "
-            "reused when retrying it.",
-            status=400,
-            slug="idempotency-key-missing",
-        )
-    if not 0 < len(key) <= _MAX_KEY_LENGTH or not key.isascii() or not key.isprintable():
-        raise ProblemError(
-            f"The Idempotency-Key must be 1 to {_MAX_KEY_LENGTH} printable ASCII characters.",
-            status=400,
-            slug="idempotency-key-invalid",
-        )
-    return key
-
-
 def _first_answer(charge: Charge) -> tuple[int, bytes]:
     """The answer stored with the charge and given again to every retry with its key."""
     if charge.status == "succeeded":
-        return 201, _charge_out(charge).model_dump_json().encode()
+        return 201, charge_out(charge).model_dump_json().encode()
     body = problem_body(
         402,
         "The card was declined.",
@@ -247,23 +234,11 @@ def _first_answer(charge: Charge) -> tuple[int, bytes]:
     return 402, json.dumps(body).encode()
 
 
-def _charge_out(charge: Charge) -> ChargeOut:
-    return ChargeOut(
-        id=charge.id,
-        amount=charge.amount,
-        currency=charge.currency,
-        payment_method=charge.payment_method,
-        reference=charge.reference,
-        status=charge.status,
-        decline_code=charge.decline_code,
-        created_at=charge.created_at,
-    )
-
-
 def _faults_out(faults: Faults) -> FaultsOut:
     return FaultsOut(
         latency_ms=faults.latency_ms,
         error_rate=faults.error_rate,
         decline_rate=faults.decline_rate,
         outage=faults.outage,
+        lose_answer_rate=faults.lose_answer_rate,
     )

@@ -13,6 +13,8 @@ __all__ = [
     "APPROVING_METHODS",
     "DECLINING_METHODS",
     "Charge",
+    "ChargeNotFound",
+    "ChargeNotRefundable",
     "ChargeRequest",
     "ChargeStatus",
     "Decision",
@@ -20,6 +22,8 @@ __all__ = [
     "Faults",
     "IdempotencyKeyReused",
     "KeyBusy",
+    "Refund",
+    "RefundRequest",
     "UnknownPaymentMethod",
     "decide",
 ]
@@ -75,6 +79,32 @@ class Charge:
 
 
 @dataclass(frozen=True)
+class RefundRequest:
+    charge_id: str
+
+    def fingerprint(self) -> str:
+        """What makes a retry "the same refund": its canonical body."""
+        body = json.dumps({"charge_id": self.charge_id}, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(body.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Refund:
+    """A full refund of a succeeded charge; a charge has at most one."""
+
+    id: str
+    idempotency_key: str
+    fingerprint: str
+    charge_id: str
+    amount: int
+    currency: str
+    response_status: int
+    """The first answer to the key, given again on every replay."""
+    response_body: bytes
+    created_at: datetime
+
+
+@dataclass(frozen=True)
 class Faults:
     """Knobs that make the provider misbehave, shared by every replica (one database row)."""
 
@@ -82,6 +112,9 @@ class Faults:
     error_rate: float = 0.0
     decline_rate: float = 0.0
     outage: bool = False
+    lose_answer_rate: float = 0.0
+    """The fraction of charges and refunds that are made (and committed) but answered with a
+    500, as when the answer is lost on its way back: only a retry with the key finds out."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +129,19 @@ class UnknownPaymentMethod(ValueError):
 
 class IdempotencyKeyReused(Exception):
     """The key was first used with another request body."""
+
+
+class ChargeNotFound(LookupError):
+    """A refund names a charge the provider never made."""
+
+
+class ChargeNotRefundable(Exception):
+    """A refund names a charge that did not succeed, or one already refunded under another
+    key (`already_refunded`)."""
+
+    def __init__(self, charge_id: str, *, already_refunded: bool) -> None:
+        super().__init__(charge_id)
+        self.already_refunded = already_refunded
 
 
 class KeyBusy(Exception):

@@ -12,12 +12,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from psp.domain import (
     Charge,
+    ChargeNotFound,
+    ChargeNotRefundable,
     ChargeRequest,
     Faults,
     IdempotencyKeyReused,
+    Refund,
+    RefundRequest,
     decide,
 )
-from psp.repository import ChargeRepository, FaultRepository
+from psp.repository import ChargeRepository, FaultRepository, RefundRepository
 from servicekit.db.engine import Database
 from servicekit.ids import new_id
 
@@ -25,8 +29,11 @@ __all__ = [
     "ChargeAnswer",
     "InjectedError",
     "Outage",
+    "RefundAnswer",
+    "answer_lost",
     "apply_faults",
     "create_charge",
+    "create_refund",
     "current_faults",
     "set_faults",
 ]
@@ -35,6 +42,8 @@ log = logging.getLogger(__name__)
 
 Render = Callable[[Charge], tuple[int, bytes]]
 """A charge's first answer to its key: status and body."""
+RenderRefund = Callable[[Refund], tuple[int, bytes]]
+"""A refund's first answer to its key: status and body."""
 
 
 class Outage(Exception):
@@ -50,6 +59,13 @@ class ChargeAnswer:
     charge: Charge
     replayed: bool
     """True when the key already had a charge: this is its first answer again."""
+
+
+@dataclass(frozen=True)
+class RefundAnswer:
+    refund: Refund
+    replayed: bool
+    """True when the key already had a refund: this is its first answer again."""
 
 
 async def current_faults(database: Database) -> Faults:
@@ -72,6 +88,12 @@ async def apply_faults(
         raise InjectedError
     if faults.latency_ms > 0:
         await sleep(faults.latency_ms / 1000)
+
+
+def answer_lost(faults: Faults, roll: Callable[[], float]) -> bool:
+    """Whether this request's answer is lost (`lose_answer_rate`) after its charge or refund was
+    recorded: the caller gets a 500 and only a retry with its key tells it what happened."""
+    return faults.lose_answer_rate > 0 and roll() < faults.lose_answer_rate
 
 
 async def create_charge(
@@ -119,6 +141,59 @@ async def create_charge(
         extra={"charge_id": stored.id, "reference": stored.reference},
     )
     return ChargeAnswer(stored, replayed=False)
+
+
+async def create_refund(
+    session: AsyncSession,
+    idempotency_key: str,
+    request: RefundRequest,
+    *,
+    render: RenderRefund,
+) -> RefundAnswer:
+    """Refund a succeeded charge in full, once per idempotency key and once per charge. A key
+    seen before (with the same charge) answers with its refund's stored first answer; with
+    another charge it raises IdempotencyKeyReused. An unknown charge raises ChargeNotFound; a
+    charge that did not succeed, or is already refunded under another key, raises
+    ChargeNotRefundable. Neither is recorded: asking again re-checks."""
+    refunds = RefundRepository(session)
+    fingerprint = request.fingerprint()
+    existing = await refunds.by_key(idempotency_key)
+    if existing is not None:
+        return _replay_refund(existing, fingerprint)
+    charge = await ChargeRepository(session).by_id(request.charge_id)
+    if charge is None:
+        raise ChargeNotFound(request.charge_id)
+    if charge.status != "succeeded":
+        raise ChargeNotRefundable(charge.id, already_refunded=False)
+    unsaved = Refund(
+        id=new_id("re"),
+        idempotency_key=idempotency_key,
+        fingerprint=fingerprint,
+        charge_id=charge.id,
+        amount=charge.amount,
+        currency=charge.currency,
+        response_status=0,
+        response_body=b"",
+        created_at=datetime.now(UTC),
+    )
+    status, body = render(unsaved)
+    stored = await refunds.add_once(replace(unsaved, response_status=status, response_body=body))
+    if stored is None:  # the key or the charge already has a refund (maybe a concurrent one)
+        existing = await refunds.by_key(idempotency_key)
+        if existing is not None:
+            return _replay_refund(existing, fingerprint)
+        raise ChargeNotRefundable(charge.id, already_refunded=True)
+    log.info(
+        "charge refunded",
+        extra={"charge_id": charge.id, "refund_id": stored.id, "reference": charge.reference},
+    )
+    return RefundAnswer(stored, replayed=False)
+
+
+def _replay_refund(refund: Refund, fingerprint: str) -> RefundAnswer:
+    if refund.fingerprint != fingerprint:
+        raise IdempotencyKeyReused(refund.idempotency_key)
+    return RefundAnswer(refund, replayed=True)
 
 
 async def set_faults(session: AsyncSession, faults: Faults) -> Faults:

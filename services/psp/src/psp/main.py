@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from opentelemetry.sdk.trace import SpanProcessor
 
 from psp.api import admin_router, router
+from psp.refunds_api import refunds_router
 from psp.settings import PspSettings
 from servicekit.app import create_app
 from servicekit.auth.jwks_tokens import JwksTokens
@@ -21,13 +22,14 @@ def build_app(settings: PspSettings, span_processors: Sequence[SpanProcessor] = 
     )
     app = create_app(
         settings,
-        routers=[router, admin_router],
+        routers=[router, refunds_router, admin_router],
         lifespan_hooks=[tokens.lifespan],
         span_processors=span_processors,
         title="Flotilla psp",
         description=(
             "A payment provider simulator with a Stripe-like API: charges with the provider's "
-            "own idempotency keys, and admin knobs for latency, errors, declines and outages."
+            "own idempotency keys, full refunds, and admin knobs for latency, errors, declines, "
+            "outages and lost answers."
         ),
     )
     tokens.install(app)

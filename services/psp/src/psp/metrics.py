@@ -6,16 +6,41 @@ from typing import Literal
 
 from prometheus_client import Counter
 
-__all__ = ["CHARGES", "ChargeOutcome"]
+__all__ = ["CHARGES", "REFUNDS", "ChargeOutcome", "RefundOutcome"]
 
 ChargeOutcome = Literal[
-    "succeeded", "declined", "replayed", "rejected", "key_reused", "outage", "error"
+    "succeeded",
+    "declined",
+    "replayed",
+    "rejected",
+    "key_reused",
+    "outage",
+    "error",
+    "answer_lost",
+]
+RefundOutcome = Literal[
+    "succeeded",
+    "replayed",
+    "not_found",
+    "not_refundable",
+    "key_reused",
+    "outage",
+    "error",
+    "answer_lost",
 ]
 
 CHARGES = Counter(
     "flotilla_psp_charges_total",
     "Charge requests by outcome: succeeded, declined (recorded as failed), replayed (a known "
     "idempotency key), rejected (unknown payment method), key_reused (same key, other body), "
-    "outage and error (injected faults; nothing recorded).",
+    "outage and error (injected faults; nothing recorded), answer_lost (recorded, then answered "
+    "500 by the lose_answer_rate knob).",
+    ["outcome"],
+)
+REFUNDS = Counter(
+    "flotilla_psp_refunds_total",
+    "Refund requests by outcome: succeeded, replayed (a known idempotency key), not_found "
+    "(unknown charge), not_refundable (not succeeded or already refunded), key_reused, outage "
+    "and error (injected faults; nothing recorded), answer_lost (recorded, then answered 500).",
     ["outcome"],
 )

@@ -7,10 +7,10 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from psp.domain import Charge, Faults, KeyBusy
-from psp.tables import FAULTS_ROW, charges, faults
+from psp.domain import Charge, Faults, KeyBusy, Refund
+from psp.tables import FAULTS_ROW, charges, faults, refunds
 
-__all__ = ["ChargeRepository", "FaultRepository"]
+__all__ = ["ChargeRepository", "FaultRepository", "RefundRepository"]
 
 _LOCK_NOT_AVAILABLE = "55P03"
 
@@ -79,6 +79,56 @@ class ChargeRepository:
         return [_charge(row) for row in rows]
 
 
+class RefundRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def by_key(self, idempotency_key: str) -> Refund | None:
+        row = (
+            await self._session.execute(
+                select(refunds).where(refunds.c.idempotency_key == idempotency_key)
+            )
+        ).first()
+        return _refund(row) if row else None
+
+    async def for_charges(self, charge_ids: list[str]) -> dict[str, Refund]:
+        """The refunds of these charges, by charge id (a charge has at most one)."""
+        if not charge_ids:
+            return {}
+        rows = await self._session.execute(
+            select(refunds).where(refunds.c.charge_id.in_(charge_ids))
+        )
+        return {refund.charge_id: refund for refund in map(_refund, rows)}
+
+    async def add_once(self, refund: Refund) -> Refund | None:
+        """Insert `refund` unless its key or its charge already has one; return it, or None
+        when another row won (the caller looks up which). A concurrent insert with the same key
+        or charge waits for the first transaction (up to the lock timeout: `KeyBusy`)."""
+        statement = (
+            insert(refunds)
+            .values(
+                id=refund.id,
+                idempotency_key=refund.idempotency_key,
+                fingerprint=refund.fingerprint,
+                charge_id=refund.charge_id,
+                amount=refund.amount,
+                currency=refund.currency,
+                response_status=refund.response_status,
+                response_body=refund.response_body,
+                created_at=refund.created_at,
+            )
+            .on_conflict_do_nothing()
+            .returning(*refunds.c)
+        )
+        try:
+            inserted = (await self._session.execute(statement)).first()
+        except DBAPIError as error:
+            if getattr(error.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE:
+                raise KeyBusy(refund.idempotency_key) from error
+            raise
+        return _refund(inserted) if inserted is not None else None
+
+
 class FaultRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -99,6 +149,7 @@ class FaultRepository:
                     error_rate=wanted.error_rate,
                     decline_rate=wanted.decline_rate,
                     outage=wanted.outage,
+                    lose_answer_rate=wanted.lose_answer_rate,
                     updated_at=func.now(),
                 )
                 .returning(*faults.c)
@@ -132,4 +183,20 @@ def _faults(row: object) -> Faults:
         error_rate=mapping["error_rate"],
         decline_rate=mapping["decline_rate"],
         outage=mapping["outage"],
+        lose_answer_rate=mapping["lose_answer_rate"],
+    )
+
+
+def _refund(row: object) -> Refund:
+    mapping = row._mapping  # type: ignore[attr-defined]
+    return Refund(
+        id=mapping["id"],
+        idempotency_key=mapping["idempotency_key"],
+        fingerprint=mapping["fingerprint"],
+        charge_id=mapping["charge_id"],
+        amount=mapping["amount"],
+        currency=mapping["currency"],
+        response_status=mapping["response_status"],
+        response_body=bytes(mapping["response_body"]),
+        created_at=mapping["created_at"],
     )

@@ -7,7 +7,15 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["ChargeIn", "ChargeOut", "ChargePage", "FaultsIn", "FaultsOut"]
+__all__ = [
+    "ChargeIn",
+    "ChargeOut",
+    "ChargePage",
+    "FaultsIn",
+    "FaultsOut",
+    "RefundIn",
+    "RefundOut",
+]
 
 
 class ChargeIn(BaseModel):
@@ -29,6 +37,23 @@ class ChargeIn(BaseModel):
     )
 
 
+class RefundIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    charge_id: str = Field(
+        min_length=1, max_length=40, description="The succeeded charge to refund in full."
+    )
+
+
+class RefundOut(BaseModel):
+    id: str = Field(examples=["re_01jz3k8w6x9a2b4c5d6e7f8g9h"])
+    charge_id: str
+    amount: int = Field(description="The whole charge's amount (full refunds only).")
+    currency: str
+    status: Literal["succeeded"]
+    created_at: datetime
+
+
 class ChargeOut(BaseModel):
     id: str = Field(examples=["ch_01jz3k8w6x9a2b4c5d6e7f8g9h"])
     amount: int
@@ -40,6 +65,11 @@ class ChargeOut(BaseModel):
         description="Why a failed charge was declined; null when it succeeded."
     )
     created_at: datetime
+    refunded: bool = Field(
+        description="Whether the charge was refunded (in full). A charge's own POST answer, and "
+        "its replays, show it as it was when made."
+    )
+    refund: RefundOut | None = Field(description="The charge's refund, once refunded.")
 
 
 class ChargePage(BaseModel):
@@ -52,10 +82,13 @@ class FaultsIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     latency_ms: int = Field(
-        default=0, ge=0, le=600_000, description="Added before each charge is decided."
+        default=0, ge=0, le=600_000, description="Added before each charge or refund is decided."
     )
     error_rate: float = Field(
-        default=0.0, ge=0, le=1, description="The fraction of charges answered 500."
+        default=0.0,
+        ge=0,
+        le=1,
+        description="The fraction of charges and refunds answered 500 (nothing recorded).",
     )
     decline_rate: float = Field(
         default=0.0,
@@ -63,7 +96,19 @@ class FaultsIn(BaseModel):
         le=1,
         description="The fraction of approvable charges declined as `card_declined`.",
     )
-    outage: bool = Field(default=False, description="Every charge answers 503 with Retry-After.")
+    outage: bool = Field(
+        default=False, description="Every charge and refund answers 503 with Retry-After."
+    )
+    lose_answer_rate: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description=(
+            "The fraction of charges and refunds (replays included) that are recorded but "
+            "answered 500, as if the answer were lost on its way back: only a retry with the "
+            "same Idempotency-Key (or a look-up by it) finds out what happened."
+        ),
+    )
 
 
 class FaultsOut(BaseModel):
@@ -71,3 +116,4 @@ class FaultsOut(BaseModel):
     error_rate: float
     decline_rate: float
     outage: bool
+    lose_answer_rate: float

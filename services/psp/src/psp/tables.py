@@ -9,6 +9,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Float,
+    ForeignKey,
     Index,
     Integer,
     LargeBinary,
@@ -22,7 +23,7 @@ from sqlalchemy import (
 from servicekit.db.models import new_metadata
 from servicekit.idempotency import add_idempotency_table
 
-__all__ = ["FAULTS_ROW", "charges", "faults", "idempotency_records", "metadata"]
+__all__ = ["FAULTS_ROW", "charges", "faults", "idempotency_records", "metadata", "refunds"]
 
 metadata = new_metadata()
 
@@ -45,6 +46,21 @@ charges = Table(
     Index("ix_charges_reference", "reference"),
 )
 
+refunds = Table(
+    "refunds",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("idempotency_key", String(255), nullable=False, unique=True),
+    Column("fingerprint", String(64), nullable=False),
+    # Full refunds only: at most one per charge, whatever key asks for it.
+    Column("charge_id", String(40), ForeignKey("charges.id"), nullable=False, unique=True),
+    Column("amount", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("response_status", SmallInteger, nullable=False),
+    Column("response_body", LargeBinary, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
 FAULTS_ROW = 1
 """The one row of `faults`."""
 
@@ -56,6 +72,7 @@ faults = Table(
     Column("error_rate", Float, nullable=False, server_default=text("0")),
     Column("decline_rate", Float, nullable=False, server_default=text("0")),
     Column("outage", Boolean, nullable=False, server_default=text("false")),
+    Column("lose_answer_rate", Float, nullable=False, server_default=text("0")),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     CheckConstraint(f"id = {FAULTS_ROW}", name="one_row"),
 )
