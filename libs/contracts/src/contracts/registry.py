@@ -13,7 +13,7 @@ from contracts.catalog import StockRejectedV1, StockReleasedV1, StockReservedV1
 from contracts.identity import UserRegisteredV1
 from contracts.notifications import NotificationSentV1
 from contracts.orders import OrderCancelledV1, OrderConfirmedV1, OrderPlacedV1, OrderRejectedV1
-from contracts.payments import PaymentFailedV1, PaymentSucceededV1
+from contracts.payments import PaymentFailedV1, PaymentRefundedV1, PaymentSucceededV1
 
 __all__ = ["EVENT_TYPES", "event_model"]
 
@@ -40,6 +40,7 @@ EVENT_TYPES: dict[str, type[Event]] = _by_type(
         StockReleasedV1,
         PaymentSucceededV1,
         PaymentFailedV1,
+        PaymentRefundedV1,
     )
 )
 
