@@ -17,6 +17,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 
 from contracts.catalog import StockReservedV1
+from contracts.orders import OrderCancelledV1
 from contracts.values import StockLine
 from devstack.kafka import TopicSpec
 from devstack.stack import ADMIN_EMAIL, Stack
@@ -151,20 +152,20 @@ class Pipeline:
                 await consumer.stop()
 
     async def publish(
-        self, event: StockReservedV1, envelope: EventEnvelope | None = None
+        self, event: StockReservedV1 | OrderCancelledV1, envelope: EventEnvelope | None = None
     ) -> EventEnvelope:
-        """What catalog publishes; pass the envelope an earlier publish returned to redeliver
-        it (the same event id)."""
+        """What catalog (a reservation) or orders (a cancellation) publishes; pass the envelope
+        an earlier publish returned to redeliver it (the same event id)."""
         envelope = envelope or reserved_envelope(event)
         await self._producer.send_and_wait(
             self._source, value=envelope.data, key=envelope.key, headers=envelope.kafka_headers()
         )
         return envelope
 
-    def consumed(self, outcome: str) -> float:
+    def consumed(self, outcome: str, event_type: str = StockReservedV1.EVENT_TYPE) -> float:
         value = REGISTRY.get_sample_value(
             "flotilla_events_consumed_total",
-            {"group": self.group, "event_type": StockReservedV1.EVENT_TYPE, "outcome": outcome},
+            {"group": self.group, "event_type": event_type, "outcome": outcome},
         )
         return value or 0.0
 
@@ -212,11 +213,11 @@ class Pipeline:
         return items
 
 
-def reserved_envelope(event: StockReservedV1) -> EventEnvelope:
+def reserved_envelope(event: StockReservedV1 | OrderCancelledV1) -> EventEnvelope:
     return EventEnvelope(
         id=new_id("evt"),
         type=event.EVENT_TYPE,
-        source="/catalog",
+        source="/catalog" if isinstance(event, StockReservedV1) else "/orders",
         subject=event.order_id,
         time=datetime.now(UTC),
         data=event.model_dump_json().encode(),

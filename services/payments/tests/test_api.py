@@ -90,6 +90,9 @@ async def test_the_owner_sees_the_orders_payment(
         "attempts": 2,
         "created_at": item["created_at"],
         "updated_at": item["updated_at"],
+        "refund_status": None,
+        "refund_id": None,
+        "refunded_at": None,
     }
     assert datetime.fromisoformat(item["updated_at"]) == payment.updated_at
 

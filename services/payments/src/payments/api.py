@@ -53,4 +53,7 @@ def _payment_out(payment: Payment) -> PaymentOut:
         attempts=payment.attempts,
         created_at=payment.created_at,
         updated_at=payment.updated_at,
+        refund_status=payment.refund_status,
+        refund_id=payment.refund_id,
+        refunded_at=payment.refunded_at,
     )

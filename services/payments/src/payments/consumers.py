@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.catalog import StockReservedV1
+from contracts.orders import OrderCancelledV1
 from payments.domain import GiveUpPolicy
-from payments.handlers import charge_reserved_order
+from payments.handlers import charge_reserved_order, refund_cancelled_order
 from payments.provider import PaymentProvider
 from payments.settings import PaymentsSettings
 from servicekit.db.engine import Database
@@ -30,6 +31,12 @@ def build_registry(provider: PaymentProvider, give_up: GiveUpPolicy) -> HandlerR
     ) -> None:
         await charge_reserved_order(session, provider, give_up, event, context)
 
+    @registry.on(OrderCancelledV1)
+    async def on_order_cancelled(
+        session: AsyncSession, event: OrderCancelledV1, context: EventContext
+    ) -> None:
+        await refund_cancelled_order(session, provider, event, context)
+
     return registry
 
 
@@ -40,10 +47,10 @@ def build_consumer(
     provider: PaymentProvider,
     *,
     group: str = CONSUMER_GROUP,
-    topics: Sequence[str] = (StockReservedV1.TOPIC,),
+    topics: Sequence[str] = (StockReservedV1.TOPIC, OrderCancelledV1.TOPIC),
 ) -> EventConsumer:
-    """The group consumes catalog's stock stream (other types on it are skipped). Tests pass a
-    group and topics of their own."""
+    """The group consumes catalog's stock stream and orders' order stream (other types on them
+    are skipped). Tests pass a group and topics of their own."""
     give_up = GiveUpPolicy.for_consumer(
         settings.payment_give_up_s,
         settings.consumer_retry_delays_s,

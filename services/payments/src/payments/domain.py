@@ -14,13 +14,20 @@ __all__ = [
     "Declined",
     "FailReason",
     "GiveUpPolicy",
+    "OrderBusy",
     "Payment",
     "PaymentStatus",
     "ProviderUnavailable",
+    "RefundStatus",
     "charge_key",
+    "needs_settling",
+    "refund_key",
 ]
 
-PaymentStatus = Literal["pending", "succeeded", "failed"]
+PaymentStatus = Literal["pending", "succeeded", "failed", "refunded"]
+RefundStatus = Literal["refunded", "nothing_charged"]
+"""What the order's cancellation found: the charge was refunded, or (for a payment whose
+outcome was unknown, `provider_unavailable`) the provider had charged nothing."""
 DeclineReason = Literal["declined", "insufficient_funds"]
 FailReason = PaymentFailReason | Literal["order_expired"]
 """Why a payment failed: the published reasons, plus `order_expired`, which is not published —
@@ -42,6 +49,9 @@ class Payment:
     """Charge attempts it took to reach the status (1 when the first one settled it)."""
     created_at: datetime
     updated_at: datetime
+    refund_status: RefundStatus | None = None
+    refund_id: str | None = None
+    refunded_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -52,6 +62,10 @@ class Charged:
 @dataclass(frozen=True)
 class Declined:
     reason: DeclineReason
+
+
+class OrderBusy(Exception):
+    """Another transaction holds the order (a charge still in flight) past the lock timeout."""
 
 
 class ProviderUnavailable(Exception):
@@ -68,6 +82,22 @@ def charge_key(order_id: str) -> str:
     """The provider's Idempotency-Key for an order's charge: every attempt to charge the order,
     from any replica and any redelivery, is the same charge."""
     return f"order-{order_id}"
+
+
+def refund_key(payment_id: str) -> str:
+    """The provider's Idempotency-Key for refunding a payment's charge: every attempt, from any
+    replica and any redelivered cancellation, is the same refund."""
+    return f"refund-{payment_id}"
+
+
+def needs_settling(payment: Payment) -> bool:
+    """Whether a cancelled order's payment may still hold money at the provider: it succeeded,
+    or it failed without an answer (`provider_unavailable`) and was not yet looked into."""
+    if payment.refund_status is not None:
+        return False
+    return payment.status == "succeeded" or (
+        payment.status == "failed" and payment.reason == "provider_unavailable"
+    )
 
 
 @dataclass(frozen=True)

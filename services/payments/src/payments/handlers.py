@@ -8,24 +8,33 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.catalog import StockReservedV1
-from contracts.payments import PaymentFailedV1, PaymentFailReason, PaymentSucceededV1
+from contracts.orders import OrderCancelledV1
+from contracts.payments import (
+    PaymentFailedV1,
+    PaymentFailReason,
+    PaymentRefundedV1,
+    PaymentSucceededV1,
+)
 from payments.domain import (
     Charged,
     Declined,
     GiveUpPolicy,
+    OrderBusy,
     Payment,
     ProviderUnavailable,
     charge_key,
+    needs_settling,
+    refund_key,
     too_late_to_charge,
 )
-from payments.metrics import PAYMENTS, REVENUE
+from payments.metrics import PAYMENTS, REFUNDS, REVENUE
 from payments.provider import PaymentProvider
 from payments.repository import PaymentRepository
 from servicekit.db.after_commit import after_commit
 from servicekit.events.handlers import EventContext, TransientError
 from servicekit.ids import new_id
 
-__all__ = ["charge_reserved_order", "payments_for_order"]
+__all__ = ["charge_reserved_order", "payments_for_order", "refund_cancelled_order"]
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +58,7 @@ async def charge_reserved_order(
     """
     now = datetime.now(UTC)
     repository = PaymentRepository(session)
+    await _lock(repository, event.order_id)
     payment = await repository.add_once(
         Payment(
             id=new_id("pay"),
@@ -176,6 +186,74 @@ async def _fail(
         reason,
         extra={"payment_id": settled.id, "order_id": settled.order_id},
     )
+
+
+async def refund_cancelled_order(
+    session: AsyncSession,
+    provider: PaymentProvider,
+    event: OrderCancelledV1,
+    context: EventContext,
+) -> None:
+    """Give back what a cancelled order was charged, once.
+
+    A succeeded payment (a charge that succeeded late, after the order's deadline cancelled
+    it) is refunded. A payment that failed without an answer (`provider_unavailable`) may still
+    have been charged: the charge made under the order's key is looked up, and refunded if it
+    exists, else the payment records that nothing was charged. The refund's Idempotency-Key is
+    derived from the payment, so a retry or a redelivered cancellation refunds once; the order
+    lock makes a charge still in flight finish first. While the provider gives no answer the
+    event is retried (TransientError), and ends in the dead-letter topic if it never does.
+    """
+    repository = PaymentRepository(session)
+    await _lock(repository, event.order_id)
+    found = await repository.for_order(event.order_id)
+    if not found or not needs_settling(found[0]):
+        return  # never charged (declined, expired, not reserved) or already settled
+    payment = found[0]
+    try:
+        charge_id = payment.charge_id
+        if payment.status == "failed":
+            charge_id = await provider.succeeded_charge(
+                idempotency_key=charge_key(payment.order_id)
+            )
+        if charge_id is None:
+            await repository.mark_nothing_charged(payment.id, at=datetime.now(UTC))
+            after_commit(session, REFUNDS.labels("nothing_charged").inc)
+            log.info("nothing was charged", extra={"order_id": payment.order_id})
+            return
+        refund_id = await provider.refund(
+            idempotency_key=refund_key(payment.id), charge_id=charge_id
+        )
+    except ProviderUnavailable as error:
+        REFUNDS.labels("provider_unavailable").inc()
+        raise TransientError(f"could not refund at the payment provider: {error}") from error
+    at = datetime.now(UTC)
+    refunded = await repository.mark_refunded(payment.id, refund_id=refund_id, at=at)
+    await context.outbox.append(
+        session,
+        PaymentRefundedV1(
+            payment_id=refunded.id,
+            order_id=refunded.order_id,
+            user_id=refunded.user_id,
+            amount_cents=refunded.amount_cents,
+            currency=refunded.currency,
+            charge_id=charge_id,
+            refund_id=refund_id,
+            refunded_at=at,
+        ),
+    )
+    after_commit(session, REFUNDS.labels("refunded").inc)
+    log.info(
+        "refunded a cancelled order's charge",
+        extra={"payment_id": refunded.id, "order_id": refunded.order_id, "refund_id": refund_id},
+    )
+
+
+async def _lock(repository: PaymentRepository, order_id: str) -> None:
+    try:
+        await repository.lock_order(order_id)
+    except OrderBusy as error:
+        raise TransientError(f"the order {order_id} is busy (a charge in flight)") from error
 
 
 async def payments_for_order(

@@ -48,7 +48,10 @@ def build_app(settings: PaymentsSettings, span_processors: Sequence[SpanProcesso
         ],
         span_processors=span_processors,
         title="Flotilla payments",
-        description="Charges each order whose stock is reserved, once, and says how it went.",
+        description=(
+            "Charges each order whose stock is reserved, once, and says how it went; refunds "
+            "the charge of an order that ends cancelled."
+        ),
     )
     publishing.install(app)
     consumer.use_tracer_provider(app.state.tracer_provider)

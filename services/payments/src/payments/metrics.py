@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter
 
-__all__ = ["PAYMENTS", "REVENUE"]
+__all__ = ["PAYMENTS", "REFUNDS", "REVENUE"]
 
 PAYMENTS = Counter(
     "flotilla_payments_total",
@@ -15,4 +15,11 @@ REVENUE = Counter(
     "flotilla_payments_revenue_cents_total",
     "Money charged by succeeded payments, in the currency's minor units.",
     ["currency"],
+)
+REFUNDS = Counter(
+    "flotilla_payments_refunds_total",
+    "Cancelled orders' payments settled, by outcome: refunded, nothing_charged (the provider had "
+    "no charge for a payment whose outcome was unknown), provider_unavailable (an attempt the "
+    "provider did not answer; retried).",
+    ["outcome"],
 )

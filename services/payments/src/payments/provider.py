@@ -11,6 +11,9 @@ under a budget, circuit breaker). What comes back is sorted into three cases:
     5xx, 408, 409, 429, any other status, an unreadable body, a timeout, a refused connection,
     an open breaker             → ProviderUnavailable: the charge may or may not exist; the
                                   same Idempotency-Key on the next attempt finds out
+
+A refund (of a cancelled order's charge) is 201 → its refund id; anything else, or no answer,
+is ProviderUnavailable, and so is a failed look-up of the charge made under a key.
 """
 
 from __future__ import annotations
@@ -40,6 +43,13 @@ class PaymentProvider(Protocol):
         reference: str,
     ) -> Charged | Declined:
         """Raises ProviderUnavailable when the provider gave no definite answer."""
+
+    async def succeeded_charge(self, *, idempotency_key: str) -> str | None:
+        """The id of the succeeded charge made under the key, or None when none was (nothing
+        charged, or declined). Raises ProviderUnavailable."""
+
+    async def refund(self, *, idempotency_key: str, charge_id: str) -> str:
+        """Refund the charge in full; returns the refund's id. Raises ProviderUnavailable."""
 
 
 class PspProvider:
@@ -82,6 +92,40 @@ class PspProvider:
             )
             return Declined("declined")
         raise ProviderUnavailable(f"the provider answered {response.status_code}")
+
+    async def succeeded_charge(self, *, idempotency_key: str) -> str | None:
+        try:
+            response = await self._client.get(
+                "/v1/charges", params={"idempotency_key": idempotency_key}
+            )
+        except (ProblemError, httpx.HTTPError) as error:
+            raise ProviderUnavailable(f"{type(error).__name__}: {error}") from error
+        items = _json(response).get("items")
+        if response.status_code != 200 or not isinstance(items, list):
+            raise ProviderUnavailable(f"the provider answered {response.status_code}")
+        for charge in items:
+            if isinstance(charge, dict) and charge.get("status") == "succeeded":
+                return str(charge["id"])
+        return None
+
+    async def refund(self, *, idempotency_key: str, charge_id: str) -> str:
+        try:
+            response = await self._client.post(
+                "/v1/refunds",
+                json={"charge_id": charge_id},
+                headers={"Idempotency-Key": idempotency_key},
+            )
+        except (ProblemError, httpx.HTTPError) as error:
+            raise ProviderUnavailable(f"{type(error).__name__}: {error}") from error
+        body = _json(response)
+        if response.status_code == 201 and isinstance(body.get("id"), str):
+            return str(body["id"])
+        # A 404 or 409 would mean payments' own records disagree with the provider's: never
+        # given up on silently — retried, then kept in the dead-letter topic with the reason.
+        raise ProviderUnavailable(
+            f"the provider answered {response.status_code} to the refund of {charge_id}: "
+            f"{body.get('type') or body.get('detail') or ''}"
+        )
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:

@@ -4,19 +4,34 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from payments.domain import FailReason, Payment
+from payments.domain import FailReason, OrderBusy, Payment
 from payments.tables import payments
 
 __all__ = ["PaymentRepository"]
+
+_LOCK_NOT_AVAILABLE = "55P03"
 
 
 class PaymentRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+
+    async def lock_order(self, order_id: str) -> None:
+        """Hold the order until the transaction ends, so charging it and settling its
+        cancellation never interleave (the charge's row is not visible before it commits).
+        Waiting longer than the lock timeout raises OrderBusy."""
+        key = func.hashtextextended(f"payments.order:{order_id}", 0)
+        try:
+            await self._session.execute(select(func.pg_advisory_xact_lock(key)))
+        except DBAPIError as error:
+            if getattr(error.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE:
+                raise OrderBusy(order_id) from error
+            raise
 
     async def add_once(self, payment: Payment) -> Payment:
         """Insert `payment` unless its order has one; return the order's payment, locked until
@@ -66,6 +81,30 @@ class PaymentRepository:
             payment_id, status="failed", reason=reason, attempts=attempts, at=at
         )
 
+    async def mark_refunded(self, payment_id: str, *, refund_id: str, at: datetime) -> Payment:
+        return await self._update(
+            payment_id,
+            status="refunded",
+            refund_status="refunded",
+            refund_id=refund_id,
+            refunded_at=at,
+            updated_at=at,
+        )
+
+    async def mark_nothing_charged(self, payment_id: str, *, at: datetime) -> Payment:
+        return await self._update(payment_id, refund_status="nothing_charged", updated_at=at)
+
+    async def _update(self, payment_id: str, **values: object) -> Payment:
+        row = (
+            await self._session.execute(
+                update(payments)
+                .where(payments.c.id == payment_id)
+                .values(**values)
+                .returning(*payments.c)
+            )
+        ).one()
+        return _payment(row)
+
     async def for_order(self, order_id: str) -> list[Payment]:
         rows = await self._session.execute(
             select(payments).where(payments.c.order_id == order_id).order_by(payments.c.id)
@@ -114,4 +153,7 @@ def _payment(row: object) -> Payment:
         attempts=mapping["attempts"],
         created_at=mapping["created_at"],
         updated_at=mapping["updated_at"],
+        refund_status=mapping["refund_status"],
+        refund_id=mapping["refund_id"],
+        refunded_at=mapping["refunded_at"],
     )

@@ -16,7 +16,10 @@ class PaymentOut(BaseModel):
     user_id: str
     amount_cents: int
     currency: str = Field(examples=["EUR"])
-    status: Literal["pending", "succeeded", "failed"]
+    status: Literal["pending", "succeeded", "failed", "refunded"] = Field(
+        description="`refunded`: it succeeded, then its order was cancelled and the charge "
+        "given back (see `refund_id`)."
+    )
     reason: (
         Literal["declined", "insufficient_funds", "provider_unavailable", "order_expired"] | None
     ) = Field(description="Why a failed payment failed; null otherwise.")
@@ -24,6 +27,13 @@ class PaymentOut(BaseModel):
     attempts: int = Field(description="Charge attempts it took to reach the status.")
     created_at: datetime
     updated_at: datetime
+    refund_status: Literal["refunded", "nothing_charged"] | None = Field(
+        description="What the order's cancellation found: `refunded`, or `nothing_charged` "
+        "(a `provider_unavailable` payment the provider turned out not to have charged); null "
+        "while the order is not cancelled or nothing could have been charged."
+    )
+    refund_id: str | None = Field(description="The provider's refund (`re_…`), once refunded.")
+    refunded_at: datetime | None = Field(description="When the charge was refunded (UTC).")
 
 
 class PaymentPage(BaseModel):

@@ -27,6 +27,11 @@ payments = Table(
     Column("attempts", Integer, nullable=False, server_default=text("0")),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # What the order's cancellation found: `refunded` (refund_id, refunded_at) or
+    # `nothing_charged`; null while nothing was cancelled or looked into.
+    Column("refund_status", String(20)),
+    Column("refund_id", String(40)),
+    Column("refunded_at", DateTime(timezone=True)),
 )
 
 outbox, inbox = add_event_tables(metadata)
