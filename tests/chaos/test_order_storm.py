@@ -3,7 +3,8 @@ restarted in its middle. Afterwards every order is final and ARCHITECTURE §1's 
 hold, checked through the services' APIs only:
 
 - each confirmed order has exactly one successful charge (the provider's and payments' word);
-- no order that is not confirmed was charged;
+- every successful charge belongs to a confirmed order or is refunded (no money is kept for an
+  order that ends cancelled);
 - per product, stock reserved minus released equals the quantities of confirmed orders, and
   equals what the product's stock went down by;
 - no order stayed open past its deadline plus one sweep of orders' sweeper.
@@ -164,19 +165,30 @@ async def _check_each_order(
             )
 
         await eventually(settled, timeout_s=30, what=f"{order['id']}'s stock released")
+        charges: list[Json] = []
+
+        async def refunded() -> bool:
+            # A cancelled order's charge, if any, is refunded after it is cancelled.
+            async with reads:
+                charges[:] = await shop.charges(order["id"])
+            return order["status"] == "confirmed" or all(
+                c["refunded"] for c in charges if c["status"] == "succeeded"
+            )
+
+        await eventually(refunded, timeout_s=30, what=f"{order['id']}'s charge refunded")
         async with reads:
-            charges = await shop.charges(order["id"])
             payments = await shop.payments(admin, order["id"])
         succeeded = [c for c in charges if c["status"] == "succeeded"]
         lines = [{"product_id": p, "quantity": q} for p, q in placed.lines.items()]
         if order["status"] == "confirmed":
             assert len(succeeded) == 1, (order, charges)
+            assert not succeeded[0]["refunded"], (order, charges)
             assert [(p["status"], p["charge_id"]) for p in payments] == [
                 ("succeeded", succeeded[0]["id"])
             ], (order, payments)
             assert [(r["status"], r["items"]) for r in reservations] == [("reserved", lines)]
         else:
-            assert succeeded == [], (order, charges)
+            assert all(c["refunded"] for c in succeeded), (order, charges)
         if order["status"] == "rejected":
             assert (charges, payments, reservations) == ([], [], []), order
         for reservation in reservations:
