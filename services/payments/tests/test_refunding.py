@@ -5,14 +5,16 @@ psp and `payments.payment.refunded.v1` in the outbox."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 from prometheus_client import REGISTRY
 
 from contracts.catalog import StockReservedV1
 from contracts.orders import OrderCancelledV1
 from contracts.payments import PaymentRefundedV1
+from payments.domain import charge_key
 from servicekit.ids import is_id
 from servicekit.testing.events import eventually
 
@@ -206,3 +208,34 @@ async def test_a_refund_while_the_provider_is_down_is_retried_until_it_is_back(
     [charge] = await pipeline.charges(reserved.order_id)
     assert charge["refunded"] is True
     assert pipeline.consumed("dead_lettered", OrderCancelledV1.EVENT_TYPE) == 0
+
+
+async def test_an_expired_order_charged_by_an_attempt_whose_answer_was_lost_is_refunded(
+    pipeline: Pipeline, reservation: Reservation, psp: httpx.AsyncClient
+) -> None:
+    # An earlier attempt charged under the order's key, lost its answer and rolled back; the
+    # reservation came back only after the order's deadline, so payments recorded order_expired.
+    reserved = reservation(deadline_at=datetime.now(UTC) - timedelta(seconds=1))
+    earlier_attempt = await psp.post(
+        "/v1/charges",
+        json={
+            "amount": reserved.total_cents,
+            "currency": reserved.currency,
+            "payment_method": reserved.payment_method,
+            "reference": reserved.order_id,
+        },
+        headers={"Idempotency-Key": charge_key(reserved.order_id)},
+    )
+    assert earlier_attempt.status_code == 201
+    await pipeline.publish(reserved)
+
+    async with pipeline.consuming():
+        expired = await pipeline.settled(reserved.order_id)
+        await pipeline.publish(_cancelled(reserved, "timeout"))
+        payment = await _settled_refund(pipeline, reserved.order_id)
+
+    assert (expired.status, expired.reason) == ("failed", "order_expired")
+    assert (payment.refund_status, payment.refund_id) != ("nothing_charged", None)
+    [charge] = await pipeline.charges(reserved.order_id)
+    assert (charge["id"], charge["refunded"]) == (earlier_attempt.json()["id"], True)
+    assert charge["refund"]["id"] == payment.refund_id

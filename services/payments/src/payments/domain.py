@@ -92,11 +92,13 @@ def refund_key(payment_id: str) -> str:
 
 def needs_settling(payment: Payment) -> bool:
     """Whether a cancelled order's payment may still hold money at the provider: it succeeded,
-    or it failed without an answer (`provider_unavailable`) and was not yet looked into."""
+    or it failed without knowing what the provider did and was not yet looked into — without an
+    answer (`provider_unavailable`), or as `order_expired`, which an earlier attempt may precede
+    whose charge went through while its answer was lost and its transaction rolled back."""
     if payment.refund_status is not None:
         return False
     return payment.status == "succeeded" or (
-        payment.status == "failed" and payment.reason == "provider_unavailable"
+        payment.status == "failed" and payment.reason in ("provider_unavailable", "order_expired")
     )
 
 

@@ -197,9 +197,10 @@ async def refund_cancelled_order(
     """Give back what a cancelled order was charged, once.
 
     A succeeded payment (a charge that succeeded late, after the order's deadline cancelled
-    it) is refunded. A payment that failed without an answer (`provider_unavailable`) may still
-    have been charged: the charge made under the order's key is looked up, and refunded if it
-    exists, else the payment records that nothing was charged. The refund's Idempotency-Key is
+    it) is refunded. A payment that failed without an answer (`provider_unavailable`), or as
+    `order_expired` after attempts whose answers were lost, may still have been charged: the
+    charge made under the order's key is looked up, and refunded if it exists, else the payment
+    records that nothing was charged. The refund's Idempotency-Key is
     derived from the payment, so a retry or a redelivered cancellation refunds once; the order
     lock makes a charge still in flight finish first. While the provider gives no answer the
     event is retried (TransientError), and ends in the dead-letter topic if it never does.
@@ -208,7 +209,7 @@ async def refund_cancelled_order(
     await _lock(repository, event.order_id)
     found = await repository.for_order(event.order_id)
     if not found or not needs_settling(found[0]):
-        return  # never charged (declined, expired, not reserved) or already settled
+        return  # never charged (declined, not reserved) or already settled
     payment = found[0]
     try:
         charge_id = payment.charge_id
