@@ -9,14 +9,12 @@ into the git-ignored `.cache/obs/bin/` (about ten minutes, once).
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import yaml
 
-from devstack.process import ManagedProcess
+from devstack.process import ManagedProcess, http_ok
 from devstack.profiles import Profile
 
 __all__ = ["JAEGER_MODULE_VERSION", "JaegerError", "JaegerServer", "jaeger_binary"]
@@ -63,11 +61,9 @@ class JaegerServer:
         self.config_file.parent.mkdir(parents=True, exist_ok=True)
         self.config_file.write_text(yaml.safe_dump(self.config(), sort_keys=False))
         self.process.start([str(self.binary), "--config", str(self.config_file)])
-        deadline = time.monotonic() + timeout
-        while not self.is_ready():
-            if self.process.exited_early() or time.monotonic() > deadline:
-                raise JaegerError(f"jaeger did not start:\n{self.process.log_tail()}")
-            time.sleep(0.25)
+        failure = self.process.wait_until(self.is_ready, timeout)
+        if failure:
+            raise JaegerError(f"jaeger did not start: {failure}")
 
     def stop(self) -> None:
         self.process.stop()
@@ -79,11 +75,7 @@ class JaegerServer:
         return self.process.pid()
 
     def is_ready(self) -> bool:
-        try:
-            response = httpx.get(f"{self.url}/api/services", timeout=2.0, trust_env=False)
-        except httpx.HTTPError:
-            return False
-        return response.status_code == 200
+        return http_ok(f"{self.url}/api/services")
 
     def config(self) -> dict[str, Any]:
         """OTLP/HTTP in, an in-memory store, the query extension; every port on loopback."""

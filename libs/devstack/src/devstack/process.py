@@ -12,11 +12,13 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["ManagedProcess", "ProcessError", "free_port", "port_open"]
+import httpx
+
+__all__ = ["ManagedProcess", "ProcessError", "free_port", "http_ok", "port_open"]
 
 
 # Popen objects of the children this process started, kept so that they are reaped through
@@ -75,6 +77,18 @@ class ManagedProcess:
         """True when a pid file exists but its process is gone (it crashed at start)."""
         return self.pid_file.exists() and self.pid() is None
 
+    def wait_until(self, ready: Callable[[], bool], timeout: float) -> str | None:
+        """Poll `ready` until it holds (None), or say why not — the process exited or
+        `timeout` passed — with the last lines of its log."""
+        deadline = time.monotonic() + timeout
+        while not ready():
+            if self.exited_early():
+                return f"{self.name} exited:\n{self.log_tail()}"
+            if time.monotonic() > deadline:
+                return f"{self.name} was not ready within {timeout:g} s:\n{self.log_tail()}"
+            time.sleep(0.1)
+        return None
+
     def stop(self, timeout: float = 20.0) -> None:
         """SIGTERM the process group, wait, then SIGKILL what is left."""
         pid = self.pid()
@@ -105,6 +119,14 @@ class ManagedProcess:
             return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
         except FileNotFoundError:
             return "(no log)"
+
+
+def http_ok(url: str) -> bool:
+    """Whether GET `url` answers 200 within 2 s (a readiness probe)."""
+    try:
+        return httpx.get(url, timeout=2.0, trust_env=False).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def _alive(pid: int) -> bool:

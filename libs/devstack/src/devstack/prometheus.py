@@ -13,15 +13,13 @@ such target, job `kafka`, endpoint `metrics`.
 from __future__ import annotations
 
 import shutil
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import httpx
 import yaml
 
-from devstack.process import ManagedProcess
+from devstack.process import ManagedProcess, http_ok
 from devstack.profiles import REPO_ROOT, Profile
 
 __all__ = [
@@ -155,11 +153,9 @@ class PrometheusServer:
                 "--web.enable-lifecycle",
             ]
         )
-        deadline = time.monotonic() + timeout
-        while not self.is_ready():
-            if self.process.exited_early() or time.monotonic() > deadline:
-                raise PrometheusError(f"prometheus did not start:\n{self.process.log_tail()}")
-            time.sleep(0.25)
+        failure = self.process.wait_until(self.is_ready, timeout)
+        if failure:
+            raise PrometheusError(f"prometheus did not start: {failure}")
 
     def stop(self) -> None:
         self.process.stop()
@@ -171,8 +167,4 @@ class PrometheusServer:
         return self.process.pid()
 
     def is_ready(self) -> bool:
-        try:
-            response = httpx.get(f"{self.url}/-/ready", timeout=2.0, trust_env=False)
-        except httpx.HTTPError:
-            return False
-        return response.status_code == 200
+        return http_ok(f"{self.url}/-/ready")

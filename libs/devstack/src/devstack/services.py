@@ -17,9 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import quote
 
-import httpx
-
-from devstack.process import ManagedProcess, port_open
+from devstack.process import ManagedProcess, http_ok, port_open
 from devstack.profiles import Profile
 
 __all__ = ["Service", "ServiceError", "inherited_environment", "service_environment"]
@@ -184,11 +182,7 @@ class Service:
             time.sleep(0.25)
 
     def is_ready(self) -> bool:
-        try:
-            response = httpx.get(f"{self.url}/readyz", timeout=2.0, trust_env=False)
-        except httpx.HTTPError:
-            return False
-        return response.status_code == 200
+        return http_ok(f"{self.url}/readyz")
 
     def stop(self, timeout: float = 30.0) -> None:
         """SIGTERM (the server drains), wait, then SIGKILL what is left."""

@@ -288,11 +288,11 @@ class Stack:
                 str(self.profile.mail),
             ]
         )
-        deadline = time.monotonic() + timeout
-        while not port_open(self.profile.host, self.profile.smtp_port):
-            if self.smtp_sink.exited_early() or time.monotonic() > deadline:
-                raise StackError(f"the SMTP sink did not start:\n{self.smtp_sink.log_tail()}")
-            time.sleep(0.1)
+        failure = self.smtp_sink.wait_until(
+            lambda: port_open(self.profile.host, self.profile.smtp_port), timeout
+        )
+        if failure:
+            raise StackError(f"the SMTP sink did not start: {failure}")
 
     @cached_property
     def _services(self) -> dict[str, Service]:
