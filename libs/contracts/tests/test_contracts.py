@@ -29,7 +29,7 @@ from contracts.checks import registry_problems, stale_files
 from contracts.identity import UserRegisteredV1
 from contracts.notifications import NotificationSentV1
 from contracts.orders import OrderCancelledV1, OrderConfirmedV1, OrderPlacedV1, OrderRejectedV1
-from contracts.payments import PaymentFailedV1, PaymentSucceededV1
+from contracts.payments import PaymentFailedV1, PaymentRefundedV1, PaymentSucceededV1
 from contracts.registry import EVENT_TYPES, event_model
 from contracts.topology import Topology, load_topology
 from contracts.values import OrderLine, StockLine, StockShortfall
@@ -123,6 +123,16 @@ SAMPLES: dict[str, Event] = {
         reason="provider_unavailable",
         failed_at=NOW,
     ),
+    PaymentRefundedV1.EVENT_TYPE: PaymentRefundedV1(
+        payment_id="pay_1",
+        order_id="ord_1",
+        user_id="usr_1",
+        amount_cents=2500,
+        currency="EUR",
+        charge_id="ch_1",
+        refund_id="re_1",
+        refunded_at=NOW,
+    ),
 }
 
 
@@ -159,6 +169,7 @@ def test_notification_sent_is_keyed_by_its_notification() -> None:
         (OrderPlacedV1.EVENT_TYPE, "ord_1", "orders.order"),
         (StockReservedV1.EVENT_TYPE, "ord_1", "catalog.stock"),
         (PaymentFailedV1.EVENT_TYPE, "pay_1", "payments.payment"),
+        (PaymentRefundedV1.EVENT_TYPE, "pay_1", "payments.payment"),
     ],
 )
 def test_saga_events_are_keyed_by_their_aggregate(

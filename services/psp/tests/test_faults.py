@@ -189,3 +189,22 @@ async def test_the_knobs_are_for_admins_only(
     forged = {"authorization": "Bearer not.a.token"}
     _problem(await psp.request(method, "/v1/admin/faults", json=json, headers=forged), 401)
     assert (await psp.get("/v1/admin/faults", headers=admin)).json() == NO_FAULTS
+
+
+async def test_an_outage_refuses_the_look_up_by_key_but_not_the_listing_by_reference(
+    psp: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    """The look-up by key is what a client whose answer was lost calls: down with the rest of
+    the provider's API. The listing by reference stands for the provider's dashboard."""
+    body, key = _body(), _key()
+    charged = await psp.post("/v1/charges", json=body, headers=key)
+    assert charged.status_code == 201, charged.text
+    await _set(psp, admin, outage=True)
+
+    look_up = await psp.get("/v1/charges", params={"idempotency_key": key["Idempotency-Key"]})
+
+    assert _problem(look_up, 503)["type"] == "urn:flotilla:problem:provider-unavailable"
+    assert [c["id"] for c in await _charges_for(psp, body["reference"])] == [charged.json()["id"]]
+    await psp.delete("/v1/admin/faults", headers={**admin, **_key()})
+    found = await psp.get("/v1/charges", params={"idempotency_key": key["Idempotency-Key"]})
+    assert [c["id"] for c in found.json()["items"]] == [charged.json()["id"]]

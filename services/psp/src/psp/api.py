@@ -24,7 +24,7 @@ from psp.domain import (
     UnknownPaymentMethod,
 )
 from psp.handlers import create_charge, current_faults, set_faults
-from psp.metrics import CHARGES
+from psp.metrics import CHARGE_LOOKUPS, CHARGES
 from psp.repository import ChargeRepository, FaultRepository, RefundRepository
 from psp.schemas import ChargeIn, ChargeOut, ChargePage, FaultsIn, FaultsOut
 from servicekit.auth.dependencies import AdminPrincipal
@@ -137,12 +137,20 @@ async def charge(
     description=(
         "Give exactly one of `reference` and `idempotency_key`. By key, the page holds the "
         "charge made under it, or nothing: how a caller whose answer was lost finds out whether "
-        "it was charged."
+        "it was charged. The look-up by key is part of the API clients call, so the fault knobs "
+        "(outage, errors, latency) apply to it as to charges; the listing by reference, like a "
+        "provider's dashboard, stays readable."
     ),
-    responses={422: {"description": "Invalid query parameters", **_PROBLEM}},
+    responses={
+        422: {"description": "Invalid query parameters", **_PROBLEM},
+        500: {"description": "An injected error (`error_rate`), on a look-up by key", **_PROBLEM},
+        503: {"description": "An injected outage, on a look-up by key", **_PROBLEM},
+    },
 )
 async def find_charges(
+    request: Request,
     session: SessionDep,
+    database: DatabaseDep,
     reference: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
     idempotency_key: Annotated[str | None, Query(min_length=1, max_length=255)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 100,
@@ -155,7 +163,14 @@ async def find_charges(
             slug="invalid-query",
         )
     if idempotency_key is not None:
+        await raise_injected_faults(
+            await current_faults(database),
+            request,
+            lambda outcome: CHARGE_LOOKUPS.labels(outcome).inc(),
+            what="look-up",
+        )
         by_key = await charges.by_key(idempotency_key)
+        CHARGE_LOOKUPS.labels("none" if by_key is None else "found").inc()
         found = [by_key] if by_key is not None else []
     else:
         assert reference is not None

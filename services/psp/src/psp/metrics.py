@@ -6,7 +6,7 @@ from typing import Literal
 
 from prometheus_client import Counter
 
-__all__ = ["CHARGES", "REFUNDS", "ChargeOutcome", "RefundOutcome"]
+__all__ = ["CHARGES", "CHARGE_LOOKUPS", "REFUNDS", "ChargeOutcome", "RefundOutcome"]
 
 ChargeOutcome = Literal[
     "succeeded",
@@ -42,5 +42,10 @@ REFUNDS = Counter(
     "Refund requests by outcome: succeeded, replayed (a known idempotency key), not_found "
     "(unknown charge), not_refundable (not succeeded or already refunded), key_reused, outage "
     "and error (injected faults; nothing recorded), answer_lost (recorded, then answered 500).",
+    ["outcome"],
+)
+CHARGE_LOOKUPS = Counter(
+    "flotilla_psp_charge_lookups_total",
+    "Look-ups of the charge made under an idempotency key, by outcome: found, none, outage, error.",
     ["outcome"],
 )
