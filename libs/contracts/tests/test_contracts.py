@@ -7,7 +7,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 import yaml
@@ -25,13 +25,13 @@ from contracts.artifacts import (
 )
 from contracts.base import Event
 from contracts.catalog import StockRejectedV1, StockReleasedV1, StockReservedV1
-from contracts.checks import registry_problems, stale_files
+from contracts.checks import stale_files
 from contracts.identity import UserRegisteredV1
 from contracts.notifications import NotificationSentV1
 from contracts.orders import OrderCancelledV1, OrderConfirmedV1, OrderPlacedV1, OrderRejectedV1
 from contracts.payments import PaymentFailedV1, PaymentRefundedV1, PaymentSucceededV1
 from contracts.registry import EVENT_TYPES, event_model
-from contracts.topology import Topology, load_topology
+from contracts.topology import Topology
 from contracts.values import OrderLine, StockLine, StockShortfall
 
 NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -134,11 +134,6 @@ SAMPLES: dict[str, Event] = {
         refunded_at=NOW,
     ),
 }
-
-
-@pytest.fixture(scope="module")
-def topology() -> Topology:
-    return load_topology()
 
 
 @pytest.fixture(scope="module")
@@ -249,49 +244,6 @@ def test_event_schemas_are_closed_2020_12_schemas_that_accept_their_events(
     validator.validate(data)
     with pytest.raises(ValidationError, match="Additional properties"):
         validator.validate({**data, "unexpected": 1})
-
-
-def test_the_registry_agrees_with_the_topic_file(topology: Topology) -> None:
-    assert registry_problems(EVENT_TYPES, topology) == []
-
-
-def test_an_event_on_an_undeclared_or_foreign_topic_is_reported(topology: Topology) -> None:
-    class ShippedV1(Event):
-        """An order left the warehouse."""
-
-        EVENT_TYPE: ClassVar[str] = "shipping.order.shipped.v1"
-        TOPIC: ClassVar[str] = "shipping.order"
-        SUBJECT_FIELD: ClassVar[str] = "order_id"
-
-        order_id: str
-
-    class ImpostorV1(Event):
-        EVENT_TYPE: ClassVar[str] = "identity.user.renamed.v1"
-        TOPIC: ClassVar[str] = "identity.users"
-        SUBJECT_FIELD: ClassVar[str] = "user_id"
-
-        user_id: str
-
-    problems = registry_problems(
-        {ShippedV1.EVENT_TYPE: ShippedV1, ImpostorV1.EVENT_TYPE: ImpostorV1}, topology
-    )
-    assert problems == [
-        "identity.user.renamed.v1: TOPIC is 'identity.users'; it must be its producer's "
-        "aggregate stream 'identity.user'",
-        f"identity.user.renamed.v1: topic 'identity.users' is not declared in {_shown(topology)}",
-        "identity.user.renamed.v1: describe the event in its class docstring",
-        "identity.user.renamed.v1: field 'user_id' needs a description (Field(description=...))",
-        f"shipping.order.shipped.v1: topic 'shipping.order' is not declared in {_shown(topology)}",
-        "shipping.order.shipped.v1: field 'order_id' needs a description (Field(description=...))",
-    ]
-
-
-def _shown(topology: Topology) -> str:
-    assert topology.source is not None
-    try:
-        return str(topology.source.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(topology.source)
 
 
 def test_asyncapi_has_a_channel_per_topic_carrying_its_event_types(
