@@ -202,3 +202,37 @@ deploy-generate: setup deploy-tools
 deploy-check: setup deploy-tools
 	$(PY) -m devstack.charts check --helm $(HELM)
 	$(PY) -m pytest tests/deploy -q
+
+# ---- Kubernetes cluster (issue 12)
+# A real single-node cluster on this machine (python -m devstack.cluster, see its docstrings):
+# Kubernetes v1.37.2, CoreDNS and pause built once into ${FLOTILLA_CACHE:-~/.cache/flotilla}
+# (cold ~20-25 min on 2 busy cores, warm seconds), etcd/containerd/runc/CNI from Debian, state
+# under .run/k8s/ (kubeconfig: .run/k8s/kubeconfig). k8s-up is idempotent; k8s-down leaves no
+# process, mount, interface, namespace, iptables rule or route behind. Needs root.
+K8S := $(PY) -m devstack.cluster
+K8S_PACKAGES := etcd-server containerd runc containernetworking-plugins conntrack iptables \
+	iproute2 gcc libc6-dev openssl busybox-static
+
+.PHONY: k8s-packages k8s-up k8s-down k8s-status k8s-test
+
+k8s-packages:
+	@[ "$$(id -u)" = 0 ] || { echo "k8s: the cluster needs root (containerd, kubelet and iptables change the host)" >&2; exit 1; }
+	@missing=""; for p in $(K8S_PACKAGES); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "installing:$$missing (Debian packages, ~1 min)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    -o DPkg::Lock::Timeout=300 --no-install-recommends $$missing; fi
+
+k8s-up: setup k8s-packages
+	$(K8S) up
+
+k8s-down: setup
+	$(K8S) down
+
+k8s-status: setup
+	$(K8S) status
+
+# The cluster's own smoke tests (node Ready, Service + DNS, PVC, PSA); they skip when no
+# cluster runs, so `make k8s-up` first.
+k8s-test: setup
+	KUBECONFIG=$(CURDIR)/.run/k8s/kubeconfig $(PY) -m pytest tests/k8s -q $(PYTEST_ARGS)
