@@ -211,7 +211,7 @@ deploy-check: setup deploy-tools
 # process, mount, interface, namespace, iptables rule or route behind. Needs root.
 K8S := $(PY) -m devstack.cluster
 K8S_PACKAGES := etcd-server containerd runc containernetworking-plugins conntrack iptables \
-	iproute2 gcc libc6-dev openssl busybox-static
+	iproute2 gcc libc6-dev openssl busybox-static nftables
 
 .PHONY: k8s-packages k8s-up k8s-down k8s-status k8s-test
 

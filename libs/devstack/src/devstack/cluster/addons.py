@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from devstack.cluster.layout import Layout
+from devstack.cluster.netpol import SERVICE_ACCOUNT
 
 __all__ = ["STORAGE_CLASS", "addon_objects", "apply"]
 
@@ -90,12 +91,27 @@ def _rbac() -> list[dict[str, Any]]:
         "flotilla:network-policies": [
             {"apiGroups": [""], "resources": ["pods", "namespaces", "nodes"], "verbs": read},
             {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"], "verbs": read},
+            {"apiGroups": ["", "events.k8s.io"], "resources": ["events"],
+             "verbs": ["create", "patch", "update"]},
             {"apiGroups": ["policy.networking.k8s.io"],
              "resources": ["adminnetworkpolicies", "baselineadminnetworkpolicies"],
              "verbs": read},
         ],
     }  # fmt: skip
-    objects: list[dict[str, Any]] = []
+    subjects = {
+        "flotilla:coredns": {"apiGroup": "rbac.authorization.k8s.io", "kind": "User",
+                             "name": "flotilla:coredns"},
+        # kube-network-policies knows only in-cluster config: a ServiceAccount token.
+        "flotilla:network-policies": {"kind": "ServiceAccount", "name": SERVICE_ACCOUNT,
+                                      "namespace": "kube-system"},
+    }  # fmt: skip
+    objects: list[dict[str, Any]] = [
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": SERVICE_ACCOUNT, "namespace": "kube-system"},
+        }
+    ]
     for user, rules in roles.items():
         objects.append(
             {
@@ -115,9 +131,7 @@ def _rbac() -> list[dict[str, Any]]:
                     "kind": "ClusterRole",
                     "name": user,
                 },
-                "subjects": [
-                    {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}
-                ],
+                "subjects": [subjects[user]],
             }
         )
     return objects

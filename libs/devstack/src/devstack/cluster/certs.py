@@ -39,9 +39,8 @@ def identities(lay: Layout) -> tuple[Identity, ...]:
         Identity("scheduler", "system:kube-scheduler"),
         Identity("kubelet", f"system:node:{lay.node_name}", ("system:nodes",)),
         Identity("kube-proxy", "system:kube-proxy"),
-        # Host processes with RBAC roles of their own (devstack.cluster.addons).
+        # A host process with an RBAC role of its own (devstack.cluster.addons).
         Identity("coredns", "flotilla:coredns"),
-        Identity("network-policies", "flotilla:network-policies"),
     )
 
 

@@ -2,7 +2,7 @@
 
 up:   host checks -> binaries (cache) -> certificates -> host network -> etcd -> API server ->
       controller-manager -> scheduler -> containerd (+ pause and smoke images) -> kubelet ->
-      kube-proxy -> CoreDNS -> add-ons -> node Ready. Every step is a no-op when already done,
+      kube-proxy -> CoreDNS -> add-ons -> NetworkPolicy controller -> node Ready. Every step is a no-op when already done,
       so a second `up` only confirms the node is Ready.
 down: the node's processes, then every pod process and shim, containerd, the control plane,
       then mounts, network and cgroups; finally it checks that nothing of ours is left and
@@ -36,6 +36,7 @@ from devstack.cluster.images import (
     write_archive,
 )
 from devstack.cluster.layout import Layout
+from devstack.cluster.netpol import network_policies
 from devstack.cluster.network import remove_network, set_up_network
 from devstack.cluster.node import containerd, node_components
 from devstack.process import ManagedProcess
@@ -76,6 +77,7 @@ def up(lay: Layout, progress: Progress) -> None:
     for component in node_components(lay, binaries):
         _start(lay, component, progress)
     apply(lay, str(binaries.kubectl), addon_objects(lay))
+    _start(lay, network_policies(lay, binaries), progress)
     _wait_node_ready(lay, binaries, progress)
     progress(f"cluster ready in {time.monotonic() - started:.0f} s; kubeconfig: {lay.kubeconfig}")
 

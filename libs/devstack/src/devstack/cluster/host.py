@@ -27,6 +27,7 @@ PACKAGES = (
     "libc6-dev",
     "openssl",
     "busybox-static",
+    "nftables",
 )
 
 _COMMANDS = {
@@ -41,6 +42,8 @@ _COMMANDS = {
     "gcc": "gcc",
     "openssl": "openssl",
     "go": "Go (golang)",
+    "nft": "nftables",
+    "unshare": "util-linux",
 }
 
 _CGROUP_CONTROLLERS = ("cpu", "cpuacct", "memory", "pids", "devices", "freezer")

@@ -34,6 +34,7 @@ class Layout:
     proxy_healthz_port: int = 30256
     proxy_metrics_port: int = 30249
     dns_health_port: int = 30253
+    network_policies_metrics_port: int = 30280
     pod_cidr: str = "10.244.0.0/16"
     # The one node's share of the pod range: the bridge's gateway is its first address.
     node_pod_cidr: str = "10.244.0.0/24"

@@ -6,7 +6,8 @@ ranges only (no default route, no IP masquerade): a pod has no way out. On the h
 routes for the pod and service ranges drop a packet that kube-proxy has not translated (yet)
 instead of letting it follow the default route out, and a FORWARD guard drops anything routed
 between the bridge and any other interface. `down` removes the bridge and veths, the pod network
-namespaces, every KUBE-*/CNI-*/FLOTILLA-* iptables chain and the jumps to them, the routes, and
+namespaces, every KUBE-*/CNI-*/FLOTILLA-* iptables chain and the jumps to them, the policy
+controller's nftables tables, the routes, and
 puts `net.ipv4.ip_forward` back as it found it.
 """
 
@@ -95,6 +96,9 @@ def remove_network(lay: Layout) -> None:
         _run("ip", "route", "del", "blackhole", cidr, check=False)
     for tool in ("iptables", "ip6tables"):
         _remove_chains(tool)
+    # kube-network-policies removes its tables when stopped; these are for a crashed one.
+    for table in ("kube-network-policies", "kube-network-policies-dnscache"):
+        _run("nft", "delete", "table", "inet", table, check=False)
     for name, value in _read_host_state(lay).items():
         path = Path("/proc/sys") / name
         if path.exists() and path.read_text().strip() != value:

@@ -1,0 +1,74 @@
+"""NetworkPolicy enforcement: SIG Network's kube-network-policies as a host process.
+
+The bridge CNI enforces nothing. kube-network-policies (v0.8.0) sends the first packet of each
+new connection through an NFQUEUE to user space and answers accept or drop from the policies it
+watches; later packets pass on conntrack state. It hooks the IPv4 forward path, which bridged
+pod-to-pod traffic traverses here (br_netfilter). Never kube-router: security flaws are reported
+for v2.1.0.
+
+It only knows the in-cluster configuration (`rest.InClusterConfig`: the
+`KUBERNETES_SERVICE_*` variables and a token and CA under /var/run/secrets/...), so it runs in a
+private mount namespace with a tmpfs over /run holding a ServiceAccount token: the host's /run
+is never touched. It removes its nftables table itself when stopped (SIGTERM).
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+
+from devstack.cluster.binaries import Binaries
+from devstack.cluster.control_plane import Component
+from devstack.cluster.layout import Layout
+from devstack.process import port_open
+
+__all__ = ["NFT_TABLE", "SERVICE_ACCOUNT", "network_policies"]
+
+SERVICE_ACCOUNT = "flotilla-network-policies"
+NFT_TABLE = "kube-network-policies"
+_SECRETS = "/run/secrets/kubernetes.io/serviceaccount"
+
+
+def network_policies(lay: Layout, binaries: Binaries) -> Component:
+    folder = lay.config / "network-policies"
+    folder.mkdir(parents=True, exist_ok=True)
+    token = folder / "token"
+    if not token.exists():
+        token.write_text(_token(lay, binaries))
+        token.chmod(0o600)
+    program = [
+        str(binaries.network_policies),
+        f"--hostname-override={lay.node_name}",
+        f"--metrics-bind-address=127.0.0.1:{lay.network_policies_metrics_port}",
+        "--disable-nri",
+        "--v=2",
+    ]
+    script = " && ".join(
+        [
+            "mount -t tmpfs -o size=1m,mode=0755 flotilla-run /run",
+            f"mkdir -p {_SECRETS}",
+            f"cp {shlex.quote(str(token))} {_SECRETS}/token",
+            f"cp {shlex.quote(str(lay.pki / 'ca.crt'))} {_SECRETS}/ca.crt",
+            "exec " + shlex.join(program),
+        ]
+    )
+    return Component(
+        "network-policies",
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+        lambda: port_open("127.0.0.1", lay.network_policies_metrics_port),
+    )
+
+
+def _token(lay: Layout, binaries: Binaries) -> str:
+    result = subprocess.run(
+        [
+            str(binaries.kubectl), "--kubeconfig", str(lay.kubeconfig), "create", "token",
+            SERVICE_ACCOUNT, "-n", "kube-system", "--duration", "8760h",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )  # fmt: skip
+    if result.returncode != 0:
+        raise RuntimeError(f"no token for {SERVICE_ACCOUNT}: {result.stderr.strip()}")
+    return result.stdout.strip()
