@@ -2,8 +2,8 @@
 
 up:   host checks -> binaries (cache) -> certificates -> host network -> etcd -> API server ->
       controller-manager -> scheduler -> containerd (+ pause and smoke images) -> kubelet ->
-      kube-proxy -> CoreDNS -> add-ons -> NetworkPolicy controller -> node Ready. Every step is a no-op when already done,
-      so a second `up` only confirms the node is Ready.
+      kube-proxy -> CoreDNS -> add-ons -> NetworkPolicy controller -> node Ready. Every step is
+      a no-op when already done, so a second `up` only confirms the node is Ready.
 down: the node's processes, then every pod process and shim, containerd, the control plane,
       then mounts, network and cgroups; finally it checks that nothing of ours is left and
       says what is (non-zero exit) rather than claiming a clean host.
