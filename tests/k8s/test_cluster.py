@@ -16,6 +16,8 @@ from devstack.cluster.images import BUSYBOX_IMAGE
 from devstack.cluster.kubectl import Kubectl
 
 BUSYBOX = "/bin/busybox"
+# Bounded by busybox's `timeout`: wget's own -T crashes Debian's static busybox 1.35.
+WGET = (BUSYBOX, "timeout", "5", BUSYBOX, "wget", "-q", "-O", "-")
 
 
 def _restricted(container: dict[str, Any]) -> dict[str, Any]:
@@ -105,7 +107,7 @@ def _fetch(kubectl: Kubectl, namespace: str, url: str) -> str:
     last = ""
     for _ in range(10):
         result = kubectl.run(
-            "exec", "-n", namespace, "client", "--", BUSYBOX, "wget", "-q", "-T", "3", "-O", "-",
+            "exec", "-n", namespace, "client", "--", *WGET,
             url, check=False, timeout=30,
         )  # fmt: skip
         if result.returncode == 0:

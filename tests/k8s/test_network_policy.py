@@ -10,6 +10,8 @@ from devstack.cluster.images import BUSYBOX_IMAGE
 from devstack.cluster.kubectl import Kubectl
 
 BUSYBOX = "/bin/busybox"
+# Bounded by busybox's `timeout`: wget's own -T crashes Debian's static busybox 1.35.
+WGET = (BUSYBOX, "timeout", "5", BUSYBOX, "wget", "-q", "-O", "-")
 _SECURITY = {
     "runAsNonRoot": True,
     "runAsUser": 10001,
@@ -44,7 +46,7 @@ def _pod(name: str, namespace: str, role: str, command: str) -> dict[str, Any]:
 
 def _reaches(kubectl: Kubectl, namespace: str, client: str, url: str) -> bool:
     result = kubectl.run(
-        "exec", "-n", namespace, client, "--", BUSYBOX, "wget", "-q", "-T", "3", "-O", "-", url,
+        "exec", "-n", namespace, client, "--", *WGET, url,
         check=False, timeout=30,
     )  # fmt: skip
     return result.returncode == 0 and result.stdout.strip() == "policy-smoke"

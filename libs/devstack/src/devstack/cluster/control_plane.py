@@ -66,7 +66,7 @@ def control_plane(lay: Layout, binaries: Binaries) -> list[Component]:
             "--listen-client-urls", etcd_url, "--advertise-client-urls", etcd_url,
             "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
             "--initial-cluster", f"flotilla={peer_url}", "--initial-cluster-state", "new",
-            "--quota-backend-bytes", str(2 * 1024**3),
+            "--quota-backend-bytes", str(2 * 1024**3), "--logger", "zap",
         ],
         lambda: port_open("127.0.0.1", lay.etcd_client_port),
     )  # fmt: skip

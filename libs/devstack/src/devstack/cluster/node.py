@@ -160,8 +160,9 @@ def _kube_proxy(lay: Layout, binaries: Binaries) -> Component:
         "bindAddress": "127.0.0.1",
         "healthzBindAddress": f"127.0.0.1:{lay.proxy_healthz_port}",
         "metricsBindAddress": f"127.0.0.1:{lay.proxy_metrics_port}",
-        # NodePorts on loopback only, and without route_localnet (no sysctl changed).
-        "nodePortAddresses": ["127.0.0.1/32"],
+        # NodePorts only on the bridge's address: reachable from this host, not from the
+        # machine's network (and loopback would need the route_localnet sysctl).
+        "nodePortAddresses": [f"{lay.bridge_address}/32"],
         "iptables": {"localhostNodePorts": False},
         "oomScoreAdj": 0,
         # Zeros leave the host's conntrack sysctls as they are.
