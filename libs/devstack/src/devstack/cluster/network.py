@@ -99,10 +99,12 @@ def remove_network(lay: Layout) -> None:
     # kube-network-policies removes its tables when stopped; these are for a crashed one.
     for table in ("kube-network-policies", "kube-network-policies-dnscache"):
         _run("nft", "delete", "table", "inet", table, check=False)
-    for name, value in _read_host_state(lay).items():
+    state = _read_host_state(lay)
+    for name, value in state.get("sysctls", {}).items():
         path = Path("/proc/sys") / name
         if path.exists() and path.read_text().strip() != value:
             path.write_text(value + "\n")
+    _remove_empty_tables(set(state.get("nft_tables", _nft_tables())))
     lay.host_state.unlink(missing_ok=True)
 
 
@@ -111,27 +113,49 @@ def _remember_host_state(lay: Layout) -> None:
     already on) does not overwrite what the host had."""
     if not lay.host_state.exists():
         lay.host_state.parent.mkdir(parents=True, exist_ok=True)
-        found = {
+        sysctls = {
             name: (Path("/proc/sys") / name).read_text().strip()
             for name in _SYSCTLS
             if (Path("/proc/sys") / name).exists()
         }
-        lay.host_state.write_text(json.dumps(found, indent=1))
+        state = {"sysctls": sysctls, "nft_tables": sorted(_nft_tables())}
+        lay.host_state.write_text(json.dumps(state, indent=1))
 
 
-def _read_host_state(lay: Layout) -> dict[str, str]:
+def _read_host_state(lay: Layout) -> dict[str, Any]:
     try:
-        data: dict[str, str] = json.loads(lay.host_state.read_text())
+        data: dict[str, Any] = json.loads(lay.host_state.read_text())
     except (FileNotFoundError, ValueError):
         return {}
     return data
+
+
+def _nft_tables() -> list[str]:
+    """`family name` of every nftables table (iptables-nft keeps its tables there too)."""
+    result = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True)
+    return [line.removeprefix("table ").strip() for line in result.stdout.splitlines()]
+
+
+def _remove_empty_tables(before: set[str]) -> None:
+    """Tables that iptables-nft created for kube-proxy and the kubelet stay behind empty once
+    their rules are gone; remove those that did not exist before `up` and hold no rule (a
+    table another tool has put rules into since is left alone)."""
+    for table in _nft_tables():
+        if table in before:
+            continue
+        listing = subprocess.run(
+            ["nft", "list", "table", *table.split()], capture_output=True, text=True
+        ).stdout
+        body = [line.strip() for line in listing.splitlines()[1:]]
+        if all(not line or line.startswith(("chain ", "type ", "}")) for line in body):
+            _run("nft", "delete", "table", *table.split(), check=False)
 
 
 def _remove_pod_namespaces(lay: Layout) -> None:
     """containerd keeps pod namespaces as bind mounts under its state folder
     (`netns_mounts_under_state_dir`); unmounting the last reference destroys the namespace and
     with it the pod's end of each veth pair."""
-    folder = lay.containerd_state / "netns"
+    folder = lay.containerd_state / "io.containerd.grpc.v1.cri" / "netns"
     if not folder.is_dir():
         return
     for netns in folder.iterdir():
