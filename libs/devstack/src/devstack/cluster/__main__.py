@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 from devstack.cluster.cluster import ClusterError, down, status, up
+from devstack.cluster.images import import_archive
 from devstack.cluster.layout import layout
 
 __all__ = ["main"]
@@ -21,6 +23,10 @@ down        stop every process (pods and shims too), remove mounts, bridge, veth
             namespaces, iptables chains, routes and cgroups; data in .run/k8s is kept.
 status      one line per host process; exits 0 when all run, 3 otherwise.
 kubeconfig  print the admin kubeconfig's path (export KUBECONFIG=$(... kubeconfig)).
+load A...   import image archives (`podman save` output, docker or OCI format) into the
+            cluster's containerd, under the names they were saved with. Pods see them with
+            `imagePullPolicy: Never` or IfNotPresent; name them fully (localhost/x:tag, as
+            podman does), since an unqualified `x:tag` in a pod spec means docker.io/x:tag.
 """
 
 
@@ -34,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
         description=_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("command", choices=["up", "down", "status", "kubeconfig"])
+    parser.add_argument("command", choices=["up", "down", "status", "kubeconfig", "load"])
+    parser.add_argument("archives", nargs="*", type=Path, help="for `load`: image archives")
     args = parser.parse_args(argv)
     lay = layout()
     try:
@@ -48,9 +55,15 @@ def main(argv: list[str] | None = None) -> int:
             for name, alive in running.items():
                 print(f"{name:<24} {'running' if alive else 'stopped'}")
             return 0 if all(running.values()) else 3
+        elif args.command == "load":
+            if not status(lay)["containerd"]:
+                raise ClusterError("containerd is not running: `make k8s-up` first")
+            for archive in args.archives:
+                import_archive(lay, archive)
+                _say(f"loaded {archive}")
         else:
             print(lay.kubeconfig)
-    except ClusterError as error:
+    except (ClusterError, RuntimeError) as error:
         print(f"k8s {args.command}: {error}", file=sys.stderr)
         return 1
     return 0
