@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from devstack.cluster.layout import Layout
+from devstack.cluster.layout import Layout, write_config
 
 __all__ = ["Identity", "identities", "write_kubeconfig", "write_pki"]
 
@@ -109,8 +109,7 @@ def write_kubeconfig(lay: Layout, identity: str, path: Path) -> Path:
         ],
         "current-context": "flotilla-dev",
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    write_config(path, yaml.safe_dump(config, sort_keys=False))
     path.chmod(0o600)
     return path
 

@@ -11,6 +11,7 @@ down: the node's processes, then every pod process and shim, containerd, the con
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -115,7 +116,7 @@ def _start(lay: Layout, component: Component, progress: Progress) -> None:
     if process.is_running() and component.ready():
         return
     progress(f"starting {component.name}")
-    process.start(component.argv)
+    process.start(component.argv, env={**os.environ, **component.env})
     failure = process.wait_until(component.ready, component.timeout)
     if failure:
         raise ClusterError(f"{component.name} did not start: {failure}")

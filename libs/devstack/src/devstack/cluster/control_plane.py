@@ -10,8 +10,8 @@ and reaches the kubelet by Hostname with a client certificate of its own (`kubec
 from __future__ import annotations
 
 import ssl
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -32,6 +32,8 @@ class Component:
     argv: list[str]
     ready: Callable[[], bool]
     timeout: float = 60.0
+    # Added to the environment the component inherits.
+    env: Mapping[str, str] = field(default_factory=dict)
 
     def process(self, lay: Layout) -> ManagedProcess:
         return ManagedProcess(

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from devstack.profiles import REPO_ROOT
 
-__all__ = ["KUBERNETES_VERSION", "Layout", "layout"]
+__all__ = ["KUBERNETES_VERSION", "Layout", "layout", "write_config"]
 
 KUBERNETES_VERSION = "v1.37.2"
 
@@ -119,3 +119,12 @@ def layout() -> Layout:
     """The checkout's cluster; FLOTILLA_K8S_ROOT moves it (a short path for deep mounts)."""
     root = os.environ.get("FLOTILLA_K8S_ROOT")
     return Layout(root=Path(root) if root else REPO_ROOT / ".run" / "k8s")
+
+
+def write_config(path: Path, text: str) -> Path:
+    """Write a component's configuration only when it changes: kube-proxy exits when its
+    file is written at all, and a second `up` must leave running components alone."""
+    if not path.exists() or path.read_text() != text:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return path

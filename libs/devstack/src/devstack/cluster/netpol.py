@@ -56,6 +56,10 @@ def network_policies(lay: Layout, binaries: Binaries) -> Component:
         "network-policies",
         ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
         lambda: port_open("127.0.0.1", lay.network_policies_metrics_port),
+        env={
+            "KUBERNETES_SERVICE_HOST": "127.0.0.1",
+            "KUBERNETES_SERVICE_PORT": str(lay.apiserver_port),
+        },
     )
 
 

@@ -20,7 +20,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from devstack.cluster.layout import Layout
+from devstack.cluster.layout import Layout, write_config
 
 __all__ = ["cni_config", "remove_network", "set_up_network"]
 
@@ -67,7 +67,7 @@ def cni_config(lay: Layout) -> dict[str, Any]:
 def set_up_network(lay: Layout) -> None:
     _remember_host_state(lay)
     lay.cni_conf_dir.mkdir(parents=True, exist_ok=True)
-    (lay.cni_conf_dir / "10-flotilla.conflist").write_text(json.dumps(cni_config(lay), indent=2))
+    write_config(lay.cni_conf_dir / "10-flotilla.conflist", json.dumps(cni_config(lay), indent=2))
     if not _run("ip", "link", "show", lay.bridge, check=False):
         _run("ip", "link", "add", lay.bridge, "type", "bridge")
         _run("ip", "addr", "add", f"{lay.bridge_address}/24", "dev", lay.bridge)

@@ -19,7 +19,7 @@ from devstack.cluster.binaries import Binaries
 from devstack.cluster.certs import write_kubeconfig
 from devstack.cluster.control_plane import Component
 from devstack.cluster.images import PAUSE_IMAGE
-from devstack.cluster.layout import Layout
+from devstack.cluster.layout import Layout, write_config
 from devstack.process import port_open
 
 __all__ = ["containerd", "node_components", "node_ip"]
@@ -44,7 +44,8 @@ def containerd(lay: Layout) -> Component:
     config = lay.config / "containerd.toml"
     config.parent.mkdir(parents=True, exist_ok=True)
     cri = 'plugins."io.containerd.grpc.v1.cri"'
-    config.write_text(
+    write_config(
+        config,
         f"""version = 2
 root = "{lay.containerd_root}"
 state = "{lay.containerd_state}"
@@ -73,7 +74,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
   bin_dir = "/usr/lib/cni"
   conf_dir = "{lay.cni_conf_dir}"
   max_conf_num = 1
-"""
+""",
     )
     return Component(
         "containerd",
@@ -90,7 +91,7 @@ def node_components(lay: Layout, binaries: Binaries) -> list[Component]:
 def _kubelet(lay: Layout, binaries: Binaries) -> Component:
     pki = lay.pki
     resolv = lay.config / "pod-resolv.conf"
-    resolv.write_text("# pods with dnsPolicy Default get no upstream resolver\n")
+    write_config(resolv, "# pods with dnsPolicy Default get no upstream resolver\n")
     config = {
         "apiVersion": "kubelet.config.k8s.io/v1beta1",
         "kind": "KubeletConfiguration",
@@ -127,7 +128,7 @@ def _kubelet(lay: Layout, binaries: Binaries) -> Component:
         "maxPods": 110,
     }
     path = lay.config / "kubelet.yaml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    write_config(path, yaml.safe_dump(config, sort_keys=False))
     kubeconfig = write_kubeconfig(lay, "kubelet", lay.config / "kubelet.kubeconfig")
     return Component(
         "kubelet",
@@ -169,7 +170,7 @@ def _kube_proxy(lay: Layout, binaries: Binaries) -> Component:
         "conntrack": {"maxPerCore": 0, "min": 0},
     }
     path = lay.config / "kube-proxy.yaml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    write_config(path, yaml.safe_dump(config, sort_keys=False))
     return Component(
         "kube-proxy",
         [str(binaries.kube_command("kube-proxy")), "--config", str(path)],
@@ -180,7 +181,8 @@ def _kube_proxy(lay: Layout, binaries: Binaries) -> Component:
 def _coredns(lay: Layout, binaries: Binaries) -> Component:
     kubeconfig = write_kubeconfig(lay, "coredns", lay.config / "coredns.kubeconfig")
     corefile = lay.config / "Corefile"
-    corefile.write_text(
+    write_config(
+        corefile,
         f"""{lay.cluster_domain}:53 {{
     bind {lay.bridge_address}
     errors
@@ -191,7 +193,7 @@ def _coredns(lay: Layout, binaries: Binaries) -> Component:
     }}
     cache 30
 }}
-"""
+""",
     )
     return Component(
         "coredns",
