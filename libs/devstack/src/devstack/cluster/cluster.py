@@ -37,7 +37,7 @@ from devstack.cluster.images import (
     write_archive,
 )
 from devstack.cluster.layout import Layout
-from devstack.cluster.netpol import network_policies
+from devstack.cluster.netpol import network_policies, nft_queue_problem
 from devstack.cluster.network import remove_network, set_up_network
 from devstack.cluster.node import containerd, node_components
 from devstack.process import ManagedProcess
@@ -78,7 +78,11 @@ def up(lay: Layout, progress: Progress) -> None:
     for component in node_components(lay, binaries):
         _start(lay, component, progress)
     apply(lay, str(binaries.kubectl), addon_objects(lay))
-    _start(lay, network_policies(lay, binaries), progress)
+    problem = nft_queue_problem()
+    if problem is None:
+        _start(lay, network_policies(lay, binaries), progress)
+    else:
+        progress(f"NetworkPolicies are NOT enforced on this host: {problem}")
     _wait_node_ready(lay, binaries, progress)
     progress(f"cluster ready in {time.monotonic() - started:.0f} s; kubeconfig: {lay.kubeconfig}")
 

@@ -10,6 +10,10 @@ It only knows the in-cluster configuration (`rest.InClusterConfig`: the
 `KUBERNETES_SERVICE_*` variables and a token and CA under /var/run/secrets/...), so it runs in a
 private mount namespace with a tmpfs over /run holding a ServiceAccount token: the host's /run
 is never touched. It removes its nftables table itself when stopped (SIGTERM).
+
+It needs the kernel's nftables `queue` expression (CONFIG_NFT_QUEUE). Some kernels have only
+the xtables NFQUEUE target; there `nft_queue_problem` says so, `up` says that policies are not
+enforced on this host, and the controller is not started (it would run without effect).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from devstack.cluster.control_plane import Component
 from devstack.cluster.layout import Layout
 from devstack.process import port_open
 
-__all__ = ["NFT_TABLE", "SERVICE_ACCOUNT", "network_policies"]
+__all__ = ["NFT_TABLE", "SERVICE_ACCOUNT", "network_policies", "nft_queue_problem"]
 
 SERVICE_ACCOUNT = "flotilla-network-policies"
 NFT_TABLE = "kube-network-policies"
@@ -60,6 +64,29 @@ def network_policies(lay: Layout, binaries: Binaries) -> Component:
             "KUBERNETES_SERVICE_HOST": "127.0.0.1",
             "KUBERNETES_SERVICE_PORT": str(lay.apiserver_port),
         },
+    )
+
+
+def nft_queue_problem() -> str | None:
+    """Why the policy controller cannot work here, or None: a throwaway table tries the one
+    rule shape it depends on (a set lookup sending packets to an NFQUEUE) and is removed."""
+    probe = ["nft", "-f", "-"]
+    rules = (
+        "table inet flotilla-queue-probe {\n"
+        "  set ips { type ipv4_addr; }\n"
+        "  chain post { type filter hook postrouting priority srcnat - 5; policy accept;\n"
+        "    ip saddr @ips queue num 100 bypass\n  }\n}\n"
+    )
+    result = subprocess.run(probe, input=rules, capture_output=True, text=True, check=False)
+    subprocess.run(
+        ["nft", "delete", "table", "inet", "flotilla-queue-probe"], capture_output=True, check=False
+    )
+    if result.returncode == 0:
+        return None
+    return (
+        "this kernel cannot send packets from nftables to user space (no nftables `queue` "
+        f"expression, CONFIG_NFT_QUEUE; `nft` says: {result.stderr.strip().splitlines()[0]}), "
+        "which kube-network-policies needs"
     )
 
 
