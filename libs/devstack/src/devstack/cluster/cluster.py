@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from devstack.cluster.addons import addon_objects, apply
-from devstack.cluster.binaries import Binaries, build_binaries
+from devstack.cluster.binaries import Binaries, build_binaries, network_policies_binary
 from devstack.cluster.cache import Progress
 from devstack.cluster.certs import write_kubeconfig, write_pki
 from devstack.cluster.cleanup import (
@@ -80,7 +80,8 @@ def up(lay: Layout, progress: Progress) -> None:
     apply(lay, str(binaries.kubectl), addon_objects(lay))
     problem = nft_queue_problem()
     if problem is None:
-        _start(lay, network_policies(lay, binaries), progress)
+        program = network_policies_binary(progress)
+        _start(lay, network_policies(lay, binaries, program), progress)
     else:
         progress(f"NetworkPolicies are NOT enforced on this host: {problem}")
     _wait_node_ready(lay, binaries, progress)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import shlex
 import subprocess
+from pathlib import Path
 
 from devstack.cluster.binaries import Binaries
 from devstack.cluster.control_plane import Component
@@ -33,15 +34,15 @@ NFT_TABLE = "kube-network-policies"
 _SECRETS = "/run/secrets/kubernetes.io/serviceaccount"
 
 
-def network_policies(lay: Layout, binaries: Binaries) -> Component:
+def network_policies(lay: Layout, binaries: Binaries, program: Path) -> Component:
     folder = lay.config / "network-policies"
     folder.mkdir(parents=True, exist_ok=True)
     token = folder / "token"
     if not token.exists():
         token.write_text(_token(lay, binaries))
         token.chmod(0o600)
-    program = [
-        str(binaries.network_policies),
+    argv = [
+        str(program),
         f"--hostname-override={lay.node_name}",
         f"--metrics-bind-address=127.0.0.1:{lay.network_policies_metrics_port}",
         "--disable-nri",
@@ -53,7 +54,7 @@ def network_policies(lay: Layout, binaries: Binaries) -> Component:
             f"mkdir -p {_SECRETS}",
             f"cp {shlex.quote(str(token))} {_SECRETS}/token",
             f"cp {shlex.quote(str(lay.pki / 'ca.crt'))} {_SECRETS}/ca.crt",
-            "exec " + shlex.join(program),
+            "exec " + shlex.join(argv),
         ]
     )
     return Component(
