@@ -102,6 +102,25 @@ def test_deployment_answers_through_its_service_by_address_and_by_name(
         assert _fetch(kubectl, namespace, url) == "flotilla-smoke", url
 
 
+def test_cluster_dns_answers_for_the_cluster_zone_only(kubectl: Kubectl, namespace: str) -> None:
+    kubectl.apply([_pod("asker", namespace, f"exec {BUSYBOX} sleep 600")])
+    _wait(kubectl, namespace, "pod/asker", "condition=Ready")
+
+    def lookup(name: str) -> subprocess.CompletedProcess[str]:
+        return kubectl.run(
+            "exec", "-n", namespace, "asker", "--", BUSYBOX, "timeout", "10", BUSYBOX,
+            "nslookup", name, check=False, timeout=30,
+        )  # fmt: skip
+
+    inside = lookup("kubernetes.default.svc.cluster.local")
+    assert inside.returncode == 0, inside.stdout + inside.stderr
+    assert "10.96.0.1" in inside.stdout
+    # No `forward`: a name outside the cluster gets no answer, the query never leaves.
+    outside = lookup("example.com.")
+    assert outside.returncode != 0
+    assert "REFUSED" in outside.stdout
+
+
 def _fetch(kubectl: Kubectl, namespace: str, url: str) -> str:
     """wget from the client pod; a few tries while kube-proxy programs the new Service."""
     last = ""
