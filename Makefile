@@ -232,7 +232,15 @@ k8s-down: setup
 k8s-status: setup
 	$(K8S) status
 
-# The cluster's own smoke tests (node Ready, Service + DNS, PVC, PSA); they skip when no
-# cluster runs, so `make k8s-up` first.
-k8s-test: setup
-	KUBECONFIG=$(CURDIR)/.run/k8s/kubeconfig $(PY) -m pytest tests/k8s -q $(PYTEST_ARGS)
+# The cluster's own smoke tests (node Ready, Service by IP and DNS name, DNS zone, PVC, PodSecurity,
+# NetworkPolicy where the kernel allows). A cluster that was already up stays up; one that this
+# target started is stopped again afterwards, pass or fail.
+k8s-test: setup k8s-packages
+	@set +e; \
+	if $(K8S) status >/dev/null 2>&1; then started=""; else started=1; fi; \
+	$(K8S) up; rc=$$?; \
+	if [ $$rc -eq 0 ]; then \
+	  KUBECONFIG=$(CURDIR)/.run/k8s/kubeconfig $(PY) -m pytest tests/k8s -q $(PYTEST_ARGS); rc=$$?; \
+	fi; \
+	if [ -n "$$started" ]; then $(K8S) down || rc=1; fi; \
+	exit $$rc

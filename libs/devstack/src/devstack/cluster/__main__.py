@@ -10,6 +10,7 @@ from pathlib import Path
 from devstack.cluster.cluster import ClusterError, down, status, up
 from devstack.cluster.images import import_archive
 from devstack.cluster.layout import layout
+from devstack.cluster.netpol import nft_queue_problem
 
 __all__ = ["main"]
 
@@ -21,7 +22,8 @@ up          build what is missing (cold: ~20 min on 2 cores; warm: seconds), sta
             component, wait for the node to be Ready; safe to run again.
 down        stop every process (pods and shims too), remove mounts, bridge, veths, network
             namespaces, iptables chains, routes and cgroups; data in .run/k8s is kept.
-status      one line per host process; exits 0 when all run, 3 otherwise.
+status      one line per host process; exits 0 when all run, 3 otherwise (the policy
+            controller counts only where the kernel can run it).
 kubeconfig  print the admin kubeconfig's path (export KUBECONFIG=$(... kubeconfig)).
 load A...   import image archives (`podman save` output, docker or OCI format) into the
             cluster's containerd, under the names they were saved with. Pods see them with
@@ -52,8 +54,14 @@ def main(argv: list[str] | None = None) -> int:
             down(lay, _say)
         elif args.command == "status":
             running = status(lay)
+            unused = nft_queue_problem()
+            if unused is not None:
+                # Not started on a kernel that cannot run it (see devstack.cluster.netpol).
+                del running["network-policies"]
             for name, alive in running.items():
                 print(f"{name:<24} {'running' if alive else 'stopped'}")
+            if unused is not None:
+                print(f"{'network-policies':<24} not used: {unused}")
             return 0 if all(running.values()) else 3
         elif args.command == "load":
             if not status(lay)["containerd"]:

@@ -19,6 +19,7 @@ enforced on this host, and the controller is not started (it would run without e
 from __future__ import annotations
 
 import shlex
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -71,6 +72,8 @@ def network_policies(lay: Layout, binaries: Binaries, program: Path) -> Componen
 def nft_queue_problem() -> str | None:
     """Why the policy controller cannot work here, or None: a throwaway table tries the one
     rule shape it depends on (a set lookup sending packets to an NFQUEUE) and is removed."""
+    if shutil.which("nft") is None:
+        return "`nft` is missing (install nftables)"
     probe = ["nft", "-f", "-"]
     rules = (
         "table inet flotilla-queue-probe {\n"
