@@ -49,21 +49,40 @@ def kill_pods(lay: Layout) -> None:
 
 
 def leftover_processes(lay: Layout) -> list[int]:
-    """Pids of pod processes and of shims serving our containerd socket."""
-    socket = str(lay.containerd_socket)
-    found = []
+    """Pids of the shims serving our containerd socket and of everything below them (the
+    shim is the pods' parent and subreaper), plus — only while no kubelet runs (`down` stops
+    ours first, so one still running is not ours) — anything left in the `kubepods` cgroup."""
+    socket = str(lay.containerd_socket).encode()
+    parents: dict[int, int] = {}
+    shims: set[int] = set()
+    in_pod_cgroup: set[int] = set()
+    kubelet_running = False
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
+        pid = int(entry.name)
         try:
             cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+            stat = (entry / "stat").read_text()
             cgroups = (entry / "cgroup").read_text()
         except OSError:
             continue
-        is_shim = bool(cmdline) and cmdline[0].endswith(b"containerd-shim-runc-v2")
-        if (is_shim and socket.encode() in cmdline) or _in_pod_cgroup(cgroups):
-            found.append(int(entry.name))
-    return found
+        parents[pid] = int(stat.rsplit(")", 1)[1].split()[1])
+        program = cmdline[0] if cmdline else b""
+        if program.endswith(b"containerd-shim-runc-v2") and socket in cmdline:
+            shims.add(pid)
+        kubelet_running |= program.endswith(b"kubelet")
+        if _in_pod_cgroup(cgroups):
+            in_pod_cgroup.add(pid)
+    found = set(shims)
+    grew = True
+    while grew:
+        below = {pid for pid, parent in parents.items() if parent in found} - found
+        found |= below
+        grew = bool(below)
+    if not kubelet_running:
+        found |= in_pod_cgroup
+    return sorted(found)
 
 
 def our_mounts(lay: Layout) -> list[str]:
@@ -89,7 +108,8 @@ def unmount_all(lay: Layout) -> list[str]:
 
 
 def remove_cgroups() -> None:
-    """The kubelet's `kubepods` tree in every v1 hierarchy (v2: the unified one)."""
+    """The kubelet's `kubepods` tree in every v1 hierarchy (v2: the unified one); only empty
+    folders go (rmdir), so a tree still in use is left alone."""
     if not _CGROUP_ROOT.is_dir():
         return
     roots = [_CGROUP_ROOT / _POD_CGROUP] + [
