@@ -40,7 +40,7 @@ from devstack.cluster.layout import Layout
 from devstack.cluster.netpol import network_policies, nft_queue_problem
 from devstack.cluster.network import remove_network, set_up_network
 from devstack.cluster.node import containerd, node_components
-from devstack.process import ManagedProcess
+from devstack.process import ManagedProcess, port_open
 
 __all__ = ["ClusterError", "down", "status", "up"]
 
@@ -66,6 +66,7 @@ def up(lay: Layout, progress: Progress) -> None:
     problems = host_problems()
     if problems:
         raise ClusterError(" ".join(problems))
+    _refuse_a_foreign_cluster(lay)
     started = time.monotonic()
     binaries = build_binaries(progress)
     write_pki(lay)
@@ -99,17 +100,34 @@ def down(lay: Layout, progress: Progress) -> None:
             kill_pods(lay)
     kill_pods(lay)
     stuck = unmount_all(lay)
-    remove_network(lay)
+    owned_network = lay.host_state.exists()
+    if owned_network:
+        # Only a checkout whose `up` changed the host undoes it: the bridge, the routes and
+        # the KUBE-* chains are machine-wide, and another checkout's cluster may own them.
+        remove_network(lay)
     remove_cgroups()
     remove_state(lay)
     left = leftover_processes(lay)
     if stuck or left:
         raise ClusterError(f"down left mounts {stuck} and processes {left} behind")
-    progress("cluster stopped: no process, mount, bridge, namespace, route or rule left")
+    if owned_network:
+        progress("cluster stopped: no process, mount, bridge, namespace, route or rule left")
+    else:
+        progress("cluster stopped (this checkout had not set up the host network: left alone)")
 
 
 def status(lay: Layout) -> dict[str, bool]:
     return {name: _process(lay, name).is_running() for name in _PROCESSES}
+
+
+def _refuse_a_foreign_cluster(lay: Layout) -> None:
+    """One cluster per machine: its ports, bridge and address ranges are fixed."""
+    for name, port in (("kube-apiserver", lay.apiserver_port), ("etcd", lay.etcd_client_port)):
+        if port_open("127.0.0.1", port) and not _process(lay, name).is_running():
+            raise ClusterError(
+                f"port {port} is taken by something this checkout did not start (another "
+                "checkout's cluster?); stop it there (`make k8s-down`) first."
+            )
 
 
 def _process(lay: Layout, name: str) -> ManagedProcess:
