@@ -220,8 +220,10 @@ k8s-packages:
 	@missing=""; for p in $(K8S_PACKAGES); do \
 	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then echo "installing:$$missing (Debian packages, ~1 min)"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	    -o DPkg::Lock::Timeout=300 --no-install-recommends $$missing; fi
+	  (while sleep 15; do echo "  ... still installing Debian packages"; done) & beat=$$!; \
+	  rc=0; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    -o DPkg::Lock::Timeout=300 --no-install-recommends $$missing || rc=$$?; \
+	  kill $$beat; exit $$rc; fi
 
 k8s-up: setup k8s-packages
 	$(K8S) up

@@ -129,7 +129,7 @@ def _kubernetes(progress: Progress) -> Path:
             )  # fmt: skip
         shutil.rmtree(module)
 
-    return cached_entry("k8s", "kubernetes", KUBERNETES_VERSION, digest.hexdigest(), build)
+    return cached_entry("tools", "kubernetes", KUBERNETES_VERSION, digest.hexdigest(), build)
 
 
 def _go_install(name: str, package: str, version: str, duration: str, progress: Progress) -> Path:
@@ -155,7 +155,7 @@ def _go_install(name: str, package: str, version: str, duration: str, progress: 
         built.rename(tmp / "bin" / name)
         (tmp / "gobin").rmdir()
 
-    entry = cached_entry("go", name, version, fingerprint, build)
+    entry = cached_entry("tools", name, version, fingerprint, build)
     return entry / "bin" / name
 
 
@@ -176,7 +176,7 @@ def _pause(progress: Progress) -> Path:
             progress=progress,
         )  # fmt: skip
 
-    return cached_entry("c", "pause", PAUSE_VERSION, fingerprint, build) / "pause"
+    return cached_entry("tools", "pause", PAUSE_VERSION, fingerprint, build) / "pause"
 
 
 def _kubernetes_module_dir() -> Path:

@@ -48,7 +48,7 @@ class Kubectl:
 
 def running_cluster(lay: Layout) -> Kubectl | None:
     """A kubectl for the cluster when one answers here, else None (without building)."""
-    binary = cache_root() / "k8s" / f"kubernetes-{KUBERNETES_VERSION}" / "bin" / "kubectl"
+    binary = cache_root() / "tools" / f"kubernetes-{KUBERNETES_VERSION}" / "bin" / "kubectl"
     if not lay.kubeconfig.exists() or not binary.exists() or not api_ready(lay):
         return None
     return Kubectl(lay, str(binary))
