@@ -82,7 +82,11 @@ def _up(stack: Stack) -> int:
 
 def _down(stack: Stack) -> int:
     stack.down(progress=_say)
-    print(f"the {stack.profile.name} stack is stopped (data kept in {stack.profile.root})")
+    kept = {stack.profile.root, stack.profile.server_dir("postgres")}
+    print(
+        f"the {stack.profile.name} stack is stopped (data kept in "
+        f"{' and '.join(str(folder) for folder in sorted(kept))}; `make reset` deletes it)"
+    )
     return 0
 
 

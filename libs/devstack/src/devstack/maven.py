@@ -24,7 +24,7 @@ fetch_once = build_once
 
 def run_maven(args: Sequence[str], what: str, expect: Callable[[], bool]) -> None:
     """`mvn -q -B <args>`; raise ProcessError naming `what` unless it exits 0 and `expect()`."""
-    argv = ["mvn", "-q", "-B", *args]
+    argv = ["mvn", "-q", "-B", "-Dstyle.color=never", *args]
     try:
         run_step(
             argv,

@@ -10,6 +10,7 @@ to a log file whose tail is shown when it fails.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -20,6 +21,7 @@ from pathlib import Path
 __all__ = ["HEARTBEAT_S", "StepFailed", "announce", "run_step"]
 
 HEARTBEAT_S = 10.0
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 class StepFailed(RuntimeError):
@@ -89,9 +91,10 @@ def _last_line(log: Path) -> str:
     try:
         with log.open("rb") as handle:
             handle.seek(max(0, os.path.getsize(log) - 400))
-            lines = handle.read().decode(errors="replace").strip().splitlines()
+            text = _ANSI.sub("", handle.read().decode(errors="replace"))
     except OSError:
         return ""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
     return f" | {lines[-1][:120]}" if lines else ""
 
 
