@@ -172,6 +172,70 @@ def test_datasources_config_map_carries_the_sidecar_label(helm_template: Render)
     assert yaml.safe_load(text) == yaml.safe_load(source.read_text())
 
 
+# What kube-prometheus-stack's Grafana provisions from its own ConfigMap
+# (`<release>-kube-prometheus-stack-grafana-datasource`, key `datasource.yaml`).
+KUBE_PROMETHEUS_STACK = {
+    "config_map": "kube-prometheus-stack-grafana-datasource",
+    "key": "datasource.yaml",
+    "datasources": [
+        {"name": "Prometheus", "uid": "prometheus", "type": "prometheus", "isDefault": True},
+        {"name": "Alertmanager", "uid": "alertmanager", "type": "alertmanager"},
+    ],
+}
+
+
+@pytest.mark.parametrize("values", VALUES, ids=["default", "dev", "prod"])
+def test_datasources_coexist_with_kube_prometheus_stacks(
+    helm_template: Render, values: tuple[str, ...]
+) -> None:
+    """Grafana refuses to start when two provisioned data sources are default ("Only one
+    datasource per organization can be marked as default") and overwrites one of two with the
+    same uid: ours are never default, and name, uid, ConfigMap and key are Flotilla's own."""
+    ((name, config_map),) = _datasources(helm_template(values=values)).items()
+    (key, text) = next(iter(config_map["data"].items()))
+    assert name != KUBE_PROMETHEUS_STACK["config_map"]
+    assert key != KUBE_PROMETHEUS_STACK["key"]
+    ours = yaml.safe_load(text)["datasources"]
+    assert [d.get("isDefault", False) for d in ours] == [False] * len(ours)
+    assert all(d["uid"].startswith("flotilla-") for d in ours)
+    assert all(d["name"].startswith("Flotilla ") for d in ours)
+    both = [*ours, *KUBE_PROMETHEUS_STACK["datasources"]]
+    assert sum(bool(d.get("isDefault")) for d in both) == 1
+    assert len({d["uid"] for d in both}) == len({d["name"] for d in both}) == len(both)
+
+
+def test_datasources_link_each_other_by_their_own_uids(helm_template: Render) -> None:
+    """Exemplars open traces, traces open metrics: each link names a uid this file provides."""
+    (config_map,) = _datasources(helm_template()).values()
+    (text,) = config_map["data"].values()
+    datasources = yaml.safe_load(text)["datasources"]
+    uids = {d["uid"] for d in datasources}
+    linked = [link["datasourceUid"] for d in datasources
+              for link in d["jsonData"].get("exemplarTraceIdDestinations", [])]  # fmt: skip
+    linked += [d["jsonData"]["tracesToMetrics"]["datasourceUid"]
+               for d in datasources if "tracesToMetrics" in d["jsonData"]]  # fmt: skip
+    assert linked
+    assert set(linked) <= uids
+
+
+def test_dashboards_query_flotillas_prometheus_by_its_uid(helm_template: Render) -> None:
+    """The dashboards' `datasource` variable starts on the shipped Prometheus's uid (a user may
+    pick another), and every query goes through that variable."""
+    objects = helm_template()
+    (config_map,) = _datasources(objects).values()
+    (text,) = config_map["data"].values()
+    (prometheus,) = [d for d in yaml.safe_load(text)["datasources"] if d["type"] == "prometheus"]
+    for dashboard_map in _dashboards(objects).values():
+        (dashboard_text,) = dashboard_map["data"].values()
+        dashboard = json.loads(dashboard_text)
+        variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+        assert variables["datasource"]["current"]["value"] == prometheus["uid"]
+        refs = [p.get("datasource") for p in dashboard["panels"]]
+        refs += [t.get("datasource") for p in dashboard["panels"] for t in p.get("targets", [])]
+        refs += [v.get("datasource") for v in variables.values()]
+        assert {r["uid"] for r in refs if r} == {"${datasource}"}
+
+
 def test_datasource_urls_come_from_values(helm_template: Render) -> None:
     sets = ["observability.datasources.prometheusUrl=http://prometheus.monitoring:9090",
             "observability.datasources.jaegerUrl=http://jaeger.tracing:16686"]  # fmt: skip

@@ -100,6 +100,4 @@ def test_min_insync_above_replicas_fails_with_the_reason(tools: Any) -> None:
 def test_the_schema_refuses_missing_or_zero_replication(tools: Any, value: str) -> None:
     result = tools.run(tools.helm, "template", "flotilla", UMBRELLA, "--set", value)
     assert result.returncode != 0
-    assert re.search(r"topics.*(minimum|required|minInsyncReplicas)", result.stderr), (
-        result.stderr
-    )
+    assert re.search(r"topics.*(minimum|required|minInsyncReplicas)", result.stderr), result.stderr
