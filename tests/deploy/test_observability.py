@@ -15,9 +15,11 @@ import pytest
 import yaml
 
 from devstack.observability_copies import OBSERVABILITY_DIR
+from devstack.profiles import REPO_ROOT
 
 Object = dict[str, Any]
 Render = Callable[..., list[Object]]
+UMBRELLA = REPO_ROOT / "deploy" / "helm" / "flotilla"
 RULE_FILES = sorted((OBSERVABILITY_DIR / "rules").glob("*.yaml"))
 DASHBOARDS = sorted((OBSERVABILITY_DIR / "dashboards").glob("*.json"))
 # values-dev.yaml has no Prometheus operator to serve PrometheusRules (like its ServiceMonitors).
@@ -57,9 +59,19 @@ def _datasources(objects: list[Object]) -> dict[str, Object]:
     return _labelled(objects, "grafana_datasource")
 
 
-def _groups(path: Path) -> list[Any]:
+def _groups(path: Path, runbook_base: str = "") -> list[Any]:
+    """The file's groups, each runbook_url behind `runbook_base` (the chart's prefixing)."""
     groups: list[Any] = yaml.safe_load(path.read_text())["groups"]
+    for group in groups:
+        for notes in (rule.get("annotations", {}) for rule in group["rules"]):
+            if "runbook_url" in notes and runbook_base:
+                notes["runbook_url"] = runbook_base.rstrip("/") + "/" + notes["runbook_url"]
     return groups
+
+
+def _runbook_base(values: tuple[str, ...]) -> str:
+    files = [yaml.safe_load((UMBRELLA / f).read_text()) for f in values]
+    return next((str(f["observability"]["runbookBaseUrl"]) for f in files), "")
 
 
 @pytest.mark.parametrize("values", WITH_RULES, ids=["default", "prod"])
@@ -69,7 +81,8 @@ def test_each_rule_file_is_one_prometheus_rule_with_its_groups(
     rules = _rules(helm_template(values=values))
     assert sorted(rules) == [f"flotilla-{path.stem}" for path in RULE_FILES]
     for path in RULE_FILES:
-        assert rules[f"flotilla-{path.stem}"]["spec"]["groups"] == _groups(path), path.name
+        expected = _groups(path, _runbook_base(values))
+        assert rules[f"flotilla-{path.stem}"]["spec"]["groups"] == expected, path.name
 
 
 def test_dev_values_render_no_prometheus_rule(helm_template: Render) -> None:
@@ -87,16 +100,40 @@ def test_prometheus_templates_in_annotations_reach_prometheus_verbatim(
 def test_runbook_base_url_prefixes_each_relative_runbook(helm_template: Render) -> None:
     rules = _rules(helm_template(sets=[f"observability.runbookBaseUrl={BASE_URL}"]))
     for path in RULE_FILES:
-        expected = _groups(path)
-        for group in expected:
-            for notes in (rule.get("annotations", {}) for rule in group["rules"]):
-                if "runbook_url" in notes:
-                    notes["runbook_url"] = BASE_URL + notes["runbook_url"]
+        expected = _groups(path, BASE_URL)
         assert rules[f"flotilla-{path.stem}"]["spec"]["groups"] == expected, path.name
     urls = [r["annotations"]["runbook_url"] for o in rules.values() for g in o["spec"]["groups"]
             for r in g["rules"] if "alert" in r]  # fmt: skip
     assert urls
     assert all(url.startswith(BASE_URL + "docs/runbooks/Flotilla") for url in urls)
+
+
+def test_prod_values_make_every_runbook_link_absolute(helm_template: Render) -> None:
+    prod = yaml.safe_load((UMBRELLA / "values-prod.yaml").read_text())["observability"]
+    assert prod["requireRunbookBaseUrl"] is True
+    base = prod["runbookBaseUrl"].rstrip("/") + "/docs/runbooks/Flotilla"
+    rules = _rules(helm_template(values=["values-prod.yaml"]))
+    urls = [r["annotations"]["runbook_url"] for o in rules.values() for g in o["spec"]["groups"]
+            for r in g["rules"] if "alert" in r]  # fmt: skip
+    assert urls
+    assert all(url.startswith(base) for url in urls)
+
+
+@pytest.mark.parametrize(
+    "sets", [["observability.runbookBaseUrl="], ["observability.runbookBaseUrl=null"]]
+)
+def test_prod_values_without_a_runbook_base_url_fail_to_render(tools: Any, sets: list[str]) -> None:
+    argv: list[Any] = [tools.helm, "template", "flotilla", UMBRELLA]
+    argv += ["-f", UMBRELLA / "values-prod.yaml", *(a for s in sets for a in ("--set", s))]
+    result = tools.run(*argv)
+    assert result.returncode != 0
+    assert "observability.runbookBaseUrl is required" in result.stderr, result.stderr
+
+
+def test_the_requirement_holds_only_where_alerts_are_shipped(helm_template: Render) -> None:
+    """Without PrometheusRules no link is rendered, so none needs a base."""
+    sets = ["observability.requireRunbookBaseUrl=true", "observability.rules.enabled=false"]
+    assert _rules(helm_template(sets=sets)) == {}
 
 
 def test_rule_labels_from_values_let_a_rule_selector_pick_them(helm_template: Render) -> None:
