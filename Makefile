@@ -8,74 +8,55 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
-UV_VERSION := 0.13.9
-TOOLS := .tools
-UV := $(TOOLS)/bin/uv
 VENV := .venv
 PY := $(VENV)/bin/python
 DEVSTACK := $(PY) -m devstack
 PYTEST_ARGS ?=
 OBS ?=
+# Every external program a target runs is in one catalogue (libs/devstack/src/devstack/toolchain):
+# `make doctor` reports them, and each target first installs what it needs with `ensure --for`.
+# Standard library only, so it runs before the virtualenv exists. Fetched and built tools are
+# cached outside the clone (${FLOTILLA_CACHE:-${XDG_CACHE_HOME:-~/.cache}/flotilla}), by version.
+TOOLCHAIN := PYTHONPATH=$(CURDIR)/libs/devstack/src python3 -m devstack.toolchain
+tool_path = $$($(TOOLCHAIN) path $(1))
 
-.PHONY: help setup up down status test lint format bench contracts obs-tools dashboards
+.PHONY: help doctor tools setup up down reset status test lint format bench contracts obs-tools dashboards
 
 help:
 	@echo "make up      start the platform on 127.0.0.1 (gateway :8080) and print its URLs"
 	@echo "make up OBS=1  the same plus Prometheus (alert rules loaded) and Jaeger (traces)"
 	@echo "make down    stop everything make up started"
+	@echo "make reset   stop the local platform and delete its data (a fresh start)"
 	@echo "make status  show what is running"
 	@echo "make test    run every test against a separate test stack (sets everything up)"
+	@echo "make doctor  every external tool: needed by, from where, present, version"
+	@echo "make tools   install every tool (or TOOLS=\"helm promtool\", or FOR=<target>)"
 	@echo "make lint    ruff, mypy, import-linter"
 	@echo "make contracts  regenerate the event JSON Schemas and asyncapi.yaml"
 	@echo "make bench  benchmarks, each printed as a ratio against a baseline in the same run"
 	@echo "make demo   one order of each outcome through the running stack, and its journey"
 	@echo "make chaos  the long fault tests (tests/chaos) against a fresh test stack"
 
-$(UV):
-	python3 -m venv $(TOOLS)
-	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+doctor:
+	@$(TOOLCHAIN) doctor
+
+tools:
+	@$(TOOLCHAIN) ensure $(if $(TOOLS),$(TOOLS),--for $(or $(FOR),test))
 
 # The virtualenv, from the lock file only (--frozen fails if uv.lock is out of date).
-$(VENV)/.synced: $(UV) uv.lock pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
-	$(UV) sync --frozen --all-packages
+$(VENV)/.synced: uv.lock pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
+	@$(TOOLCHAIN) ensure --for setup
+	@PYTHONPATH=$(CURDIR)/libs/devstack/src python3 -m devstack.toolchain.step \
+	  --what "creating .venv from uv.lock" --estimate "about 1 min the first time, seconds after" \
+	  -- $(call tool_path,uv) sync --frozen --all-packages
 	touch $@
 
-# System packages the stack runs: nginx (the gateway), Postgres 15 server binaries, a JDK
-# and Maven (for the Kafka broker's jars). Installed from Debian only when missing.
-.run/.system-packages:
-	@missing=""; \
-	command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing="$$missing nginx-light"; \
-	[ -x /usr/lib/postgresql/15/bin/postgres ] || missing="$$missing postgresql-15"; \
-	command -v java >/dev/null || missing="$$missing openjdk-17-jre-headless"; \
-	command -v mvn >/dev/null || missing="$$missing maven"; \
-	if [ -n "$$missing" ]; then \
-	  echo "installing:$$missing"; \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
-	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi; \
-	fi
-	@mkdir -p .run && touch $@
-
-setup: $(VENV)/.synced .run/.system-packages
+setup: $(VENV)/.synced
 
 # ---- Observability: Prometheus (Debian's package; promtool tests the alert rules) and Jaeger v2
-# (built from its Go module, pinned: its v1.x tag ships v2's cmd/jaeger; go.mod's replace line
-# rules out `go install`, so it is built in its own module folder). Go's default caches are used
-# on purpose, so a fresh clone on the same machine relinks in seconds.
-JAEGER_MODULE_VERSION := v1.76.0
-JAEGER := .cache/obs/bin/jaeger-$(JAEGER_MODULE_VERSION)
-
-.run/.obs-packages:
-	@command -v promtool >/dev/null || { 	  echo "installing: prometheus"; 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; 	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; fi; }
-	@mkdir -p .run && touch $@
-
-$(JAEGER): $(VENV)/.synced
-	@command -v go >/dev/null || { echo "obs-tools: needs Go (Jaeger is built from the module proxy)" >&2; exit 1; }
-	mkdir -p $(dir $@)
-	dir=$$(go mod download -json github.com/jaegertracing/jaeger@$(JAEGER_MODULE_VERSION) | $(PY) -c 'import json,sys; print(json.load(sys.stdin)["Dir"])'); \
-	cd $$dir && go build -trimpath -o $(CURDIR)/$@.tmp ./cmd/jaeger
-	mv $@.tmp $@
-
-obs-tools: .run/.obs-packages $(JAEGER)
+# (built from its Go module into the tool cache; versions pinned in devstack.toolchain.catalog).
+obs-tools:
+	@$(TOOLCHAIN) ensure --for obs
 
 # The committed Grafana dashboards, from libs/devstack/src/devstack/dashboards/ (tests/observability
 # fails while they are stale).
@@ -83,10 +64,15 @@ dashboards: setup
 	$(PY) -m devstack.dashboards generate
 
 up: setup $(if $(filter 1 yes true,$(OBS)),obs-tools)
+	@$(TOOLCHAIN) ensure --for up
 	FLOTILLA_OBS=$(OBS) $(DEVSTACK) up --profile local
 
 down:
 	@if [ -x $(PY) ]; then $(DEVSTACK) down --profile local; else echo "nothing to stop"; fi
+
+# Local data (Postgres, Kafka, mail, secrets) is kept across `make down`; this deletes it.
+reset:
+	@if [ -x $(PY) ]; then $(DEVSTACK) reset --profile local; else echo "nothing to reset"; fi
 
 status:
 	$(DEVSTACK) status --profile local
@@ -94,14 +80,15 @@ status:
 # The test stack uses its own ports and folder (.run/test), so it never collides with `make up`.
 # It is stopped whatever the tests do; the exit code is pytest's.
 # The test stack runs Prometheus and Jaeger too: tests/observability reads them.
-test: setup deploy-check obs-tools
+test: setup obs-tools deploy-check
+	@$(TOOLCHAIN) ensure --for test
 	$(DEVSTACK) down --profile test >/dev/null 2>&1 || true
 	@set +e; \
 	FLOTILLA_OBS=1 $(DEVSTACK) up --profile test; up_rc=$$?; \
 	if [ $$up_rc -eq 0 ]; then \
 	  FLOTILLA_PROFILE=test $(PY) -m pytest --ignore=tests/deploy $(PYTEST_ARGS); rc=$$?; \
 	else rc=$$up_rc; fi; \
-	$(DEVSTACK) down --profile test; down_rc=$$?; \
+	$(DEVSTACK) reset --profile test; down_rc=$$?; \
 	if [ $$rc -eq 0 ] && [ $$down_rc -ne 0 ]; then rc=$$down_rc; fi; \
 	exit $$rc
 
@@ -123,6 +110,7 @@ contracts: setup
 
 # Benchmarks print ratios against a baseline measured in the same run, on their own stack.
 bench: setup
+	@$(TOOLCHAIN) ensure --for up
 	$(DEVSTACK) up --profile bench
 	@set +e; $(PY) bench/events.py && $(PY) bench/http_stack.py && $(PY) bench/saga.py; rc=$$?; $(DEVSTACK) down --profile bench; exit $$rc
 
@@ -135,6 +123,7 @@ demo: setup
 # tests/chaos, on a fresh stack of CHAOS_PROFILE (default test), stopped afterwards.
 CHAOS_PROFILE ?= test
 chaos: setup
+	@$(TOOLCHAIN) ensure --for up
 	$(DEVSTACK) down --profile $(CHAOS_PROFILE) >/dev/null 2>&1 || true
 	@set +e; \
 	$(DEVSTACK) up --profile $(CHAOS_PROFILE); up_rc=$$?; \
@@ -150,57 +139,22 @@ chaos: setup
 # tests/deploy: helm lint/template (default, dev, prod values), strict schema validation of
 # every rendered object (kubernetes-validate for Kubernetes' kinds, kubeconform for the CRDs),
 # kubectl kustomize of each overlay, skaffold.yaml against skaffold's JSON schema, policy checks,
-# and the route table / topic file against the services' code. Tools are pinned, fetched once
-# into .cache/deploy (git-ignored) from the Go module proxy.
-HELM_VERSION := v3.22.0
-KUBECONFORM_VERSION := v0.7.0
-PROMETHEUS_OPERATOR_VERSION := v0.85.0
-GATEWAY_API_VERSION := v1.4.1
-SKAFFOLD_VERSION := v2.16.1
-SKAFFOLD_SCHEMA := v4beta13
-DEPLOY_CACHE := $(CURDIR)/.cache/deploy
-DEPLOY_GO := GOBIN=$(DEPLOY_CACHE)/bin GOMODCACHE=$(DEPLOY_CACHE)/gomod GOCACHE=$(DEPLOY_CACHE)/gobuild GOFLAGS=-modcacherw
-HELM := $(DEPLOY_CACHE)/bin/helm
-go_module_dir = $$($(DEPLOY_GO) go mod download -json $(1) | $(PY) -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
-
+# promtool on the rendered rules, and the route table / topic file against the services' code.
+# helm, kubeconform and the CRD files are pinned in devstack.toolchain.catalog and built or
+# fetched once into the tool cache from the Go module proxy.
 .PHONY: deploy-tools deploy-generate deploy-check
 
-$(DEPLOY_CACHE)/bin/.helm-$(HELM_VERSION):
-	@command -v go >/dev/null || { echo "deploy-tools: needs Go (the module proxy builds helm)" >&2; exit 1; }
-	$(DEPLOY_GO) go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
-	touch $@
-
-$(DEPLOY_CACHE)/bin/.kubeconform-$(KUBECONFORM_VERSION):
-	$(DEPLOY_GO) go install github.com/yannh/kubeconform/cmd/kubeconform@$(KUBECONFORM_VERSION)
-	touch $@
-
-# The CRDs' own YAML from their Go modules, and skaffold's published JSON schema from its module.
-# (Strimzi's KafkaTopic CRD is in no registry: tests/deploy/crds/ holds it, see its header.)
-$(DEPLOY_CACHE)/crds/.stamp-$(PROMETHEUS_OPERATOR_VERSION)-$(GATEWAY_API_VERSION)-$(SKAFFOLD_VERSION): $(VENV)/.synced
-	rm -rf $(DEPLOY_CACHE)/crds && mkdir -p $(DEPLOY_CACHE)/crds
-	dir=$(call go_module_dir,github.com/prometheus-operator/prometheus-operator@$(PROMETHEUS_OPERATOR_VERSION)); \
-	cp $$dir/example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml \
-	   $$dir/example/prometheus-operator-crd/monitoring.coreos.com_prometheusrules.yaml $(DEPLOY_CACHE)/crds/
-	dir=$(call go_module_dir,sigs.k8s.io/gateway-api@$(GATEWAY_API_VERSION)); \
-	cp $$dir/config/crd/standard/gateway.networking.k8s.io_httproutes.yaml \
-	   $$dir/config/crd/standard/gateway.networking.k8s.io_gateways.yaml $(DEPLOY_CACHE)/crds/
-	dir=$(call go_module_dir,github.com/GoogleContainerTools/skaffold/v2@$(SKAFFOLD_VERSION)); \
-	cp $$dir/docs-v2/content/en/schemas/$(SKAFFOLD_SCHEMA).json $(DEPLOY_CACHE)/crds/skaffold-$(SKAFFOLD_SCHEMA).json
-	chmod -R u+w $(DEPLOY_CACHE)/crds
-	touch $@
-
-deploy-tools: $(DEPLOY_CACHE)/bin/.helm-$(HELM_VERSION) $(DEPLOY_CACHE)/bin/.kubeconform-$(KUBECONFORM_VERSION) \
-	$(DEPLOY_CACHE)/crds/.stamp-$(PROMETHEUS_OPERATOR_VERSION)-$(GATEWAY_API_VERSION)-$(SKAFFOLD_VERSION)
-	@command -v kubectl >/dev/null || { echo "deploy-tools: needs kubectl (kubectl kustomize)" >&2; exit 1; }
+deploy-tools:
+	@$(TOOLCHAIN) ensure --for deploy-check
 
 # Rewrite the generated copies: the umbrella's files/platform.yaml and files/observability/, and
 # deploy/k8s's rendered manifests (after a change to deploy/routes.yaml, deploy/topics.yaml,
 # deploy/observability or the charts).
 deploy-generate: setup deploy-tools
-	$(PY) -m devstack.charts generate --helm $(HELM)
+	$(PY) -m devstack.charts generate --helm $(call tool_path,helm)
 
 deploy-check: setup deploy-tools
-	$(PY) -m devstack.charts check --helm $(HELM)
+	$(PY) -m devstack.charts check --helm $(call tool_path,helm)
 	$(PY) -m pytest tests/deploy -q
 
 # ---- Kubernetes cluster (issue 12)

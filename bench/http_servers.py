@@ -72,7 +72,8 @@ def stack_settings(port: int, database_url: str, sampler_ratio: float = 1.0) -> 
         database_url=database_url,
         http_host="127.0.0.1",
         http_port=port,
-        otel_traces_sampler_ratio=sampler_ratio,
+        otel_traces_sampler="parentbased_traceidratio",
+        otel_traces_sampler_arg=str(sampler_ratio),
     )
 
 

@@ -199,7 +199,8 @@ def report(title: str, names: tuple[str, str], ours: Measure, base: Measure) -> 
 
 
 async def stack_versus_bare(database_url: str, requests: int, sampler_ratio: float) -> None:
-    """`sampler_ratio`: the stack's OTEL_TRACES_SAMPLER_RATIO, which also decides which fast
+    """`sampler_ratio`: the stack's OTEL_TRACES_SAMPLER_ARG (parentbased_traceidratio), which
+    also decides which fast
     successes get an access log line (1: every request is traced and logged)."""
     stack = server("stack", database_url, str(sampler_ratio))
     with server("bare") as bare_port, stack as stack_port:

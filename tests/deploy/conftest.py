@@ -25,10 +25,10 @@ from referencing import Registry, Resource
 
 from devstack.charts import KUBE_VERSION
 from devstack.profiles import REPO_ROOT
+from devstack.toolchain.catalog import CACHED_TOOLS
 
 Object = dict[str, Any]
 
-CACHE = REPO_ROOT / ".cache" / "deploy"
 HELM_DIR = REPO_ROOT / "deploy" / "helm"
 UMBRELLA = HELM_DIR / "flotilla"
 SERVICE_CHART = HELM_DIR / "service"
@@ -53,18 +53,19 @@ class Tools:
 
 @pytest.fixture(scope="session")
 def tools() -> Tools:
+    located = {name: CACHED_TOOLS[name].locate() for name in ("helm", "kubeconform", "crds")}
     kubectl = shutil.which("kubectl")
-    found = Tools(
-        CACHE / "bin" / "helm", CACHE / "bin" / "kubeconform", kubectl or "", CACHE / "crds"
-    )
-    missing = [str(p) for p in (found.helm, found.kubeconform) if not p.exists()]
-    if not list(found.crds.glob("*.yaml")):
-        missing.append(f"{found.crds}/*.yaml")
+    missing = [name for name, path in located.items() if path is None]
     if not kubectl:
         missing.append("kubectl")
     if missing:
         pytest.fail(f"deploy tools missing ({', '.join(missing)}): run `make deploy-tools`")
-    return found
+    helm, kubeconform, crds = (located[name] for name in ("helm", "kubeconform", "crds"))
+    assert helm is not None
+    assert kubeconform is not None
+    assert crds is not None
+    assert kubectl is not None
+    return Tools(helm, kubeconform, kubectl, crds)
 
 
 def load_objects(text: str) -> list[Object]:

@@ -11,6 +11,7 @@ import yaml
 
 from devstack.charts import KUBE_VERSION
 from devstack.profiles import REPO_ROOT
+from servicekit.observability.sampling import SAMPLERS, trace_sampler
 
 Object = dict[str, Any]
 Tools = Any  # the `tools` fixture (conftest.py)
@@ -143,10 +144,50 @@ def test_traces_go_to_the_collector_over_otlp_http_sampled_as_the_values_say(
     collector's HTTP port 4318 — its gRPC port 4317 would refuse every batch."""
     default = _service_configs(helm_template())
     prod = _service_configs(helm_template(values=["values-prod.yaml"]))
-    unsampled = _service_configs(helm_template(sets=["global.flotilla.tracesSamplerRatio=0"]))
+    # 0 is falsy to Helm's templates: it must still reach the services as "0", not vanish.
+    sets = ["global.flotilla.tracesSampler=traceidratio", "global.flotilla.tracesSamplerArg=0"]
+    unsampled = _service_configs(helm_template(sets=sets))
     for service in SERVICES:
-        assert default[service]["OTEL_TRACES_SAMPLER_RATIO"] == "1"
+        assert default[service]["OTEL_TRACES_SAMPLER"] == "parentbased_always_on"
+        assert "OTEL_TRACES_SAMPLER_ARG" not in default[service]
         assert "OTEL_EXPORTER_OTLP_ENDPOINT" not in default[service]
         assert prod[service]["OTEL_EXPORTER_OTLP_ENDPOINT"].endswith(":4318")
-        assert prod[service]["OTEL_TRACES_SAMPLER_RATIO"] == "0.1"
-        assert unsampled[service]["OTEL_TRACES_SAMPLER_RATIO"] == "0"
+        assert prod[service]["OTEL_TRACES_SAMPLER"] == "parentbased_traceidratio"
+        assert prod[service]["OTEL_TRACES_SAMPLER_ARG"] == "0.1"
+        assert unsampled[service]["OTEL_TRACES_SAMPLER"] == "traceidratio"
+        assert unsampled[service]["OTEL_TRACES_SAMPLER_ARG"] == "0"
+        assert not any(key.endswith("SAMPLER_RATIO") for key in prod[service])
+
+
+@pytest.mark.parametrize("sampler", SAMPLERS)
+def test_every_standard_sampler_renders_what_the_services_accept(
+    helm_template: Callable[..., list[Object]], sampler: str
+) -> None:
+    sets = [f"global.flotilla.tracesSampler={sampler}"]
+    if sampler.endswith("traceidratio"):
+        sets.append("global.flotilla.tracesSamplerArg=0.25")
+    for config in _service_configs(helm_template(sets=sets)).values():
+        assert config["OTEL_TRACES_SAMPLER"] == sampler
+        trace_sampler(config["OTEL_TRACES_SAMPLER"], config.get("OTEL_TRACES_SAMPLER_ARG"))
+
+
+@pytest.mark.parametrize(
+    ("sets", "reason"),
+    [
+        (["global.flotilla.tracesSampler=sometimes"], "tracesSampler"),
+        (["global.flotilla.tracesSamplerArg=1.5"], "tracesSamplerArg"),
+        (["global.flotilla.tracesSamplerArg=a tenth"], "tracesSamplerArg"),
+        (
+            ["global.flotilla.tracesSamplerArg=0.1"],
+            "only read by the traceidratio and parentbased_traceidratio samplers, "
+            "not by parentbased_always_on",
+        ),
+    ],
+)
+def test_a_sampler_the_services_would_refuse_fails_to_render(
+    tools: Tools, sets: list[str], reason: str
+) -> None:
+    argv: list[Any] = [tools.helm, "template", "flotilla", UMBRELLA]
+    result = tools.run(*argv, *(a for s in sets for a in ("--set", s)))
+    assert result.returncode != 0
+    assert reason in result.stderr, result.stderr

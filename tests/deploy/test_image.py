@@ -5,15 +5,23 @@ from __future__ import annotations
 
 import re
 import subprocess
+from pathlib import Path
 
 import pytest
 
 from devstack.profiles import REPO_ROOT
+from devstack.toolchain.catalog import CACHED_TOOLS
 
 DOCKERFILE = (REPO_ROOT / "Dockerfile").read_text()
 SERVICES = sorted(
     p.name for p in (REPO_ROOT / "services").iterdir() if (p / "pyproject.toml").exists()
 )
+
+
+def _uv() -> Path:
+    found = CACHED_TOOLS["uv"].locate()
+    assert found is not None, "uv is not in the tool cache: run `make setup`"
+    return found
 
 
 def _stages() -> list[str]:
@@ -49,7 +57,7 @@ def test_dockerignore_keeps_local_state_out_of_the_context() -> None:
 def test_lock_file_resolves_each_service_image(service: str) -> None:
     """What `uv sync --frozen --no-dev --package <service>` installs, without installing it."""
     result = subprocess.run(
-        [str(REPO_ROOT / ".tools" / "bin" / "uv"), "export", "--frozen", "--no-dev",
+        [str(_uv()), "export", "--frozen", "--no-dev",
          "--package", service, "--no-hashes"],
         cwd=REPO_ROOT, capture_output=True, text=True, check=False,
     )  # fmt: skip

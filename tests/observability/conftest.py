@@ -36,8 +36,14 @@ _GRAFANA_VARIABLES = {
     "$__range": "1h",
     "${job}": ".*",
     "$job": ".*",
+    # Every selector's install scope (namespace=~"$namespace"): any value parses as a regex.
+    "${namespace}": ".*",
+    "$namespace": ".*",
+    "${cluster}": ".*",
+    "$cluster": ".*",
 }
-_LABEL_VALUES = re.compile(r"^label_values\((?:(?P<metric>[^,()]+),\s*)?(?P<label>\w+)\)$")
+# label_values(<series selector>, <label>); the selector's matchers may hold commas.
+_LABEL_VALUES = re.compile(r"^label_values\((?:(?P<metric>[^()]+?),\s*)?(?P<label>\w+)\)$")
 
 
 @dataclass(frozen=True)
@@ -91,7 +97,8 @@ def expressions() -> list[Expression]:
             match = _LABEL_VALUES.match(variable["query"])
             assert match, f"{name}: variable {variable['name']} is not label_values(...)"
             if match["metric"]:
-                found.append(Expression(f"{name}: ${variable['name']}", match["metric"]))
+                selector = grafana_to_promql(match["metric"])
+                found.append(Expression(f"{name}: ${variable['name']}", selector))
     return found
 
 
@@ -106,6 +113,20 @@ def _metric_names(node: Any) -> set[str]:
     for child in getattr(node, "args", None) or ():
         names |= _metric_names(child)
     return names
+
+
+def vector_selectors(node: Any) -> list[Any]:
+    """Every vector selector of a parsed expression, inside ranges, calls and operators too."""
+    if isinstance(node, promql_parser.VectorSelector):
+        return [node]
+    found: list[Any] = []
+    for attribute in ("expr", "lhs", "rhs", "param", "vector_selector"):
+        child = getattr(node, attribute, None)
+        if child is not None and not isinstance(child, (str, int, float)):
+            found += vector_selectors(child)
+    for child in getattr(node, "args", None) or ():
+        found += vector_selectors(child)
+    return found
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -125,6 +146,17 @@ def metric_names() -> Callable[[str], set[str]]:
         return _metric_names(promql_parser.parse(promql))
 
     return names
+
+
+@pytest.fixture(scope="session")
+def selectors() -> Callable[[str], list[Any]]:
+    """`selectors(expr)`: the vector selectors of a dashboard expression (Grafana's variables
+    left in it are replaced first; it must parse)."""
+
+    def found(expr: str) -> list[Any]:
+        return vector_selectors(promql_parser.parse(grafana_to_promql(expr)))
+
+    return found
 
 
 @pytest.fixture(scope="session")

@@ -16,13 +16,15 @@ import httpx
 import pytest
 
 from devstack.profiles import Profile
+from devstack.prometheus import NAMESPACE
 from devstack.shop import Customer, Shop
 from devstack.stack import ADMIN_EMAIL, Stack
 from servicekit.testing.events import eventually
 
 SAGA_SERVICES = {"orders", "catalog", "payments", "psp", "notifications"}
-# The overview's Grafana variables, as its default (all services) sets them.
-_VARIABLES = {"$__rate_interval": "1m", "$job": ".*"}
+# The overview's Grafana variables, as its defaults set them on this stack: all services, the
+# one namespace its series carry, and no cluster (the series have no `cluster` label).
+_VARIABLES = {"$__rate_interval": "1m", "$job": ".*", "$namespace": NAMESPACE, "$cluster": ""}
 
 Json = dict[str, Any]
 

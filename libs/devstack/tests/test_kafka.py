@@ -14,7 +14,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from devstack import kafka as kafka_module
 from devstack.kafka import KafkaBroker, TopicSpec
 from devstack.process import ProcessError, free_port
-from devstack.profiles import REPO_ROOT
+from devstack.profiles import profile
 
 TOPIC = "devstack.test.events"
 
@@ -49,7 +49,7 @@ def broker(tmp_path: Path) -> Iterator[KafkaBroker]:
         controller_port = free_port()
     kafka = KafkaBroker(
         data_dir=tmp_path / "kafka",
-        cache_dir=REPO_ROOT / ".cache",  # shared: jars are fetched once per machine
+        cache_dir=profile("test").cache,  # shared: jars are fetched once per machine
         log_file=tmp_path / "logs" / "kafka.log",
         pid_file=tmp_path / "pids" / "kafka.pid",
         port=port,

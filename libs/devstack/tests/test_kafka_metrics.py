@@ -13,9 +13,9 @@ import pytest
 from devstack.kafka import KafkaBroker
 from devstack.kafka_metrics import JMX_EXPORTER_VERSION, agent_jar
 from devstack.process import ProcessError, free_port
-from devstack.profiles import REPO_ROOT
+from devstack.profiles import profile
 
-CACHE = REPO_ROOT / ".cache"  # shared: the agent is fetched once per machine
+CACHE = profile("test").cache  # shared: the agent is fetched once per machine
 
 
 @pytest.fixture

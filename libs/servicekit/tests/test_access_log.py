@@ -71,7 +71,8 @@ async def _client(sampler_ratio: float) -> AsyncIterator[httpx.AsyncClient]:
             # Nothing listens here: these tests never touch the database.
             "database_url": "postgresql+asyncpg://probe:pw@127.0.0.1:9/probe",
             "log_format": "console",
-            "otel_traces_sampler_ratio": sampler_ratio,
+            "otel_traces_sampler": "parentbased_traceidratio",
+            "otel_traces_sampler_arg": str(sampler_ratio),
             "slow_request_s": SLOW_REQUEST_S,
         }
     )

@@ -24,7 +24,7 @@ from servicekit.db.bootstrap import bootstrap_database
 @pytest.fixture
 def own_postgres(stack_profile: Profile) -> Iterator[PostgresCluster]:
     """A throwaway cluster this test may stop and start without disturbing the others."""
-    root = stack_profile.root / "scratch" / f"outage-{secrets.token_hex(4)}"
+    root = stack_profile.server_dir("scratch") / f"outage-{secrets.token_hex(4)}"
     cluster = PostgresCluster(
         data_dir=root / "data",
         port=free_port(),

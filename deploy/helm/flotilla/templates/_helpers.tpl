@@ -2,6 +2,23 @@
 {{- .Files.Get "files/platform.yaml" | required "files/platform.yaml is missing: run `make deploy-generate`" -}}
 {{- end -}}
 
+{{- /* The topics of files/platform.yaml (declared, retry and DLQ), as `topics: [...]`, with the
+cluster's replication from values: the topic file's replication suits the local stack's single
+broker, while the replication a cluster can give depends on its broker count, a deployment fact. */ -}}
+{{- define "flotilla.topics" -}}
+{{- $platform := fromYaml (include "flotilla.platform" .) }}
+{{- $replicas := int .Values.topics.replicas }}
+{{- $minInsync := int .Values.topics.minInsyncReplicas }}
+{{- if gt $minInsync $replicas }}
+{{- fail (printf "topics.minInsyncReplicas (%d) exceeds topics.replicas (%d): no write could ever be acknowledged" $minInsync $replicas) }}
+{{- end }}
+{{- range $platform.topics }}
+{{- $_ := set . "replicas" $replicas }}
+{{- $_ := set .config "min.insync.replicas" (toString $minInsync) }}
+{{- end }}
+{{- toYaml (dict "topics" $platform.topics) }}
+{{- end -}}
+
 {{- define "flotilla.labels" -}}
 app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/part-of: flotilla

@@ -23,6 +23,22 @@
 {{- if kindIs "invalid" $own -}}{{ $shared }}{{- else if eq (toString $own) "" -}}{{ $shared }}{{- else -}}{{ $own }}{{- end -}}
 {{- end -}}
 
+{{/* OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG from global.flotilla (the schema lists the
+samplers). An argument only a ratio sampler reads is refused here for the others: the service
+would refuse to start on it, later and in every pod. */}}
+{{- define "svc.tracesSampler" -}}
+{{- .tracesSampler | default "parentbased_always_on" -}}
+{{- end -}}
+
+{{- define "svc.tracesSamplerArg" -}}
+{{- $arg := ternary (toString .tracesSamplerArg) "" (and (hasKey . "tracesSamplerArg") (not (kindIs "invalid" .tracesSamplerArg))) -}}
+{{- $sampler := include "svc.tracesSampler" . -}}
+{{- if and $arg (not (hasSuffix "traceidratio" $sampler)) -}}
+{{- fail (printf "global.flotilla.tracesSamplerArg (%s) is only read by the traceidratio and parentbased_traceidratio samplers, not by %s: empty it, or choose a ratio sampler" $arg $sampler) -}}
+{{- end -}}
+{{- $arg -}}
+{{- end -}}
+
 {{- define "svc.version" -}}
 {{- .Values.image.tag | default .Chart.AppVersion -}}
 {{- end -}}

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from devstack.profiles import profile
+from devstack.reset import reset
 from devstack.routes import RouteTableError
 from devstack.stack import Stack, StackError
 from devstack.status import component_statuses, down_command, up_summary
@@ -23,6 +24,7 @@ up      start whatever is not running yet and wait until the gateway serves ever
         inspection: `make down` (or `devstack down --profile ...`) cleans up.
 down    stop the gateway, the services, Kafka and Postgres, in that order; nothing is left
         running, also when some components had already died. Data is kept.
+reset   down, then delete the stack's data (Postgres, Kafka, mail, secrets); logs stay.
 status  one line per component; exits 0 when everything runs, 3 otherwise.
 """
 
@@ -33,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         description=_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("command", choices=["up", "down", "status"])
+    parser.add_argument("command", choices=["up", "down", "reset", "status"])
     parser.add_argument(
         "--profile",
         default="local",
@@ -49,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
             return _up(stack)
         if args.command == "down":
             return _down(stack)
+        if args.command == "reset":
+            deleted = reset(stack, progress=_say)
+            print(f"the {chosen.name} stack is stopped and its data deleted ({len(deleted)} items)")
+            return 0
         return _status(stack)
     except (RouteTableError, StackError) as error:
         _fail(str(error))
@@ -76,7 +82,11 @@ def _up(stack: Stack) -> int:
 
 def _down(stack: Stack) -> int:
     stack.down(progress=_say)
-    print(f"the {stack.profile.name} stack is stopped (data kept in {stack.profile.root})")
+    kept = {stack.profile.root, stack.profile.server_dir("postgres")}
+    print(
+        f"the {stack.profile.name} stack is stopped (data kept in "
+        f"{' and '.join(str(folder) for folder in sorted(kept))}; `make reset` deletes it)"
+    )
     return 0
 
 

@@ -3,8 +3,8 @@ keeps them in memory, and its query API and UI serve them (`/api/traces/<id>`, `
 
 Jaeger v2 is an OpenTelemetry Collector distribution. Its Go module is tagged `v1.x` only (the
 `v2.x` tags lack a `/v2` module path) and its go.mod carries a `replace` line, so `go install`
-refuses it: `make obs-tools` builds it inside its own module folder, pinned to the tag below,
-into the git-ignored `.cache/obs/bin/` (about ten minutes, once).
+refuses it: `make obs-tools` builds it inside its own module folder, pinned in
+`devstack.toolchain.catalog`, into the machine's tool cache (about ten minutes, once).
 """
 
 from __future__ import annotations
@@ -16,11 +16,12 @@ import yaml
 
 from devstack.process import ManagedProcess, http_ok
 from devstack.profiles import Profile
+from devstack.toolchain.catalog import CACHED_TOOLS, JAEGER_VERSION
 
 __all__ = ["JAEGER_MODULE_VERSION", "JaegerError", "JaegerServer", "jaeger_binary"]
 
 # The module tag that ships Jaeger v2 (cmd/jaeger) as `github.com/jaegertracing/jaeger`.
-JAEGER_MODULE_VERSION = "v1.76.0"
+JAEGER_MODULE_VERSION = JAEGER_VERSION
 
 
 class JaegerError(RuntimeError):
@@ -28,7 +29,9 @@ class JaegerError(RuntimeError):
 
 
 def jaeger_binary(profile: Profile) -> Path:
-    return profile.cache / "obs" / "bin" / f"jaeger-{JAEGER_MODULE_VERSION}"
+    """The cached build (`profile` kept for callers: every profile shares it)."""
+    jaeger = CACHED_TOOLS["jaeger"]
+    return jaeger.entry.path / (jaeger.binary or "jaeger")
 
 
 class JaegerServer:

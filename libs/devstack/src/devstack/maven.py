@@ -1,92 +1,38 @@
-"""Artifacts from Maven Central, fetched once into the git-ignored cache.
+"""Artifacts from Maven Central, fetched once into the machine's tool cache.
 
 Kafka's runtime classpath (`devstack.kafka`) and the Prometheus JMX exporter agent
-(`devstack.kafka_metrics`) both come from Maven Central through `mvn`. A fetch lands in a
-temporary sibling folder that is renamed into place only after Maven succeeded and a stamp
-naming what was fetched (a fingerprint: a pom's hash, an artifact's coordinates) was written,
-so a half-finished download is never taken for a complete one, and a changed fingerprint
-fetches again. A lock file keeps concurrent callers (parallel test runs) from fetching twice.
+(`devstack.kafka_metrics`) both come from Maven Central through `mvn`, into entries of the cache
+outside the clone (`devstack.toolchain.cache`: filled in a temporary folder, stamped with a
+fingerprint and every file's checksum, renamed into place; a corrupt entry is fetched again; a
+lock keeps concurrent callers from fetching twice). The first fetch prints progress.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import os
-import shutil
-import subprocess
-import tempfile
-from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
+from collections.abc import Callable, Sequence
 
 from devstack.process import ProcessError
+from devstack.toolchain import StepFailed, build_once, run_step
 
 __all__ = ["DEPENDENCY_PLUGIN", "fetch_once", "run_maven"]
 
 DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
-# Written last into a freshly fetched folder: holds the fingerprint it came from.
-_STAMP = ".devstack-complete"
 
-
-def fetch_once(target: Path, fingerprint: str, fetch: Callable[[Path], None]) -> Path:
-    """Make `target` a folder that `fetch(folder)` filled for `fingerprint`; return `target`.
-
-    A no-op when `target` already carries the fingerprint's stamp. `fetch` raises on failure,
-    which leaves `target` as it was (absent, or the previous fetch).
-    """
-    if _stamp_matches(target, fingerprint):
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with _file_lock(target.parent / ".lock"):
-        if _stamp_matches(target, fingerprint):
-            return target
-        tmp = Path(tempfile.mkdtemp(prefix=f"{target.name}.tmp-", dir=target.parent))
-        try:
-            tmp.chmod(0o755)  # mkdtemp makes it 0700
-            fetch(tmp)
-            (tmp / _STAMP).write_text(fingerprint + "\n")
-            if target.exists():  # fetched for an older fingerprint: swap it out
-                old = target.with_name(f"{target.name}.old-{os.getpid()}")
-                shutil.rmtree(old, ignore_errors=True)
-                target.rename(old)
-                tmp.rename(target)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                tmp.rename(target)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-    return target
+# One name for the cache's "fetch unless complete" in the Maven callers' vocabulary.
+fetch_once = build_once
 
 
 def run_maven(args: Sequence[str], what: str, expect: Callable[[], bool]) -> None:
     """`mvn -q -B <args>`; raise ProcessError naming `what` unless it exits 0 and `expect()`."""
-    argv = ["mvn", "-q", "-B", *args]
+    argv = ["mvn", "-q", "-B", "-Dstyle.color=never", *args]
     try:
-        result = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=900)
-    except FileNotFoundError:
-        raise ProcessError(f"mvn not found: Maven is needed to fetch {what}") from None
-    except subprocess.TimeoutExpired as exc:
-        raise ProcessError(f"Maven timed out fetching {what}: {exc}") from None
-    if result.returncode != 0 or not expect():
-        output = (result.stdout + result.stderr).strip()
-        raise ProcessError(
-            f"Maven could not fetch {what} (exit {result.returncode}): {' '.join(argv)}\n"
-            f"{output[-4000:]}"
+        run_step(
+            argv,
+            what=f"fetching {what} from Maven Central",
+            estimate="about 1 min the first time",
+            timeout=900,
         )
-
-
-def _stamp_matches(target: Path, fingerprint: str) -> bool:
-    try:
-        return (target / _STAMP).read_text().strip() == fingerprint
-    except (FileNotFoundError, NotADirectoryError):
-        return False
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    except StepFailed as error:
+        raise ProcessError(f"Maven could not fetch {what}: {error}") from None
+    if not expect():
+        raise ProcessError(f"Maven could not fetch {what}: {' '.join(argv)} left nothing")

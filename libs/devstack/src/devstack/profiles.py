@@ -7,12 +7,23 @@ and two spares, `dev-a` and `dev-b`.
 
 from __future__ import annotations
 
+import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["REPO_ROOT", "Profile", "profile"]
+from devstack.toolchain import cache_root
+
+__all__ = ["REPO_ROOT", "SERVER_STATE", "Profile", "profile"]
 
 REPO_ROOT = Path(__file__).resolve().parents[4]
+# Where root keeps the folders of servers that run as another user (see Profile.server_dir).
+SERVER_STATE = Path("/var/lib/flotilla")
+
+
+def _checkout_key() -> str:
+    digest = hashlib.sha256(str(REPO_ROOT).encode()).hexdigest()[:12]
+    return f"{REPO_ROOT.name}-{digest}"
 
 
 @dataclass(frozen=True)
@@ -39,6 +50,19 @@ class Profile:
         """The git-ignored folder holding this stack's data, logs, pid files and secrets."""
         return REPO_ROOT / ".run" / self.name
 
+    def server_dir(self, name: str) -> Path:
+        """The folder for a server that runs as another user: Postgres, which refuses root,
+        runs as the `postgres` user when we are root, and that user must reach its files.
+
+        Not root: `<root>/<name>`. Root: `/var/lib/flotilla/<checkout>/<profile>/<name>`, kept per
+        checkout (its folder name and a hash of its path) and reachable whatever the mode of the
+        folders above the clone (a root home or a temporary folder is 0700). `make reset`
+        deletes it with the rest of the profile's data.
+        """
+        if os.geteuid() != 0:
+            return self.root / name
+        return SERVER_STATE / _checkout_key() / self.name / name
+
     @property
     def logs(self) -> Path:
         return self.root / "logs"
@@ -58,8 +82,9 @@ class Profile:
 
     @property
     def cache(self) -> Path:
-        """Downloads shared by every profile (Kafka jars)."""
-        return REPO_ROOT / ".cache"
+        """Maven downloads (Kafka's jars, the JMX agent), shared by every profile and checkout
+        in the machine's tool cache (`devstack.toolchain.cache`)."""
+        return cache_root() / "maven"
 
     @property
     def gateway_url(self) -> str:

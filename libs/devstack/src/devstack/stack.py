@@ -77,7 +77,7 @@ class Stack:
         return PostgresCluster(
             data_dir=self._postgres_data_dir,
             port=self.profile.postgres_port,
-            log_file=self.profile.logs / "postgres.log",
+            log_file=self._postgres_home / "postgres.log",
             superuser_password=self.secrets.get("postgres-superuser-password"),
             host=self.profile.host,
         )
@@ -264,8 +264,13 @@ class Stack:
     # -- helpers ---------------------------------------------------------------------------------
 
     @property
+    def _postgres_home(self) -> Path:
+        """Data, socket and log of the Postgres server (see `Profile.server_dir`)."""
+        return self.profile.server_dir("postgres")
+
+    @property
     def _postgres_data_dir(self) -> Path:
-        return self.profile.root / "postgres" / "data"
+        return self._postgres_home / "data"
 
     @cached_property
     def smtp_sink(self) -> ManagedProcess:
@@ -339,11 +344,18 @@ class Stack:
     def _prepare_folders(self) -> None:
         for folder in (self.profile.root, self.profile.logs, self.profile.pids):
             folder.mkdir(parents=True, exist_ok=True)
-        # The Postgres server runs as the `postgres` user: it must traverse down to its folder.
-        pg_parent = self._postgres_data_dir.parent
-        pg_parent.mkdir(parents=True, exist_ok=True)
-        for folder in (pg_parent, self.profile.root, self.profile.root.parent):
+        # As root, the Postgres server runs as the `postgres` user, in a folder outside the
+        # clone that it can reach (Profile.server_dir); its log is linked into logs/.
+        home = self._postgres_home
+        home.mkdir(parents=True, exist_ok=True)
+        for folder in [home, *home.parents]:
+            if folder == self.profile.root or folder == Path("/var/lib"):
+                break
             folder.chmod(folder.stat().st_mode | stat.S_IXOTH)
+        link = self.profile.logs / "postgres.log"
+        if home != self.profile.root / "postgres" and not link.is_symlink():
+            link.unlink(missing_ok=True)
+            link.symlink_to(home / "postgres.log")
         if IDENTITY in self.service_names:
             self.secrets.jwt_keys_dir()
 

@@ -12,6 +12,8 @@ from typing import Literal, TypeVar
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from servicekit.observability.sampling import DEFAULT_SAMPLER, trace_sampler
+
 __all__ = ["ServiceSettings", "load_settings"]
 
 Environment = Literal["dev", "test", "prod"]
@@ -57,12 +59,28 @@ class ServiceSettings(BaseSettings):
     kafka_bootstrap_servers: str | None = None
 
     otel_exporter_otlp_endpoint: str | None = None
-    otel_traces_sampler_ratio: float = Field(default=1.0, ge=0, le=1)
+    # The standard variables (servicekit.observability.sampling checks them).
+    otel_traces_sampler: str = DEFAULT_SAMPLER
+    otel_traces_sampler_arg: str | None = None
+    # Flotilla's own variable before the standard ones, read only to be refused: ignored, a
+    # deployment that still sets it would silently record every trace.
+    otel_traces_sampler_ratio: str | None = None
 
     @model_validator(mode="after")
     def _no_placeholder_secrets_outside_dev(self) -> ServiceSettings:
         if self.environment == "prod" and "changeme" in self.database_url.get_secret_value():
             raise ValueError("DATABASE_URL carries a placeholder password in prod")
+        return self
+
+    @model_validator(mode="after")
+    def _a_known_trace_sampler(self) -> ServiceSettings:
+        if self.otel_traces_sampler_ratio is not None:
+            raise ValueError(
+                f"OTEL_TRACES_SAMPLER_RATIO={self.otel_traces_sampler_ratio!r} is no longer "
+                "read: set the standard OTEL_TRACES_SAMPLER=parentbased_traceidratio and "
+                f"OTEL_TRACES_SAMPLER_ARG={self.otel_traces_sampler_ratio} instead"
+            )
+        trace_sampler(self.otel_traces_sampler, self.otel_traces_sampler_arg)
         return self
 
 

@@ -15,7 +15,8 @@ from grafana_foundation_sdk.builders.dashboard import Dashboard
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
 from devstack.dashboards.drilldown import service
-from devstack.dashboards.flows import event_pipeline, order_funnel
+from devstack.dashboards.flows import event_pipeline
+from devstack.dashboards.funnel import order_funnel
 from devstack.dashboards.overview import overview
 from devstack.profiles import REPO_ROOT
 

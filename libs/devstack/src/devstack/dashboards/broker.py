@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.builders import dashboard as builder
 
-from devstack.dashboards.panels import Query, stat_panel, timeseries_panel
+from devstack.dashboards.panels import SCOPE, Query, stat_panel, timeseries_panel
 
 __all__ = ["BROKER", "kafka_broker_row"]
 
-BROKER = 'job="kafka"'
+BROKER = f'job="kafka",{SCOPE}'
 _TOPICS = f'{BROKER},topic!=""'  # the per-topic series; the one without `topic` is the total
 
 

@@ -8,6 +8,7 @@ from grafana_foundation_sdk.builders import dashboard as builder
 from devstack.dashboards.overview import REQUESTS, rate, ratio
 from devstack.dashboards.panels import (
     API,
+    JOB,
     Query,
     base_dashboard,
     job_variable,
@@ -20,7 +21,7 @@ __all__ = ["service"]
 
 
 def service() -> builder.Dashboard:
-    job = 'job=~"$job"'
+    job = JOB
     api = f"{API},{job}"
     count = f"{REQUESTS}_count"
     return (

@@ -6,6 +6,8 @@ from grafana_foundation_sdk.builders import dashboard as builder
 
 from devstack.dashboards.panels import (
     API,
+    JOB,
+    SCOPE,
     Query,
     base_dashboard,
     job_variable,
@@ -32,7 +34,7 @@ def ratio(metric: str, part: str, whole: str, by: str) -> str:
 
 
 def overview() -> builder.Dashboard:
-    jobs = f'{API},job=~"$job"'
+    jobs = f"{API},{JOB}"
     count = f"{REQUESTS}_count"
     return (
         base_dashboard(
@@ -79,7 +81,7 @@ def overview() -> builder.Dashboard:
         .with_panel(
             timeseries_panel(
                 "Requests in flight",
-                [Query('sum by (job) (http_server_active_requests{job=~"$job"})', "{{job}}")],
+                [Query(f"sum by (job) (http_server_active_requests{{{JOB}}})", "{{job}}")],
             )
         )
         .with_row(builder.Row("Saturation"))
@@ -88,8 +90,8 @@ def overview() -> builder.Dashboard:
                 "DB pool in use (of its max)",
                 [
                     Query(
-                        'sum by (job) (db_client_connection_count{job=~"$job",state="used"}) '
-                        '/ sum by (job) (db_client_connection_max{job=~"$job"})',
+                        f'sum by (job) (db_client_connection_count{{{JOB},state="used"}}) '
+                        f"/ sum by (job) (db_client_connection_max{{{JOB}}})",
                         "{{job}}",
                     )
                 ],
@@ -101,7 +103,7 @@ def overview() -> builder.Dashboard:
                 "DB pool: requests waiting for a connection",
                 [
                     Query(
-                        'sum by (job) (db_client_connection_pending_requests{job=~"$job"})',
+                        f"sum by (job) (db_client_connection_pending_requests{{{JOB}}})",
                         "{{job}}",
                     )
                 ],
@@ -110,7 +112,7 @@ def overview() -> builder.Dashboard:
         .with_panel(
             timeseries_panel(
                 "Event-loop lag p99",
-                quantiles("flotilla_event_loop_lag_seconds", "job", 'job=~"$job"', qs=(0.99,)),
+                quantiles("flotilla_event_loop_lag_seconds", "job", JOB, qs=(0.99,)),
                 unit="s",
                 description="How late timers fire: > 100 ms means blocking or CPU-bound work.",
             )
@@ -119,7 +121,7 @@ def overview() -> builder.Dashboard:
         .with_panel(
             stat_panel(
                 "Instances up",
-                [Query('sum by (job) (up{job=~"$job"})', "{{job}}")],
+                [Query(f"sum by (job) (up{{{JOB}}})", "{{job}}")],
                 width=8,
             )
         )
@@ -128,7 +130,7 @@ def overview() -> builder.Dashboard:
                 "Availability budget burn (1h)",
                 [
                     Query(
-                        'job:flotilla_http_errors:ratio_rate1h{job=~"$job"} / 0.005',
+                        f"job:flotilla_http_errors:ratio_rate1h{{{JOB}}} / 0.005",
                         "{{job}}",
                     )
                 ],
@@ -139,14 +141,14 @@ def overview() -> builder.Dashboard:
         .with_panel(
             stat_panel(
                 "Alerts firing",
-                [Query('sum(ALERTS{alertstate="firing"}) or vector(0)', "firing")],
+                [Query(f'sum(ALERTS{{alertstate="firing",{SCOPE}}}) or vector(0)', "firing")],
                 width=8,
             )
         )
         .with_panel(
             table_panel(
                 "Running versions",
-                [Query('max by (job, version, git_sha) (flotilla_build_info{job=~"$job"})')],
+                [Query(f"max by (job, version, git_sha) (flotilla_build_info{{{JOB}}})")],
                 width=24,
                 height=6,
             )

@@ -1,10 +1,13 @@
 """The few panel shapes Flotilla's dashboards use, built with grafana-foundation-sdk (Grafana 11).
 
-Every query goes through the `datasource` variable; every panel can link to the service's
-traces in Jaeger (`jaeger_url` variable) and, on series labelled by `job`, to the per-service
-drill-down. Latency panels ask for exemplars: Prometheus keeps the trace id of sampled requests
-on the histogram buckets, and Grafana's Prometheus data source links them to the trace
-(`deploy/observability/grafana/datasources.yaml`).
+Every query goes through the `datasource` variable, which starts on Flotilla's own Prometheus
+data source (`PROMETHEUS_UID`, not Grafana's default: a kube-prometheus-stack Grafana has its
+own). Every selector carries `SCOPE`, the `cluster` and `namespace` variables, so that several
+Flotilla installs scraped by one Prometheus never add up on a panel. Every panel can link to
+the service's traces in Jaeger (`jaeger_url` variable) and, on series labelled by `job`, to
+the per-service drill-down. Latency panels ask for exemplars: Prometheus keeps the trace id of
+sampled requests on the histogram buckets, and Grafana's Prometheus data source links them to
+the trace (`deploy/observability/grafana/datasources.yaml`).
 """
 
 from __future__ import annotations
@@ -24,12 +27,19 @@ from grafana_foundation_sdk.models.common import (
     StackingMode,
     VisibilityMode,
 )
-from grafana_foundation_sdk.models.dashboard import DataSourceRef, VariableRefresh
+from grafana_foundation_sdk.models.dashboard import (
+    DataSourceRef,
+    VariableOption,
+    VariableRefresh,
+)
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
 __all__ = [
     "API",
     "DATASOURCE",
+    "JOB",
+    "PROMETHEUS_UID",
+    "SCOPE",
     "Query",
     "base_dashboard",
     "job_variable",
@@ -39,7 +49,13 @@ __all__ = [
     "timeseries_panel",
 ]
 
+PROMETHEUS_UID = "flotilla-prometheus"
+"""The uid of deploy/observability/grafana/datasources.yaml's Prometheus."""
 DATASOURCE = DataSourceRef(type_val="prometheus", uid="${datasource}")
+SCOPE = 'cluster=~"$cluster",namespace=~"$namespace"'
+"""In every selector. Where Prometheus has no such label (the local stack, a single cluster
+without a `cluster` label), the variable is empty or `.*`, and both match a missing label."""
+JOB = f'job=~"$job",{SCOPE}'
 API = 'http_route!~"/livez|/readyz|/healthz|/metrics"'
 """The service's own API: probes and scrapes are not traffic."""
 SERVICE_DASHBOARD = "flotilla-service"
@@ -79,13 +95,22 @@ def base_dashboard(uid: str, title: str, description: str) -> builder.Dashboard:
         .time("now-1h", "now")
         .timezone("browser")
         .with_variable(
-            builder.DatasourceVariable("datasource").label("Prometheus").type("prometheus")
+            builder.DatasourceVariable("datasource")
+            .label("Prometheus")
+            .type("prometheus")
+            .current(
+                VariableOption(text="Flotilla Prometheus", value=PROMETHEUS_UID, selected=True)
+            )
         )
         .with_variable(
             builder.TextBoxVariable("jaeger_url")
             .label("Jaeger")
             .description("Where Jaeger's UI answers (panel links open traces there).")
             .default_value("http://127.0.0.1:16686")
+        )
+        .with_variable(_scope_variable("cluster", "Cluster", "flotilla_build_info"))
+        .with_variable(
+            _scope_variable("namespace", "Namespace", 'flotilla_build_info{cluster=~"$cluster"}')
         )
         .link(
             builder.DashboardLink("Flotilla")
@@ -98,12 +123,24 @@ def base_dashboard(uid: str, title: str, description: str) -> builder.Dashboard:
     )
 
 
+def _scope_variable(name: str, label: str, series: str) -> builder.QueryVariable:
+    """One install at a time (no "All"): two installs' series must not be summed. A Prometheus
+    without the label gives no value, and the empty matcher value selects its unlabelled series."""
+    return (
+        builder.QueryVariable(name)
+        .label(label)
+        .datasource(DATASOURCE)
+        .query(f"label_values({series}, {name})")
+        .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
+    )
+
+
 def job_variable(multi: bool) -> builder.QueryVariable:
     variable = (
         builder.QueryVariable("job")
         .label("Service")
         .datasource(DATASOURCE)
-        .query("label_values(flotilla_build_info, job)")
+        .query(f"label_values(flotilla_build_info{{{SCOPE}}}, job)")
         .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
         .multi(multi)
     )
@@ -137,6 +174,8 @@ def _drill_down() -> list[Builder[model.DashboardLink]]:
     return [
         builder.DashboardLink("${__field.labels.job}: service drill-down").url(
             f"/d/{SERVICE_DASHBOARD}?var-job=${{__field.labels.job}}&${{__url_time_range}}"
+            # the same install: a drill-down must not open on another namespace's series
+            "&var-cluster=${cluster}&var-namespace=${namespace}"
         ),
         builder.DashboardLink("${__field.labels.job}: traces in Jaeger")
         .url("${jaeger_url}/search?service=${__field.labels.job}&lookback=1h")

@@ -6,8 +6,9 @@ instrumentation layer per concern costs several times the whole of a small reque
 
 The access log follows the trace sampler: a request gets its access line when its trace is
 sampled (so every line joins a trace), when it fails (4xx, 5xx) or when it is slow. With the
-default sampler ratio of 1 that is every request; at a ratio of 0.1 a busy service writes a
-tenth of the lines for its successes and all of them for its trouble. Metrics count every request.
+default sampler (parentbased_always_on) that is every request; at a ratio of 0.1
+(parentbased_traceidratio) a busy service writes a tenth of the lines for its successes and all
+of them for its trouble. Metrics count every request.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """OpenTelemetry tracing: a provider per process, exporting over OTLP/HTTP when configured.
 
-The standard `OTEL_*` variables apply (endpoint, headers, sampler); without an endpoint spans
-are still created, so trace ids reach the logs and outgoing calls.
+The standard `OTEL_*` variables apply (endpoint, headers, and the sampler through
+`servicekit.observability.sampling`); without an endpoint spans are still created, so trace ids
+reach the logs and outgoing calls.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
+from servicekit.observability.sampling import trace_sampler
 from servicekit.settings import ServiceSettings
 
 __all__ = ["build_tracer_provider", "set_global_provider"]
@@ -31,7 +32,7 @@ def build_tracer_provider(
     )
     provider = TracerProvider(
         resource=resource,
-        sampler=ParentBased(TraceIdRatioBased(settings.otel_traces_sampler_ratio)),
+        sampler=trace_sampler(settings.otel_traces_sampler, settings.otel_traces_sampler_arg),
     )
     if settings.otel_exporter_otlp_endpoint:
         endpoint = settings.otel_exporter_otlp_endpoint.rstrip("/") + "/v1/traces"

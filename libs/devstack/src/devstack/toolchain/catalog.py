@@ -1,0 +1,229 @@
+"""Every external program a make target runs: what it is, which target needs it, where it comes
+from, how to tell it is there and which version it is.
+
+The one list behind `make doctor` and behind each target's install step (`devstack.toolchain
+ensure --for <target>`), so a target can never use a tool that nothing installs. Versions of what
+we build or fetch are pinned here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from devstack.toolchain.cache import CacheEntry
+
+__all__ = [
+    "CACHED_TOOLS",
+    "HELM_VERSION",
+    "JAEGER_VERSION",
+    "KUBECONFORM_VERSION",
+    "SYSTEM_TOOLS",
+    "TARGETS",
+    "UV_VERSION",
+    "CachedTool",
+    "SystemTool",
+    "tools_for",
+    "version_of",
+]
+
+UV_VERSION = "0.13.9"
+HELM_VERSION = "v4.3.2"
+KUBECONFORM_VERSION = "v0.7.0"
+# Jaeger v2's cmd/jaeger ships in the module's v1.x tags (v1.76.0 is served but not approved).
+JAEGER_VERSION = "v1.75.0"
+# The CRDs (and skaffold's JSON schema) that tests/deploy validates rendered objects against.
+PROMETHEUS_OPERATOR_VERSION = "v0.85.0"
+GATEWAY_API_VERSION = "v1.4.1"
+SKAFFOLD_VERSION = "v2.16.1"
+SKAFFOLD_SCHEMA = "v4beta13"
+
+
+@dataclass(frozen=True)
+class SystemTool:
+    """A program from the machine: a Debian package we install, or one the machine ships."""
+
+    name: str
+    candidates: tuple[str, ...]  # command names or absolute paths, first found wins
+    version_argv: tuple[str, ...]  # appended to the binary to print its version
+    package: str | None  # the Debian package that brings it; None: the machine must ship it
+    hint: str = ""  # what to do when it is missing and no package brings it
+
+    def locate(self) -> Path | None:
+        for candidate in self.candidates:
+            if candidate.startswith("/"):
+                if os.access(candidate, os.X_OK):
+                    return Path(candidate)
+            elif found := shutil.which(candidate):
+                return Path(found)
+        return None
+
+    @property
+    def source(self) -> str:
+        return f"Debian package {self.package}" if self.package else "the machine"
+
+    @property
+    def fix(self) -> str:
+        if self.package:
+            return f"make tools TOOLS={self.name}  (apt-get install {self.package})"
+        return self.hint
+
+
+@dataclass(frozen=True)
+class CachedTool:
+    """A program built or fetched into the tool cache: from the Go module proxy or PyPI."""
+
+    name: str
+    module: str  # `go install` path, a module whose files we copy, or a PyPI requirement
+    version: str
+    origin: str  # where it comes from, for `make doctor`
+    kind: str = "tools"  # cache folder: tools (a binary) or data (files)
+    binary: str | None = None  # the file inside the entry; None for data entries
+
+    @property
+    def entry(self) -> CacheEntry:
+        return CacheEntry(self.kind, self.name, self.version)
+
+    def locate(self) -> Path | None:
+        from devstack.toolchain.cache import entry_problem
+
+        if entry_problem(self.entry.path, self.fingerprint) is not None:
+            return None
+        return self.entry.path / self.binary if self.binary else self.entry.path
+
+    @property
+    def fingerprint(self) -> str:
+        return f"{self.module}@{self.version}"
+
+    @property
+    def source(self) -> str:
+        return self.origin
+
+    @property
+    def fix(self) -> str:
+        return f"make tools TOOLS={self.name}  ({self.origin})"
+
+
+SYSTEM_TOOLS: dict[str, SystemTool] = {
+    tool.name: tool
+    for tool in (
+        SystemTool("python3", ("python3",), ("--version",), None, "install Python 3.11"),
+        SystemTool("git", ("git",), ("--version",), "git"),
+        SystemTool(
+            "go",
+            ("go", "/usr/local/go/bin/go"),
+            ("version",),
+            None,
+            "install Go >= 1.24 (this machine kind ships Go 1.26 in /usr/local/go)",
+        ),
+        SystemTool(
+            "kubectl",
+            ("kubectl",),
+            ("version", "--client"),
+            None,
+            "install kubectl >= 1.30 (this machine kind ships it)",
+        ),
+        SystemTool("nginx", ("nginx", "/usr/sbin/nginx"), ("-v",), "nginx-light"),
+        SystemTool(
+            "postgres",
+            ("/usr/lib/postgresql/15/bin/postgres",),
+            ("--version",),
+            "postgresql-15",
+        ),
+        SystemTool(
+            "psql",
+            ("psql", "/usr/lib/postgresql/15/bin/psql"),
+            ("--version",),
+            "postgresql-client-15",
+        ),
+        SystemTool("java", ("java",), ("-version",), "openjdk-17-jre-headless"),
+        SystemTool("mvn", ("mvn",), ("--version",), "maven"),
+        SystemTool("prometheus", ("prometheus",), ("--version",), "prometheus"),
+        SystemTool("promtool", ("promtool",), ("--version",), "prometheus"),
+    )
+}
+
+CACHED_TOOLS: dict[str, CachedTool] = {
+    tool.name: tool
+    for tool in (
+        CachedTool("uv", "uv", UV_VERSION, "PyPI uv, into the cache", binary="bin/uv"),
+        CachedTool(
+            "helm",
+            "helm.sh/helm/v4/cmd/helm",
+            HELM_VERSION,
+            "Go module helm.sh/helm/v4, built",
+            binary="helm",
+        ),
+        CachedTool(
+            "kubeconform",
+            "github.com/yannh/kubeconform/cmd/kubeconform",
+            KUBECONFORM_VERSION,
+            "Go module, built",
+            binary="kubeconform",
+        ),
+        CachedTool(
+            "jaeger",
+            "github.com/jaegertracing/jaeger",
+            JAEGER_VERSION,
+            "Go module, built (cmd/jaeger)",
+            binary="jaeger",
+        ),
+        CachedTool(
+            "crds",
+            "prometheus-operator+gateway-api+skaffold",
+            f"{PROMETHEUS_OPERATOR_VERSION}-{GATEWAY_API_VERSION}-{SKAFFOLD_VERSION}",
+            "files of 3 Go modules",
+            kind="data",
+        ),
+    )
+}
+
+# What each make target runs, besides the virtualenv (which `make setup` makes with uv).
+_STACK = ("git", "nginx", "postgres", "psql", "java", "mvn")
+_OBSERVABILITY = ("prometheus", "promtool", "go", "jaeger")
+_DEPLOY = ("go", "helm", "kubeconform", "crds", "kubectl", "promtool")
+TARGETS: dict[str, tuple[str, ...]] = {
+    "setup": ("python3", "uv"),
+    "up": ("python3", "uv", *_STACK),
+    "obs": _OBSERVABILITY,
+    "deploy-check": ("python3", "uv", *_DEPLOY),
+    "test": ("python3", "uv", *_STACK, *_OBSERVABILITY, *_DEPLOY),
+}
+
+
+def tools_for(target: str) -> list[str]:
+    """The tools `target` runs, each once, in install order."""
+    if target not in TARGETS:
+        raise KeyError(f"unknown target {target!r}; known: {', '.join(TARGETS)}")
+    return list(dict.fromkeys(TARGETS[target]))
+
+
+def needed_by(tool: str) -> list[str]:
+    return [target for target, tools in TARGETS.items() if tool in tools]
+
+
+def version_of(name: str, binary: Path) -> str:
+    """The first line a tool prints about its version ('' if it prints none)."""
+    tool = SYSTEM_TOOLS.get(name)
+    argv = [str(binary), *tool.version_argv] if tool else [str(binary), "version"]
+    if name == "helm":
+        argv = [str(binary), "version", "--short"]
+    elif name == "kubeconform":
+        argv = [str(binary), "-v"]
+    elif name == "jaeger":
+        argv = [str(binary), "version"]
+    elif name == "uv":
+        argv = [str(binary), "--version"]
+    elif name == "crds":
+        return CACHED_TOOLS["crds"].version
+    try:
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
+    text = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout + result.stderr)  # mvn colours it
+    lines = text.strip().splitlines()
+    return lines[0].strip()[:70] if lines else "?"
