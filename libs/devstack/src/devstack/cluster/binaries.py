@@ -5,7 +5,8 @@ Kubernetes' own commands come from `deploy/cluster/k8s-tools/`, a wrapper module
 go.mod replaces them with local folders, which rules out `go install`). The version is stamped
 with -ldflags: unstamped, /version says `v0.0.0-master` and helm's kubeVersion checks fail.
 CoreDNS and kube-network-policies are plain `go install`s. Everything lands in the shared cache
-(`devstack.cluster.cache`), never in the clone.
+(`devstack.toolchain`: `<cache>/tools/<name>-<version>/`), never in the clone; each build says
+when it starts, roughly how long it takes, and beats while it runs.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from devstack.cluster.cache import Progress, cached_entry, go_environment, run_with_heartbeat
 from devstack.cluster.layout import KUBERNETES_VERSION
 from devstack.profiles import REPO_ROOT
+from devstack.toolchain import CacheEntry, build_once, go_env, run_step
 
 __all__ = [
     "COREDNS_VERSION",
@@ -78,30 +79,27 @@ class Binaries:
         return self.kube_command("kubectl")
 
 
-def build_binaries(progress: Progress) -> Binaries:
+def build_binaries() -> Binaries:
     """Every program the cluster runs, from the cache or built now (nice'd: the cores are
     shared)."""
     return Binaries(
-        kube=_kubernetes(progress),
-        coredns=_go_install(
-            "coredns", "github.com/coredns/coredns", COREDNS_VERSION, "~5 min", progress
-        ),
-        pause=_pause(progress),
+        kube=_kubernetes(),
+        coredns=_go_install("coredns", "github.com/coredns/coredns", COREDNS_VERSION, "~5 min"),
+        pause=_pause(),
     )
 
 
-def network_policies_binary(progress: Progress) -> Path:
+def network_policies_binary() -> Path:
     """Built only where the kernel can run it (see `devstack.cluster.netpol`)."""
     return _go_install(
         "kube-network-policies",
         "sigs.k8s.io/kube-network-policies/cmd",
         NETWORK_POLICIES_VERSION,
         "~6 min",
-        progress,
     )
 
 
-def _kubernetes(progress: Progress) -> Path:
+def _kubernetes() -> Path:
     files = [WRAPPER / name for name in ("go.mod", "go.sum", "tools.go")]
     digest = hashlib.sha256()
     for file in files:
@@ -115,38 +113,37 @@ def _kubernetes(progress: Progress) -> Path:
         for file in files:
             shutil.copy(file, module / file.name)
         for command, duration in KUBE_COMMANDS.items():
-            progress(f"building {command} {KUBERNETES_VERSION} (cold {duration}; relink <1 min)")
-            run_with_heartbeat(
+            run_step(
                 [
                     "nice", "-n", "10", "go", "build", "-mod=mod", *_GO_BUILD_FLAGS,
                     "-ldflags", _kube_ldflags(),
                     "-o", str(tmp / "bin" / command), f"k8s.io/kubernetes/cmd/{command}",
                 ],
-                what=f"go build {command}",
-                progress=progress,
-                env=go_environment(),
+                what=f"building {command} {KUBERNETES_VERSION}",
+                estimate=f"cold {duration}; a relink <1 min",
+                env=go_env(),
                 cwd=module,
             )  # fmt: skip
         shutil.rmtree(module)
 
-    return cached_entry("tools", "kubernetes", KUBERNETES_VERSION, digest.hexdigest(), build)
+    entry = CacheEntry("tools", "kubernetes", KUBERNETES_VERSION).path
+    return build_once(entry, digest.hexdigest(), build)
 
 
-def _go_install(name: str, package: str, version: str, duration: str, progress: Progress) -> Path:
+def _go_install(name: str, package: str, version: str, duration: str) -> Path:
     """A static (CGO off) build of one command, as `<entry>/bin/<name>`."""
     fingerprint = f"{package}@{version} {' '.join(_GO_BUILD_FLAGS)} cgo=0"
 
     def build(tmp: Path) -> None:
-        progress(f"building {name} {version} (cold {duration}; relink <1 min)")
-        env = go_environment()
-        env.update(GOBIN=str(tmp / "gobin"), CGO_ENABLED="0")
-        run_with_heartbeat(
+        env = go_env(tmp / "gobin")
+        env["CGO_ENABLED"] = "0"
+        run_step(
             [
                 "nice", "-n", "10", "go", "install", *_GO_BUILD_FLAGS, "-ldflags", "-s -w",
                 f"{package}@{version}",
             ],
-            what=f"go install {name}",
-            progress=progress,
+            what=f"building {name} {version}",
+            estimate=f"cold {duration}; a relink <1 min",
             env=env,
             cwd=tmp,
         )  # fmt: skip
@@ -155,34 +152,33 @@ def _go_install(name: str, package: str, version: str, duration: str, progress: 
         built.rename(tmp / "bin" / name)
         (tmp / "gobin").rmdir()
 
-    entry = cached_entry("tools", name, version, fingerprint, build)
-    return entry / "bin" / name
+    return build_once(CacheEntry("tools", name, version).path, fingerprint, build) / "bin" / name
 
 
-def _pause(progress: Progress) -> Path:
+def _pause() -> Path:
     """The sandbox's pause process: no registry can be pulled from here, so it is compiled
     from the pause.c that ships in the kubernetes module (as upstream's image is)."""
     source = _kubernetes_module_dir() / "build" / "pause" / "linux" / "pause.c"
     fingerprint = hashlib.sha256(source.read_bytes()).hexdigest() + f" {PAUSE_VERSION}"
 
     def build(tmp: Path) -> None:
-        progress(f"compiling pause {PAUSE_VERSION} with gcc -static (seconds)")
-        run_with_heartbeat(
+        run_step(
             [
                 "gcc", "-Os", "-Wall", "-Werror", "-static",
                 f"-DVERSION=v{PAUSE_VERSION}-flotilla", "-o", str(tmp / "pause"), str(source),
             ],
-            what="gcc pause.c",
-            progress=progress,
+            what=f"compiling pause {PAUSE_VERSION} with gcc -static",
+            estimate="seconds",
         )  # fmt: skip
 
-    return cached_entry("tools", "pause", PAUSE_VERSION, fingerprint, build) / "pause"
+    entry = CacheEntry("tools", "pause", PAUSE_VERSION).path
+    return build_once(entry, fingerprint, build) / "pause"
 
 
 def _kubernetes_module_dir() -> Path:
     result = subprocess.run(
         ["go", "mod", "download", "-json", f"k8s.io/kubernetes@{KUBERNETES_VERSION}"],
-        env=go_environment(),
+        env=go_env(),
         capture_output=True,
         text=True,
         check=True,

@@ -14,11 +14,11 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from devstack.cluster.addons import addon_objects, apply
 from devstack.cluster.binaries import Binaries, build_binaries, network_policies_binary
-from devstack.cluster.cache import Progress
 from devstack.cluster.certs import write_kubeconfig, write_pki
 from devstack.cluster.cleanup import (
     kill_pods,
@@ -42,7 +42,9 @@ from devstack.cluster.network import remove_network, set_up_network
 from devstack.cluster.node import containerd, node_components
 from devstack.process import ManagedProcess, port_open
 
-__all__ = ["ClusterError", "down", "status", "up"]
+__all__ = ["ClusterError", "Progress", "down", "status", "up"]
+
+Progress = Callable[[str], None]
 
 # Stopped in this order by `down` (the reverse of start, network policies first).
 _PROCESSES = (
@@ -68,7 +70,7 @@ def up(lay: Layout, progress: Progress) -> None:
         raise ClusterError(" ".join(problems))
     _refuse_a_foreign_cluster(lay)
     started = time.monotonic()
-    binaries = build_binaries(progress)
+    binaries = build_binaries()
     write_pki(lay)
     write_kubeconfig(lay, "admin", lay.kubeconfig)
     set_up_network(lay)
@@ -81,7 +83,7 @@ def up(lay: Layout, progress: Progress) -> None:
     apply(lay, str(binaries.kubectl), addon_objects(lay))
     problem = nft_queue_problem()
     if problem is None:
-        program = network_policies_binary(progress)
+        program = network_policies_binary()
         _start(lay, network_policies(lay, binaries, program), progress)
     else:
         progress(f"NetworkPolicies are NOT enforced on this host: {problem}")

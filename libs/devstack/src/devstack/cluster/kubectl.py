@@ -11,9 +11,9 @@ from typing import Any
 
 import yaml
 
-from devstack.cluster.cache import cache_root
 from devstack.cluster.control_plane import api_ready
 from devstack.cluster.layout import KUBERNETES_VERSION, Layout
+from devstack.toolchain import CacheEntry
 
 __all__ = ["Kubectl", "running_cluster"]
 
@@ -48,7 +48,7 @@ class Kubectl:
 
 def running_cluster(lay: Layout) -> Kubectl | None:
     """A kubectl for the cluster when one answers here, else None (without building)."""
-    binary = cache_root() / "tools" / f"kubernetes-{KUBERNETES_VERSION}" / "bin" / "kubectl"
+    binary = CacheEntry("tools", "kubernetes", KUBERNETES_VERSION).path / "bin" / "kubectl"
     if not lay.kubeconfig.exists() or not binary.exists() or not api_ready(lay):
         return None
     return Kubectl(lay, str(binary))
