@@ -164,20 +164,12 @@ deploy-check: setup deploy-tools
 # under .run/k8s/ (kubeconfig: .run/k8s/kubeconfig). k8s-up is idempotent; k8s-down leaves no
 # process, mount, interface, namespace, iptables rule or route behind. Needs root.
 K8S := $(PY) -m devstack.cluster
-K8S_PACKAGES := etcd-server containerd runc containernetworking-plugins conntrack iptables \
-	iproute2 gcc libc6-dev openssl busybox-static nftables
 
 .PHONY: k8s-packages k8s-up k8s-down k8s-status k8s-test
 
 k8s-packages:
 	@[ "$$(id -u)" = 0 ] || { echo "k8s: the cluster needs root (containerd, kubelet and iptables change the host)" >&2; exit 1; }
-	@missing=""; for p in $(K8S_PACKAGES); do \
-	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then echo "installing:$$missing (Debian packages, ~1 min)"; \
-	  (while sleep 15; do echo "  ... still installing Debian packages"; done) & beat=$$!; \
-	  rc=0; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	    -o DPkg::Lock::Timeout=300 --no-install-recommends $$missing || rc=$$?; \
-	  kill $$beat; exit $$rc; fi
+	@$(TOOLCHAIN) ensure --for k8s
 
 k8s-up: setup k8s-packages
 	$(K8S) up

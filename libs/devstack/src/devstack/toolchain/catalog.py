@@ -56,7 +56,7 @@ class SystemTool:
     def locate(self) -> Path | None:
         for candidate in self.candidates:
             if candidate.startswith("/"):
-                if os.access(candidate, os.X_OK):
+                if os.path.exists(candidate):
                     return Path(candidate)
             elif found := shutil.which(candidate):
                 return Path(found)
@@ -144,6 +144,21 @@ SYSTEM_TOOLS: dict[str, SystemTool] = {
         SystemTool("mvn", ("mvn",), ("--version",), "maven"),
         SystemTool("prometheus", ("prometheus",), ("--version",), "prometheus"),
         SystemTool("promtool", ("promtool",), ("--version",), "prometheus"),
+        # The single-node Kubernetes cluster (devstack.cluster) and its host plumbing.
+        SystemTool("etcd", ("etcd",), ("--version",), "etcd-server"),
+        SystemTool("containerd", ("containerd",), ("--version",), "containerd"),
+        SystemTool("runc", ("runc",), ("--version",), "runc"),
+        SystemTool(
+            "cni-plugins", ("/usr/lib/cni/bridge",), ("--version",), "containernetworking-plugins"
+        ),
+        SystemTool("conntrack", ("conntrack", "/usr/sbin/conntrack"), ("--version",), "conntrack"),
+        SystemTool("iptables", ("iptables", "/usr/sbin/iptables"), ("--version",), "iptables"),
+        SystemTool("ip", ("ip", "/usr/sbin/ip", "/sbin/ip"), ("-V",), "iproute2"),
+        SystemTool("nft", ("nft", "/usr/sbin/nft"), ("--version",), "nftables"),
+        SystemTool("gcc", ("gcc",), ("--version",), "gcc"),
+        SystemTool("libc6-dev", ("/usr/include/stdio.h",), (), "libc6-dev"),
+        SystemTool("openssl", ("openssl",), ("version",), "openssl"),
+        SystemTool("busybox", ("/bin/busybox",), ("--help",), "busybox-static"),
     )
 }
 
@@ -192,6 +207,25 @@ TARGETS: dict[str, tuple[str, ...]] = {
     "obs": _OBSERVABILITY,
     "deploy-check": ("python3", "uv", *_DEPLOY),
     "test": ("python3", "uv", *_STACK, *_OBSERVABILITY, *_DEPLOY),
+    "k8s": (
+        "python3",
+        "uv",
+        "go",
+        "kubectl",
+        "helm",
+        "etcd",
+        "containerd",
+        "runc",
+        "cni-plugins",
+        "conntrack",
+        "iptables",
+        "ip",
+        "nft",
+        "gcc",
+        "libc6-dev",
+        "openssl",
+        "busybox",
+    ),
 }
 
 
@@ -220,6 +254,8 @@ def version_of(name: str, binary: Path) -> str:
         argv = [str(binary), "--version"]
     elif name == "crds":
         return CACHED_TOOLS["crds"].version
+    if tool is not None and not tool.version_argv:
+        return "-"
     try:
         result = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
     except (OSError, subprocess.TimeoutExpired):
