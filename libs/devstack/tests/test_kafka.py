@@ -162,4 +162,5 @@ def test_failed_fetch_leaves_no_partial_cache(
     with pytest.raises(ProcessError, match="does-not-exist"):
         broker.ensure_jars()
     assert not broker.lib_dir.exists()
-    assert [p.name for p in broker.lib_dir.parent.iterdir()] == [".lock"]
+    # Only the lock file of the fetch remains: no half-filled folder to mistake for the jars.
+    assert [p.name for p in broker.lib_dir.parent.iterdir()] == [".lib.lock"]
