@@ -9,6 +9,10 @@
              Each redriven letter gets a marker in the DLQ, so running it again sends nothing
              unless --again. --dry-run prints what it would do and sends nothing.
 
+Kafka security comes from the same variables a service reads (`KAFKA_SECURITY_PROTOCOL`,
+`KAFKA_SASL_USERNAME`, `KAFKA_SASL_PASSWORD_FILE`, `KAFKA_SSL_CA_FILE`): run it as the
+group's own principal, which may read its DLQ and write its retry topics, or as an admin.
+
 Exit status: 0 done, 1 a problem (broker unreachable, unknown group, no such letter), 2 usage.
 """
 
@@ -35,6 +39,7 @@ from servicekit.events.dead_letters import (
     read_dead_letters,
     topic_partitions,
 )
+from servicekit.events.kafka_security import KafkaSecurity, KafkaSecurityError
 from servicekit.events.retry import retry_topic
 
 __all__ = ["main", "run"]
@@ -94,9 +99,16 @@ async def run(
     if not args.bootstrap_servers:
         print("error: --bootstrap-servers (or KAFKA_BOOTSTRAP_SERVERS) is required", file=err)
         return 2
+    try:
+        args.security = KafkaSecurity.from_environment()
+    except KafkaSecurityError as error:
+        print(f"error: {error}", file=err)
+        return 2
     topic = args.dlq_topic or dlq_topic(args.group)
     try:
-        letters = await read_dead_letters(args.bootstrap_servers, topic, timeout_s=args.timeout)
+        letters = await read_dead_letters(
+            args.bootstrap_servers, topic, timeout_s=args.timeout, security=args.security
+        )
         if args.command == "list":
             _list(letters, args.limit, out)
         elif args.command == "show":
@@ -208,7 +220,9 @@ async def _redrive(
     args: argparse.Namespace, topic: str, letters: list[DeadLetter], out: TextIO
 ) -> None:
     target = retry_topic(args.group, 1)
-    if target not in await topic_partitions(args.bootstrap_servers, [target]):
+    if target not in await topic_partitions(
+        args.bootstrap_servers, [target], security=args.security
+    ):
         raise DlqError(f"group {args.group!r} has no retry topic {target!r} to redrive through")
     chosen = []
     for letter in _select(letters, args.event_id, args.offset, required=False):
@@ -245,6 +259,7 @@ async def _redrive(
         acks="all",
         enable_idempotence=True,
         max_request_size=16 * 1024 * 1024,
+        **args.security.client_options(),
     )
     try:
         await producer.start()  # stopped below even when it fails

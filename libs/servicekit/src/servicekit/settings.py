@@ -7,10 +7,13 @@ Secret), a file named after a field (e.g. `database_url`) provides that field's 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Literal, TypeVar
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from servicekit.events.kafka_security import KafkaSecurity
 
 __all__ = ["ServiceSettings", "load_settings"]
 
@@ -55,6 +58,13 @@ class ServiceSettings(BaseSettings):
     log_format: Literal["json", "console"] = "json"
 
     kafka_bootstrap_servers: str | None = None
+    # How every Kafka client of the service authenticates (servicekit.events.kafka_security);
+    # the password is read from a file (a mounted Secret), never from the environment.
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password_file: Path | None = None
+    kafka_ssl_ca_file: Path | None = None
 
     otel_exporter_otlp_endpoint: str | None = None
     otel_traces_sampler_ratio: float = Field(default=1.0, ge=0, le=1)
@@ -63,7 +73,26 @@ class ServiceSettings(BaseSettings):
     def _no_placeholder_secrets_outside_dev(self) -> ServiceSettings:
         if self.environment == "prod" and "changeme" in self.database_url.get_secret_value():
             raise ValueError("DATABASE_URL carries a placeholder password in prod")
+        if (
+            self.environment == "prod"
+            and self.kafka_bootstrap_servers
+            and self.kafka_security_protocol == "PLAINTEXT"
+        ):
+            # An unauthenticated client means an unauthenticated broker: anyone who reaches
+            # it can publish any event.
+            raise ValueError("KAFKA_SECURITY_PROTOCOL is PLAINTEXT in prod; use SASL_SSL")
         return self
+
+    def kafka_security(self) -> KafkaSecurity:
+        """The Kafka security block every client of this service uses (reads the password
+        file; raises `KafkaSecurityError` naming what is missing)."""
+        return KafkaSecurity.from_files(
+            self.kafka_security_protocol,
+            mechanism=self.kafka_sasl_mechanism,
+            username=self.kafka_sasl_username,
+            password_file=self.kafka_sasl_password_file,
+            ca_file=self.kafka_ssl_ca_file,
+        )
 
 
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
