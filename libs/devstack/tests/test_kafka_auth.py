@@ -3,6 +3,8 @@ each principal may do what its grants say and nothing else, and no password reac
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +26,16 @@ AUTH = BrokerAuth(
 )
 
 
+GRANTS = {
+    "orders": [
+        Grant("topic", "orders.order", ("Write", "Describe")),
+        Grant("cluster", CLUSTER, ("IdempotentWrite",)),
+    ],
+    # May produce (idempotently), but not on orders' topic.
+    "spy": [Grant("cluster", CLUSTER, ("IdempotentWrite",))],
+}
+
+
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
     tmp = tmp_path_factory.mktemp("kafka-auth")
@@ -42,16 +54,8 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
     )
     kafka.start()
     kafka.create_topics([TopicSpec("orders.order", partitions=1)])
-    kafka.create_acls(
-        {
-            "orders": [
-                Grant("topic", "orders.order", ("Write", "Describe")),
-                Grant("cluster", CLUSTER, ("IdempotentWrite",)),
-            ],
-            # May produce (idempotently), but not on orders' topic.
-            "spy": [Grant("cluster", CLUSTER, ("IdempotentWrite",))],
-        }
-    )
+    assert kafka.sync_acls(GRANTS) == (4, 0)
+    assert kafka.sync_acls(GRANTS) == (4, 0)  # again: nothing to do
     yield kafka
     kafka.kill()
 
@@ -92,6 +96,22 @@ async def test_a_principal_writes_what_it_is_granted_and_nothing_else(
     await _send(broker, **AUTH.client_options("orders"))
     with pytest.raises(TopicAuthorizationFailedError):
         await _send(broker, **AUTH.client_options("spy"))
+
+
+async def test_a_grant_no_longer_generated_is_revoked(broker: KafkaBroker) -> None:
+    narrower = {**GRANTS, "orders": [Grant("cluster", CLUSTER, ("IdempotentWrite",))]}
+    try:
+        assert broker.sync_acls(narrower) == (2, 2)
+        deadline = time.monotonic() + 15  # the controller's change reaches the broker shortly
+        while True:
+            try:
+                await _send(broker, **AUTH.client_options("orders"))
+            except TopicAuthorizationFailedError:
+                break
+            assert time.monotonic() < deadline, "orders may still write orders.order"
+            await asyncio.sleep(0.2)
+    finally:
+        assert broker.sync_acls(GRANTS) == (4, 0)
 
 
 def test_no_password_is_written_to_the_broker_log(broker: KafkaBroker) -> None:

@@ -5,9 +5,9 @@ Helm cannot read files outside a chart, so the umbrella chart (deploy/helm/floti
 generated copy of `deploy/routes.yaml` and of the expanded `deploy/topics.yaml` (with each
 group's retry and dead-letter topics, through `contracts.topology.load_topology()`) in
 `files/platform.yaml`, from which it renders the HTTPRoutes, KafkaTopics and KafkaUsers, and
-a copy of the Grafana dashboards and data sources and the Prometheus rule files of deploy/observability
-in `files/observability/` (see `devstack.observability_copies`), from which it renders the
-Grafana sidecar ConfigMaps and the PrometheusRules. With `--helm`,
+a copy of the Grafana dashboards and data sources and the Prometheus rule files of
+deploy/observability in `files/observability/` (see `devstack.observability_copies`), from
+which it renders the Grafana sidecar ConfigMaps and the PrometheusRules. With `--helm`,
 the kustomize base and the dev overlay's in-cluster infrastructure are rendered from the same
 chart, so `kubectl apply -k` users get the same objects as `helm install` users.
 

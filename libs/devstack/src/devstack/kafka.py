@@ -25,7 +25,7 @@ from typing import Any
 
 from contracts.acls import Grant
 from devstack.kafka_admin import TopicSpec, create_topics, list_topics, run_blocking
-from devstack.kafka_auth import SCRAM_USERS_FILE, BrokerAuth, create_acls
+from devstack.kafka_auth import SCRAM_USERS_FILE, BrokerAuth, sync_acls
 from devstack.kafka_metrics import javaagent_option
 from devstack.maven import DEPENDENCY_PLUGIN, fetch_once, run_maven
 from devstack.process import ManagedProcess, ProcessError, port_open
@@ -319,9 +319,10 @@ class KafkaBroker:
             options = self.client_options()
             run_blocking(lambda: create_topics(self.bootstrap_servers, options, topics))
 
-    def create_acls(self, grants: Mapping[str, Sequence[Grant]]) -> int:
-        """Grant each service principal its ACLs (`contracts.acls`); a no-op when open."""
+    def sync_acls(self, grants: Mapping[str, Sequence[Grant]]) -> tuple[int, int]:
+        """Make the broker's ACLs exactly each principal's grants (`contracts.acls`):
+        (ACLs now, stale ones deleted); a no-op when open."""
         if self.auth is None:
-            return 0
+            return 0, 0
         options = self.client_options()
-        return run_blocking(lambda: create_acls(self.bootstrap_servers, options, grants))
+        return run_blocking(lambda: sync_acls(self.bootstrap_servers, options, grants))

@@ -11,8 +11,8 @@ SCRAM credentials are written into the metadata log when storage is formatted
 (`kafka-storage format --add-scram`), so they exist before the broker accepts a connection;
 the principals formatted are recorded in `scram-users`, and a principal added later (a new
 service) needs a fresh broker (`python -m devstack reset`). ACLs come from the topic file
-(`contracts.acls`) and are created with the admin principal on every `up` (creating an
-existing ACL is a no-op).
+(`contracts.acls`) and are synchronised with the admin principal on every `up`: missing ones
+created, any other deleted.
 
 No TLS locally: the listener binds loopback only, and SCRAM never sends the password (a
 salted challenge-response), so TLS would add a CA and certificates to manage while protecting
@@ -28,7 +28,11 @@ from typing import Any
 
 from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import for_code
-from aiokafka.protocol.admin import CreateAclsRequest_v1
+from aiokafka.protocol.admin import (
+    CreateAclsRequest_v1,
+    DeleteAclsRequest_v1,
+    DescribeAclsRequest_v1,
+)
 
 from contracts.acls import Grant
 
@@ -37,9 +41,9 @@ __all__ = [
     "CONTROLLER",
     "MECHANISM",
     "BrokerAuth",
-    "create_acls",
     "password_secret",
     "service_kafka_env",
+    "sync_acls",
 ]
 
 ADMIN = "admin"
@@ -170,13 +174,16 @@ def service_kafka_env(service: str, password_file: Path) -> dict[str, str]:
     }
 
 
-async def create_acls(
+async def sync_acls(
     bootstrap_servers: str, admin_options: Mapping[str, Any], grants: Mapping[str, Sequence[Grant]]
-) -> int:
-    """Create each principal's ACLs (one per operation, literal names, any host); returns how
-    many were asked for. aiokafka 0.12 (pinned) has no public ACL call, so this sends the
-    protocol's own CreateAcls request (v1, which every Kafka 4.x broker accepts)."""
-    creations = [
+) -> tuple[int, int]:
+    """Make the broker's ACLs exactly `grants` (one ACL per operation, literal names, any host):
+    create the missing ones, delete the rest — a subscription dropped from the topic file must
+    not stay readable. Returns (ACLs now, ACLs deleted). Only devstack manages ACLs on its
+    broker, so every ACL there is one of these. aiokafka 0.12 (pinned) has no public ACL call:
+    this sends the protocol's own Describe/Create/DeleteAcls requests (v1, which every Kafka
+    4.x broker accepts)."""
+    wanted = {
         (
             _RESOURCE_TYPE[grant.resource_type],
             grant.name,
@@ -186,21 +193,42 @@ async def create_acls(
             _OPERATION[operation],
             _PERMISSION_ALLOW,
         )
-        for principal, granted in sorted(grants.items())
+        for principal, granted in grants.items()
         for grant in granted
         for operation in grant.operations
-    ]
-    if not creations:
-        return 0
+    }
     client = AIOKafkaClient(
         bootstrap_servers=bootstrap_servers, client_id="devstack-acls", **admin_options
     )
     try:
         await client.bootstrap()
-        response = await client.send(client.get_random_node(), CreateAclsRequest_v1(creations))
+        node = client.get_random_node()
+        described = await client.send(node, DescribeAclsRequest_v1(*_ANY_ACL))
+        _raise_for(described.error_code, "listing the ACLs", described.error_message)
+        existing = {
+            (kind, name, pattern, *acl)
+            for kind, name, pattern, acls in described.resources
+            for acl in acls
+        }
+        missing, extra = sorted(wanted - existing), sorted(existing - wanted)
+        if missing:
+            created = await client.send(node, CreateAclsRequest_v1(missing))
+            for acl, (code, message) in zip(missing, created.creation_responses, strict=True):
+                _raise_for(code, f"creating the ACL {acl}", message)
+        if extra:
+            deleted = await client.send(node, DeleteAclsRequest_v1(extra))
+            for acl, (code, message, _) in zip(extra, deleted.filter_responses, strict=True):
+                _raise_for(code, f"deleting the ACL {acl}", message)
     finally:
         await client.close()
-    for creation, (code, message) in zip(creations, response.creation_responses, strict=True):
-        if code != 0:
-            raise for_code(code)(f"creating the ACL {creation[1:6]} failed: {message}")
-    return len(creations)
+    return len(wanted), len(extra)
+
+
+# A filter matching every ACL: resource type, name, pattern, principal, host, operation and
+# permission all ANY (1 is ANY in each of Kafka's ACL enums; None matches any name).
+_ANY_ACL = (1, None, 1, None, None, 1, 1)
+
+
+def _raise_for(code: int, what: str, message: str | None) -> None:
+    if code != 0:
+        raise for_code(code)(f"{what} failed: {message}")

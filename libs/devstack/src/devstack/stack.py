@@ -210,10 +210,10 @@ class Stack:
                 ]
             )
         with self._step("grant each service its Kafka ACLs (contracts.acls)"):
-            acls = self.kafka.create_acls(service_grants(topology))
+            acls, stale = self.kafka.sync_acls(service_grants(topology))
         say(
             f"kafka      running on {self.kafka.bootstrap_servers} ({len(topics)} topics, "
-            f"SASL/SCRAM, {acls} ACLs)"
+            f"SASL/SCRAM, {acls} ACLs" + (f", {stale} stale ones deleted)" if stale else ")")
         )
         with self._step("start the SMTP sink"):
             self._start_smtp_sink()
