@@ -49,6 +49,11 @@ class DlqError(Exception):
     """A problem to report in one line, without a traceback."""
 
 
+def _as_whom(security: KafkaSecurity) -> str:
+    """Which principal the tool ran as, for an error that may be one of permissions."""
+    return f" that {security.username!r} may see" if security.username else ""
+
+
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--group", required=True, help="the consumer group")
@@ -117,13 +122,20 @@ async def run(
         else:
             await _redrive(args, topic, letters, out)
     except UnknownDeadLetterTopic:
+        # The broker hides a topic the principal may not describe: say so rather than guess.
         print(
-            f"error: unknown group {args.group!r}: no topic {topic!r} on {args.bootstrap_servers}",
+            f"error: unknown group {args.group!r}: no topic {topic!r} on {args.bootstrap_servers}"
+            f"{_as_whom(args.security)}",
             file=err,
         )
         return 1
     except KafkaConnectionError as error:
-        print(f"error: cannot reach Kafka at {args.bootstrap_servers}: {error}", file=err)
+        # A refused login looks the same as no broker to aiokafka: name both.
+        print(
+            f"error: cannot reach Kafka at {args.bootstrap_servers}: {error} (down, or it "
+            f"refused {args.security.protocol}{_as_whom(args.security)})",
+            file=err,
+        )
         return 1
     except (KafkaError, TimeoutError, OSError) as error:
         print(f"error: {args.command}: {type(error).__name__}: {error}", file=err)
