@@ -11,12 +11,14 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from devstack.profiles import Profile, profile
 from devstack.stack import Stack
 from servicekit.auth.keys import KeyRing
+from servicekit.events.kafka_security import KafkaSecurity
 from servicekit.testing.tokens import new_key_ring
 
 
@@ -37,6 +39,31 @@ def test_stack(stack_profile: Profile) -> Stack:
             f"`python -m devstack up --profile {stack_profile.name}`"
         )
     return stack
+
+
+@pytest.fixture(scope="session")
+def kafka_env(test_stack: Stack) -> dict[str, str]:
+    """`KAFKA_*` variables for the stack's admin principal: the broker refuses clients without
+    credentials, and a test's own topics and groups have no ACLs for any service."""
+    return test_stack.kafka_admin_env()
+
+
+@pytest.fixture(scope="session")
+def kafka_security(kafka_env: dict[str, str]) -> KafkaSecurity:
+    """For servicekit's clients (consumer, relay, DLQ reader) that a test builds itself."""
+    return KafkaSecurity.from_environment(kafka_env)
+
+
+@pytest.fixture(scope="session")
+def kafka_settings(test_stack: Stack) -> dict[str, str]:
+    """Keyword arguments for a service's settings: `Settings(..., **kafka_settings)`."""
+    return test_stack.kafka_admin_settings()
+
+
+@pytest.fixture(scope="session")
+def kafka_options(kafka_security: KafkaSecurity) -> dict[str, Any]:
+    """Keyword arguments for a bare aiokafka client: `AIOKafkaProducer(..., **kafka_options)`."""
+    return kafka_security.client_options()
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,7 @@ import statistics
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy import event as sa_event
@@ -76,6 +77,7 @@ class FlotillaPipeline:
             database=self.database,
             outbox=self.outbox,
             bootstrap_servers=str(settings.kafka_bootstrap_servers),
+            security=settings.kafka_security(),
         )
         self.consumer = EventConsumer(
             group=group,
@@ -84,6 +86,7 @@ class FlotillaPipeline:
             database=self.database,
             outbox=self.outbox,
             bootstrap_servers=str(settings.kafka_bootstrap_servers),
+            security=settings.kafka_security(),
             retry_delays_s=(1.0,),
         )
 
@@ -150,10 +153,11 @@ async def flotilla_latency(
 
 
 async def raw_run(
-    servers: str, topic: str, count: int, rate: float | None
+    servers: str, topic: str, count: int, rate: float | None, options: dict[str, Any]
 ) -> tuple[float, list[float]]:
+    """Raw aiokafka, as the baseline; `options` authenticate it like the pipeline."""
     producer = AIOKafkaProducer(
-        bootstrap_servers=servers, acks="all", enable_idempotence=True, linger_ms=5
+        bootstrap_servers=servers, acks="all", enable_idempotence=True, linger_ms=5, **options
     )
     consumer = AIOKafkaConsumer(
         topic,
@@ -161,6 +165,7 @@ async def raw_run(
         group_id=unique("bench-raw-"),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
+        **options,
     )
     await producer.start()
     await consumer.start()
@@ -211,7 +216,7 @@ async def run(count: int, rate: float, seconds: float) -> None:
         service_name="bench_events",
         db_schema="bench_events",
         database_url=f"postgresql+asyncpg://bench_events:bench-pw@127.0.0.1:{port}/bench_events",
-        kafka_bootstrap_servers=stack.kafka.bootstrap_servers,
+        **stack.kafka_admin_settings(),
         db_pool_size=10,
     )
     await prepare_event_tables(admin_url, settings)
@@ -232,8 +237,9 @@ async def run(count: int, rate: float, seconds: float) -> None:
     )
     paced = int(rate * seconds)
 
-    raw_sustained, _ = await raw_run(stack.kafka.bootstrap_servers, raw_topic, count, None)
-    _, raw_latencies = await raw_run(stack.kafka.bootstrap_servers, raw_paced_topic, paced, rate)
+    servers, options = stack.kafka.bootstrap_servers, stack.kafka.client_options()
+    raw_sustained, _ = await raw_run(servers, raw_topic, count, None, options)
+    _, raw_latencies = await raw_run(servers, raw_paced_topic, paced, rate, options)
 
     pipeline = FlotillaPipeline(settings, flotilla_topic, group)
     await pipeline.start()

@@ -66,6 +66,15 @@ def _service_environment(config_map: Object, folder: Path) -> dict[str, str]:
         f"postgresql+asyncpg://{name}:not-used@127.0.0.1:1/flotilla"
     )
     env = {**config_map["data"], "SECRETS_DIR": str(secrets)}
+    # The projected volume's Kafka files (Strimzi's user password, the cluster CA), at the same
+    # names under this folder: the app reads them when it is built.
+    for setting, file in (
+        ("KAFKA_SASL_PASSWORD_FILE", "kafka_password"),
+        ("KAFKA_SSL_CA_FILE", "kafka_ca.crt"),
+    ):
+        if setting in env:
+            (secrets / file).write_text("not-used\n")
+            env[setting] = str(secrets / file)
     if "JWT_KEYS_DIR" in env:
         write_new_signing_key(folder / "jwt", "key-1.pem")
         env["JWT_KEYS_DIR"] = str(folder / "jwt")

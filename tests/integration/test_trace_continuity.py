@@ -30,6 +30,7 @@ from servicekit.auth.keys import write_new_signing_key
 from servicekit.db.bootstrap import bootstrap_database
 from servicekit.db.engine import Database
 from servicekit.events.consumer import EventConsumer
+from servicekit.events.kafka_security import KafkaSecurity
 from servicekit.events.outbox import Outbox
 from servicekit.resilience.breaker import BreakerPolicy
 from servicekit.testing.events import eventually
@@ -54,7 +55,7 @@ async def identity(
     settings = IdentitySettings(
         database_url=service_url,
         jwt_keys_dir=tmp_path / "jwt",
-        kafka_bootstrap_servers=test_stack.kafka.bootstrap_servers,
+        **test_stack.kafka_admin_settings(),
         log_format="console",
         environment="test",
     )
@@ -79,7 +80,7 @@ async def welcome_consumer(
     settings = NotificationsSettings(
         database_url=service_url,
         jwks_url="http://127.0.0.1:9/unused",
-        kafka_bootstrap_servers=test_stack.kafka.bootstrap_servers,
+        **test_stack.kafka_admin_settings(),
         smtp_host="127.0.0.1",
         log_format="console",
         environment="test",
@@ -106,6 +107,7 @@ async def welcome_consumer(
             database=database,
             outbox=Outbox("notifications"),
             bootstrap_servers=test_stack.kafka.bootstrap_servers,
+            security=KafkaSecurity.from_environment(test_stack.kafka_admin_env()),
             retry_delays_s=(),
             tracer_provider=provider,
             consumer_options={"auto_offset_reset": "latest"},

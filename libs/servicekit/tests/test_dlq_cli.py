@@ -44,9 +44,18 @@ class Group:
         self.retry_1 = f"{self.name}.retry.1"
         self.dlq = f"{self.name}.dlq"
         self.servers = stack.kafka.bootstrap_servers
+        self.options = stack.kafka.client_options()
         stack.kafka.create_topics(
             [TopicSpec(name, partitions=1) for name in (self.source, self.retry_1, self.dlq)]
         )
+
+
+@pytest.fixture(autouse=True)
+def _cli_authenticates(monkeypatch: pytest.MonkeyPatch, kafka_env: dict[str, str]) -> None:
+    """The CLI (a subprocess, or in-process) reads its Kafka credentials from the
+    environment, as it does in a service's pod."""
+    for name, value in kafka_env.items():
+        monkeypatch.setenv(name, value)
 
 
 @pytest.fixture
@@ -57,7 +66,10 @@ def group(test_stack: Stack) -> Group:
 @pytest.fixture(scope="module")
 async def producer(test_stack: Stack) -> AsyncIterator[AIOKafkaProducer]:
     producer = AIOKafkaProducer(
-        bootstrap_servers=test_stack.kafka.bootstrap_servers, acks="all", enable_idempotence=True
+        bootstrap_servers=test_stack.kafka.bootstrap_servers,
+        acks="all",
+        enable_idempotence=True,
+        **test_stack.kafka.client_options(),
     )
     await producer.start()
     yield producer
@@ -103,9 +115,11 @@ async def cli(*args: str) -> tuple[int, str, str]:
     return process.returncode, stdout.decode(), stderr.decode()
 
 
-async def records(servers: str, topic: str) -> list[tuple[bytes | None, dict[str, str]]]:
+async def records(group: Group, topic: str) -> list[tuple[bytes | None, dict[str, str]]]:
     """Everything on a one-partition topic, read to its end offset."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=servers, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=group.servers, enable_auto_commit=False, **group.options
+    )
     found: list[tuple[bytes | None, dict[str, str]]] = []
     try:
         await consumer.start()
@@ -183,12 +197,12 @@ async def test_redrive_sends_each_letter_back_to_its_group_once(
     assert code == 0
     assert f"would redrive 0:0 {letter.id}" in out
     assert "nothing sent" in out
-    assert await records(group.servers, group.retry_1) == []
+    assert await records(group, group.retry_1) == []
 
     code, out, _ = await cli("redrive", *where, "--event-id", letter.id)
     assert code == 0
     assert f"redriven 0:0 {letter.id}" in out
-    [(value, headers)] = await records(group.servers, group.retry_1)
+    [(value, headers)] = await records(group, group.retry_1)
     assert value == letter.data
     assert headers["ce_id"] == letter.id
     assert headers["ce_type"] == ParcelLostV1.EVENT_TYPE
@@ -199,13 +213,13 @@ async def test_redrive_sends_each_letter_back_to_its_group_once(
     assert headers["flotilla_redriven_from"] == f"{group.dlq}:0:0"
     assert "flotilla_dlq_reason" not in headers
     assert "flotilla_error_message" not in headers
-    assert await records(group.servers, group.source) == []  # other groups never see it
+    assert await records(group, group.source) == []  # other groups never see it
 
     code, out, _ = await cli("redrive", *where, "--event-id", letter.id)
     assert code == 0
     assert "nothing to redrive" in out
     assert "--again" in out
-    assert len(await records(group.servers, group.retry_1)) == 1
+    assert len(await records(group, group.retry_1)) == 1
 
     code, out, _ = await cli("list", *where)
     assert code == 0
@@ -220,7 +234,7 @@ async def test_redrive_sends_each_letter_back_to_its_group_once(
     code, out, _ = await cli("redrive", *where, "--offset", "0", "--again")
     assert code == 0
     assert f"redriven 0:0 {letter.id}" in out
-    assert len(await records(group.servers, group.retry_1)) == 3
+    assert len(await records(group, group.retry_1)) == 3
 
 
 async def test_problems_are_one_line_errors_with_a_non_zero_exit(group: Group) -> None:

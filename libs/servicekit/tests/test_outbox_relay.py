@@ -36,14 +36,14 @@ FAST = RelaySettings(poll_interval_s=0.1, standby_interval_s=0.2, retry_backoff_
 
 @pytest.fixture(scope="module")
 async def relay_settings(
-    scratch_database: Callable[[str, str], tuple[str, str]], test_stack: Stack
+    scratch_database: Callable[[str, str], tuple[str, str]], kafka_settings: dict[str, str]
 ) -> ServiceSettings:
     admin_url, service_url = scratch_database("relay_it", "relay_it")
     settings = ServiceSettings(
         service_name="relay_it",
         db_schema="relay_it",
         database_url=service_url,
-        kafka_bootstrap_servers=test_stack.kafka.bootstrap_servers,
+        **kafka_settings,
     )
     await prepare_event_tables(admin_url, settings)
     return settings
@@ -109,10 +109,20 @@ async def test_committed_events_are_published_in_order_per_aggregate_as_cloudeve
         await _append(
             database, outbox, [model(thing_id=f"thg_{k}", sequence=sequence) for k in "abc"]
         )
-    relay = _relay(database, outbox, str(relay_settings.kafka_bootstrap_servers))
+    relay = _relay(
+        database,
+        outbox,
+        str(relay_settings.kafka_bootstrap_servers),
+        security=relay_settings.kafka_security(),
+    )
     await relay.start()
     try:
-        records = await read_topic(str(relay_settings.kafka_bootstrap_servers), topic, 30)
+        records = await read_topic(
+            str(relay_settings.kafka_bootstrap_servers),
+            topic,
+            30,
+            security=relay_settings.kafka_security(),
+        )
         await eventually(lambda: _is_zero(_unpublished(database)), what="all rows marked")
     finally:
         await relay.stop()
@@ -142,10 +152,20 @@ async def test_a_rolled_back_transaction_publishes_nothing(
     with pytest.raises(RuntimeError):
         await failing_use_case()
     await _append(database, outbox, [model(thing_id="thg_kept", sequence=0)])
-    relay = _relay(database, outbox, str(relay_settings.kafka_bootstrap_servers))
+    relay = _relay(
+        database,
+        outbox,
+        str(relay_settings.kafka_bootstrap_servers),
+        security=relay_settings.kafka_security(),
+    )
     await relay.start()
     try:
-        records = await read_topic(str(relay_settings.kafka_bootstrap_servers), topic, 1)
+        records = await read_topic(
+            str(relay_settings.kafka_bootstrap_servers),
+            topic,
+            1,
+            security=relay_settings.kafka_security(),
+        )
         await eventually(lambda: _is_zero(_unpublished(database)), what="all rows marked")
     finally:
         await relay.stop()
@@ -177,11 +197,17 @@ async def test_a_crash_between_publish_and_mark_republishes_and_loses_nothing(
         outbox=outbox,
         bootstrap_servers=str(relay_settings.kafka_bootstrap_servers),
         settings=FAST,
+        security=relay_settings.kafka_security(),
     )
     await relay.start()
     try:
         await eventually(lambda: _is_zero(_unpublished(database)), what="all rows marked")
-        records = await read_topic(str(relay_settings.kafka_bootstrap_servers), topic, 10)
+        records = await read_topic(
+            str(relay_settings.kafka_bootstrap_servers),
+            topic,
+            10,
+            security=relay_settings.kafka_security(),
+        )
     finally:
         await relay.stop()
     assert _CrashBeforeMarking.crashed
@@ -196,9 +222,11 @@ async def test_one_relay_publishes_and_a_standby_takes_over_when_it_dies(
     servers = str(relay_settings.kafka_bootstrap_servers)
     model = event_on_topic(topic)
     first_outbox, second_outbox = Outbox("relay_it"), Outbox("relay_it")
-    first = _relay(database, first_outbox, servers)
+    first = _relay(database, first_outbox, servers, security=relay_settings.kafka_security())
     second_database = Database.from_settings(relay_settings)
-    second = _relay(second_database, second_outbox, servers)
+    second = _relay(
+        second_database, second_outbox, servers, security=relay_settings.kafka_security()
+    )
     await first.start()
     await eventually(lambda: _true(first.is_active), what="the first relay to lead")
     await second.start()
@@ -206,7 +234,7 @@ async def test_one_relay_publishes_and_a_standby_takes_over_when_it_dies(
         await _append(
             database, first_outbox, [model(thing_id="thg_o", sequence=n) for n in range(3)]
         )
-        await read_topic(servers, topic, 3)
+        await read_topic(servers, topic, 3, security=relay_settings.kafka_security())
         assert first.is_active
         assert not second.is_active
 
@@ -215,7 +243,7 @@ async def test_one_relay_publishes_and_a_standby_takes_over_when_it_dies(
         await _append(
             database, first_outbox, [model(thing_id="thg_o", sequence=n) for n in range(3, 6)]
         )
-        records = await read_topic(servers, topic, 6)
+        records = await read_topic(servers, topic, 6, security=relay_settings.kafka_security())
     finally:
         await first.stop()
         await second.stop()

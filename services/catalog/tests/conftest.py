@@ -27,7 +27,7 @@ async def catalog_settings(
     settings = CatalogSettings(
         database_url=service_url,
         jwks_url="http://127.0.0.1:9/.well-known/jwks.json",  # tests install a local verifier
-        kafka_bootstrap_servers=test_stack.kafka.bootstrap_servers,
+        **test_stack.kafka_admin_settings(),
         # 20 concurrent reservations each hold a connection while they queue on one row.
         db_pool_size=25,
         log_format="console",
@@ -87,7 +87,11 @@ async def stack_admin(test_stack: Stack, gateway: httpx.AsyncClient) -> dict[str
 @pytest.fixture
 async def producer(test_stack: Stack) -> AsyncIterator[AIOKafkaProducer]:
     """Publishes to the stack's Kafka as another service's relay would (acks=all)."""
-    producer = AIOKafkaProducer(bootstrap_servers=test_stack.kafka.bootstrap_servers, acks="all")
+    producer = AIOKafkaProducer(
+        bootstrap_servers=test_stack.kafka.bootstrap_servers,
+        acks="all",
+        **test_stack.kafka.client_options(),
+    )
     await producer.start()
     yield producer
     await producer.stop()

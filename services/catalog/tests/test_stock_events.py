@@ -18,6 +18,7 @@ from contracts.orders import OrderCancelledV1, OrderPlacedV1
 from contracts.values import OrderLine
 from devstack.stack import Stack
 from servicekit.events.envelope import EventEnvelope
+from servicekit.events.kafka_security import KafkaSecurity
 from servicekit.ids import new_id
 from servicekit.testing.events import Record, read_topic
 
@@ -83,6 +84,7 @@ async def _decisions(test_stack: Stack, order_ids: Collection[str], count: int) 
         "catalog.stock",
         count,
         where=lambda record: record.key in order_ids,
+        security=KafkaSecurity.from_environment(test_stack.kafka_admin_env()),
     )
 
 

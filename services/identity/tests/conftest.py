@@ -27,7 +27,7 @@ async def identity_settings(
         jwt_keys_dir=keys,
         log_format="console",
         environment="test",
-        kafka_bootstrap_servers=test_stack.kafka.bootstrap_servers,
+        **test_stack.kafka_admin_settings(),
     )
     await bootstrap_database(settings, admin_url, "identity:migrations")
     return settings

@@ -51,7 +51,7 @@ async def test_readiness_and_requests_follow_the_database(
         jwt_keys_dir=tmp_path / "jwt",
         log_format="console",
         environment="test",
-        kafka_bootstrap_servers=test_stack.kafka.bootstrap_servers,
+        **test_stack.kafka_admin_settings(),
     )
     await bootstrap_database(
         settings,

@@ -62,7 +62,7 @@ async def notifications_settings(
     settings = NotificationsSettings(
         database_url=service_url,
         jwks_url="http://127.0.0.1:9/.well-known/jwks.json",  # tests install a local verifier
-        kafka_bootstrap_servers=test_stack.kafka.bootstrap_servers,
+        **test_stack.kafka_admin_settings(),
         smtp_host="127.0.0.1",
         smtp_port=free_port(),
         log_format="console",

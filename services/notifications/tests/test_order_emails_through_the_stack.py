@@ -14,6 +14,7 @@ from contracts.orders import OrderCancelledV1
 from devstack.smtp_sink import read_messages
 from devstack.stack import Stack
 from servicekit.events.envelope import EventEnvelope
+from servicekit.events.kafka_security import KafkaSecurity
 from servicekit.ids import new_id
 from servicekit.testing.events import committed_offset, eventually
 
@@ -22,7 +23,11 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture
 async def producer(test_stack: Stack) -> AsyncIterator[AIOKafkaProducer]:
-    producer = AIOKafkaProducer(bootstrap_servers=test_stack.kafka.bootstrap_servers, acks="all")
+    producer = AIOKafkaProducer(
+        bootstrap_servers=test_stack.kafka.bootstrap_servers,
+        acks="all",
+        **test_stack.kafka.client_options(),
+    )
     await producer.start()
     yield producer
     await producer.stop()
@@ -55,7 +60,13 @@ async def test_a_cancelled_order_published_twice_is_one_email_with_the_reason(
 
     async def both_handled() -> bool:
         servers = test_stack.kafka.bootstrap_servers
-        offset = await committed_offset(servers, "notifications", "orders.order", last.partition)
+        offset = await committed_offset(
+            servers,
+            "notifications",
+            "orders.order",
+            last.partition,
+            security=KafkaSecurity.from_environment(test_stack.kafka_admin_env()),
+        )
         return bool(offset > last.offset)
 
     def mails() -> list[str]:

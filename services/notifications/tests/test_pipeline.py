@@ -28,6 +28,7 @@ from notifications.tables import notifications
 from servicekit.db.engine import Database
 from servicekit.events.consumer import EventConsumer
 from servicekit.events.envelope import EventEnvelope
+from servicekit.events.kafka_security import KafkaSecurity
 from servicekit.events.outbox import Outbox
 from servicekit.ids import new_id
 from servicekit.resilience.breaker import BreakerPolicy
@@ -41,6 +42,7 @@ class Topics:
     group: str
     source: str
     servers: str
+    security: KafkaSecurity
 
 
 @pytest.fixture
@@ -55,12 +57,19 @@ def topics(test_stack: Stack) -> Topics:
             TopicSpec(f"{group}.dlq", partitions=1),
         ]
     )
-    return Topics(group, source, test_stack.kafka.bootstrap_servers)
+    return Topics(
+        group,
+        source,
+        test_stack.kafka.bootstrap_servers,
+        KafkaSecurity.from_environment(test_stack.kafka_admin_env()),
+    )
 
 
 @pytest.fixture
 async def producer(topics: Topics) -> AsyncIterator[AIOKafkaProducer]:
-    producer = AIOKafkaProducer(bootstrap_servers=topics.servers, acks="all")
+    producer = AIOKafkaProducer(
+        bootstrap_servers=topics.servers, acks="all", **topics.security.client_options()
+    )
     await producer.start()
     yield producer
     await producer.stop()
@@ -74,6 +83,7 @@ def _consumer(topics: Topics, database: Database, mailer: SmtpMailer) -> EventCo
         database=database,
         outbox=Outbox("notifications"),
         bootstrap_servers=topics.servers,
+        security=topics.security,
         retry_delays_s=(0.5, 1.0),
         in_place_attempts=2,
         in_place_backoff_s=0.01,

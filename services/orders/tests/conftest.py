@@ -41,7 +41,7 @@ async def orders_settings(
     settings = OrdersSettings(
         database_url=service_url,
         jwks_url="http://127.0.0.1:9/.well-known/jwks.json",  # tests install a local verifier
-        kafka_bootstrap_servers=test_stack.kafka.bootstrap_servers,
+        **test_stack.kafka_admin_settings(),
         downstreams={"catalog": DownstreamPolicy(base_url=catalog_url(test_stack))},
         log_format="console",
         environment="test",

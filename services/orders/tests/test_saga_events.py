@@ -32,6 +32,7 @@ from orders.sweeper import OverdueSweeper
 from servicekit.db.engine import Database
 from servicekit.events.consumer import EventConsumer
 from servicekit.events.envelope import EventEnvelope
+from servicekit.events.kafka_security import KafkaSecurity
 from servicekit.events.outbox import Outbox
 from servicekit.ids import new_id
 from servicekit.testing.events import eventually
@@ -75,6 +76,7 @@ async def consumer(
         database=database,
         outbox=Outbox("orders"),
         bootstrap_servers=test_stack.kafka.bootstrap_servers,
+        security=KafkaSecurity.from_environment(test_stack.kafka_admin_env()),
         retry_delays_s=(0.5, 1.0),
         in_place_backoff_s=0.01,
         shutdown_timeout_s=1.0,
@@ -87,7 +89,11 @@ async def consumer(
 
 @pytest.fixture(scope="module")
 async def producer(test_stack: Stack) -> AsyncIterator[AIOKafkaProducer]:
-    producer = AIOKafkaProducer(bootstrap_servers=test_stack.kafka.bootstrap_servers, acks="all")
+    producer = AIOKafkaProducer(
+        bootstrap_servers=test_stack.kafka.bootstrap_servers,
+        acks="all",
+        **test_stack.kafka.client_options(),
+    )
     await producer.start()
     yield producer
     await producer.stop()

@@ -54,7 +54,7 @@ async def payments_settings(
     settings = PaymentsSettings(
         database_url=service_url,
         jwks_url="http://127.0.0.1:9/.well-known/jwks.json",  # tests install a local verifier
-        kafka_bootstrap_servers=test_stack.kafka.bootstrap_servers,
+        **test_stack.kafka_admin_settings(),
         downstreams={"psp": {**PSP_POLICY, "base_url": test_stack.service("psp").url}},
         consumer_retry_delays_s=(0.5, 2.0, 30.0),
         log_format="console",
@@ -241,7 +241,11 @@ async def pipeline(
             TopicSpec(f"{group}.dlq", partitions=1),
         ]
     )
-    producer = AIOKafkaProducer(bootstrap_servers=test_stack.kafka.bootstrap_servers, acks="all")
+    producer = AIOKafkaProducer(
+        bootstrap_servers=test_stack.kafka.bootstrap_servers,
+        acks="all",
+        **test_stack.kafka.client_options(),
+    )
     await producer.start()
     try:
         yield Pipeline(payments_settings, database, psp, producer, group, source)

@@ -56,7 +56,11 @@ async def _reserve(test_stack: Stack, event: StockReservedV1) -> None:
         time=datetime.now(UTC),
         data=event.model_dump_json().encode(),
     )
-    producer = AIOKafkaProducer(bootstrap_servers=test_stack.kafka.bootstrap_servers, acks="all")
+    producer = AIOKafkaProducer(
+        bootstrap_servers=test_stack.kafka.bootstrap_servers,
+        acks="all",
+        **test_stack.kafka.client_options(),
+    )
     await producer.start()
     try:
         await producer.send_and_wait(

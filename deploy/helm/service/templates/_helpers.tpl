@@ -102,6 +102,23 @@ seccompProfile:
 {{- end -}}
 
 {{/*
+How the service authenticates to Kafka, resolved from its values and the global ones:
+protocol, and with SASL_* and a username, the Secrets of its password and of the brokers' CA.
+*/}}
+{{- define "svc.kafkaSecurity" -}}
+{{- $global := (fromYaml (include "svc.flotilla" .)).kafka | default dict -}}
+{{- $protocol := include "svc.pick" (list .Values.kafka.securityProtocol $global.securityProtocol) | default "PLAINTEXT" -}}
+protocol: {{ $protocol }}
+{{- if and (hasPrefix "SASL_" $protocol) .Values.kafka.username }}
+username: {{ .Values.kafka.username }}
+passwordSecret: {{ .Values.kafka.passwordSecret | default .Values.kafka.username }}
+{{- if eq $protocol "SASL_SSL" }}
+caSecret: {{ include "svc.pick" (list .Values.kafka.caSecret $global.caSecret) | quote }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/*
 Secrets reach the service as files: one projected volume at /var/run/secrets/flotilla, read
 through SECRETS_DIR (servicekit's settings read a file named after each field). Nothing secret
 is ever rendered into a manifest: only references to Secrets that already exist.
@@ -122,6 +139,25 @@ is ever rendered into a manifest: only references to Secrets that already exist.
           items:
             - key: {{ .key }}
               path: {{ .setting }}
+      {{- end }}
+      {{- $kafka := fromYaml (include "svc.kafkaSecurity" .) }}
+      {{- if $kafka.username }}
+      # Written by Strimzi's User Operator once the KafkaUser exists: until then the service
+      # starts, says the password file is missing, and is restarted.
+      - secret:
+          name: {{ $kafka.passwordSecret }}
+          optional: true
+          items:
+            - key: password
+              path: kafka_password
+      {{- end }}
+      {{- if $kafka.caSecret }}
+      - secret:
+          name: {{ $kafka.caSecret }}
+          optional: true
+          items:
+            - key: ca.crt
+              path: kafka_ca.crt
       {{- end }}
 {{- if .Values.jwtKeys.existingSecret }}
 - name: jwt-keys

@@ -29,7 +29,11 @@ as the key, so one aggregate's events stay in order. Topics are named `<service>
 and written only by that service, through its transactional outbox. Consumer groups are named \
 after their service; each has retry topics (`<group>.retry.<n>`) and a dead-letter topic \
 (`<group>.dlq`). Consumers are tolerant readers: unknown fields and headers are ignored. A \
-breaking change is a new major version (`….v2`), published beside the old one."""
+breaking change is a new major version (`….v2`), published beside the old one. Every client \
+authenticates (SASL/SCRAM-SHA-512) as its service's own principal, whose ACLs let it write only \
+its own topics and its group's retry and dead-letter topics, and read only its subscriptions; \
+a consumer dead-letters a record whose `ce_type` belongs to another service than the topic's \
+owner (reason `type_not_owned_by_topic`)."""
 
 
 def payload_ref(event_type: str) -> str:

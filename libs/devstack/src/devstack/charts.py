@@ -4,10 +4,10 @@ topic file and the observability assets, and the kustomize manifests rendered fr
 Helm cannot read files outside a chart, so the umbrella chart (deploy/helm/flotilla) gets a
 generated copy of `deploy/routes.yaml` and of the expanded `deploy/topics.yaml` (with each
 group's retry and dead-letter topics, through `contracts.topology.load_topology()`) in
-`files/platform.yaml`, from which it renders the HTTPRoutes and KafkaTopics, and a copy of
-the Grafana dashboards and data sources and the Prometheus rule files of deploy/observability
-in `files/observability/` (see `devstack.observability_copies`), from which it renders the
-Grafana sidecar ConfigMaps and the PrometheusRules. With `--helm`,
+`files/platform.yaml`, from which it renders the HTTPRoutes, KafkaTopics and KafkaUsers, and
+a copy of the Grafana dashboards and data sources and the Prometheus rule files of
+deploy/observability in `files/observability/` (see `devstack.observability_copies`), from
+which it renders the Grafana sidecar ConfigMaps and the PrometheusRules. With `--helm`,
 the kustomize base and the dev overlay's in-cluster infrastructure are rendered from the same
 chart, so `kubectl apply -k` users get the same objects as `helm install` users.
 
@@ -28,6 +28,7 @@ from typing import Any
 
 import yaml
 
+from contracts.acls import Grant, service_grants
 from contracts.topology import Topology, TopologyError, load_topology
 from devstack.observability_copies import (
     OBSERVABILITY_DIR,
@@ -98,7 +99,20 @@ def platform_document(routes: Sequence[Route], topology: Topology) -> dict[str, 
             }
             for g in topology.groups
         ],
+        # Strimzi KafkaUser ACLs (`spec.authorization.acls`), the same grants the local broker
+        # gets (contracts.acls).
+        "kafkaUsers": [
+            {"name": service, "acls": [_strimzi_acl(grant) for grant in grants]}
+            for service, grants in service_grants(topology).items()
+        ],
     }
+
+
+def _strimzi_acl(grant: Grant) -> dict[str, Any]:
+    resource: dict[str, Any] = {"type": grant.resource_type}
+    if grant.resource_type != "cluster":  # the cluster resource has no name in Strimzi
+        resource.update(name=grant.name, patternType="literal")
+    return {"type": "allow", "resource": resource, "operations": list(grant.operations)}
 
 
 def _platform_file(routes_file: Path, topics_file: Path | None) -> GeneratedFile:

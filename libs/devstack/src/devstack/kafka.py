@@ -4,30 +4,28 @@ The broker's runtime classpath is resolved from Maven Central with the tiny pom 
 `deploy/local/kafka/pom.xml` and cached (git-ignored) in `<cache_dir>/kafka-<version>/lib`.
 The broker runs as `java ... kafka.Kafka server.properties` under a `ManagedProcess`, listening
 on loopback only, with its files (config, cluster id, log dirs) in `data_dir`; given a
-`metrics_port`, it serves Prometheus metrics there too (`devstack.kafka_metrics`).
+`metrics_port`, it serves Prometheus metrics there too (`devstack.kafka_metrics`). Given
+`auth`, clients must authenticate (SASL/SCRAM) and are authorised by ACLs
+(`devstack.kafka_auth`); without it the broker is open (a throwaway broker in a test).
 
-The methods block (this module serves the CLI and test fixtures); aiokafka calls run on an
-event loop of their own, in a worker thread when the caller already runs one.
+The methods block (this module serves the CLI and test fixtures): see `devstack.kafka_admin`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import os
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Coroutine, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError, for_code
-
+from contracts.acls import Grant
+from devstack.kafka_admin import TopicSpec, create_topics, list_topics, run_blocking
+from devstack.kafka_auth import SCRAM_USERS_FILE, BrokerAuth, sync_acls
 from devstack.kafka_metrics import javaagent_option
 from devstack.maven import DEPENDENCY_PLUGIN, fetch_once, run_maven
 from devstack.process import ManagedProcess, ProcessError, port_open
@@ -42,19 +40,8 @@ LOG4J_CONFIG = KAFKA_DEPLOY_DIR / "log4j2.properties"
 
 _CLUSTER_ID_FILE = "cluster.id"
 _CONFIG_FILE = "server.properties"
-_ADMIN_TIMEOUT_MS = 10_000
 # Short while waiting for readiness, so a broker that dies meanwhile is noticed quickly.
 _PROBE_TIMEOUT_MS = 2_000
-
-_T = TypeVar("_T")
-
-
-@dataclass(frozen=True)
-class TopicSpec:
-    name: str
-    partitions: int = 3
-    replication_factor: int = 1
-    config: Mapping[str, str] = field(default_factory=dict)
 
 
 class KafkaBroker:
@@ -72,6 +59,7 @@ class KafkaBroker:
         metrics_port: int | None = None,
         host: str = "127.0.0.1",
         heap_mb: int = 512,
+        auth: BrokerAuth | None = None,
     ) -> None:
         self.data_dir = data_dir.resolve()
         self.cache_dir = cache_dir.resolve()
@@ -81,6 +69,7 @@ class KafkaBroker:
         self.metrics_port = metrics_port
         self.host = host
         self.heap_mb = heap_mb
+        self.auth = auth
         self._process = ManagedProcess("kafka", pid_file.resolve(), log_file.resolve())
 
     # -- facts -----------------------------------------------------------------------------
@@ -88,6 +77,11 @@ class KafkaBroker:
     @property
     def bootstrap_servers(self) -> str:
         return f"{self.host}:{self.port}"
+
+    def client_options(self) -> dict[str, Any]:
+        """aiokafka keyword arguments for devstack's own principal (`admin`, a super user);
+        none for an open broker."""
+        return self.auth.client_options() if self.auth else {}
 
     @property
     def metrics_url(self) -> str | None:
@@ -147,8 +141,13 @@ class KafkaBroker:
             return
         lib = self.ensure_jars()
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        # Carries passwords (the JAAS lines) when authenticated: readable by us only.
+        self.config_file.touch(mode=0o600)
+        self.config_file.chmod(0o600)
         self.config_file.write_text(self._server_properties())
         self._format_once(lib)
+        if self.auth is not None:
+            self.auth.check_formatted(self.data_dir, self.log_dir)
         self._log_marker("starting")
         agent = (
             []
@@ -201,6 +200,8 @@ class KafkaBroker:
             "num.network.threads": "2",
             "num.io.threads": "4",
         }
+        if self.auth is not None:
+            props.update(self.auth.server_properties(self.host, self.port, self.controller_port))
         lines = ["# Written by devstack (libs/devstack/src/devstack/kafka.py) on every start."]
         lines += [f"{key}={value}" for key, value in props.items()]
         return "\n".join(lines) + "\n"
@@ -238,13 +239,19 @@ class KafkaBroker:
             self._cluster_id(),
             "-c",
             str(self.config_file),
+            *(self.auth.format_args() if self.auth else []),
         )
         result = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=120)
         if result.returncode != 0 or not (self.log_dir / "meta.properties").is_file():
+            output = result.stdout + result.stderr
+            output = self.auth.redact(output) if self.auth else output
             raise ProcessError(
                 f"formatting Kafka storage in {self.log_dir} failed (exit {result.returncode}):\n"
-                f"{(result.stdout + result.stderr).strip()[-4000:]}"
+                f"{output.strip()[-4000:]}"
             )
+        (self.data_dir / SCRAM_USERS_FILE).write_text(
+            "\n".join(self.auth.scram_users if self.auth else []) + "\n"
+        )
 
     def _java(self, lib: Path, main_class: str, *args: str, jvm: Sequence[str] = ()) -> list[str]:
         java_home = os.environ.get("JAVA_HOME")
@@ -288,7 +295,11 @@ class KafkaBroker:
                 )
             if port_open(self.host, self.port):
                 try:
-                    _run_async(lambda: self._list_topics(_PROBE_TIMEOUT_MS))
+                    run_blocking(
+                        lambda: list_topics(
+                            self.bootstrap_servers, self.client_options(), _PROBE_TIMEOUT_MS
+                        )
+                    )
                 except Exception as exc:  # not ready yet: any client error means "retry"
                     last_error = f"{type(exc).__name__}: {exc}"
                 else:
@@ -305,80 +316,13 @@ class KafkaBroker:
     def create_topics(self, topics: Sequence[TopicSpec]) -> None:
         """Create the topics that do not exist yet; existing topics are left as they are."""
         if topics:
-            _run_async(lambda: self._create_topics(topics))
+            options = self.client_options()
+            run_blocking(lambda: create_topics(self.bootstrap_servers, options, topics))
 
-    def _admin(self, timeout_ms: int = _ADMIN_TIMEOUT_MS) -> AIOKafkaAdminClient:
-        return AIOKafkaAdminClient(
-            bootstrap_servers=self.bootstrap_servers,
-            client_id="devstack",
-            request_timeout_ms=timeout_ms,
-        )
-
-    async def _list_topics(self, timeout_ms: int = _ADMIN_TIMEOUT_MS) -> list[str]:
-        admin = self._admin(timeout_ms)
-        try:
-            await admin.start()
-            topics: list[str] = await admin.list_topics()
-            return topics
-        finally:
-            await admin.close()
-
-    async def _create_topics(self, topics: Sequence[TopicSpec]) -> None:
-        admin = self._admin()
-        try:
-            await admin.start()
-            existing = set(await admin.list_topics())
-            missing = [spec for spec in topics if spec.name not in existing]
-            if not missing:
-                return
-            new = [
-                NewTopic(
-                    spec.name,
-                    spec.partitions,
-                    spec.replication_factor,
-                    topic_configs=dict(spec.config),
-                )
-                for spec in missing
-            ]
-            response = await admin.create_topics(new, timeout_ms=_ADMIN_TIMEOUT_MS)
-            for topic, code, *rest in response.topic_errors:
-                if code in (0, TopicAlreadyExistsError.errno):  # a concurrent create won
-                    continue
-                message = rest[0] if rest else ""
-                raise for_code(code)(f"creating topic {topic!r} failed: {message}")
-            await _wait_for_leaders(admin, [spec.name for spec in missing])
-        finally:
-            await admin.close()
-
-
-async def _wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str]) -> None:
-    """Wait until every partition of the new topics has a leader, so clients can use them."""
-    deadline = time.monotonic() + _ADMIN_TIMEOUT_MS / 1000
-    while True:
-        described = await admin.describe_topics(names)
-        ready = {
-            topic["topic"]
-            for topic in described
-            if topic["error_code"] == 0
-            and topic["partitions"]
-            and all(p["error_code"] == 0 and p["leader"] >= 0 for p in topic["partitions"])
-        }
-        if ready >= set(names):
-            return
-        if time.monotonic() > deadline:
-            raise ProcessError(f"topics without leaders after creation: {set(names) - ready}")
-        await asyncio.sleep(0.1)
-
-
-def _run_async(factory: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
-    """Run a coroutine to completion on a new event loop, from sync code or inside a loop.
-
-    Called from inside a running loop (an async test), `asyncio.run` would refuse; the loop
-    then runs in a worker thread while the caller blocks, as every method here does.
-    """
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(factory())
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="devstack-kafka") as pool:
-        return pool.submit(lambda: asyncio.run(factory())).result()
+    def sync_acls(self, grants: Mapping[str, Sequence[Grant]]) -> tuple[int, int]:
+        """Make the broker's ACLs exactly each principal's grants (`contracts.acls`):
+        (ACLs now, stale ones deleted); a no-op when open."""
+        if self.auth is None:
+            return 0, 0
+        options = self.client_options()
+        return run_blocking(lambda: sync_acls(self.bootstrap_servers, options, grants))

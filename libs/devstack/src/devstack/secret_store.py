@@ -31,6 +31,12 @@ class SecretStore:
             temporary.unlink()
         return path.read_text().strip()
 
+    def path(self, name: str) -> Path:
+        """The file holding the secret `name` (generated on first use), for a process that
+        reads its secret from a file rather than its environment."""
+        self.get(name)
+        return self.directory / name
+
     def exists(self, name: str) -> bool:
         return (self.directory / name).exists()
 

@@ -20,10 +20,12 @@ from pathlib import Path
 
 import httpx
 
+from contracts.acls import service_grants, service_principals
 from contracts.topology import load_topology
 from devstack.gateway import Gateway
 from devstack.jaeger import JaegerServer
 from devstack.kafka import KafkaBroker, TopicSpec
+from devstack.kafka_auth import ADMIN, BrokerAuth, password_secret, service_kafka_env
 from devstack.postgres import PostgresCluster
 from devstack.process import ManagedProcess, port_open
 from devstack.profiles import REPO_ROOT, Profile
@@ -97,6 +99,7 @@ class Stack:
             # (measured here), and work only when scraped (~40 ms per scrape).
             metrics_port=self.profile.kafka_metrics_port or None,
             host=self.profile.host,
+            auth=BrokerAuth.from_secrets(self.secrets.get, service_principals(load_topology())),
         )
 
     @cached_property
@@ -133,6 +136,8 @@ class Stack:
             identity_port=self._identity_port(),
             git_sha=self._git_sha,
         )
+        if name in service_principals(load_topology()):
+            env.update(service_kafka_env(name, self.secrets.path(password_secret(name))))
         if name == IDENTITY:
             env["JWT_KEYS_DIR"] = str(self.secrets.jwt_keys_dir())
         if self.observability:
@@ -156,6 +161,18 @@ class Stack:
             }
         )
         return env
+
+    def kafka_admin_env(self) -> dict[str, str]:
+        """`KAFKA_*` settings for devstack's own principal (a super user), for tests and tools
+        that talk to the broker directly (servicekit reads the same variables)."""
+        return {
+            "KAFKA_BOOTSTRAP_SERVERS": self.kafka.bootstrap_servers,
+            **service_kafka_env(ADMIN, self.secrets.path(password_secret(ADMIN))),
+        }
+
+    def kafka_admin_settings(self) -> dict[str, str]:
+        """The same, as keyword arguments of a service's settings (`Settings(**...)`)."""
+        return {name.lower(): value for name, value in self.kafka_admin_env().items()}
 
     @property
     def admin_password(self) -> str:
@@ -184,14 +201,20 @@ class Stack:
         with self._step("start Kafka"):
             self.kafka.start()
         with self._step("create topics from deploy/topics.yaml"):
-            topics = load_topology().topics
+            topology = load_topology()
+            topics = topology.topics
             self.kafka.create_topics(
                 [
                     TopicSpec(t.name, t.partitions, t.replication_factor, dict(t.config))
                     for t in topics
                 ]
             )
-        say(f"kafka      running on {self.kafka.bootstrap_servers} ({len(topics)} topics)")
+        with self._step("grant each service its Kafka ACLs (contracts.acls)"):
+            acls, stale = self.kafka.sync_acls(service_grants(topology))
+        say(
+            f"kafka      running on {self.kafka.bootstrap_servers} ({len(topics)} topics, "
+            f"SASL/SCRAM, {acls} ACLs" + (f", {stale} stale ones deleted)" if stale else ")")
+        )
         with self._step("start the SMTP sink"):
             self._start_smtp_sink()
         say(f"smtp sink  running on {self.profile.host}:{self.profile.smtp_port}")

@@ -9,6 +9,10 @@
              Each redriven letter gets a marker in the DLQ, so running it again sends nothing
              unless --again. --dry-run prints what it would do and sends nothing.
 
+Kafka security comes from the same variables a service reads (`KAFKA_SECURITY_PROTOCOL`,
+`KAFKA_SASL_USERNAME`, `KAFKA_SASL_PASSWORD_FILE`, `KAFKA_SSL_CA_FILE`): run it as the
+group's own principal, which may read its DLQ and write its retry topics, or as an admin.
+
 Exit status: 0 done, 1 a problem (broker unreachable, unknown group, no such letter), 2 usage.
 """
 
@@ -35,6 +39,7 @@ from servicekit.events.dead_letters import (
     read_dead_letters,
     topic_partitions,
 )
+from servicekit.events.kafka_security import KafkaSecurity, KafkaSecurityError
 from servicekit.events.retry import retry_topic
 
 __all__ = ["main", "run"]
@@ -42,6 +47,11 @@ __all__ = ["main", "run"]
 
 class DlqError(Exception):
     """A problem to report in one line, without a traceback."""
+
+
+def _as_whom(security: KafkaSecurity) -> str:
+    """Which principal the tool ran as, for an error that may be one of permissions."""
+    return f" that {security.username!r} may see" if security.username else ""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -94,9 +104,16 @@ async def run(
     if not args.bootstrap_servers:
         print("error: --bootstrap-servers (or KAFKA_BOOTSTRAP_SERVERS) is required", file=err)
         return 2
+    try:
+        args.security = KafkaSecurity.from_environment()
+    except KafkaSecurityError as error:
+        print(f"error: {error}", file=err)
+        return 2
     topic = args.dlq_topic or dlq_topic(args.group)
     try:
-        letters = await read_dead_letters(args.bootstrap_servers, topic, timeout_s=args.timeout)
+        letters = await read_dead_letters(
+            args.bootstrap_servers, topic, timeout_s=args.timeout, security=args.security
+        )
         if args.command == "list":
             _list(letters, args.limit, out)
         elif args.command == "show":
@@ -105,13 +122,20 @@ async def run(
         else:
             await _redrive(args, topic, letters, out)
     except UnknownDeadLetterTopic:
+        # The broker hides a topic the principal may not describe: say so rather than guess.
         print(
-            f"error: unknown group {args.group!r}: no topic {topic!r} on {args.bootstrap_servers}",
+            f"error: unknown group {args.group!r}: no topic {topic!r} on {args.bootstrap_servers}"
+            f"{_as_whom(args.security)}",
             file=err,
         )
         return 1
     except KafkaConnectionError as error:
-        print(f"error: cannot reach Kafka at {args.bootstrap_servers}: {error}", file=err)
+        # A refused login looks the same as no broker to aiokafka: name both.
+        print(
+            f"error: cannot reach Kafka at {args.bootstrap_servers}: {error} (down, or it "
+            f"refused {args.security.protocol}{_as_whom(args.security)})",
+            file=err,
+        )
         return 1
     except (KafkaError, TimeoutError, OSError) as error:
         print(f"error: {args.command}: {type(error).__name__}: {error}", file=err)
@@ -208,7 +232,9 @@ async def _redrive(
     args: argparse.Namespace, topic: str, letters: list[DeadLetter], out: TextIO
 ) -> None:
     target = retry_topic(args.group, 1)
-    if target not in await topic_partitions(args.bootstrap_servers, [target]):
+    if target not in await topic_partitions(
+        args.bootstrap_servers, [target], security=args.security
+    ):
         raise DlqError(f"group {args.group!r} has no retry topic {target!r} to redrive through")
     chosen = []
     for letter in _select(letters, args.event_id, args.offset, required=False):
@@ -245,6 +271,7 @@ async def _redrive(
         acks="all",
         enable_idempotence=True,
         max_request_size=16 * 1024 * 1024,
+        **args.security.client_options(),
     )
     try:
         await producer.start()  # stopped below even when it fails

@@ -7,12 +7,14 @@ Secret), a file named after a field (e.g. `database_url`) provides that field's 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Literal, TypeVar
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from servicekit.observability.sampling import DEFAULT_SAMPLER, trace_sampler
+from servicekit.events.kafka_security import KafkaSecurity
 
 __all__ = ["ServiceSettings", "load_settings"]
 
@@ -57,6 +59,13 @@ class ServiceSettings(BaseSettings):
     log_format: Literal["json", "console"] = "json"
 
     kafka_bootstrap_servers: str | None = None
+    # How every Kafka client of the service authenticates (servicekit.events.kafka_security);
+    # the password is read from a file (a mounted Secret), never from the environment.
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password_file: Path | None = None
+    kafka_ssl_ca_file: Path | None = None
 
     otel_exporter_otlp_endpoint: str | None = None
     # The standard variables (servicekit.observability.sampling checks them).
@@ -70,6 +79,14 @@ class ServiceSettings(BaseSettings):
     def _no_placeholder_secrets_outside_dev(self) -> ServiceSettings:
         if self.environment == "prod" and "changeme" in self.database_url.get_secret_value():
             raise ValueError("DATABASE_URL carries a placeholder password in prod")
+        if (
+            self.environment == "prod"
+            and self.kafka_bootstrap_servers
+            and self.kafka_security_protocol == "PLAINTEXT"
+        ):
+            # An unauthenticated client means an unauthenticated broker: anyone who reaches
+            # it can publish any event.
+            raise ValueError("KAFKA_SECURITY_PROTOCOL is PLAINTEXT in prod; use SASL_SSL")
         return self
 
     @model_validator(mode="after")
@@ -82,6 +99,17 @@ class ServiceSettings(BaseSettings):
             )
         trace_sampler(self.otel_traces_sampler, self.otel_traces_sampler_arg)
         return self
+
+    def kafka_security(self) -> KafkaSecurity:
+        """The Kafka security block every client of this service uses (reads the password
+        file; raises `KafkaSecurityError` naming what is missing)."""
+        return KafkaSecurity.from_files(
+            self.kafka_security_protocol,
+            mechanism=self.kafka_sasl_mechanism,
+            username=self.kafka_sasl_username,
+            password_file=self.kafka_sasl_password_file,
+            ca_file=self.kafka_ssl_ca_file,
+        )
 
 
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)

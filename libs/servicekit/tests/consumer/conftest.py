@@ -8,6 +8,7 @@ steps a test takes are in `servicekit.testing.consumer`.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -19,6 +20,7 @@ from devstack.kafka import TopicSpec
 from devstack.stack import Stack
 from servicekit.db.bootstrap import RoleSpec, ensure_role_and_schema
 from servicekit.db.engine import Database
+from servicekit.events.kafka_security import KafkaSecurity
 from servicekit.testing.consumer import METADATA, SCHEMA, MiB, Topics
 
 
@@ -49,9 +51,12 @@ async def database(
 
 
 @pytest.fixture(scope="module")
-async def producer(test_stack: Stack) -> AsyncIterator[AIOKafkaProducer]:
+async def producer(
+    test_stack: Stack, kafka_options: dict[str, Any]
+) -> AsyncIterator[AIOKafkaProducer]:
     producer = AIOKafkaProducer(
         bootstrap_servers=test_stack.kafka.bootstrap_servers,
+        **kafka_options,
         acks="all",
         enable_idempotence=True,
         max_request_size=4 * MiB,
@@ -62,12 +67,12 @@ async def producer(test_stack: Stack) -> AsyncIterator[AIOKafkaProducer]:
 
 
 @pytest.fixture
-def make_topics(test_stack: Stack) -> Callable[..., Topics]:
+def make_topics(test_stack: Stack, kafka_security: KafkaSecurity) -> Callable[..., Topics]:
     """`make_topics(source_partitions=1, tiers=2, big=False)`: a test's topics, created; `big`
     lets the source take records of up to 3 MiB (more than the DLQ takes)."""
 
     def make(source_partitions: int = 1, tiers: int = 2, big: bool = False) -> Topics:
-        topics = Topics(test_stack.kafka.bootstrap_servers, tiers)
+        topics = Topics(test_stack.kafka.bootstrap_servers, tiers, kafka_security)
         source_config = {"max.message.bytes": str(3 * MiB)} if big else {}
         test_stack.kafka.create_topics(
             [
@@ -79,6 +84,13 @@ def make_topics(test_stack: Stack) -> Callable[..., Topics]:
         return topics
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _tools_authenticate(monkeypatch: pytest.MonkeyPatch, kafka_env: dict[str, str]) -> None:
+    """The DLQ tool, run in-process, reads its Kafka credentials from the environment."""
+    for name, value in kafka_env.items():
+        monkeypatch.setenv(name, value)
 
 
 @pytest.fixture

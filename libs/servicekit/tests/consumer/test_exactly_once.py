@@ -92,7 +92,10 @@ async def test_redelivery_after_a_consumer_dies_mid_batch_has_one_effect(
 
 async def _rewind_group(topics: Topics, tp: TopicPartition) -> None:
     rewinder = AIOKafkaConsumer(
-        bootstrap_servers=topics.servers, group_id=topics.group, enable_auto_commit=False
+        bootstrap_servers=topics.servers,
+        group_id=topics.group,
+        enable_auto_commit=False,
+        **topics.security.client_options(),
     )
     try:
         await rewinder.start()

@@ -3,21 +3,25 @@ shape nobody handles) are dead-lettered or skipped, and never crash or stall the
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from datetime import datetime
 
 from aiokafka import AIOKafkaProducer
+from prometheus_client import REGISTRY
 
 from servicekit.db.engine import Database
 from servicekit.events.handlers import HandlerRegistry
 from servicekit.testing.consumer import (
     MiB,
+    ThingHappenedV1,
     ThingNotedV1,
     Topics,
     consumed,
     consumer_for,
     dead_letters,
     effect_count_reaches,
+    effects,
     envelope_of,
     no_op,
     publish,
@@ -98,8 +102,9 @@ async def test_poison_records_never_crash_or_stall_the_consumer(
     huge = by_offset[offsets["huge"]]
     assert huge.value == b""
     assert int(huge.header("flotilla_payload_omitted")) > MiB
-    unknown = consumed(topics.group, "unknown_type", "consumerit.thing.happened.v9")
-    assert unknown == 1
+    # Labelled `unknown`, not by the invented type: the label set stays bounded.
+    assert consumed(topics.group, "unknown_type", "unknown") == 1
+    assert consumed(topics.group, "unknown_type", "consumerit.thing.happened.v9") == 0
     assert consumed(topics.group, "invalid") == 3  # the headerless one has no readable type
 
 
@@ -114,3 +119,50 @@ async def test_unknown_types_can_be_dead_lettered_instead_of_skipped(
         [letter] = await dead_letters(topics, 1)
     assert letter.reason == "unknown_type"
     assert letter.event_id == note.id
+
+
+async def test_a_type_the_topic_owner_does_not_own_is_dead_lettered_not_handled(
+    topics: Topics, database: Database, producer: AIOKafkaProducer
+) -> None:
+    """Only a topic's owner publishes on it: a `consumerit.*` event on a topic `payments` owns
+    is a forgery (or a misrouted event), even though a handler for its type exists."""
+    forged = envelope_of(thing(1))
+    await publish(producer, topics.source, forged)
+    registry = HandlerRegistry()
+    recording_handler(registry, topics.group)(no_op)
+    owners = {topics.source: "payments"}
+    async with running(consumer_for(topics, database, registry, topic_owners=owners)):
+        [letter] = await dead_letters(topics, 1)
+    assert letter.event_id == forged.id
+    assert letter.reason == "type_not_owned_by_topic"
+    assert letter.header("flotilla_error_type") == "ForeignEventType"
+    assert "payments" in letter.header("flotilla_error_message")
+    assert await effects(database, topics.group) == []
+    assert consumed(topics.group, "invalid") == 1
+
+
+async def test_metric_labels_stay_bounded_under_random_types(
+    topics: Topics, database: Database, producer: AIOKafkaProducer
+) -> None:
+    for n in range(40):
+        invented = envelope_of(thing(n))
+        headers = [
+            (k, f"consumerit.x{uuid.uuid4().hex}.v1".encode() if k == "ce_type" else v)
+            for k, v in invented.kafka_headers()
+        ]
+        await publish(producer, topics.source, invented, headers=headers)
+    last = envelope_of(thing(99))
+    await publish(producer, topics.source, last)
+    registry = HandlerRegistry()
+    recording_handler(registry, topics.group)(no_op)
+    async with running(consumer_for(topics, database, registry)):
+        await effect_count_reaches(database, topics.group, 1)
+    labels = {
+        sample.labels["event_type"]
+        for metric in REGISTRY.collect()
+        if metric.name in ("flotilla_events_consumed", "flotilla_event_processing_duration_seconds")
+        for sample in metric.samples
+        if sample.labels.get("group") == topics.group
+    }
+    assert labels == {"unknown", ThingHappenedV1.EVENT_TYPE}
+    assert consumed(topics.group, "unknown_type", "unknown") == 40

@@ -52,8 +52,8 @@ async def test_transient_failures_go_through_the_retry_topics_then_succeed_exact
 
     # Attempts 1-2 in place on the source, 3-4 on retry.1, 5 (the first on retry.2) succeeds.
     assert row.attempt == 5
-    assert [await end_offset(topics.servers, t) for t in topics.retry] == [1, 1]
-    assert await end_offset(topics.servers, topics.dlq) == 0
+    assert [await end_offset(topics.servers, t, topics.security) for t in topics.retry] == [1, 1]
+    assert await end_offset(topics.servers, topics.dlq, topics.security) == 0
     assert consumed(topics.group, "retried") == 2
     assert consumed(topics.group, "processed") == 1
     # Each tier waited its delay (0.2 s, then 0.5 s) after the record was forwarded.
@@ -94,7 +94,7 @@ async def test_permanent_errors_are_dead_lettered_at_once(
     assert letter.reason == "permanent_error"
     assert letter.header("flotilla_attempts") == "1"
     assert letter.header("flotilla_error_type") == "PermanentError"
-    assert [await end_offset(topics.servers, t) for t in topics.retry] == [0, 0]
+    assert [await end_offset(topics.servers, t, topics.security) for t in topics.retry] == [0, 0]
 
 
 async def test_an_event_failing_every_tier_is_dead_lettered_and_redriven_exactly_once(
@@ -124,7 +124,9 @@ async def test_an_event_failing_every_tier_is_dead_lettered_and_redriven_exactly
         assert await effects(database, topics.group) == []
 
         assert await dlq.run([*redrive, "--dry-run"]) == 0
-        assert await end_offset(topics.servers, topics.retry[0]) == 1  # nothing sent
+        assert (
+            await end_offset(topics.servers, topics.retry[0], topics.security) == 1
+        )  # nothing sent
 
         broken = False  # the fix is deployed
         assert await dlq.run(redrive) == 0
@@ -132,11 +134,11 @@ async def test_an_event_failing_every_tier_is_dead_lettered_and_redriven_exactly
         assert row.event_id == failing.id
         assert row.attempt == 1
 
-        sent = await end_offset(topics.servers, topics.retry[0])
+        sent = await end_offset(topics.servers, topics.retry[0], topics.security)
         assert await dlq.run(redrive) == 0  # already redriven: nothing is sent again
-        assert await end_offset(topics.servers, topics.retry[0]) == sent
+        assert await end_offset(topics.servers, topics.retry[0], topics.security) == sent
     assert len(await effects(database, topics.group)) == 1
-    [letter] = await read_dead_letters(topics.servers, topics.dlq)
+    [letter] = await read_dead_letters(topics.servers, topics.dlq, security=topics.security)
     assert len(letter.redriven_at) == 1
 
 

@@ -31,6 +31,7 @@ def build_app(settings: CatalogSettings, span_processors: Sequence[SpanProcessor
         database=database,
         outbox=publishing.outbox,
         bootstrap_servers=settings.kafka_bootstrap_servers,
+        security=settings.kafka_security(),
         retry_delays_s=settings.consumer_retry_delays_s,
         max_concurrency=settings.consumer_max_concurrency,
         # A partition's ready records share one transaction. Each reservation locks its own

@@ -52,6 +52,7 @@ def build_app(
         database=database,
         outbox=publishing.outbox,
         bootstrap_servers=settings.kafka_bootstrap_servers,
+        security=settings.kafka_security(),
         retry_delays_s=settings.consumer_retry_delays_s,
         max_concurrency=settings.consumer_max_concurrency,
         # Sending mail is a side effect outside the transaction: a batch rolled back because a

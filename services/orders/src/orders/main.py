@@ -34,6 +34,7 @@ def build_app(settings: OrdersSettings, span_processors: Sequence[SpanProcessor]
         database=database,
         outbox=publishing.outbox,
         bootstrap_servers=settings.kafka_bootstrap_servers,
+        security=settings.kafka_security(),
         retry_delays_s=settings.consumer_retry_delays_s,
         max_concurrency=settings.consumer_max_concurrency,
     )

@@ -64,6 +64,7 @@ def build_consumer(
         database=database,
         outbox=outbox,
         bootstrap_servers=settings.kafka_bootstrap_servers,
+        security=settings.kafka_security(),
         retry_delays_s=settings.consumer_retry_delays_s,
         in_place_attempts=settings.consumer_in_place_attempts,
         max_concurrency=settings.consumer_max_concurrency,

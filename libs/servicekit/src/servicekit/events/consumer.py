@@ -39,10 +39,12 @@ from fastapi import FastAPI
 from opentelemetry import trace
 from opentelemetry.trace import TracerProvider
 
+from contracts.registry import TOPIC_OWNERS
 from servicekit.db.engine import Database
 from servicekit.events.dead_letters import dlq_topic as default_dlq_topic
 from servicekit.events.forwarding import Forwarder
 from servicekit.events.handlers import HandlerRegistry
+from servicekit.events.kafka_security import KafkaSecurity
 from servicekit.events.outbox import Outbox
 from servicekit.events.partitions import Partitions, RevokeAndAssign
 from servicekit.events.processing import RecordProcessor
@@ -90,15 +92,20 @@ class EventConsumer:
         client_id: str | None = None,
         consumer_options: Mapping[str, Any] | None = None,
         producer_options: Mapping[str, Any] | None = None,
+        security: KafkaSecurity | None = None,
+        topic_owners: Mapping[str, str] | None = None,
     ) -> None:
         """`retry_delays_s[n-1]` is tier n's delay (topic `<group>.retry.<n>`); `max_concurrency`
         bounds records processed at once across partitions; `max_event_bytes` larger values
         are dead-lettered unparsed; `handler_timeout_s` bounds one attempt (a timeout is a
         transient failure); `consumer_options`/`producer_options` go to aiokafka as they are
-        (security settings, session timeouts). A partition's records already fetched are
-        handled in batches of up to `max_batch_size`, in one transaction each; a batch that
-        fails, or outlasts `batch_timeout_s` (default `min(handler_timeout_s, 5)`), is rolled
-        back and handled record by record."""
+        (session timeouts); `security` authenticates both clients (`kafka_security.py`).
+        `topic_owners` maps a topic to the service that owns it (default: every contract
+        event's topic and producer, which CI checks against deploy/topics.yaml); a record on
+        such a topic whose type another service owns is dead-lettered. A partition's records
+        already fetched are handled in batches of up to `max_batch_size`, in one transaction
+        each; a batch that fails, or outlasts `batch_timeout_s` (default
+        `min(handler_timeout_s, 5)`), is rolled back and handled record by record."""
         if not group or not topics:
             raise ValueError("a consumer needs a group and at least one topic")
         if max_concurrency < 1 or not 1 <= max_poll_records <= 10_000:
@@ -128,6 +135,8 @@ class EventConsumer:
         self._client_id = client_id or f"{group}-consumer"
         self._consumer_options = dict(consumer_options or {})
         self._producer_options = dict(producer_options or {})
+        self._security = security or KafkaSecurity()
+        self._topic_owners = dict(topic_owners if topic_owners is not None else TOPIC_OWNERS)
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._consumer: AIOKafkaConsumer | None = None
@@ -214,11 +223,13 @@ class EventConsumer:
             linger_ms=5,
             request_timeout_ms=15_000,
             max_request_size=max(1024 * 1024, self._max_event_bytes + 64 * 1024),
+            **self._security.client_options(),
             **self._producer_options,
         )
         options: dict[str, Any] = {
             "auto_offset_reset": "earliest",
             "max_poll_records": self._max_poll_records,
+            **self._security.client_options(),
             **self._consumer_options,
         }
         consumer = AIOKafkaConsumer(
@@ -245,6 +256,7 @@ class EventConsumer:
                 handler_timeout_s=self._handler_timeout_s,
                 max_event_bytes=self._max_event_bytes,
                 unknown_types=self._unknown_types,
+                topic_owners=self._topic_owners,
                 tracer=self._tracer,
                 batch_timeout_s=self._batch_timeout_s,
             )

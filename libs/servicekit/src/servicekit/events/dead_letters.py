@@ -4,7 +4,7 @@ A dead letter is the original record (key, value, CloudEvents headers) plus head
 why it was given up on:
 
     flotilla_dlq_reason          invalid_envelope | invalid_payload | too_large | unknown_type |
-                                 permanent_error | retries_exhausted
+                                 type_not_owned_by_topic | permanent_error | retries_exhausted
     flotilla_error_type          the error's class name (or empty)
     flotilla_error_message       what went wrong, truncated
     flotilla_attempts            handler attempts made (0 when it was never handled)
@@ -32,6 +32,7 @@ from typing import Literal
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from servicekit.events.kafka_security import KafkaSecurity
 from servicekit.events.retry import (
     ATTEMPTS,
     EXTENSION_PREFIX,
@@ -64,6 +65,7 @@ DeadLetterReason = Literal[
     "invalid_payload",
     "too_large",
     "unknown_type",
+    "type_not_owned_by_topic",
     "permanent_error",
     "retries_exhausted",
 ]
@@ -163,13 +165,20 @@ class DeadLetter:
 
 
 async def read_dead_letters(
-    bootstrap_servers: str, topic: str, *, timeout_s: float = 30.0
+    bootstrap_servers: str,
+    topic: str,
+    *,
+    timeout_s: float = 30.0,
+    security: KafkaSecurity | None = None,
 ) -> list[DeadLetter]:
     """Every letter now in `topic`, oldest first per partition, with redrive markers applied.
 
     Raises `UnknownDeadLetterTopic`, or aiokafka's errors when the broker cannot be reached.
     """
-    found = await topic_partitions(bootstrap_servers, [topic], timeout_s=timeout_s)
+    security = security or KafkaSecurity()
+    found = await topic_partitions(
+        bootstrap_servers, [topic], timeout_s=timeout_s, security=security
+    )
     if topic not in found:
         raise UnknownDeadLetterTopic(topic)
     consumer = AIOKafkaConsumer(
@@ -179,6 +188,7 @@ async def read_dead_letters(
         client_id="flotilla-dlq",
         request_timeout_ms=int(min(timeout_s, 15) * 1000),
         max_partition_fetch_bytes=16 * 1024 * 1024,
+        **security.client_options(),
     )
     try:
         await consumer.start()  # stopped below even when it fails
@@ -230,7 +240,11 @@ async def _caught_up(consumer: AIOKafkaConsumer, end: dict[TopicPartition, int])
 
 
 async def topic_partitions(
-    bootstrap_servers: str, topics: list[str], *, timeout_s: float = 15.0
+    bootstrap_servers: str,
+    topics: list[str],
+    *,
+    timeout_s: float = 15.0,
+    security: KafkaSecurity | None = None,
 ) -> dict[str, list[int]]:
     """The partitions of those `topics` that exist (a consumer only knows the metadata of
     topics it subscribed to or was assigned, so this asks the broker directly)."""
@@ -238,6 +252,7 @@ async def topic_partitions(
         bootstrap_servers=bootstrap_servers,
         client_id="flotilla-dlq",
         request_timeout_ms=int(min(timeout_s, 15) * 1000),
+        **(security or KafkaSecurity()).client_options(),
     )
     try:
         await admin.start()  # stopped below even when it fails

@@ -7,7 +7,9 @@ Outcomes of `flotilla_events_consumed_total`, one per record:
     unknown_type   no handler for this `ce_type` (or version): skipped, or dead-lettered
     retried        transient failures exhausted the in-place attempts: sent to a retry topic
     dead_lettered  a permanent error, or the last retry tier failed: sent to the DLQ
-    invalid        not a readable event (envelope, payload, size): sent to the DLQ at once
+    invalid        not a readable event (envelope, payload, size), or a type another service
+                   owns on this topic (a forgery): sent to the DLQ at once; the DLQ's
+                   `reason` label tells them apart
 """
 
 from __future__ import annotations
@@ -21,10 +23,14 @@ __all__ = [
     "DLQ_PUBLISHED",
     "EVENTS_CONSUMED",
     "EVENT_PROCESSING_DURATION",
+    "UNKNOWN_TYPE_LABEL",
     "Outcome",
 ]
 
 Outcome = Literal["processed", "duplicate", "unknown_type", "retried", "dead_lettered", "invalid"]
+# The `event_type` label of every type the group has no handler for (the label set stays
+# bounded by the group's handlers, whatever types arrive).
+UNKNOWN_TYPE_LABEL = "unknown"
 
 EVENTS_CONSUMED = Counter(
     "flotilla_events_consumed_total",

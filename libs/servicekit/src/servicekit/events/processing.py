@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -39,7 +39,12 @@ from servicekit.events.escalation import Escalation
 from servicekit.events.forwarding import Forwarder
 from servicekit.events.handlers import EventContext, HandlerRegistry
 from servicekit.events.inbox import claim_batch
-from servicekit.events.metrics import EVENT_PROCESSING_DURATION, EVENTS_CONSUMED, Outcome
+from servicekit.events.metrics import (
+    EVENT_PROCESSING_DURATION,
+    EVENTS_CONSUMED,
+    UNKNOWN_TYPE_LABEL,
+    Outcome,
+)
 from servicekit.events.outbox import Outbox
 from servicekit.events.retry import RetryPolicy, header_values
 from servicekit.events.screening import Admitted, RecordScreen
@@ -87,6 +92,7 @@ class RecordProcessor:
         unknown_types: Literal["skip", "dlq"],
         tracer: trace.Tracer,
         batch_timeout_s: float | None = None,
+        topic_owners: Mapping[str, str] | None = None,
     ) -> None:
         """`batch_timeout_s` (default: `handler_timeout_s`, at most 5 s) bounds one batch's
         transaction; a batch that takes longer is rolled back and handled record by record,
@@ -96,12 +102,14 @@ class RecordProcessor:
         self._outbox = outbox
         self._handler_timeout_s = handler_timeout_s
         self._tracer = tracer
+        self._registry = registry
         self._screen = RecordScreen(
             registry=registry,
             forwarder=forwarder,
             retry_topics=retry_topics,
             max_event_bytes=max_event_bytes,
             unknown_types=unknown_types,
+            topic_owners=topic_owners or {},
         )
         self._escalation = Escalation(
             group=group,
@@ -245,6 +253,10 @@ class RecordProcessor:
         return handled
 
     def _count(self, event_type: str, outcome: Outcome, started: float) -> None:
+        # Only the types this group handles become label values: anyone who can write to a
+        # topic can invent types, and each new value would be a new time series forever.
+        if self._registry.get(event_type) is None:
+            event_type = UNKNOWN_TYPE_LABEL
         EVENTS_CONSUMED.labels(self._group, event_type, outcome).inc()
         EVENT_PROCESSING_DURATION.labels(self._group, event_type).observe(
             time.perf_counter() - started

@@ -34,6 +34,7 @@ class Publishing:
                 outbox=outbox,
                 bootstrap_servers=settings.kafka_bootstrap_servers,
                 settings=relay,
+                security=settings.kafka_security(),
             ),
         )
 

@@ -37,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from servicekit.db.engine import Database
 from servicekit.db.errors import is_database_unavailable
+from servicekit.events.kafka_security import KafkaSecurity
 from servicekit.events.outbox import Outbox
 from servicekit.events.tables import OUTBOX
 from servicekit.observability.metrics import (
@@ -75,11 +76,13 @@ class OutboxRelay:
         bootstrap_servers: str,
         settings: RelaySettings | None = None,
         tracer_provider: TracerProvider | None = None,
+        security: KafkaSecurity | None = None,
     ) -> None:
         self._service = service
         self._database = database
         self._outbox = outbox
         self._bootstrap_servers = bootstrap_servers
+        self._security = security or KafkaSecurity()
         self._settings = settings or RelaySettings()
         self._tracer = trace.get_tracer(__name__, tracer_provider=tracer_provider)
         self._lock_key = zlib.crc32(f"flotilla-outbox:{service}".encode())
@@ -161,6 +164,7 @@ class OutboxRelay:
             enable_idempotence=True,
             linger_ms=5,
             request_timeout_ms=15_000,
+            **self._security.client_options(),
         )
         try:
             await producer.start()

@@ -2,6 +2,8 @@
 
     too large                      → DLQ (too_large), without parsing
     not a CloudEvent               → DLQ (invalid_envelope)
+    type owned by another service
+      than the topic's owner       → DLQ (type_not_owned_by_topic)
     no handler for the type        → counted and skipped (or DLQ, unknown_type)
     data does not fit the model    → DLQ (invalid_payload)
 
@@ -10,6 +12,7 @@ A record that passes them all is `Admitted`: parsed, with its handler, ready for
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -17,6 +20,7 @@ from aiokafka.structs import ConsumerRecord
 from opentelemetry.trace import Span
 from pydantic import ValidationError
 
+from contracts.registry import type_owner
 from servicekit.events.dead_letters import DeadLetterReason
 from servicekit.events.envelope import EventEnvelope, InvalidEnvelope
 from servicekit.events.forwarding import Forwarder, RecordTooLarge
@@ -25,11 +29,16 @@ from servicekit.events.inbox import MAX_EVENT_ID
 from servicekit.events.metrics import Outcome
 from servicekit.events.retry import Origin, attempts_of
 
-__all__ = ["Admitted", "InvalidPayload", "RecordScreen", "UnknownEventType"]
+__all__ = ["Admitted", "ForeignEventType", "InvalidPayload", "RecordScreen", "UnknownEventType"]
 
 
 class InvalidPayload(ValueError):
     """The record's data does not parse as its event type's model."""
+
+
+class ForeignEventType(ValueError):
+    """The record's type belongs to another service than the one that owns the topic: only
+    a topic's owner publishes on it, so this is a forgery or a misrouted event."""
 
 
 class UnknownEventType(LookupError):
@@ -60,12 +69,16 @@ class RecordScreen:
         retry_topics: list[str],
         max_event_bytes: int,
         unknown_types: Literal["skip", "dlq"],
+        topic_owners: Mapping[str, str],
     ) -> None:
+        """`topic_owners`: topic → owning service; records on other topics (a test's own)
+        are not checked for ownership."""
         self._registry = registry
         self._forwarder = forwarder
         self._retry_topics = retry_topics
         self._max_event_bytes = max_event_bytes
         self._unknown_types = unknown_types
+        self._topic_owners = topic_owners
 
     async def screen(
         self, record: ConsumerRecord[bytes, bytes], headers: list[tuple[str, bytes]], span: Span
@@ -96,6 +109,16 @@ class RecordScreen:
             await dead_letter("invalid_envelope", error)
             return "invalid"
         span.set_attribute("messaging.message.id", envelope.id)
+        # The original topic, not the retry topic it came back from: ownership is the stream's.
+        owner = self._topic_owners.get(origin.topic)
+        if owner is not None and type_owner(envelope.type) != owner:
+            await dead_letter(
+                "type_not_owned_by_topic",
+                ForeignEventType(
+                    f"type {envelope.type[:200]!r} is not {owner}'s, the owner of {origin.topic}"
+                ),
+            )
+            return "invalid"
         registration = self._registry.get(envelope.type)
         if registration is None:
             if self._unknown_types == "dlq":

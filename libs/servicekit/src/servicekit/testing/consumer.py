@@ -37,6 +37,7 @@ from servicekit.events.consumer import EventConsumer
 from servicekit.events.dead_letters import DeadLetter, read_dead_letters
 from servicekit.events.envelope import EventEnvelope
 from servicekit.events.handlers import EventContext, HandlerRegistry
+from servicekit.events.kafka_security import KafkaSecurity
 from servicekit.events.outbox import Outbox
 from servicekit.events.tables import add_event_tables
 from servicekit.ids import new_id
@@ -87,12 +88,13 @@ class Topics:
     """One test's topics, named afresh: its source, `<group>.retry.<n>` and `<group>.dlq`
     (the conftest's `make_topics` creates them on the stack's broker)."""
 
-    def __init__(self, servers: str, tiers: int = 2) -> None:
+    def __init__(self, servers: str, tiers: int = 2, security: KafkaSecurity | None = None) -> None:
         self.group = f"cit-{uuid.uuid4().hex[:10]}"
         self.source = f"consumerit.{uuid.uuid4().hex[:10]}"
         self.retry = [f"{self.group}.retry.{n}" for n in range(1, tiers + 1)]
         self.dlq = f"{self.group}.dlq"
         self.servers = servers
+        self.security = security or KafkaSecurity()
 
 
 def consumer_for(
@@ -113,6 +115,7 @@ def consumer_for(
         database=database,
         outbox=Outbox("consumer_it"),
         bootstrap_servers=topics.servers,
+        security=topics.security,
         **options,
     )
 
@@ -132,11 +135,13 @@ def thing(seq: int, thing_id: str = "thing-1") -> ThingHappenedV1:
     return ThingHappenedV1(thing_id=thing_id, seq=seq)
 
 
-def envelope_of(event: Event, event_id: str | None = None, **trace: str) -> EventEnvelope:
+def envelope_of(
+    event: Event, event_id: str | None = None, *, source: str = "/consumer-it", **trace: str
+) -> EventEnvelope:
     return EventEnvelope(
         id=event_id or new_id("evt"),
         type=event.EVENT_TYPE,
-        source="/consumer-it",
+        source=source,
         subject=event.subject(),
         time=datetime.now(UTC),
         data=event.model_dump_json().encode(),
@@ -220,15 +225,19 @@ async def dead_letters(topics: Topics, at_least: int) -> list[DeadLetter]:
 
     async def arrived() -> bool:
         nonlocal letters
-        letters = await read_dead_letters(topics.servers, topics.dlq)
+        letters = await read_dead_letters(topics.servers, topics.dlq, security=topics.security)
         return len(letters) >= at_least
 
     await eventually(arrived, what=f"{at_least} dead letters in {topics.dlq}")
     return letters
 
 
-async def end_offset(servers: str, topic: str) -> int:
-    consumer = AIOKafkaConsumer(bootstrap_servers=servers, enable_auto_commit=False)
+async def end_offset(servers: str, topic: str, security: KafkaSecurity | None = None) -> int:
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=servers,
+        enable_auto_commit=False,
+        **(security or KafkaSecurity()).client_options(),
+    )
     try:
         await consumer.start()
         tp = TopicPartition(topic, 0)

@@ -20,6 +20,7 @@ from sqlalchemy.pool import NullPool
 from contracts.base import Event
 from servicekit.db.bootstrap import RoleSpec, ensure_role_and_schema, role_spec
 from servicekit.db.models import new_metadata
+from servicekit.events.kafka_security import KafkaSecurity
 from servicekit.events.tables import add_event_tables
 from servicekit.settings import ServiceSettings
 
@@ -74,12 +75,18 @@ async def read_topic(
     at_least: int,
     timeout_s: float = 30.0,
     where: Callable[[Record], bool] | None = None,
+    *,
+    security: KafkaSecurity | None = None,
 ) -> list[Record]:
     """Everything on `topic` from the beginning, once at least `at_least` records arrived.
 
     With `where`, only the records it accepts count and are returned: a test reading a shared
     topic (`orders.order`) picks out its own aggregates' records by key."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers,
+        enable_auto_commit=False,
+        **(security or KafkaSecurity()).client_options(),
+    )
     await consumer.start()
     records: list[Record] = []
     try:
@@ -111,13 +118,22 @@ async def read_topic(
     return records
 
 
-async def committed_offset(bootstrap_servers: str, group: str, topic: str, partition: int) -> int:
+async def committed_offset(
+    bootstrap_servers: str,
+    group: str,
+    topic: str,
+    partition: int,
+    *,
+    security: KafkaSecurity | None = None,
+) -> int:
     """The next offset `group` will read on the partition (-1 before its first commit).
 
     A group commits a record's offset only once its outcome is final, so a committed offset
     past a record says the record was handled: how a test knows that a duplicate or an
     out-of-order event was consumed and changed nothing."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap_servers, **(security or KafkaSecurity()).client_options()
+    )
     await admin.start()
     try:
         tp = TopicPartition(topic, partition)
