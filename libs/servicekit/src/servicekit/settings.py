@@ -13,8 +13,8 @@ from typing import Literal, TypeVar
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from servicekit.observability.sampling import DEFAULT_SAMPLER, trace_sampler
 from servicekit.events.kafka_security import KafkaSecurity
+from servicekit.observability.sampling import DEFAULT_SAMPLER, trace_sampler
 
 __all__ = ["ServiceSettings", "load_settings"]
 
