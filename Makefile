@@ -192,3 +192,19 @@ k8s-test: setup k8s-packages
 	fi; \
 	if [ -n "$$started" ]; then $(K8S) down || rc=1; fi; \
 	exit $$rc
+
+# ---- Container images (issue 12)
+# `make images`: every image the charts reference (the six services, the dev gateway, Postgres
+# and Kafka), built with podman from Debian packages, uv's wheel and Maven Central -- no
+# registry pulls, no Docker engine (libs/devstack/src/devstack/images.py). Installs podman,
+# buildah and mmdebstrap from Debian when missing; caches the Debian root filesystem, uv and the
+# Kafka jars in $${FLOTILLA_CACHE:-~/.cache/flotilla}. Tags are <version>-<git short sha>;
+# `python -m devstack.images list | helm-set | save <archive>` serve the cluster.
+# `make images-check`: the built images' properties (tests/images).
+.PHONY: images images-check
+
+images: setup
+	$(PY) -m devstack.images build
+
+images-check: images
+	FLOTILLA_IMAGES=1 $(PY) -m pytest tests/images -q $(PYTEST_ARGS)

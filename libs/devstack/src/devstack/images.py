@@ -1,0 +1,309 @@
+"""`make images`: every image the charts reference, built here with podman, from no registry.
+
+No registry image can be pulled on this machine, so everything starts from Debian's packages:
+a minbase root filesystem from `mmdebstrap` (cached outside the clone, see
+`devstack.build_cache`) imported as the base image, Debian's python3 on top of it for the
+services, uv assembled from its PyPI wheel, Kafka's jars from Maven Central. The services are
+built with the repository's own Dockerfile, its base images passed as build arguments (the
+same file builds from public images under Docker); the gateway, Postgres and Kafka from the
+recipes in `deploy/images/`. The proxy's CA bundle reaches `uv sync` as a build secret, so it
+is in no image. Builds are incremental: podman's layer cache, the Dockerfile's dependency
+layer changing only with uv.lock.
+
+Tags are `<version>-<git short sha>`: a service's version from its pyproject.toml, the
+others' from what they package (Postgres 15, Kafka, Debian's nginx). A tree with uncommitted
+changes gives `<version>-<sha>-dirty`: only a clean tree's tags are immutable. Images are named
+`docker.io/flotilla/<name>:<tag>` so that `podman save | ctr -n k8s.io images import -` gives
+containerd the names kubelet looks up for the charts' `flotilla/<name>:<tag>`.
+
+    python -m devstack.images build          # what `make images` runs
+    python -m devstack.images list           # the refs of this tree, one a line
+    python -m devstack.images helm-set       # `--set` arguments for the umbrella chart
+    python -m devstack.images save ARCHIVE   # every image, one docker-archive for `ctr import`
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+import zipfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from devstack.build_cache import cache_root, cached_entry
+from devstack.kafka import KAFKA_VERSION, LOG4J_CONFIG
+from devstack.maven import DEPENDENCY_PLUGIN
+from devstack.podman import ensure_host_packages, image_exists, image_size, podman, run_step, say
+from devstack.profiles import REPO_ROOT
+
+__all__ = ["Image", "build_all", "catalogue", "helm_values", "main", "refs", "revision", "save"]
+
+IMAGES_DIR = REPO_ROOT / "deploy" / "images"
+UV_VERSION = "0.13.9"  # as the Makefile pins it
+POSTGRES_MAJOR = "15"
+NGINX_VERSION = "1.22"  # Debian bookworm's nginx-light
+SERVICES = tuple(
+    sorted(p.name for p in (REPO_ROOT / "services").iterdir() if (p / "pyproject.toml").is_file())
+)
+_LOGS = REPO_ROOT / ".run" / "images"
+_DEBIAN = "deb http://deb.debian.org/debian"
+# The base root filesystem: its fingerprint is this command line, so changing it rebuilds.
+# Merged /usr without the usrmerge package (which would pull in perl); apt options kept in the
+# image's configuration, so the images built on it get them too: no Recommends, no binary
+# package caches (~80 MB per layer that runs apt-get), downloaded .debs deleted; no docs, man
+# pages or translations (copyright files stay).
+_BOOTSTRAP = (
+    "mmdebstrap", "--variant=minbase", "--include=ca-certificates",
+    "--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr",
+    "--aptopt=APT::Install-Recommends \"false\"",
+    "--aptopt=Dir::Cache::pkgcache \"\"",
+    "--aptopt=Dir::Cache::srcpkgcache \"\"",
+    "--aptopt=APT::Keep-Downloaded-Packages \"false\"",
+    "--dpkgopt=path-exclude=/usr/share/doc/*",
+    "--dpkgopt=path-include=/usr/share/doc/*/copyright",
+    "--dpkgopt=path-exclude=/usr/share/man/*",
+    "--dpkgopt=path-exclude=/usr/share/locale/*",
+    "--dpkgopt=path-exclude=/usr/share/info/*",
+    "bookworm", "{target}",
+    f"{_DEBIAN} bookworm main", f"{_DEBIAN} bookworm-updates main",
+    f"{_DEBIAN}-security bookworm-security main",
+)  # fmt: skip
+_IMPORT_CHANGES = (
+    "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "ENV LANG=C.UTF-8",
+    'CMD ["/bin/bash"]',
+)
+
+
+@dataclass(frozen=True)
+class Image:
+    """One image the charts reference: `flotilla/<name>`, and the chart values naming it."""
+
+    name: str
+    version: str
+    service: bool = False
+
+    @property
+    def repository(self) -> str:
+        return f"flotilla/{self.name}"
+
+    def ref(self, rev: str) -> str:
+        return f"{self.repository}:{self.version}-{rev}"
+
+
+def catalogue() -> list[Image]:
+    services = [Image(name, _pyproject_version(name), service=True) for name in SERVICES]
+    return [
+        *services,
+        Image("gateway", NGINX_VERSION),
+        Image("postgres", POSTGRES_MAJOR),
+        Image("kafka", KAFKA_VERSION),
+    ]
+
+
+def revision() -> str:
+    """The git short sha, with `-dirty` when the tree has uncommitted changes."""
+    sha = _git("rev-parse", "--short=7", "HEAD").strip()
+    return f"{sha}-dirty" if _git("status", "--porcelain").strip() else sha
+
+
+def refs(rev: str | None = None) -> list[str]:
+    rev = rev or revision()
+    return [image.ref(rev) for image in catalogue()]
+
+
+def helm_values(rev: str | None = None) -> dict[str, str]:
+    """The umbrella chart's values that select these images (for `--set`)."""
+    rev = rev or revision()
+    values: dict[str, str] = {}
+    by_name = {image.name: image for image in catalogue()}
+    for name in SERVICES:
+        values[f"{name}.image.repository"] = by_name[name].repository
+        values[f"{name}.image.tag"] = f"{by_name[name].version}-{rev}"
+    values["devInfra.gateway.image"] = by_name["gateway"].ref(rev)
+    values["devInfra.postgres.image"] = by_name["postgres"].ref(rev)
+    values["devInfra.kafka.image"] = by_name["kafka"].ref(rev)
+    values["topics.job.image"] = by_name["kafka"].ref(rev)
+    return values
+
+
+def save(archive: Path, rev: str | None = None) -> Path:
+    """Every image of this tree in one docker-archive (`ctr -n k8s.io images import <it>`)."""
+    names = [f"docker.io/{ref}" for ref in refs(rev)]
+    missing = [name for name in names if not image_exists(name)]
+    if missing:
+        raise SystemExit(f"not built (run `make images`): {' '.join(missing)}")
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    podman("save", "--format", "docker-archive", "-m", "-o", str(archive), *names)
+    return archive
+
+
+def build_all() -> list[str]:
+    """Build every image of this tree; print each one's size; return the refs."""
+    started = time.monotonic()
+    ensure_host_packages()
+    rev = revision()
+    debian = _debian_base()
+    python_ref = f"localhost/flotilla-build/python:3.11-{debian.rsplit(':', 1)[1]}"
+    python = _build("python", IMAGES_DIR / "python", python_ref, "~40 s cold", base=debian)
+    uv = _uv_image()
+    built = []
+    for image in catalogue():
+        name = f"docker.io/{image.ref(rev)}"
+        labels = [f"--label=org.opencontainers.image.{k}={v}" for k, v in
+                  (("version", f"{image.version}-{rev}"), ("revision", rev))]  # fmt: skip
+        if image.service:
+            _build(image.name, REPO_ROOT, name, "~60 s cold, seconds warm", extra=[
+                "-f", str(REPO_ROOT / "Dockerfile"), f"--build-arg=SERVICE={image.name}",
+                f"--build-arg=PYTHON_IMAGE={python}", f"--build-arg=UV_IMAGE={uv}",
+                f"--secret=id=ca_bundle,src={_ca_bundle()}", *labels])  # fmt: skip
+        elif image.name == "kafka":
+            with _kafka_context() as context:
+                _build("kafka", context, name, "~2 min cold", base=debian, extra=labels)
+        else:
+            _build(image.name, IMAGES_DIR / image.name, name, "~1 min cold", base=debian,
+                   extra=labels)  # fmt: skip
+        built.append(name)
+    say(f"\nimages of revision {rev} (built in {time.monotonic() - started:.0f} s):")
+    for name in built:
+        say(f"  {name.removeprefix('docker.io/'):<44} {image_size(name) / 1e6:7.1f} MB")
+    return built
+
+
+def _build(what: str, context: Path, tag: str, expected: str, *, base: str = "",
+           extra: Sequence[str] = ()) -> str:  # fmt: skip
+    argv = ["podman", "build", "--pull=never", "--layers", "--network=host", "-t", tag]
+    if base:
+        argv.append(f"--build-arg=BASE_IMAGE={base}")
+    run_step([*argv, *extra, str(context)], f"building {tag}", expected, _LOGS / f"{what}.log")
+    return tag
+
+
+def _debian_base() -> str:
+    """Debian bookworm minbase from mmdebstrap, cached as a tarball, imported into podman."""
+    fingerprint = hashlib.sha256(json.dumps(_BOOTSTRAP).encode()).hexdigest()[:12]
+    ref = f"localhost/flotilla-build/debian:bookworm-{fingerprint}"
+    if image_exists(ref):
+        return ref
+
+    def bootstrap(folder: Path) -> None:
+        argv = [arg.replace("{target}", str(folder / "rootfs.tar")) for arg in _BOOTSTRAP]
+        run_step(argv, "bootstrapping Debian bookworm (mmdebstrap)", "~1-3 min",
+                 _LOGS / "debian.log")  # fmt: skip
+
+    entry = cached_entry("images", f"debian-bookworm-{fingerprint}", fingerprint, bootstrap)
+    changes = [f"--change={change}" for change in _IMPORT_CHANGES]
+    podman("import", *changes, str(entry / "rootfs.tar"), ref)
+    return ref
+
+
+def _uv_image() -> str:
+    """uv and uvx from uv's manylinux wheel on PyPI, in a FROM-scratch image."""
+    ref = f"localhost/flotilla-build/uv:{UV_VERSION}"
+    arch = os.uname().machine
+
+    def fetch(folder: Path) -> None:
+        pip = [
+            str(REPO_ROOT / ".tools" / "bin" / "python"),
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-deps",
+            "--only-binary=:all:",
+            f"--platform=manylinux_2_17_{arch}",
+            f"--dest={folder}",
+            f"uv=={UV_VERSION}",
+        ]
+        run_step(pip, f"downloading uv {UV_VERSION}'s wheel", "~10 s", _LOGS / "uv.log")
+        (wheel,) = folder.glob("uv-*.whl")
+        with zipfile.ZipFile(wheel) as archive:
+            for tool in ("uv", "uvx"):
+                out = folder / tool
+                out.write_bytes(archive.read(f"uv-{UV_VERSION}.data/scripts/{tool}"))
+                out.chmod(0o755)
+        wheel.unlink()
+
+    entry = cached_entry("tools", f"uv-{UV_VERSION}-{arch}", UV_VERSION, fetch)
+    with tempfile.TemporaryDirectory(dir=cache_root()) as tmp:
+        context = Path(tmp)
+        for name in ("Containerfile", "uv", "uvx"):
+            src = IMAGES_DIR / "uv" / name if name == "Containerfile" else entry / name
+            shutil.copy2(src, context / name)
+        return _build("uv", context, ref, "seconds")
+
+
+@contextlib.contextmanager
+def _kafka_context() -> Iterator[Path]:
+    """A build context: the recipe, the log4j config, and the jars resolved by Maven."""
+    pom = IMAGES_DIR / "kafka" / "pom.xml"
+    digest = hashlib.sha256(pom.read_bytes()).hexdigest()[:12]
+
+    def resolve(folder: Path) -> None:
+        argv = ["mvn", "-q", "-B", "-f", str(pom), f"{DEPENDENCY_PLUGIN}:copy-dependencies",
+                f"-DoutputDirectory={folder / 'lib'}", "-DincludeScope=runtime"]  # fmt: skip
+        what = f"resolving Kafka {KAFKA_VERSION}'s jars"
+        run_step(argv, what, "~30 s cold", _LOGS / "kafka-jars.log")
+
+    jars = cached_entry("maven", f"kafka-image-{KAFKA_VERSION}-{digest}", digest, resolve)
+    with tempfile.TemporaryDirectory(dir=cache_root()) as tmp:
+        context = Path(tmp) / "context"
+        shutil.copytree(IMAGES_DIR / "kafka", context)
+        shutil.copytree(jars / "lib", context / "lib", copy_function=os.link)
+        shutil.copy2(LOG4J_CONFIG, context / "log4j2.properties")
+        yield context
+
+
+def _ca_bundle() -> str:
+    """The host's CA bundle, with the certificates the TLS-re-signing proxy needs."""
+    return os.environ.get("SSL_CERT_FILE") or "/etc/ssl/certs/ca-certificates.crt"
+
+
+def _pyproject_version(service: str) -> str:
+    data = tomllib.loads((REPO_ROOT / "services" / service / "pyproject.toml").read_text())
+    return str(data["project"]["version"])
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+    ).stdout
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m devstack.images",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("build", help="build every image (make images)")
+    commands.add_parser("list", help="print this tree's image refs")
+    commands.add_parser("helm-set", help="print --set arguments selecting these images")
+    save_cmd = commands.add_parser("save", help="write every image into one docker-archive")
+    save_cmd.add_argument("archive", type=Path)
+    args = parser.parse_args(argv)
+    if args.command == "build":
+        build_all()
+    elif args.command == "list":
+        print("\n".join(refs()))
+    elif args.command == "helm-set":
+        print(" ".join(f"--set {key}={value}" for key, value in helm_values().items()))
+    else:
+        print(save(args.archive))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
