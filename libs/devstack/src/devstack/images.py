@@ -58,17 +58,16 @@ SERVICES = tuple(
 _LOGS = REPO_ROOT / ".run" / "images"
 _DEBIAN = "deb http://deb.debian.org/debian"
 # The base root filesystem: its fingerprint is this command line, so changing it rebuilds.
-# Merged /usr without the usrmerge package (which would pull in perl); apt options kept in the
-# image's configuration, so the images built on it get them too: no Recommends, no binary
-# package caches (~80 MB per layer that runs apt-get), downloaded .debs deleted; no docs, man
-# pages or translations (copyright files stay).
+# Merged /usr without the usrmerge package (which would pull in perl); apt settings kept in the
+# image, so every layer that runs apt-get on it gets them too: no Recommends, no binary package
+# caches (~80 MB a layer otherwise), downloaded .debs deleted (set after the bootstrap, which
+# needs them); no docs, man pages or translations (copyright files stay).
 _BOOTSTRAP = (
     "mmdebstrap", "--variant=minbase", "--include=ca-certificates",
     "--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr",
     "--aptopt=APT::Install-Recommends \"false\"",
-    "--aptopt=Dir::Cache::pkgcache \"\"",
-    "--aptopt=Dir::Cache::srcpkgcache \"\"",
-    "--aptopt=APT::Keep-Downloaded-Packages \"false\"",
+    "--customize-hook=printf '%s\\n' 'Dir::Cache::pkgcache \"\";' 'Dir::Cache::srcpkgcache \"\";'"
+    " 'APT::Keep-Downloaded-Packages \"false\";' > \"$1/etc/apt/apt.conf.d/90flotilla-slim\"",
     "--dpkgopt=path-exclude=/usr/share/doc/*",
     "--dpkgopt=path-include=/usr/share/doc/*/copyright",
     "--dpkgopt=path-exclude=/usr/share/man/*",
