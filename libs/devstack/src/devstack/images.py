@@ -68,6 +68,8 @@ _BOOTSTRAP = (
     "--aptopt=APT::Install-Recommends \"false\"",
     "--customize-hook=printf '%s\\n' 'Dir::Cache::pkgcache \"\";' 'Dir::Cache::srcpkgcache \"\";'"
     " 'APT::Keep-Downloaded-Packages \"false\";' > \"$1/etc/apt/apt.conf.d/90flotilla-slim\"",
+    # Made during the bootstrap; with the settings above, apt's clean no longer knows them.
+    "--customize-hook=rm -f \"$1\"/var/cache/apt/*.bin",
     "--dpkgopt=path-exclude=/usr/share/doc/*",
     "--dpkgopt=path-include=/usr/share/doc/*/copyright",
     "--dpkgopt=path-exclude=/usr/share/man/*",
