@@ -196,14 +196,15 @@ k8s-test: setup k8s-packages
 # ---- Container images (issue 12)
 # `make images`: every image the charts reference (the six services, the dev gateway, Postgres
 # and Kafka), built with podman from Debian packages, uv's wheel and Maven Central -- no
-# registry pulls, no Docker engine (libs/devstack/src/devstack/images.py). Installs podman,
-# buildah and mmdebstrap from Debian when missing; caches the Debian root filesystem, uv and the
-# Kafka jars in $${FLOTILLA_CACHE:-~/.cache/flotilla}. Tags are <version>-<git short sha>;
-# `python -m devstack.images list | helm-set | save <archive>` serve the cluster.
-# `make images-check`: the built images' properties (tests/images).
+# registry pulls, no Docker engine (libs/devstack/src/devstack/images.py, recipes in
+# deploy/images). Installs podman, buildah and mmdebstrap when missing (`ensure --for images`);
+# the Debian root filesystem and the Kafka jars are cached with the tools. Tags are
+# <version>-<git short sha>; `python -m devstack.images list | helm-set | save <archive>` serve
+# the cluster. `make images-check`: the built images' properties (tests/images).
 .PHONY: images images-check
 
 images: setup
+	@$(TOOLCHAIN) ensure --for images
 	$(PY) -m devstack.images build
 
 images-check: images

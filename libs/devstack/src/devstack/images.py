@@ -2,7 +2,7 @@
 
 No registry image can be pulled on this machine, so everything starts from Debian's packages:
 a minbase root filesystem from `mmdebstrap` (cached outside the clone, see
-`devstack.build_cache`) imported as the base image, Debian's python3 on top of it for the
+`devstack.toolchain`) imported as the base image, Debian's python3 on top of it for the
 services, uv assembled from its PyPI wheel, Kafka's jars from Maven Central. The services are
 built with the repository's own Dockerfile, its base images passed as build arguments (the
 same file builds from public images under Docker); the gateway, Postgres and Kafka from the
@@ -35,27 +35,25 @@ import sys
 import tempfile
 import time
 import tomllib
-import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from devstack.build_cache import cache_root, cached_entry
 from devstack.kafka import KAFKA_VERSION, LOG4J_CONFIG
 from devstack.maven import DEPENDENCY_PLUGIN
-from devstack.podman import ensure_host_packages, image_exists, image_size, podman, run_step, say
+from devstack.podman import image_exists, image_size, podman, podman_env
 from devstack.profiles import REPO_ROOT
+from devstack.toolchain import CacheEntry, StepFailed, announce, build_once, cache_root, run_step
+from devstack.toolchain.catalog import CACHED_TOOLS, UV_VERSION
 
 __all__ = ["Image", "build_all", "catalogue", "helm_values", "main", "refs", "revision", "save"]
 
 IMAGES_DIR = REPO_ROOT / "deploy" / "images"
-UV_VERSION = "0.13.9"  # as the Makefile pins it
 POSTGRES_MAJOR = "15"
 NGINX_VERSION = "1.22"  # Debian bookworm's nginx-light
 SERVICES = tuple(
     sorted(p.name for p in (REPO_ROOT / "services").iterdir() if (p / "pyproject.toml").is_file())
 )
-_LOGS = REPO_ROOT / ".run" / "images"
 _DEBIAN = "deb http://deb.debian.org/debian"
 # The base root filesystem: its fingerprint is this command line, so changing it rebuilds.
 # Merged /usr without the usrmerge package (which would pull in perl); apt settings kept in the
@@ -150,43 +148,55 @@ def save(archive: Path, rev: str | None = None) -> Path:
 
 
 def build_all() -> list[str]:
-    """Build every image of this tree; print each one's size; return the refs."""
+    """Build every image of this tree; print each one's size; return the podman names."""
     started = time.monotonic()
-    ensure_host_packages()
     rev = revision()
     debian = _debian_base()
     python_ref = f"localhost/flotilla-build/python:3.11-{debian.rsplit(':', 1)[1]}"
-    python = _build("python", IMAGES_DIR / "python", python_ref, "~40 s cold", base=debian)
+    python = _build(IMAGES_DIR / "python", python_ref, "~20 s cold", base=debian)
     uv = _uv_image()
     built = []
     for image in catalogue():
         name = f"docker.io/{image.ref(rev)}"
-        labels = [f"--label=org.opencontainers.image.{k}={v}" for k, v in
-                  (("version", f"{image.version}-{rev}"), ("revision", rev))]  # fmt: skip
+        labels = [
+            f"--label=org.opencontainers.image.version={image.version}-{rev}",
+            f"--label=org.opencontainers.image.revision={rev}",
+        ]
         if image.service:
-            _build(image.name, REPO_ROOT, name, "~60 s cold, seconds warm", extra=[
-                "-f", str(REPO_ROOT / "Dockerfile"), f"--build-arg=SERVICE={image.name}",
-                f"--build-arg=PYTHON_IMAGE={python}", f"--build-arg=UV_IMAGE={uv}",
-                f"--secret=id=ca_bundle,src={_ca_bundle()}", *labels])  # fmt: skip
+            args = [
+                *("-f", str(REPO_ROOT / "Dockerfile"), f"--build-arg=SERVICE={image.name}"),
+                f"--build-arg=PYTHON_IMAGE={python}",
+                f"--build-arg=UV_IMAGE={uv}",
+                f"--secret=id=ca_bundle,src={_ca_bundle()}",
+            ]
+            _build(REPO_ROOT, name, "~35 s cold, seconds warm", extra=[*args, *labels])
         elif image.name == "kafka":
             with _kafka_context() as context:
-                _build("kafka", context, name, "~2 min cold", base=debian, extra=labels)
+                _build(context, name, "~30 s cold", base=debian, extra=labels)
         else:
-            _build(image.name, IMAGES_DIR / image.name, name, "~1 min cold", base=debian,
-                   extra=labels)  # fmt: skip
+            _build(IMAGES_DIR / image.name, name, "~30 s cold", base=debian, extra=labels)
         built.append(name)
-    say(f"\nimages of revision {rev} (built in {time.monotonic() - started:.0f} s):")
+    print(f"\nimages of revision {rev}, built in {time.monotonic() - started:.0f}s:")
     for name in built:
-        say(f"  {name.removeprefix('docker.io/'):<44} {image_size(name) / 1e6:7.1f} MB")
+        print(f"  {name.removeprefix('docker.io/'):<44} {image_size(name) / 1e6:7.1f} MB")
     return built
 
 
-def _build(what: str, context: Path, tag: str, expected: str, *, base: str = "",
-           extra: Sequence[str] = ()) -> str:  # fmt: skip
+def _step(argv: Sequence[str], what: str, estimate: str) -> None:
+    """A long step under `nice` (the machine is shared), with a start line and heartbeats."""
+    try:
+        run_step(["nice", "-n", "10", *argv], what=what, estimate=estimate, env=podman_env())
+    except StepFailed as error:
+        raise SystemExit(f"make images: {error}") from None
+
+
+def _build(
+    context: Path, tag: str, estimate: str, *, base: str = "", extra: Sequence[str] = ()
+) -> str:
     argv = ["podman", "build", "--pull=never", "--layers", "--network=host", "-t", tag]
     if base:
         argv.append(f"--build-arg=BASE_IMAGE={base}")
-    run_step([*argv, *extra, str(context)], f"building {tag}", expected, _LOGS / f"{what}.log")
+    _step([*argv, *extra, str(context)], f"building {tag}", estimate)
     return tag
 
 
@@ -199,50 +209,28 @@ def _debian_base() -> str:
 
     def bootstrap(folder: Path) -> None:
         argv = [arg.replace("{target}", str(folder / "rootfs.tar")) for arg in _BOOTSTRAP]
-        run_step(argv, "bootstrapping Debian bookworm (mmdebstrap)", "~1-3 min",
-                 _LOGS / "debian.log")  # fmt: skip
+        _step(argv, "bootstrapping Debian bookworm with mmdebstrap", "about 1-2 min")
 
-    entry = cached_entry("images", f"debian-bookworm-{fingerprint}", fingerprint, bootstrap)
+    entry = CacheEntry("images", "debian-bookworm", fingerprint).path
+    build_once(entry, fingerprint, bootstrap)
+    announce(f"importing {ref}")
     changes = [f"--change={change}" for change in _IMPORT_CHANGES]
     podman("import", *changes, str(entry / "rootfs.tar"), ref)
     return ref
 
 
 def _uv_image() -> str:
-    """uv and uvx from uv's manylinux wheel on PyPI, in a FROM-scratch image."""
+    """uv and uvx from uv's PyPI wheel (the tool cache's uv entry), in a FROM-scratch image."""
     ref = f"localhost/flotilla-build/uv:{UV_VERSION}"
-    arch = os.uname().machine
-
-    def fetch(folder: Path) -> None:
-        pip = [
-            str(REPO_ROOT / ".tools" / "bin" / "python"),
-            "-m",
-            "pip",
-            "download",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--no-deps",
-            "--only-binary=:all:",
-            f"--platform=manylinux_2_17_{arch}",
-            f"--dest={folder}",
-            f"uv=={UV_VERSION}",
-        ]
-        run_step(pip, f"downloading uv {UV_VERSION}'s wheel", "~10 s", _LOGS / "uv.log")
-        (wheel,) = folder.glob("uv-*.whl")
-        with zipfile.ZipFile(wheel) as archive:
-            for tool in ("uv", "uvx"):
-                out = folder / tool
-                out.write_bytes(archive.read(f"uv-{UV_VERSION}.data/scripts/{tool}"))
-                out.chmod(0o755)
-        wheel.unlink()
-
-    entry = cached_entry("tools", f"uv-{UV_VERSION}-{arch}", UV_VERSION, fetch)
+    uv = CACHED_TOOLS["uv"].locate()
+    if uv is None:
+        raise SystemExit("make images: uv is not in the tool cache (make setup installs it)")
     with tempfile.TemporaryDirectory(dir=cache_root()) as tmp:
         context = Path(tmp)
-        for name in ("Containerfile", "uv", "uvx"):
-            src = IMAGES_DIR / "uv" / name if name == "Containerfile" else entry / name
-            shutil.copy2(src, context / name)
-        return _build("uv", context, ref, "seconds")
+        shutil.copy2(IMAGES_DIR / "uv" / "Containerfile", context / "Containerfile")
+        for tool in ("uv", "uvx"):
+            shutil.copy2(uv.with_name(tool), context / tool)
+        return _build(context, ref, "seconds")
 
 
 @contextlib.contextmanager
@@ -252,12 +240,13 @@ def _kafka_context() -> Iterator[Path]:
     digest = hashlib.sha256(pom.read_bytes()).hexdigest()[:12]
 
     def resolve(folder: Path) -> None:
-        argv = ["mvn", "-q", "-B", "-f", str(pom), f"{DEPENDENCY_PLUGIN}:copy-dependencies",
-                f"-DoutputDirectory={folder / 'lib'}", "-DincludeScope=runtime"]  # fmt: skip
-        what = f"resolving Kafka {KAFKA_VERSION}'s jars"
-        run_step(argv, what, "~30 s cold", _LOGS / "kafka-jars.log")
+        goal = f"{DEPENDENCY_PLUGIN}:copy-dependencies"
+        argv = ["mvn", "-q", "-B", "-f", str(pom), goal, f"-DoutputDirectory={folder / 'lib'}"]
+        what = f"fetching Kafka {KAFKA_VERSION}'s jars from Maven Central"
+        _step([*argv, "-DincludeScope=runtime"], what, "about 30 s the first time")
 
-    jars = cached_entry("maven", f"kafka-image-{KAFKA_VERSION}-{digest}", digest, resolve)
+    jars = CacheEntry("maven", "kafka-image", f"{KAFKA_VERSION}-{digest}").path
+    build_once(jars, digest, resolve)
     with tempfile.TemporaryDirectory(dir=cache_root()) as tmp:
         context = Path(tmp) / "context"
         shutil.copytree(IMAGES_DIR / "kafka", context)
