@@ -1,5 +1,6 @@
 """The built images, inspected with podman: `make images-check` runs these after `make images`
-(FLOTILLA_IMAGES=1); `make test` skips them, since it builds no image."""
+(FLOTILLA_IMAGES=1); `make test` skips them, since it builds no image. By hand:
+`FLOTILLA_IMAGES=1 pytest tests/images` after `make images` in the same tree."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def revision() -> str:
-    return images.revision()
+    """This tree's images; FLOTILLA_IMAGES_REVISION=<sha> checks those of another commit."""
+    return os.environ.get("FLOTILLA_IMAGES_REVISION") or images.revision()
 
 
 @pytest.fixture(scope="session")

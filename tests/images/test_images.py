@@ -26,7 +26,7 @@ TAG = re.compile(r"^flotilla/[a-z][a-z0-9-]*:[0-9][0-9.]*-[0-9a-f]{7}(-dirty)?$"
 SERVICE_SIZE_LIMIT = 250e6
 EXTRA_CA_DIR = Path("/usr/local/share/ca-certificates")
 _TMP = "/tmp"  # noqa: S108 - the container's /tmp, as the chart's emptyDir
-_ANYONE = "rw,mode=1777"  # a tmpfs the image's non-root user can write, as a volume would be
+_OWNED = "rw,U"  # a tmpfs owned by the image's user, as a volume with fsGroup is
 
 
 def _name(image: str, revision: str) -> str:
@@ -111,9 +111,9 @@ def test_postgres_initialises_and_requires_the_password(revision: str) -> None:
         "--tmpfs",
         _TMP,
         "--tmpfs",
-        f"/var/lib/postgresql/data:{_ANYONE}",
+        f"/var/lib/postgresql/data:{_OWNED}",
         "--tmpfs",
-        f"/var/run/postgresql:{_ANYONE}",
+        f"/var/run/postgresql:{_OWNED}",
         "-e",
         "POSTGRES_DB=flotilla",
         "-e",
@@ -140,7 +140,7 @@ def test_kafka_starts_from_the_environment_and_creates_topics(revision: str) -> 
         "KAFKA_HEAP_OPTS": "-Xmx384m",
     }
     args = [arg for key, value in env.items() for arg in ("-e", f"{key}={value}")]
-    args += ["--tmpfs", f"/var/lib/kafka/data:{_ANYONE}"]
+    args += ["--tmpfs", f"/var/lib/kafka/data:{_OWNED}"]
     with _container(_name("kafka", revision), *args) as cid:
         topics = "/opt/kafka/bin/kafka-topics.sh --bootstrap-server 127.0.0.1:9092"
         _exec_until(
