@@ -88,7 +88,7 @@ _IMPORT_CHANGES = (
 
 @dataclass(frozen=True)
 class Image:
-    """One image the charts reference: `flotilla/<name>`, and the chart values naming it."""
+    """One image the charts reference: `flotilla/<name>:<version>-<revision>`."""
 
     name: str
     version: str
@@ -152,6 +152,7 @@ def build_all() -> list[str]:
     """Build every image of this tree; print each one's size; return the podman names."""
     started = time.monotonic()
     rev = revision()
+    commit_time = _git("log", "-1", "--format=%ct").strip()
     debian = _debian_base()
     python_ref = f"localhost/flotilla-build/python:3.11-{debian.rsplit(':', 1)[1]}"
     python = _build(IMAGES_DIR / "python", python_ref, "~20 s cold", base=debian)
@@ -162,6 +163,7 @@ def build_all() -> list[str]:
         labels = [
             f"--label=org.opencontainers.image.version={image.version}-{rev}",
             f"--label=org.opencontainers.image.revision={rev}",
+            f"--timestamp={commit_time}",  # same commit, same layers: same id (not on bases)
         ]
         if image.service:
             args = [
@@ -287,8 +289,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.command == "list":
         print("\n".join(refs(args.revision)))
     elif args.command == "helm-set":
-        values = helm_values(args.revision)
-        print(" ".join(f"--set {key}={value}" for key, value in values.items()))
+        print(" ".join(f"--set {k}={v}" for k, v in helm_values(args.revision).items()))
     else:
         print(save(args.archive, args.revision))
     return 0
