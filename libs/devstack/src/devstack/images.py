@@ -10,11 +10,11 @@ recipes in `deploy/images/`. The proxy's CA bundle reaches `uv sync` as a build 
 is in no image. Builds are incremental: podman's layer cache, the Dockerfile's dependency
 layer changing only with uv.lock.
 
-Tags are `<version>-<git short sha>`: a service's version from its pyproject.toml, the
-others' from what they package (Postgres 15, Kafka, Debian's nginx). A tree with uncommitted
-changes gives `<version>-<sha>-dirty`: only a clean tree's tags are immutable. Images are named
-`docker.io/flotilla/<name>:<tag>` so that `podman save | ctr -n k8s.io images import -` gives
-containerd the names kubelet looks up for the charts' `flotilla/<name>:<tag>`.
+Tags are `<version>-<git short sha>`: a service's version from its pyproject.toml, the others'
+from what they package (Postgres 15, Kafka, Debian's nginx). A clean tree's tags are immutable
+(built once, then kept); uncommitted changes give `<version>-<sha>-dirty`, rebuilt every run.
+Images are named `docker.io/flotilla/<name>:<tag>` so that `podman save | ctr -n k8s.io images
+import -` gives containerd the names kubelet looks up for the charts' `flotilla/<name>:<tag>`.
 
     python -m devstack.images build          # what `make images` runs
     python -m devstack.images list           # the refs of this tree, one a line
@@ -79,11 +79,8 @@ _BOOTSTRAP = (
 )  # fmt: skip
 # The host's CA bundle, with the certificates the TLS-re-signing proxy to PyPI needs.
 _CA_BUNDLE = os.environ.get("SSL_CERT_FILE") or "/etc/ssl/certs/ca-certificates.crt"
-_IMPORT_CHANGES = (
-    "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-    "ENV LANG=C.UTF-8",
-    'CMD ["/bin/bash"]',
-)
+_IMPORT_CHANGES = ("ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                   "ENV LANG=C.UTF-8", 'CMD ["/bin/bash"]')  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -160,6 +157,10 @@ def build_all() -> list[str]:
     built = []
     for image in catalogue():
         name = f"docker.io/{image.ref(rev)}"
+        built.append(name)
+        if not rev.endswith("-dirty") and image_exists(name):
+            announce(f"{name} exists: a clean tree's tags are immutable, kept")
+            continue
         labels = [
             f"--label=org.opencontainers.image.version={image.version}-{rev}",
             f"--label=org.opencontainers.image.revision={rev}",
@@ -178,7 +179,6 @@ def build_all() -> list[str]:
                 _build(context, name, "~30 s cold", base=debian, extra=labels)
         else:
             _build(IMAGES_DIR / image.name, name, "~30 s cold", base=debian, extra=labels)
-        built.append(name)
     print(f"\nimages of revision {rev}, built in {time.monotonic() - started:.0f}s:")
     for name in built:
         print(f"  {name.removeprefix('docker.io/'):<44} {image_size(name) / 1e6:7.1f} MB")
