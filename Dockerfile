@@ -3,10 +3,16 @@
 # Built from uv.lock only (--frozen); the final stage holds the virtualenv and the service's
 # code, runs as a non-root user, and has no compiler, uv or package manager cache.
 # No HEALTHCHECK: Kubernetes probes /livez and /readyz.
+# The base images are build arguments: public ones by default (Docker/BuildKit with a registry);
+# `make images` (devstack.images) passes images it built from Debian packages and uv's wheel.
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
+ARG UV_IMAGE=ghcr.io/astral-sh/uv:0.13.9
+
+# COPY --from cannot name an image through a build argument; a stage can.
+FROM ${UV_IMAGE} AS uv
 
 FROM ${PYTHON_IMAGE} AS build
-COPY --from=ghcr.io/astral-sh/uv:0.13.9 /uv /usr/local/bin/uv
+COPY --from=uv /uv /usr/local/bin/uv
 ENV UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never \
     UV_PROJECT_ENVIRONMENT=/app/.venv
 WORKDIR /src
@@ -18,11 +24,16 @@ COPY libs/servicekit/pyproject.toml libs/servicekit/pyproject.toml
 COPY libs/contracts/pyproject.toml libs/contracts/pyproject.toml
 COPY libs/devstack/pyproject.toml libs/devstack/pyproject.toml
 COPY services/${SERVICE}/pyproject.toml services/${SERVICE}/pyproject.toml
-RUN --mount=type=cache,target=/root/.cache/uv \
+# A build secret `ca_bundle` (optional) is the CA bundle uv trusts, for builds behind a
+# TLS-inspecting proxy (`--secret id=ca_bundle,src=/etc/ssl/certs/ca-certificates.crt`): it is
+# mounted for the step only and is in no layer.
+RUN --mount=type=cache,target=/root/.cache/uv --mount=type=secret,id=ca_bundle \
+    if [ -f /run/secrets/ca_bundle ]; then export SSL_CERT_FILE=/run/secrets/ca_bundle; fi; \
     uv sync --frozen --no-dev --no-editable --no-install-workspace --package "${SERVICE}"
 COPY libs/ libs/
 COPY services/ services/
-RUN --mount=type=cache,target=/root/.cache/uv \
+RUN --mount=type=cache,target=/root/.cache/uv --mount=type=secret,id=ca_bundle \
+    if [ -f /run/secrets/ca_bundle ]; then export SSL_CERT_FILE=/run/secrets/ca_bundle; fi; \
     uv sync --frozen --no-dev --no-editable --package "${SERVICE}"
 
 FROM ${PYTHON_IMAGE} AS runtime

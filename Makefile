@@ -192,3 +192,20 @@ k8s-test: setup k8s-packages
 	fi; \
 	if [ -n "$$started" ]; then $(K8S) down || rc=1; fi; \
 	exit $$rc
+
+# ---- Container images (issue 12)
+# `make images`: every image the charts reference (the six services, the dev gateway, Postgres
+# and Kafka), built with podman from Debian packages, uv's wheel and Maven Central -- no
+# registry pulls, no Docker engine (libs/devstack/src/devstack/images.py, recipes in
+# deploy/images). Installs podman, buildah and mmdebstrap when missing (`ensure --for images`);
+# the Debian root filesystem and the Kafka jars are cached with the tools. Tags are
+# <version>-<git short sha>; `python -m devstack.images list | helm-set | save <archive>` serve
+# the cluster. `make images-check`: the built images' properties (tests/images).
+.PHONY: images images-check
+
+images: setup
+	@$(TOOLCHAIN) ensure --for images
+	$(PY) -m devstack.images build
+
+images-check: images
+	FLOTILLA_IMAGES=1 $(PY) -m pytest tests/images -q $(PYTEST_ARGS)

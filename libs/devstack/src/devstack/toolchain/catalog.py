@@ -159,6 +159,12 @@ SYSTEM_TOOLS: dict[str, SystemTool] = {
         SystemTool("libc6-dev", ("/usr/include/stdio.h",), (), "libc6-dev"),
         SystemTool("openssl", ("openssl",), ("version",), "openssl"),
         SystemTool("busybox", ("/bin/busybox",), ("--help",), "busybox-static"),
+        # `make images` (devstack.images): podman, run with runc (crun refuses this host's
+        # cgroups v1; runc and the CNI plugins are listed above), and mmdebstrap for the base.
+        SystemTool("podman", ("podman",), ("--version",), "podman"),
+        SystemTool("buildah", ("buildah",), ("--version",), "buildah"),
+        SystemTool("conmon", ("conmon", "/usr/bin/conmon"), ("--version",), "conmon"),
+        SystemTool("mmdebstrap", ("mmdebstrap",), ("--version",), "mmdebstrap"),
     )
 }
 
@@ -201,6 +207,7 @@ CACHED_TOOLS: dict[str, CachedTool] = {
 _STACK = ("git", "nginx", "postgres", "psql", "java", "mvn")
 _OBSERVABILITY = ("prometheus", "promtool", "go", "jaeger")
 _DEPLOY = ("go", "helm", "kubeconform", "crds", "kubectl", "promtool")
+_IMAGES = ("podman", "buildah", "runc", "conmon", "cni-plugins", "mmdebstrap")
 TARGETS: dict[str, tuple[str, ...]] = {
     "setup": ("python3", "uv"),
     "up": ("python3", "uv", *_STACK),
@@ -226,6 +233,7 @@ TARGETS: dict[str, tuple[str, ...]] = {
         "openssl",
         "busybox",
     ),
+    "images": ("python3", "uv", "git", "mvn", *_IMAGES),
 }
 
 
