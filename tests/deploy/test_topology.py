@@ -57,11 +57,33 @@ def test_service_is_routed_and_installed_by_the_umbrella(
     assert delays == expected, f"{service}: retry delays differ from deploy/topics.yaml"
 
 
-def _service_environment(config_map: Object, folder: Path) -> dict[str, str]:
+# A well-formed stand-in for each secret file a chart's `secretFiles` mounts.
+_SECRET_FILES = {
+    "api_keys": '{"acct_flotilla": "sk_test_' + "x" * 32 + '"}',
+    "psp_api_key": "sk_test_" + "x" * 32,
+    "smtp_username": "not-used",
+    "smtp_password": "not-used",
+}
+
+
+def _secret_files(deployment: Object) -> list[str]:
+    """The files of the Deployment's projected secrets volume (SECRETS_DIR)."""
+    return [
+        item["path"]
+        for volume in deployment["spec"]["template"]["spec"]["volumes"]
+        for source in volume.get("projected", {}).get("sources", [])
+        for item in source.get("secret", {}).get("items", [])
+    ]
+
+
+def _service_environment(config_map: Object, deployment: Object, folder: Path) -> dict[str, str]:
     """What the Deployment gives the process: its ConfigMap, plus files for the secrets."""
     secrets = folder / "secrets"
     secrets.mkdir()
     name = config_map["data"]["SERVICE_NAME"]
+    for file in _secret_files(deployment):
+        if file != "database_url":
+            (secrets / file).write_text(_SECRET_FILES[file])
     (secrets / "database_url").write_text(
         f"postgresql+asyncpg://{name}:not-used@127.0.0.1:1/flotilla"
     )
@@ -77,15 +99,23 @@ def apps(
     helm_template: Callable[..., list[Object]], tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, FastAPI]:
     """Each service's app, built (never started) from the settings the chart renders."""
+    objects = helm_template()
     config_maps = {
         o["data"]["SERVICE_NAME"]: o
-        for o in helm_template()
+        for o in objects
         if o["kind"] == "ConfigMap" and "SERVICE_NAME" in o.get("data", {})
+    }
+    deployments = {
+        o["metadata"]["labels"]["app.kubernetes.io/name"]: o
+        for o in objects
+        if o["kind"] == "Deployment"
     }
     built = {}
     with pytest.MonkeyPatch.context() as patch:
         for service in SERVICES:
-            env = _service_environment(config_maps[service], tmp_path_factory.mktemp(service))
+            env = _service_environment(
+                config_maps[service], deployments[service], tmp_path_factory.mktemp(service)
+            )
             for key, value in env.items():
                 patch.setenv(key, value)
             cli = importlib.import_module(f"{service}.__main__").cli

@@ -68,17 +68,36 @@ def test_service_ports_follow_the_route_order() -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("routes: [{service: identity, prefix: identity}]", "must start with '/'"),
-        ("routes: [{service: identity, prefix: /identity/}]", "trailing slash"),
-        ("routes: [{service: Identity-x, prefix: /identity}]", "not a valid name"),
         (
-            "routes: [{service: a, prefix: /x}, {service: b, prefix: /x}]",
+            "routes: [{service: identity, prefix: identity, exposure: public}]",
+            "must start with '/'",
+        ),
+        ("routes: [{service: identity, prefix: /identity/, exposure: public}]", "trailing slash"),
+        (
+            "routes: [{service: Identity-x, prefix: /identity, exposure: public}]",
+            "not a valid name",
+        ),
+        (
+            "routes: [{service: a, prefix: /x, exposure: public},"
+            " {service: b, prefix: /x, exposure: public}]",
             r"routes\[1\]: prefix '/x' is already used",
         ),
-        ("routes: [{service: a, prefix: /a, port: 1}]", "optionally 'rate_limit'"),
-        ("routes: [{service: a, prefix: /a, rate_limit: {burst: 1}}]", "needs exactly"),
         (
-            "routes: [{service: a, prefix: /a, rate_limit: {requests_per_s: 0, burst: 1}}]",
+            "routes: [{service: a, prefix: /a, exposure: public, port: 1}]",
+            "optionally 'rate_limit'",
+        ),
+        ("routes: [{service: a, prefix: /a}]", "'exposure' \\(public or internal\\)"),
+        (
+            "routes: [{service: a, prefix: /a, exposure: private}]",
+            "exposure 'private' must be 'public'",
+        ),
+        (
+            "routes: [{service: a, prefix: /a, exposure: public, rate_limit: {burst: 1}}]",
+            "needs exactly",
+        ),
+        (
+            "routes: [{service: a, prefix: /a, exposure: public,"
+            " rate_limit: {requests_per_s: 0, burst: 1}}]",
             "requests_per_s >= 1",
         ),
         ("routes: {service: a}", "a 'routes' list"),
@@ -105,9 +124,13 @@ def test_config_renders_for_the_current_routes_and_nginx_accepts_it(tmp_path: Pa
     assert f"listen 127.0.0.1:{test_profile.gateway_port};" in conf
     for route in load_routes():
         port = service_port(test_profile, route.service)
-        assert f"location {route.prefix}/ {{" in conf
-        assert f"proxy_pass http://{route.service}/;" in conf
-        assert f"server 127.0.0.1:{port} max_fails=0;" in conf
+        exposed = [
+            f"location {route.prefix}/ {{",
+            f"proxy_pass http://{route.service}/;",
+            f"server 127.0.0.1:{port} max_fails=0;",
+        ]
+        for line in exposed:
+            assert (line in conf) == route.public, (route, line)
     # Every path nginx writes stays inside the profile folder.
     for path in re.findall(r"(?:pid|_temp_path|error_log|access_log) (/\S+?)[; ]", conf):
         assert Path(path).is_relative_to(test_profile.root), path
@@ -152,9 +175,15 @@ class _LiveGateway:
 def live(tmp_path: Path) -> Iterator[_LiveGateway]:
     test_profile = _tmp_profile(tmp_path)
     routes = [
-        Route(service="echo", prefix="/echo"),
-        Route(service="gone", prefix="/gone"),
-        Route(service="limited", prefix="/limited", rate_limit=RateLimit(1, burst=2)),
+        Route(service="echo", prefix="/echo", exposure="public"),
+        Route(service="gone", prefix="/gone", exposure="public"),
+        Route(
+            service="limited",
+            prefix="/limited",
+            exposure="public",
+            rate_limit=RateLimit(1, burst=2),
+        ),
+        Route(service="hidden", prefix="/hidden", exposure="internal"),
     ]
     upstream = ThreadingHTTPServer(("127.0.0.1", service_port(test_profile, "echo", routes)), _Echo)
     upstream.daemon_threads = True
@@ -223,6 +252,13 @@ def test_unknown_route_is_a_404_problem(live: _LiveGateway) -> None:
     assert problem["title"] == "Not Found"
 
 
+def test_an_internal_service_is_not_served_even_when_it_runs(live: _LiveGateway) -> None:
+    # The upstream of `hidden` would be its port; the gateway must not know it at all.
+    problem = _assert_problem(live.client.get("/hidden/v1/charges"), 404)
+    assert problem["title"] == "Not Found"
+    assert "hidden" not in live.gateway.write_config().read_text()
+
+
 def test_service_down_is_a_502_or_503_problem(live: _LiveGateway) -> None:
     response = live.client.get("/gone/anything")
     assert response.status_code in {502, 503}
@@ -265,7 +301,7 @@ def test_access_log_is_one_json_line_per_request(live: _LiveGateway) -> None:
 def test_changed_routes_are_reloaded_into_a_running_gateway(live: _LiveGateway) -> None:
     gateway = live.gateway
     assert not gateway.reload_if_changed()  # nothing changed
-    gateway.routes = (*gateway.routes, Route(service="extra", prefix="/extra"))
+    gateway.routes = (*gateway.routes, Route(service="extra", prefix="/extra", exposure="public"))
     assert gateway.reload_if_changed()
     deadline = time.monotonic() + 10
     while live.client.get("/extra/x").status_code == 404 and time.monotonic() < deadline:

@@ -4,7 +4,8 @@ It signs up a demo customer, reads the seeded demo catalog, places one order of 
 through the gateway — a paid one, more signed posters than there are, a declined card, a card
 short of funds — waits until each is final, and prints each order's journey: the states it went
 through with their times and causes (the order's history), the payment and the provider's
-charge, and the email the customer got. Everything it shows comes from the services' APIs.
+charge, and the email the customer got. Everything it shows comes from the services' APIs (the
+provider's charges from psp's own port with the stack's merchant key: psp is not public).
 """
 
 from __future__ import annotations
@@ -19,13 +20,15 @@ from typing import Any
 import httpx
 
 from devstack.profiles import Profile, profile
+from devstack.provider_keys import provider_client
 from devstack.shop import Customer, Shop, ShopError, StillOpen, unique_email
 
 __all__ = ["main"]
 
 Json = dict[str, Any]
 
-SERVICES = ("identity", "catalog", "orders", "payments", "psp", "notifications")
+SERVICES = ("identity", "catalog", "orders", "payments", "notifications")
+"""Checked through the gateway; psp, internal, on its own port."""
 
 CAUSES = {
     "placed": "the customer placed it (POST /orders/v1/orders)",
@@ -73,9 +76,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 async def _demo(gateway: str, stack: Profile) -> int:
-    async with httpx.AsyncClient(base_url=gateway, timeout=30, trust_env=False) as http:
+    from devstack.stack import Stack  # the whole stack only here: the module loads light
+
+    async with (
+        httpx.AsyncClient(base_url=gateway, timeout=30, trust_env=False) as http,
+        provider_client(Stack(stack), timeout=30) as provider,
+    ):
         await _check_running(http, gateway, stack)
-        shop = Shop(http)
+        await _check_provider(provider, stack)
+        shop = Shop(http, provider=provider)
         print(f"Flotilla's shop, through the gateway at {gateway}\n")
         try:
             return await _run(shop, str(stack.mail))
@@ -98,6 +107,20 @@ async def _check_running(http: httpx.AsyncClient, gateway: str, stack: Profile) 
                 f"{response.status_code}): `make status` shows what runs, and "
                 f"{stack.logs / service}.log why."
             )
+
+
+async def _check_provider(provider: httpx.AsyncClient, stack: Profile) -> None:
+    try:
+        response = await provider.get("/readyz")
+    except httpx.TransportError:
+        raise DemoError(
+            f"psp does not answer at {provider.base_url}: `make up` starts it"
+        ) from None
+    if response.status_code != 200:
+        raise DemoError(
+            f"psp is not ready (GET /readyz answered {response.status_code}); "
+            f"{stack.logs / 'psp'}.log says why."
+        )
 
 
 async def _run(shop: Shop, mail_folder: str) -> int:

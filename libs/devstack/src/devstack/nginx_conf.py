@@ -1,6 +1,8 @@
 """The local gateway's nginx.conf, rendered from the route table for one profile.
 
-A request to `/<prefix>/rest` reaches its service as `/rest`. Errors the gateway produces itself
+A request to `/<prefix>/rest` reaches its service as `/rest`, for the table's `public` routes
+only: an `internal` service (the payment provider) gets no location, upstream or rate zone, so
+the gateway answers its paths with the 404 of any unknown path. Errors the gateway produces itself
 (no route, body too large, rate limited, service down or slow) are RFC 9457
 `application/problem+json`; problem bodies from the services pass through untouched.
 """
@@ -47,10 +49,12 @@ _UPSTREAM_KEEPALIVE_TIMEOUT = "4s"
 def render_nginx_conf(profile: Profile, routes: Sequence[Route], directory: Path) -> str:
     """nginx.conf for `profile`; every file nginx writes lives in `directory`."""
     temp = directory / "tmp"
+    table = routes  # ports follow the whole table's order, internal routes included
+    routes = [route for route in routes if route.public]
     upstreams = "".join(
         f"""
     upstream {route.service} {{
-        server {profile.host}:{service_port(profile, route.service, routes)} max_fails=0;
+        server {profile.host}:{service_port(profile, route.service, table)} max_fails=0;
         keepalive 16;
         keepalive_timeout {_UPSTREAM_KEEPALIVE_TIMEOUT};
     }}

@@ -28,6 +28,7 @@ from devstack.postgres import PostgresCluster
 from devstack.process import ManagedProcess, port_open
 from devstack.profiles import REPO_ROOT, Profile
 from devstack.prometheus import PrometheusServer
+from devstack.provider_keys import service_secret_files
 from devstack.routes import Route, load_routes, service_port
 from devstack.secret_store import SecretStore
 from devstack.services import Service, service_environment
@@ -135,6 +136,9 @@ class Stack:
         )
         if name == IDENTITY:
             env["JWT_KEYS_DIR"] = str(self.secrets.jwt_keys_dir())
+        files = service_secret_files(self.secrets, name)
+        if files:  # read as the chart mounts them: one file per setting in SECRETS_DIR
+            env["SECRETS_DIR"] = str(self.secrets.service_dir(name, files))
         if self.observability:
             env["OTEL_EXPORTER_OTLP_ENDPOINT"] = self.jaeger.otlp_endpoint
         # The group's retry tiers as deploy/topics.yaml declares them (the one place they live).
@@ -224,8 +228,10 @@ class Stack:
             say(f"{CATALOG:<10} demo products seeded (python -m catalog seed-demo)")
         with self._step("start the gateway"):
             self.gateway.start()
+            # Internal services (psp) are not behind the gateway; `start` waited for them.
             for route in self.routes:
-                self._wait_through_gateway(route)
+                if route.public:
+                    self._wait_through_gateway(route)
         say(f"gateway    ready on {self.gateway.url}")
         if self.observability:
             with self._step("start Prometheus (metrics, alert rules)"):

@@ -20,7 +20,9 @@ Environment = Literal["dev", "test", "prod"]
 class ServiceSettings(BaseSettings):
     """What every Flotilla service needs; services subclass it to add their own fields."""
 
-    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+    # A refused value is never echoed in the error: it may be a password or an API key, and
+    # the error ends up in the start-up log.
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, hide_input_in_errors=True)
 
     service_name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     service_version: str = "0.1.0"
