@@ -44,6 +44,32 @@ def test_only_public_services_get_an_http_route_or_ingress_path(
     assert not any(p["path"].startswith("/psp") for p in paths)
 
 
+def test_every_http_route_drops_trace_context_from_outside(
+    helm_template: Callable[..., list[Object]],
+) -> None:
+    routes = [o for o in helm_template() if o["kind"] == "HTTPRoute"]
+    assert routes
+    for route in routes:
+        for rule in route["spec"]["rules"]:
+            modifiers = [f for f in rule["filters"] if f["type"] == "RequestHeaderModifier"]
+            assert [m["requestHeaderModifier"]["remove"] for m in modifiers] == [
+                ["traceparent", "tracestate", "baggage"]
+            ], route["metadata"]["name"]
+
+
+def test_the_dev_gateway_drops_trace_context_from_outside(
+    helm_template: Callable[..., list[Object]],
+) -> None:
+    [config] = [
+        o
+        for o in helm_template(values=["values-dev.yaml"])
+        if o["kind"] == "ConfigMap" and o["metadata"]["name"].endswith("-gateway")
+    ]
+    conf = config["data"]["default.conf"]
+    for header in ("traceparent", "tracestate", "baggage"):
+        assert conf.count(f'proxy_set_header {header} "";') == len(PUBLIC)
+
+
 def test_the_dev_gateway_has_no_location_for_an_internal_service(
     helm_template: Callable[..., list[Object]],
 ) -> None:

@@ -221,6 +221,17 @@ def test_prefix_is_stripped(live: _LiveGateway) -> None:
     assert echoed["headers"]["X-Forwarded-For"] == "127.0.0.1"
 
 
+def test_trace_context_from_outside_is_dropped(live: _LiveGateway) -> None:
+    forced = {
+        "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        "tracestate": "vendor=forced",
+        "baggage": "user=admin",
+    }
+    echoed = {k.lower() for k in live.client.get("/echo/x", headers=forced).json()["headers"]}
+    assert echoed.isdisjoint(forced)
+    assert "x-request-id" in echoed  # the headers nginx sets do arrive
+
+
 def test_bare_prefix_redirects_to_the_slash(live: _LiveGateway) -> None:
     response = live.client.get("/echo?x=1")
     assert response.status_code == 308

@@ -41,6 +41,13 @@ _PROBLEMS: dict[int, tuple[str, str]] = {
 }
 # Problems about a service name it (the route is known).
 _UPSTREAM_PROBLEMS = frozenset({502, 503, 504})
+# Trace context from outside is not trusted: a client could force every request of its own into
+# the sampled 100 % (each sampled trace costs a span and an access line) or smuggle baggage into
+# every downstream call. An empty value makes nginx drop the header; the service starts a trace.
+_UNTRUSTED_TRACE_CONTEXT = "".join(
+    f'            proxy_set_header {header} "";\n'
+    for header in ("traceparent", "tracestate", "baggage")
+)
 # Below uvicorn's 5 s keep-alive, so nginx never reuses a connection the service is closing
 # (a POST sent on such a connection would fail with 502 and not be retried).
 _UPSTREAM_KEEPALIVE_TIMEOUT = "4s"
@@ -171,7 +178,7 @@ def _route_locations(route: Route) -> str:
             proxy_set_header X-Forwarded-Proto $scheme;
             proxy_set_header X-Forwarded-Host $host:$server_port;
             proxy_set_header X-Forwarded-Prefix {route.prefix};
-            proxy_hide_header X-Request-ID;
+{_UNTRUSTED_TRACE_CONTEXT}            proxy_hide_header X-Request-ID;
             add_header X-Request-ID $flotilla_request_id always;
         }}
 """
