@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 
 from devstack.attack_log import Attacks
+from devstack.shop import Shop
 from devstack.stack import Stack
 
 _NUL = "\u0000"
@@ -41,6 +42,7 @@ def _new_lines(before: dict[Path, int], stack: Stack) -> list[tuple[Path, str]]:
 
 async def test_nul_characters_are_refused_and_no_secret_reaches_a_log(
     gateway: httpx.AsyncClient,
+    shop: Shop,
     test_stack: Stack,
     attacks: Attacks,
 ) -> None:
@@ -48,16 +50,7 @@ async def test_nul_characters_are_refused_and_no_secret_reaches_a_log(
     tag = uuid.uuid4().hex[:10]
     email = f"nul-victim-{tag}@example.com"
     password = f"Pw-{tag}-correct horse"
-    created = await gateway.post(
-        "/identity/v1/users",
-        json={"email": email, "password": password, "name": "Nul victim"},
-        headers={"Idempotency-Key": str(uuid.uuid4())},
-    )
-    assert created.status_code == 201, created.text
-    token = (
-        await gateway.post("/identity/v1/tokens", json={"email": email, "password": password})
-    ).json()["access_token"]
-    auth = {"authorization": f"Bearer {token}"}
+    auth = (await shop.sign_up("Nul victim", email, password)).auth
     secrets = [email, password, f"x{_NUL}{password}", f"{tag}{_NUL}@example.com"]
 
     def key() -> dict[str, str]:

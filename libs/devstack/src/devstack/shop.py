@@ -93,15 +93,17 @@ class Shop:
 
     # -- accounts --------------------------------------------------------------------------
 
-    async def sign_up(self, name: str = "Shopper", email: str | None = None) -> Customer:
+    async def sign_up(
+        self, name: str = "Shopper", email: str | None = None, password: str = PASSWORD
+    ) -> Customer:
         email = email or unique_email()
         await self.call(
             "POST",
             "/identity/v1/users",
-            json={"email": email, "password": PASSWORD, "name": name},
+            json={"email": email, "password": password, "name": name},
             ok=(201,),
         )
-        return await self.log_in(email, PASSWORD)
+        return await self.log_in(email, password)
 
     async def log_in(self, email: str, password: str) -> Customer:
         tokens = await self.call(

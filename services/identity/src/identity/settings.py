@@ -20,5 +20,11 @@ class IdentitySettings(ServiceSettings):
     jwt_audience: str = "flotilla"
     access_token_ttl_s: int = Field(default=900, ge=60, le=86_400)
 
+    login_free_attempts: int = Field(default=5, ge=1, le=100)
+    """Failed logins per address before the back-off starts (LoginThrottle)."""
+    login_backoff_base_s: float = Field(default=1.0, gt=0)
+    login_backoff_max_s: float = Field(default=900.0, gt=0)
+    login_failure_window_s: float = Field(default=900.0, gt=0)
+
     admin_email: str | None = None
     admin_password: SecretStr | None = None
