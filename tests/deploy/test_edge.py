@@ -35,7 +35,7 @@ def test_only_public_services_get_an_http_route_or_ingress_path(
         for o in objects
         if o["kind"] == "HTTPRoute"
         for rule in o["spec"]["rules"]
-        for backend in rule["backendRefs"]
+        for backend in rule.get("backendRefs", [])
     }
     assert routed == PUBLIC
     [ingress] = [o for o in objects if o["kind"] == "Ingress"]
@@ -51,6 +51,8 @@ def test_every_http_route_drops_trace_context_from_outside(
     assert routes
     for route in routes:
         for rule in route["spec"]["rules"]:
+            if "backendRefs" not in rule:
+                continue  # the rule that answers 404 forwards nothing
             modifiers = [f for f in rule["filters"] if f["type"] == "RequestHeaderModifier"]
             assert [m["requestHeaderModifier"]["remove"] for m in modifiers] == [
                 ["traceparent", "tracestate", "baggage"]
@@ -60,26 +62,54 @@ def test_every_http_route_drops_trace_context_from_outside(
 def test_the_dev_gateway_drops_trace_context_from_outside(
     helm_template: Callable[..., list[Object]],
 ) -> None:
-    [config] = [
-        o
-        for o in helm_template(values=["values-dev.yaml"])
-        if o["kind"] == "ConfigMap" and o["metadata"]["name"].endswith("-gateway")
-    ]
-    conf = config["data"]["default.conf"]
+    conf = _dev_gateway_conf(helm_template)
     for header in ("traceparent", "tracestate", "baggage"):
         assert conf.count(f'proxy_set_header {header} "";') == len(PUBLIC)
+
+
+ENDPOINTS = ("metrics", "healthz", "readyz", "livez", "version")
+
+
+def test_every_http_route_answers_a_services_operational_endpoints_itself(
+    helm_template: Callable[..., list[Object]],
+) -> None:
+    for route in [o for o in helm_template() if o["kind"] == "HTTPRoute"]:
+        prefix = f"/{route['metadata']['name']}"
+        [deny] = [rule for rule in route["spec"]["rules"] if "backendRefs" not in rule]
+        assert "filters" not in deny  # no backend, no filter: the Gateway answers 404
+        exact = {m["path"]["value"] for m in deny["matches"] if m["path"]["type"] == "Exact"}
+        for endpoint in ENDPOINTS:
+            assert {f"{prefix}/{endpoint}", f"{prefix}/{endpoint}/"} <= exact
+
+
+def test_the_dev_gateway_refuses_a_services_operational_endpoints(
+    helm_template: Callable[..., list[Object]],
+) -> None:
+    conf = _dev_gateway_conf(helm_template)
+    for service in PUBLIC:
+        assert f"location ~ ^/{service}/+({'|'.join(ENDPOINTS)})/*$ {{ return 404; }}" in conf, (
+            service
+        )
+
+
+@pytest.mark.parametrize(("values", "served"), [((), "true"), (("values-prod.yaml",), "false")])
+def test_api_docs_are_off_in_prod(
+    helm_template: Callable[..., list[Object]], values: tuple[str, ...], served: str
+) -> None:
+    configs = _configs(helm_template(values=values))
+    assert configs
+    assert {config["API_DOCS"] for config in configs.values()} == {served}
+
+
+def test_the_prod_overlay_turns_api_docs_off(kustomize: Callable[[Path], list[Object]]) -> None:
+    configs = _configs(kustomize(REPO_ROOT / "deploy" / "k8s" / "overlays" / "prod"))
+    assert {config["API_DOCS"] for config in configs.values()} == {"false"}
 
 
 def test_the_dev_gateway_has_no_location_for_an_internal_service(
     helm_template: Callable[..., list[Object]],
 ) -> None:
-    objects = helm_template(values=["values-dev.yaml"])
-    [config] = [
-        o
-        for o in objects
-        if o["kind"] == "ConfigMap" and o["metadata"]["name"].endswith("-gateway")
-    ]
-    conf = config["data"]["default.conf"]
+    conf = _dev_gateway_conf(helm_template)
     for service in PUBLIC:
         assert f"location /{service}/ {{" in conf
     for service in INTERNAL:
@@ -146,3 +176,14 @@ def _secret_files(objects: list[Object], service: str) -> set[tuple[str, str]]:
         if "secret" in source
         for item in source["secret"].get("items", [])
     }
+
+
+def _dev_gateway_conf(helm_template: Callable[..., list[Object]]) -> str:
+    """The dev gateway's nginx server block (values-dev.yaml)."""
+    [config] = [
+        o
+        for o in helm_template(values=["values-dev.yaml"])
+        if o["kind"] == "ConfigMap" and o["metadata"]["name"].endswith("-gateway")
+    ]
+    conf: str = config["data"]["default.conf"]
+    return conf

@@ -91,12 +91,14 @@ async def psp_faults(shop: Shop, admin: Customer) -> AsyncIterator[Callable[...,
 
 
 @pytest.fixture
-def metric(gateway: httpx.AsyncClient) -> Callable[..., Awaitable[float]]:
+def metric(test_stack: Stack) -> Callable[..., Awaitable[float]]:
     """`await metric("payments", "flotilla_events_consumed_total", outcome="retried")`: the sum
-    of a service's samples with those labels, read from its `/metrics` through the gateway."""
+    of a service's samples with those labels, read from its `/metrics` on its own port, as
+    Prometheus scrapes it (the gateway does not serve /metrics)."""
 
     async def read(service: str, name: str, **labels: str) -> float:
-        response = await gateway.get(f"/{service}/metrics")
+        async with httpx.AsyncClient(base_url=test_stack.service(service).url) as direct:
+            response = await direct.get("/metrics")
         assert response.status_code == 200, response.text
         return sum(
             sample.value

@@ -221,6 +221,29 @@ def test_prefix_is_stripped(live: _LiveGateway) -> None:
     assert echoed["headers"]["X-Forwarded-For"] == "127.0.0.1"
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/echo/metrics",
+        "/echo/healthz",
+        "/echo/readyz?verbose=1",
+        "/echo/livez/",
+        "/echo/version",
+        "/echo//metrics",
+        "/echo/%6Detrics",
+        "/echo/v1/../metrics",
+    ],
+)
+def test_a_services_operational_endpoints_are_not_served(live: _LiveGateway, path: str) -> None:
+    problem = _assert_problem(live.client.get(path), 404)
+    assert problem["detail"] == "No route matches this path."
+
+
+def test_paths_that_merely_contain_an_endpoint_name_are_served(live: _LiveGateway) -> None:
+    for path in ("/echo/v1/metrics", "/echo/metricsx", "/echo/v1/version/2"):
+        assert live.client.get(path).status_code == 200, path
+
+
 def test_trace_context_from_outside_is_dropped(live: _LiveGateway) -> None:
     forced = {
         "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",

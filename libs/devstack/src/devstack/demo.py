@@ -22,13 +22,14 @@ import httpx
 from devstack.profiles import Profile, profile
 from devstack.provider_keys import provider_client
 from devstack.shop import Customer, Shop, ShopError, StillOpen, unique_email
+from devstack.stack import Stack
 
 __all__ = ["main"]
 
 Json = dict[str, Any]
 
 SERVICES = ("identity", "catalog", "orders", "payments", "notifications")
-"""Checked through the gateway; psp, internal, on its own port."""
+"""The public services the demo calls through the gateway (and psp, internal, directly)."""
 
 CAUSES = {
     "placed": "the customer placed it (POST /orders/v1/orders)",
@@ -76,14 +77,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 async def _demo(gateway: str, stack: Profile) -> int:
-    from devstack.stack import Stack  # the whole stack only here: the module loads light
-
+    whole = Stack(stack)
     async with (
         httpx.AsyncClient(base_url=gateway, timeout=30, trust_env=False) as http,
-        provider_client(Stack(stack), timeout=30) as provider,
+        provider_client(whole, timeout=30) as provider,
     ):
-        await _check_running(http, gateway, stack)
-        await _check_provider(provider, stack)
+        await _check_running(http, gateway, whole)
         shop = Shop(http, provider=provider)
         print(f"Flotilla's shop, through the gateway at {gateway}\n")
         try:
@@ -92,35 +91,22 @@ async def _demo(gateway: str, stack: Profile) -> int:
             raise DemoError(f"{type(error).__name__}: {error}") from None
 
 
-async def _check_running(http: httpx.AsyncClient, gateway: str, stack: Profile) -> None:
-    for service in SERVICES:
-        try:
-            response = await http.get(f"/{service}/readyz")
-        except httpx.TransportError:
-            raise DemoError(
-                f"nothing answers at {gateway}: the stack is not running. "
-                "Start it with `make up`, then run `make demo` again."
-            ) from None
-        if response.status_code != 200:
-            raise DemoError(
-                f"{service} is not ready (GET /{service}/readyz answered "
-                f"{response.status_code}): `make status` shows what runs, and "
-                f"{stack.logs / service}.log why."
-            )
-
-
-async def _check_provider(provider: httpx.AsyncClient, stack: Profile) -> None:
+async def _check_running(http: httpx.AsyncClient, gateway: str, stack: Stack) -> None:
+    """The gateway answers, and each service is ready on its own port (/readyz is not served
+    through the gateway; psp is not behind it at all)."""
     try:
-        response = await provider.get("/readyz")
+        await http.get("/catalog/v1/products")
     except httpx.TransportError:
         raise DemoError(
-            f"psp does not answer at {provider.base_url}: `make up` starts it"
+            f"nothing answers at {gateway}: the stack is not running. "
+            "Start it with `make up`, then run `make demo` again."
         ) from None
-    if response.status_code != 200:
-        raise DemoError(
-            f"psp is not ready (GET /readyz answered {response.status_code}); "
-            f"{stack.logs / 'psp'}.log says why."
-        )
+    for service in (*SERVICES, "psp"):
+        if not await asyncio.to_thread(stack.service(service).is_ready):
+            raise DemoError(
+                f"{service} is not ready (GET {stack.service(service).url}/readyz): "
+                f"`make status` shows what runs, and {stack.profile.logs / service}.log why."
+            )
 
 
 async def _run(shop: Shop, mail_folder: str) -> int:

@@ -2,8 +2,10 @@
 
 A request to `/<prefix>/rest` reaches its service as `/rest`, for the table's `public` routes
 only: an `internal` service (the payment provider) gets no location, upstream or rate zone, so
-the gateway answers its paths with the 404 of any unknown path. Errors the gateway produces itself
-(no route, body too large, rate limited, service down or slow) are RFC 9457
+the gateway answers its paths with the 404 of any unknown path. A service's own operational
+endpoints (`INTERNAL_ENDPOINTS`: metrics, probes, version) are the same 404 at the edge: they
+are for Prometheus and the probes, which call the service directly. Errors the gateway
+produces itself (no route, body too large, rate limited, service down or slow) are RFC 9457
 `application/problem+json`; problem bodies from the services pass through untouched.
 """
 
@@ -16,7 +18,11 @@ from pathlib import Path
 from devstack.profiles import Profile
 from devstack.routes import INTERNAL_PREFIX, Route, service_port
 
-__all__ = ["render_nginx_conf"]
+__all__ = ["INTERNAL_ENDPOINTS", "render_nginx_conf"]
+
+INTERNAL_ENDPOINTS = ("metrics", "healthz", "readyz", "livez", "version")
+"""Served by every service for the cluster (scrapes, probes), never through the gateway: they
+tell an outsider the build and the dependencies' state, and /healthz probes each dependency."""
 
 # Must match what the services accept (servicekit's request-id pattern); anything else is replaced.
 _REQUEST_ID_PATTERN = r"^[A-Za-z0-9._:-]{8,128}$"
@@ -166,6 +172,9 @@ def _route_locations(route: Route) -> str:
     return f"""
         location = {route.prefix} {{
             return 308 {route.prefix}/$is_args$args;
+        }}
+        location ~ ^{re.escape(route.prefix)}/+({"|".join(INTERNAL_ENDPOINTS)})/*$ {{
+            return 404;
         }}
         location {route.prefix}/ {{
             limit_req zone=rate_{route.service} burst={route.rate_limit.burst} nodelay;

@@ -91,6 +91,9 @@ def create_app(
         description=description,
         lifespan=lifespan,
         root_path=settings.root_path,
+        docs_url="/docs" if settings.api_docs else None,
+        redoc_url="/redoc" if settings.api_docs else None,
+        openapi_url="/openapi.json" if settings.api_docs else None,
     )
     app.state.settings = settings
     app.state.database = db

@@ -53,6 +53,10 @@ class ServiceSettings(BaseSettings):
     shutdown_drain_delay_s: float = Field(default=0.0, ge=0)
     shutdown_timeout_s: float = Field(default=20.0, gt=0)
 
+    api_docs: bool = True
+    """Serve /docs, /redoc and /openapi.json. Off in prod (the chart's values-prod.yaml): the
+    published OpenAPI documents live with the release, not on the public edge."""
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "json"
 
