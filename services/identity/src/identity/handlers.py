@@ -90,7 +90,13 @@ async def authenticate(
     """Raises InvalidCredentials, identically for an unknown email and a wrong password. A
     success forgets the address's failed logins (in the request's transaction)."""
     user = await UserRepository(session).by_email(normalize_email(email))
-    if not await passwords.verify(user.password_hash if user else None, password) or user is None:
+    stored = user.password_hash if user else None
+    matched = await passwords.verify(stored, password)
+    if not matched and password != password.strip():
+        # Accounts made before 2026-12-04 had their password stored stripped of surrounding
+        # whitespace; the same try for an unknown email keeps both failures equally slow.
+        matched = await passwords.verify(stored, password.strip())
+    if not matched or user is None:
         raise InvalidCredentials
     await LoginFailureRepository(session).clear(account_key(email))
     token = issue_access_token(
