@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 import uuid
 from collections import Counter
 
 import httpx
+import pytest
 
 from devstack.attack_log import Attacks
 from devstack.shop import Shop
@@ -19,32 +21,47 @@ from devstack.shop import Shop
 REQUESTS = 300
 # identity's limit (deploy/routes.yaml): 50 requests/s with a burst of 100.
 PATH = "/identity/.well-known/jwks.json"
+RATE, BURST = 50, 100
 
 
-async def _burst(gateway: httpx.AsyncClient, junk_bearer: bool) -> Counter[int]:
+async def _burst(gateway: httpx.AsyncClient, junk_bearer: bool) -> tuple[Counter[int], float]:
+    """The statuses of REQUESTS requests sent at once, and how long they took."""
+
     async def one() -> int:
         headers = {"authorization": f"Bearer {secrets.token_urlsafe(24)}"} if junk_bearer else {}
         return (await gateway.get(PATH, headers=headers)).status_code
 
-    return Counter(await asyncio.gather(*(one() for _ in range(REQUESTS))))
+    started = time.monotonic()
+    statuses = Counter(await asyncio.gather(*(one() for _ in range(REQUESTS))))
+    return statuses, time.monotonic() - started
+
+
+def _admitted_at_most(elapsed_s: float) -> float:
+    """What one bucket lets through in that time: the burst, the refill, 10 % slack."""
+    return (BURST + RATE * elapsed_s) * 1.1
 
 
 async def test_junk_bearer_tokens_get_no_bucket_of_their_own(
     gateway: httpx.AsyncClient, attacks: Attacks
 ) -> None:
-    anonymous = await _burst(gateway, junk_bearer=False)
-    attacks.tried(f"{REQUESTS} x GET {PATH} at once, anonymous", str(dict(anonymous)))
-    await asyncio.sleep(3)  # the bucket refills (100 at 50/s)
-    junk = await _burst(gateway, junk_bearer=True)
+    anonymous, anonymous_s = await _burst(gateway, junk_bearer=False)
     attacks.tried(
-        f"{REQUESTS} x GET {PATH} at once, a new junk bearer token on each", str(dict(junk))
+        f"{REQUESTS} x GET {PATH} at once, anonymous", f"{dict(anonymous)} in {anonymous_s:.1f}s"
+    )
+    await asyncio.sleep(BURST / RATE + 1)  # the bucket refills
+    junk, junk_s = await _burst(gateway, junk_bearer=True)
+    attacks.tried(
+        f"{REQUESTS} x GET {PATH} at once, a new junk bearer token on each",
+        f"{dict(junk)} in {junk_s:.1f}s",
     )
     assert set(anonymous) <= {200, 429}
     assert set(junk) <= {200, 429}
-    # At most the burst plus what refills while they are sent gets through, token or not.
-    assert anonymous[429] >= REQUESTS // 3
-    assert junk[429] >= REQUESTS // 3
-    assert junk[200] <= anonymous[200] * 1.5
+    if _admitted_at_most(junk_s) >= REQUESTS:
+        # A bucket per token would admit all REQUESTS; so would one bucket refilled this long.
+        pytest.skip(f"the burst took {junk_s:.1f}s: too slow to tell the two apart")
+    assert junk[429] > 0
+    assert junk[200] <= _admitted_at_most(junk_s)
+    assert anonymous[200] <= _admitted_at_most(anonymous_s)
 
 
 async def test_failed_logins_lock_the_account_whatever_the_address(

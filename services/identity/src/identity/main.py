@@ -38,7 +38,10 @@ def build_app(settings: IdentitySettings, span_processors: Sequence[SpanProcesso
     )
     publishing.install(app)
     app.state.key_ring = key_ring
-    app.state.passwords = Passwords()
+    app.state.passwords = Passwords(
+        memory_budget_kib=settings.password_hash_memory_budget_mib * 1024,
+        wait_s=settings.password_hash_wait_s,
+    )
     app.state.login_throttle = LoginThrottle(
         free_attempts=settings.login_free_attempts,
         base_delay_s=settings.login_backoff_base_s,

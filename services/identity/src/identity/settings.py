@@ -26,5 +26,11 @@ class IdentitySettings(ServiceSettings):
     login_backoff_max_s: float = Field(default=900.0, gt=0)
     login_failure_window_s: float = Field(default=900.0, gt=0)
 
+    password_hash_memory_budget_mib: int = Field(default=128, ge=64, le=4096)
+    """Memory all concurrent argon2id hashes may hold together (64 MiB each): keep it well
+    under the container's limit minus the service's own ~110 MiB."""
+    password_hash_wait_s: float = Field(default=5.0, gt=0, le=30)
+    """How long a sign-up or login waits for a hashing slot before a 503 with Retry-After."""
+
     admin_email: str | None = None
     admin_password: SecretStr | None = None
