@@ -129,7 +129,8 @@ class Stack:
             profile=self.profile,
             service=name,
             port=service_port(self.profile, name, self.routes),
-            prefix=route.prefix,
+            # An internal service is called at its own root, not under a gateway prefix.
+            prefix=route.prefix if route.public else "",
             database_password=self.secrets.get(f"db-{name}-password"),
             identity_port=self._identity_port(),
             git_sha=self._git_sha,
