@@ -31,7 +31,8 @@ from devstack.stack import ADMIN_EMAIL, Stack
 Json = dict[str, Any]
 
 CUSTOMERS = 4
-"""Each customer's token has its own gateway rate-limit bucket (100 requests/s)."""
+"""Spread over a few accounts. The gateway limits per client address (100 requests/s per
+service, whatever the token), well above the rates measured here."""
 
 
 @dataclass

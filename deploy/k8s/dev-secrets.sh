@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Creates, once, the Secrets a dev cluster needs, with random values that never touch a file in
 # the repository: the in-cluster Postgres' password and admin URL, each service's DATABASE_URL,
-# identity's signing key. Existing Secrets are left alone. Usage: dev-secrets.sh [namespace]
+# identity's signing key, and the shop's merchant key at the psp simulator (the same key in the
+# psp's accounts and in payments' secret). Existing Secrets are left alone. Usage: dev-secrets.sh [namespace]
 set -euo pipefail
 namespace=${1:-flotilla-dev}
 services=(identity notifications psp catalog orders payments)
@@ -29,5 +30,12 @@ if ! exists flotilla-jwt-keys; then
   trap 'rm -rf "$keys"' EXIT
   openssl genpkey -algorithm ed25519 -out "$keys/key-$(date -u +%Y%m%d).pem"
   kubectl -n "$namespace" create secret generic flotilla-jwt-keys --from-file="$keys"
+fi
+if ! exists flotilla-psp-api-keys || ! exists flotilla-payments-psp; then
+  key="sk_test_$(openssl rand -hex 24)"
+  kubectl -n "$namespace" delete secret flotilla-psp-api-keys flotilla-payments-psp --ignore-not-found
+  kubectl -n "$namespace" create secret generic flotilla-psp-api-keys \
+    --from-literal=api_keys="{\"acct_flotilla\": \"$key\"}"
+  kubectl -n "$namespace" create secret generic flotilla-payments-psp --from-literal=api_key="$key"
 fi
 echo "secrets ready in namespace $namespace"

@@ -14,6 +14,7 @@ import pytest
 
 from devstack.process import port_open
 from devstack.profiles import Profile
+from devstack.provider_keys import provider_client
 from devstack.shop import Customer, Shop
 from devstack.stack import ADMIN_EMAIL, Stack
 from servicekit.testing.events import eventually
@@ -39,10 +40,11 @@ async def shop(test_stack: Stack, stack_profile: Profile) -> AsyncIterator[Shop]
     """A patient client: it rides out a restarting service (502/503/504 for up to a minute),
     as a well-behaved client would, with the same Idempotency-Key on every retry."""
     limits = httpx.Limits(max_connections=50)
-    async with httpx.AsyncClient(
-        base_url=stack_profile.gateway_url, timeout=30, limits=limits
-    ) as client:
-        yield Shop(client, patience_s=60.0)
+    async with (
+        httpx.AsyncClient(base_url=stack_profile.gateway_url, timeout=30, limits=limits) as client,
+        provider_client(test_stack, timeout=30) as provider,
+    ):
+        yield Shop(client, provider=provider, patience_s=60.0)
 
 
 @pytest.fixture

@@ -147,10 +147,12 @@ def test_traces_go_to_the_collector_over_otlp_http_sampled_as_the_values_say(
     # 0 is falsy to Helm's templates: it must still reach the services as "0", not vanish.
     sets = ["global.flotilla.tracesSampler=traceidratio", "global.flotilla.tracesSamplerArg=0"]
     unsampled = _service_configs(helm_template(sets=sets))
+    assert set(prod) == set(SERVICES) - {"psp"}  # the simulator never runs in prod
     for service in SERVICES:
         assert default[service]["OTEL_TRACES_SAMPLER"] == "parentbased_always_on"
         assert "OTEL_TRACES_SAMPLER_ARG" not in default[service]
         assert "OTEL_EXPORTER_OTLP_ENDPOINT" not in default[service]
+    for service in prod:
         assert prod[service]["OTEL_EXPORTER_OTLP_ENDPOINT"].endswith(":4318")
         assert prod[service]["OTEL_TRACES_SAMPLER"] == "parentbased_traceidratio"
         assert prod[service]["OTEL_TRACES_SAMPLER_ARG"] == "0.1"

@@ -30,7 +30,7 @@ def test_platform_copy_lists_the_expanded_topics() -> None:
 def test_a_changed_route_table_makes_the_copy_stale(tmp_path: Path) -> None:
     routes = tmp_path / "routes.yaml"
     source = (REPO_ROOT / "deploy" / "routes.yaml").read_text()
-    routes.write_text(source + "  - service: ledger\n    prefix: /ledger\n")
+    routes.write_text(source + "  - service: ledger\n    prefix: /ledger\n    exposure: public\n")
     problems = stale_files(expected_files(routes_file=routes))
     assert problems == ["deploy/helm/flotilla/files/platform.yaml is stale"]
 

@@ -44,7 +44,8 @@ def test_every_route_names_a_service_on_disk() -> None:
 def test_service_is_routed_and_installed_by_the_umbrella(
     service: str, umbrella_values: dict[str, Any]
 ) -> None:
-    routes = {route.service: route.prefix for route in load_routes()}
+    # An internal service is not served under a gateway prefix: its root path is empty.
+    routes = {r.service: r.prefix if r.public else "" for r in load_routes()}
     assert service in routes, f"deploy/routes.yaml has no route for {service}"
     values = umbrella_values.get(service)
     assert values is not None, f"the umbrella's values.yaml does not install {service}"
@@ -57,11 +58,33 @@ def test_service_is_routed_and_installed_by_the_umbrella(
     assert delays == expected, f"{service}: retry delays differ from deploy/topics.yaml"
 
 
-def _service_environment(config_map: Object, folder: Path) -> dict[str, str]:
+# A well-formed stand-in for each secret file a chart's `secretFiles` mounts.
+_SECRET_FILES = {
+    "api_keys": '{"acct_flotilla": "sk_test_' + "x" * 32 + '"}',
+    "psp_api_key": "sk_test_" + "x" * 32,
+    "smtp_username": "not-used",
+    "smtp_password": "not-used",
+}
+
+
+def _secret_files(deployment: Object) -> list[str]:
+    """The files of the Deployment's projected secrets volume (SECRETS_DIR)."""
+    return [
+        item["path"]
+        for volume in deployment["spec"]["template"]["spec"]["volumes"]
+        for source in volume.get("projected", {}).get("sources", [])
+        for item in source.get("secret", {}).get("items", [])
+    ]
+
+
+def _service_environment(config_map: Object, deployment: Object, folder: Path) -> dict[str, str]:
     """What the Deployment gives the process: its ConfigMap, plus files for the secrets."""
     secrets = folder / "secrets"
     secrets.mkdir()
     name = config_map["data"]["SERVICE_NAME"]
+    for file in _secret_files(deployment):
+        if file != "database_url":
+            (secrets / file).write_text(_SECRET_FILES[file])
     (secrets / "database_url").write_text(
         f"postgresql+asyncpg://{name}:not-used@127.0.0.1:1/flotilla"
     )
@@ -86,15 +109,23 @@ def apps(
     helm_template: Callable[..., list[Object]], tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, FastAPI]:
     """Each service's app, built (never started) from the settings the chart renders."""
+    objects = helm_template()
     config_maps = {
         o["data"]["SERVICE_NAME"]: o
-        for o in helm_template()
+        for o in objects
         if o["kind"] == "ConfigMap" and "SERVICE_NAME" in o.get("data", {})
+    }
+    deployments = {
+        o["metadata"]["labels"]["app.kubernetes.io/name"]: o
+        for o in objects
+        if o["kind"] == "Deployment"
     }
     built = {}
     with pytest.MonkeyPatch.context() as patch:
         for service in SERVICES:
-            env = _service_environment(config_maps[service], tmp_path_factory.mktemp(service))
+            env = _service_environment(
+                config_maps[service], deployments[service], tmp_path_factory.mktemp(service)
+            )
             for key, value in env.items():
                 patch.setenv(key, value)
             cli = importlib.import_module(f"{service}.__main__").cli

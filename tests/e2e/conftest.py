@@ -16,6 +16,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from devstack.profiles import Profile
+from devstack.provider_keys import provider_client
 from devstack.shop import Customer, Shop
 from devstack.smtp_sink import read_messages
 from devstack.stack import ADMIN_EMAIL, Stack
@@ -32,11 +33,18 @@ async def gateway(test_stack: Stack, stack_profile: Profile) -> AsyncIterator[ht
 
 
 @pytest.fixture
-def shop(gateway: httpx.AsyncClient, test_stack: Stack) -> Shop:
+async def provider(test_stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
+    """psp on its own port, with the stack's merchant key (psp is not behind the gateway)."""
+    async with provider_client(test_stack) as client:
+        yield client
+
+
+@pytest.fixture
+def shop(gateway: httpx.AsyncClient, provider: httpx.AsyncClient, test_stack: Stack) -> Shop:
     missing = SHOP_SERVICES - set(test_stack.service_names)
     if missing:
         pytest.fail(f"the shop needs {', '.join(sorted(missing))} in the stack")
-    return Shop(gateway)
+    return Shop(gateway, provider=provider)
 
 
 @pytest.fixture
@@ -83,12 +91,14 @@ async def psp_faults(shop: Shop, admin: Customer) -> AsyncIterator[Callable[...,
 
 
 @pytest.fixture
-def metric(gateway: httpx.AsyncClient) -> Callable[..., Awaitable[float]]:
+def metric(test_stack: Stack) -> Callable[..., Awaitable[float]]:
     """`await metric("payments", "flotilla_events_consumed_total", outcome="retried")`: the sum
-    of a service's samples with those labels, read from its `/metrics` through the gateway."""
+    of a service's samples with those labels, read from its `/metrics` on its own port, as
+    Prometheus scrapes it (the gateway does not serve /metrics)."""
 
     async def read(service: str, name: str, **labels: str) -> float:
-        response = await gateway.get(f"/{service}/metrics")
+        async with httpx.AsyncClient(base_url=test_stack.service(service).url) as direct:
+            response = await direct.get("/metrics")
         assert response.status_code == 200, response.text
         return sum(
             sample.value

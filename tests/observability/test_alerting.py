@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
+from devstack.provider_keys import provider_client
 from devstack.shop import Customer, Shop
 from devstack.stack import ADMIN_EMAIL, Stack
 from servicekit.testing.events import eventually
@@ -32,8 +33,11 @@ ORDERS_DURING_OUTAGE = 4  # with in-place retries, enough calls (10 in 30 s) to 
 
 @pytest.fixture
 async def shop(test_stack: Stack) -> AsyncIterator[Shop]:
-    async with httpx.AsyncClient(base_url=test_stack.profile.gateway_url, timeout=30) as client:
-        yield Shop(client)
+    async with (
+        httpx.AsyncClient(base_url=test_stack.profile.gateway_url, timeout=30) as client,
+        provider_client(test_stack, timeout=30) as provider,
+    ):
+        yield Shop(client, provider=provider)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ Needs the test stack with its Prometheus and Jaeger (`make test` starts it so; b
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import AsyncIterator
 from typing import Any
@@ -36,26 +37,31 @@ async def gateway(stack_profile: Profile) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def _order_in_trace(
-    shop: Shop, stack: Stack, gateway_url: str, trace_id: str
-) -> tuple[Customer, Json, Json]:
-    """Place one order whose request carries `trace_id`; returns it once final."""
+    shop: Shop, stack: Stack, gateway_url: str
+) -> tuple[Customer, Json, Json, str]:
+    """Place one order; returns it once final, with the trace id orders gave its request (the
+    gateway drops a caller's traceparent, so the trace is found by the request id instead)."""
     admin = await shop.log_in(ADMIN_EMAIL, stack.admin_password)
     product = await shop.add_product(admin, name=f"Traced {secrets.token_hex(4)}", stock=3)
     customer = await shop.sign_up("Traced shopper")
-    traceparent = f"00-{trace_id}-{secrets.token_hex(8)}-01"
+    request_id = f"traced-{secrets.token_hex(12)}"
     async with httpx.AsyncClient(
-        base_url=gateway_url, timeout=30, headers={"traceparent": traceparent}
+        base_url=gateway_url, timeout=30, headers={"x-request-id": request_id}
     ) as traced:
         order_id = await Shop(traced).place_order(customer, {product["id"]: 1})
-    return customer, product, await shop.until_final(customer, order_id)
+    [trace_id] = {
+        json.loads(line)["trace_id"]
+        for line in stack.service("orders").log_file.read_text().splitlines()
+        if request_id in line and line.startswith("{")
+    }
+    return customer, product, await shop.until_final(customer, order_id), trace_id
 
 
 async def test_one_order_is_one_trace_across_the_saga(
     observed: Stack, gateway: httpx.AsyncClient
 ) -> None:
-    trace_id = secrets.token_hex(16)
-    customer, product, order = await _order_in_trace(
-        Shop(gateway), observed, str(gateway.base_url), trace_id
+    customer, product, order, trace_id = await _order_in_trace(
+        Shop(gateway), observed, str(gateway.base_url)
     )
     assert order["status"] == "confirmed"
     found: dict[str, Any] = {}
@@ -89,7 +95,7 @@ async def test_one_order_is_one_trace_across_the_saga(
 async def test_prometheus_has_data_for_every_overview_panel(
     observed: Stack, gateway: httpx.AsyncClient, all_dashboards: dict[str, Json]
 ) -> None:
-    await _order_in_trace(Shop(gateway), observed, str(gateway.base_url), secrets.token_hex(16))
+    await _order_in_trace(Shop(gateway), observed, str(gateway.base_url))
     await _until_every_panel_has_data(
         observed, gateway, all_dashboards["platform-overview.json"]["panels"]
     )
@@ -99,7 +105,7 @@ async def test_prometheus_has_data_for_every_kafka_broker_panel(
     observed: Stack, gateway: httpx.AsyncClient, kafka_broker_panels: list[Json]
 ) -> None:
     """An order's events give the per-topic series (messages and bytes in, bytes out) data."""
-    await _order_in_trace(Shop(gateway), observed, str(gateway.base_url), secrets.token_hex(16))
+    await _order_in_trace(Shop(gateway), observed, str(gateway.base_url))
     await _until_every_panel_has_data(observed, gateway, kafka_broker_panels)
 
 

@@ -20,6 +20,7 @@ from contracts.catalog import StockReservedV1
 from contracts.orders import OrderCancelledV1
 from contracts.values import StockLine
 from devstack.kafka import TopicSpec
+from devstack.provider_keys import provider_client, psp_api_key
 from devstack.stack import ADMIN_EMAIL, Stack
 from payments.consumers import build_consumer
 from payments.domain import Payment
@@ -56,6 +57,7 @@ async def payments_settings(
         jwks_url="http://127.0.0.1:9/.well-known/jwks.json",  # tests install a local verifier
         **test_stack.kafka_admin_settings(),
         downstreams={"psp": {**PSP_POLICY, "base_url": test_stack.service("psp").url}},
+        psp_api_key=psp_api_key(test_stack.secrets),
         consumer_retry_delays_s=(0.5, 2.0, 30.0),
         log_format="console",
         environment="test",
@@ -73,8 +75,8 @@ async def database(payments_settings: PaymentsSettings) -> AsyncIterator[Databas
 
 @pytest.fixture(scope="session")
 async def psp(test_stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
-    """The stack's psp, called directly (as payments calls it)."""
-    async with httpx.AsyncClient(base_url=test_stack.service("psp").url, timeout=10) as client:
+    """The stack's psp, called directly with the stack's merchant key (as payments calls it)."""
+    async with provider_client(test_stack) as client:
         yield client
 
 
@@ -141,7 +143,7 @@ class Pipeline:
                 settings,
                 self.database,
                 Outbox("payments"),
-                PspProvider(client),
+                PspProvider(client, settings.psp_api_key),
                 group=self.group,
                 topics=[self._source],
             )

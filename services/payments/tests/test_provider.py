@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from payments.domain import Charged, Declined, ProviderUnavailable
 from payments.provider import PspProvider
@@ -16,13 +17,14 @@ from servicekit.http.client import ResilientClient
 from servicekit.http.policy import DownstreamPolicy
 
 Responder = Callable[[httpx.Request], httpx.Response]
+API_KEY = "sk_test_" + "k" * 32
 
 
 async def _charge(respond: Responder) -> Charged | Declined:
     policy = DownstreamPolicy(base_url="http://psp", max_attempts=1)
     transport = httpx.MockTransport(respond)
     async with ResilientClient("psp", "http://psp", policy, transport=transport) as client:
-        return await PspProvider(client).charge(
+        return await PspProvider(client, SecretStr(API_KEY)).charge(
             idempotency_key="order-ord_1",
             amount_cents=500,
             currency="EUR",
@@ -49,6 +51,7 @@ async def test_the_charge_carries_the_orders_key_and_amount() -> None:
     [request] = seen
     assert (request.method, request.url.path) == ("POST", "/v1/charges")
     assert request.headers["idempotency-key"] == "order-ord_1"
+    assert request.headers["authorization"] == f"Bearer {API_KEY}"
     assert json.loads(request.content) == {
         "amount": 500,
         "currency": "EUR",
@@ -94,6 +97,7 @@ def _garbled(request: httpx.Request) -> httpx.Response:
         _answer(409, {"type": "urn:flotilla:problem:idempotency-key-in-progress"}),
         _answer(429),
         _answer(404),
+        _answer(401, {"type": "urn:flotilla:problem:invalid-api-key"}),  # a revoked key
         _refused,
         _too_slow,
         _garbled,

@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaProducer
 
 from contracts.catalog import StockReservedV1
 from contracts.values import StockLine
+from devstack.provider_keys import provider_client
 from devstack.stack import Stack
 from servicekit.events.envelope import EventEnvelope
 from servicekit.ids import new_id
@@ -109,5 +110,6 @@ async def test_a_reservation_is_paid_and_the_owner_reads_the_payment(
     )
     assert await payments_of(admin_headers) == [payment]
     assert await payments_of(stranger) == []
-    charges = (await gateway.get("/psp/v1/charges", params={"reference": order_id})).json()
+    async with provider_client(test_stack) as psp:  # psp is internal: on its own port
+        charges = (await psp.get("/v1/charges", params={"reference": order_id})).json()
     assert [charge["id"] for charge in charges["items"]] == [payment["charge_id"]]

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from devstack.stack import Stack
 from psp.main import build_app
@@ -13,6 +15,24 @@ from servicekit.db.bootstrap import bootstrap_database
 from servicekit.testing.tokens import bearer, in_process_client
 
 PspFactory = Callable[[], httpx.AsyncClient]
+
+MERCHANT = "acct_flotilla"
+OTHER_MERCHANT = "acct_other_shop"
+# Test keys of the in-process psp (never of a running stack); random per session.
+API_KEYS = {
+    MERCHANT: f"sk_test_{secrets.token_hex(16)}",
+    OTHER_MERCHANT: f"sk_test_{secrets.token_hex(16)}",
+}
+
+
+def _api_key_header(account: str = MERCHANT) -> dict[str, str]:
+    return {"authorization": f"Bearer {API_KEYS[account]}"}
+
+
+@pytest.fixture(scope="session")
+def api_keys() -> dict[str, str]:
+    """The secret keys of the in-process psp's accounts, `acct_flotilla` and `acct_other_shop`."""
+    return dict(API_KEYS)
 
 
 @pytest.fixture(scope="session")
@@ -25,6 +45,7 @@ async def psp_settings(
         jwks_url="http://127.0.0.1:9/.well-known/jwks.json",  # tests install a local verifier
         log_format="console",
         environment="test",
+        api_keys={account: SecretStr(key) for account, key in API_KEYS.items()},
     )
     await bootstrap_database(settings, admin_url, "psp:migrations")
     return settings
@@ -32,13 +53,16 @@ async def psp_settings(
 
 @pytest.fixture(scope="session")
 async def replica(psp_settings: PspSettings, key_ring: KeyRing) -> AsyncIterator[PspFactory]:
-    """Builds clients of psp replicas: each its own app (and pool) on the one database."""
+    """Builds clients of psp replicas: each its own app (and pool) on the one database, calling
+    as the merchant account MERCHANT (a request's own Authorization header replaces its key)."""
     apps = []
 
     def make() -> httpx.AsyncClient:
         app = build_app(psp_settings)
         apps.append(app)
-        return in_process_client(app, key_ring, "http://psp")
+        client = in_process_client(app, key_ring, "http://psp")
+        client.headers.update(_api_key_header())
+        return client
 
     yield make
     for app in apps:

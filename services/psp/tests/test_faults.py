@@ -177,9 +177,15 @@ async def test_the_knobs_are_for_admins_only(
     method: str,
     json: dict[str, Any] | None,
 ) -> None:
-    anonymous = await psp.request(method, "/v1/admin/faults", json=json, headers=_key())
+    anonymous = await psp.request(
+        method, "/v1/admin/faults", json=json, headers={**_key(), "authorization": ""}
+    )
     assert _problem(anonymous, 401)["type"] == "urn:flotilla:problem:unauthenticated"
     assert anonymous.headers["www-authenticate"].startswith("Bearer")
+
+    # A merchant's API key (the client's default) pays; it does not administer the provider.
+    merchant = await psp.request(method, "/v1/admin/faults", json=json, headers=_key())
+    assert _problem(merchant, 401)["type"] == "urn:flotilla:problem:invalid-token"
 
     not_admin = await psp.request(
         method, "/v1/admin/faults", json=json, headers={**customer, **_key()}

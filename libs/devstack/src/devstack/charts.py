@@ -77,7 +77,9 @@ class GeneratedFile:
 def platform_document(routes: Sequence[Route], topology: Topology) -> dict[str, Any]:
     """What the umbrella chart needs from the route table and the topic file."""
     return {
-        "routes": [{"service": r.service, "prefix": r.prefix} for r in routes],
+        "routes": [
+            {"service": r.service, "prefix": r.prefix, "exposure": r.exposure} for r in routes
+        ],
         "topics": [
             {
                 "name": t.name,

@@ -4,7 +4,8 @@ It signs up a demo customer, reads the seeded demo catalog, places one order of 
 through the gateway — a paid one, more signed posters than there are, a declined card, a card
 short of funds — waits until each is final, and prints each order's journey: the states it went
 through with their times and causes (the order's history), the payment and the provider's
-charge, and the email the customer got. Everything it shows comes from the services' APIs.
+charge, and the email the customer got. Everything it shows comes from the services' APIs (the
+provider's charges from psp's own port with the stack's merchant key: psp is not public).
 """
 
 from __future__ import annotations
@@ -19,13 +20,16 @@ from typing import Any
 import httpx
 
 from devstack.profiles import Profile, profile
+from devstack.provider_keys import provider_client
 from devstack.shop import Customer, Shop, ShopError, StillOpen, unique_email
+from devstack.stack import Stack
 
 __all__ = ["main"]
 
 Json = dict[str, Any]
 
-SERVICES = ("identity", "catalog", "orders", "payments", "psp", "notifications")
+SERVICES = ("identity", "catalog", "orders", "payments", "notifications")
+"""The public services the demo calls through the gateway (and psp, internal, directly)."""
 
 CAUSES = {
     "placed": "the customer placed it (POST /orders/v1/orders)",
@@ -73,9 +77,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 async def _demo(gateway: str, stack: Profile) -> int:
-    async with httpx.AsyncClient(base_url=gateway, timeout=30, trust_env=False) as http:
-        await _check_running(http, gateway, stack)
-        shop = Shop(http)
+    whole = Stack(stack)
+    async with (
+        httpx.AsyncClient(base_url=gateway, timeout=30, trust_env=False) as http,
+        provider_client(whole, timeout=30) as provider,
+    ):
+        await _check_running(http, gateway, whole)
+        shop = Shop(http, provider=provider)
         print(f"Flotilla's shop, through the gateway at {gateway}\n")
         try:
             return await _run(shop, str(stack.mail))
@@ -83,20 +91,21 @@ async def _demo(gateway: str, stack: Profile) -> int:
             raise DemoError(f"{type(error).__name__}: {error}") from None
 
 
-async def _check_running(http: httpx.AsyncClient, gateway: str, stack: Profile) -> None:
-    for service in SERVICES:
-        try:
-            response = await http.get(f"/{service}/readyz")
-        except httpx.TransportError:
+async def _check_running(http: httpx.AsyncClient, gateway: str, stack: Stack) -> None:
+    """The gateway answers, and each service is ready on its own port (/readyz is not served
+    through the gateway; psp is not behind it at all)."""
+    try:
+        await http.get("/catalog/v1/products")
+    except httpx.TransportError:
+        raise DemoError(
+            f"nothing answers at {gateway}: the stack is not running. "
+            "Start it with `make up`, then run `make demo` again."
+        ) from None
+    for service in (*SERVICES, "psp"):
+        if not await asyncio.to_thread(stack.service(service).is_ready):
             raise DemoError(
-                f"nothing answers at {gateway}: the stack is not running. "
-                "Start it with `make up`, then run `make demo` again."
-            ) from None
-        if response.status_code != 200:
-            raise DemoError(
-                f"{service} is not ready (GET /{service}/readyz answered "
-                f"{response.status_code}): `make status` shows what runs, and "
-                f"{stack.logs / service}.log why."
+                f"{service} is not ready (GET {stack.service(service).url}/readyz): "
+                f"`make status` shows what runs, and {stack.profile.logs / service}.log why."
             )
 
 

@@ -1,7 +1,11 @@
 """The local gateway's nginx.conf, rendered from the route table for one profile.
 
-A request to `/<prefix>/rest` reaches its service as `/rest`. Errors the gateway produces itself
-(no route, body too large, rate limited, service down or slow) are RFC 9457
+A request to `/<prefix>/rest` reaches its service as `/rest`, for the table's `public` routes
+only: an `internal` service (the payment provider) gets no location, upstream or rate zone, so
+the gateway answers its paths with the 404 of any unknown path. A service's own operational
+endpoints (`INTERNAL_ENDPOINTS`: metrics, probes, version) are the same 404 at the edge: they
+are for Prometheus and the probes, which call the service directly. Errors the gateway
+produces itself (no route, body too large, rate limited, service down or slow) are RFC 9457
 `application/problem+json`; problem bodies from the services pass through untouched.
 """
 
@@ -14,7 +18,11 @@ from pathlib import Path
 from devstack.profiles import Profile
 from devstack.routes import INTERNAL_PREFIX, Route, service_port
 
-__all__ = ["render_nginx_conf"]
+__all__ = ["INTERNAL_ENDPOINTS", "render_nginx_conf"]
+
+INTERNAL_ENDPOINTS = ("metrics", "healthz", "readyz", "livez", "version")
+"""Served by every service for the cluster (scrapes, probes), never through the gateway: they
+tell an outsider the build and the dependencies' state, and /healthz probes each dependency."""
 
 # Must match what the services accept (servicekit's request-id pattern); anything else is replaced.
 _REQUEST_ID_PATTERN = r"^[A-Za-z0-9._:-]{8,128}$"
@@ -39,6 +47,13 @@ _PROBLEMS: dict[int, tuple[str, str]] = {
 }
 # Problems about a service name it (the route is known).
 _UPSTREAM_PROBLEMS = frozenset({502, 503, 504})
+# Trace context from outside is not trusted: a client could force every request of its own into
+# the sampled 100 % (each sampled trace costs a span and an access line) or smuggle baggage into
+# every downstream call. An empty value makes nginx drop the header; the service starts a trace.
+_UNTRUSTED_TRACE_CONTEXT = "".join(
+    f'            proxy_set_header {header} "";\n'
+    for header in ("traceparent", "tracestate", "baggage")
+)
 # Below uvicorn's 5 s keep-alive, so nginx never reuses a connection the service is closing
 # (a POST sent on such a connection would fail with 502 and not be retried).
 _UPSTREAM_KEEPALIVE_TIMEOUT = "4s"
@@ -47,10 +62,12 @@ _UPSTREAM_KEEPALIVE_TIMEOUT = "4s"
 def render_nginx_conf(profile: Profile, routes: Sequence[Route], directory: Path) -> str:
     """nginx.conf for `profile`; every file nginx writes lives in `directory`."""
     temp = directory / "tmp"
+    table = routes  # ports follow the whole table's order, internal routes included
+    routes = [route for route in routes if route.public]
     upstreams = "".join(
         f"""
     upstream {route.service} {{
-        server {profile.host}:{service_port(profile, route.service, routes)} max_fails=0;
+        server {profile.host}:{service_port(profile, route.service, table)} max_fails=0;
         keepalive 16;
         keepalive_timeout {_UPSTREAM_KEEPALIVE_TIMEOUT};
     }}
@@ -62,7 +79,7 @@ def render_nginx_conf(profile: Profile, routes: Sequence[Route], directory: Path
     )
     locations = "".join(_route_locations(route) for route in routes)
     rate_zones = "".join(
-        f"    limit_req_zone $flotilla_client zone=rate_{route.service}:10m "
+        f"    limit_req_zone $binary_remote_addr zone=rate_{route.service}:10m "
         f"rate={route.rate_limit.requests_per_s}r/s;\n"
         for route in routes
     )
@@ -104,11 +121,10 @@ http {{
 {service_by_uri}        default "";
     }}
 
-    # Rate limits are per client: its bearer token when it sends one, else its address.
-    map $http_authorization $flotilla_client {{
-        "" $binary_remote_addr;
-        default $http_authorization;
-    }}
+    # Rate limits are per client address, never per bearer token: nginx cannot verify a
+    # token's signature, so a bucket per Authorization value would give every invented value
+    # a fresh bucket (300 junk tokens all passed where 300 anonymous requests got 191 x 429).
+    # A limit per verified subject belongs behind the signature check, in the service.
 {rate_zones}    limit_req_status 429;
     limit_req_log_level warn;
 
@@ -157,6 +173,9 @@ def _route_locations(route: Route) -> str:
         location = {route.prefix} {{
             return 308 {route.prefix}/$is_args$args;
         }}
+        location ~ ^{re.escape(route.prefix)}/+({"|".join(INTERNAL_ENDPOINTS)})/*$ {{
+            return 404;
+        }}
         location {route.prefix}/ {{
             limit_req zone=rate_{route.service} burst={route.rate_limit.burst} nodelay;
             proxy_pass http://{route.service}/;
@@ -167,7 +186,7 @@ def _route_locations(route: Route) -> str:
             proxy_set_header X-Forwarded-Proto $scheme;
             proxy_set_header X-Forwarded-Host $host:$server_port;
             proxy_set_header X-Forwarded-Prefix {route.prefix};
-            proxy_hide_header X-Request-ID;
+{_UNTRUSTED_TRACE_CONTEXT}            proxy_hide_header X-Request-ID;
             add_header X-Request-ID $flotilla_request_id always;
         }}
 """

@@ -1,5 +1,6 @@
-"""The route table, `deploy/routes.yaml`: which service answers under which path prefix, with
-which rate limit, and on which loopback port the local stack runs it.
+"""The route table, `deploy/routes.yaml`: which service answers under which path prefix, whether
+the gateway exposes it (`public`) or not (`internal`), with which rate limit, and on which
+loopback port the local stack runs it.
 
 The gateway (local nginx, and the HTTPRoutes of the Helm chart) and the stack read it from here.
 """
@@ -10,7 +11,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 import yaml
 
@@ -18,8 +19,10 @@ from devstack.profiles import REPO_ROOT, Profile
 
 __all__ = [
     "DEFAULT_RATE_LIMIT",
+    "EXPOSURES",
     "INTERNAL_PREFIX",
     "ROUTES_FILE",
+    "Exposure",
     "RateLimit",
     "Route",
     "RouteTableError",
@@ -33,6 +36,11 @@ _SERVICE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _PREFIX = re.compile(r"^/[a-z0-9][a-z0-9-]*(/[a-z0-9][a-z0-9-]*)*$")
 # The gateway's own locations (its problem pages) live under this prefix; no route may.
 INTERNAL_PREFIX = "/_gateway"
+
+
+Exposure = Literal["public", "internal"]
+EXPOSURES: tuple[Exposure, ...] = ("public", "internal")
+"""Required on every route, so that a new service is never exposed by omission."""
 
 
 class RouteTableError(ValueError):
@@ -55,7 +63,13 @@ class Route:
     service: str
     prefix: str
     """Starts with `/`, no trailing slash, e.g. `/identity`."""
+    exposure: Exposure
     rate_limit: RateLimit = DEFAULT_RATE_LIMIT
+
+    @property
+    def public(self) -> bool:
+        """Whether the gateway serves it; an internal service is reached only inside."""
+        return self.exposure == "public"
 
 
 def load_routes(path: Path = ROUTES_FILE) -> tuple[Route, ...]:
@@ -73,11 +87,12 @@ def load_routes(path: Path = ROUTES_FILE) -> tuple[Route, ...]:
         where = f"{path}: routes[{index}]"
         if (
             not isinstance(entry, dict)
-            or not {"service", "prefix"} <= set(entry)
-            or set(entry) - {"service", "prefix", "rate_limit"}
+            or not {"service", "prefix", "exposure"} <= set(entry)
+            or set(entry) - {"service", "prefix", "exposure", "rate_limit"}
         ):
             raise RouteTableError(
-                f"{where}: expected the keys 'service' and 'prefix', and optionally 'rate_limit'"
+                f"{where}: expected the keys 'service', 'prefix' and 'exposure' "
+                f"(public or internal), and optionally 'rate_limit'"
             )
         service, prefix = entry["service"], entry["prefix"]
         if not isinstance(service, str) or not _SERVICE_NAME.match(service):
@@ -91,13 +106,26 @@ def load_routes(path: Path = ROUTES_FILE) -> tuple[Route, ...]:
                 f"{where}: prefix {prefix!r} must be lowercase path segments "
                 f"without a trailing slash (and not {INTERNAL_PREFIX})"
             )
+        exposure = entry["exposure"]
+        if exposure not in EXPOSURES:
+            raise RouteTableError(
+                f"{where}: exposure {exposure!r} must be 'public' (served by the gateway) or "
+                f"'internal' (reached only inside the platform)"
+            )
         for other in routes:
             if other.prefix == prefix:
                 raise RouteTableError(f"{where}: prefix {prefix!r} is already used")
             if other.service == service:
                 raise RouteTableError(f"{where}: service {service!r} already has a route")
         limit = _rate_limit(entry.get("rate_limit"), where)
-        routes.append(Route(service=service, prefix=prefix, rate_limit=limit))
+        routes.append(
+            Route(
+                service=service,
+                prefix=prefix,
+                exposure=cast(Exposure, exposure),
+                rate_limit=limit,
+            )
+        )
     return tuple(routes)
 
 

@@ -1,10 +1,12 @@
-"""Secrets a local stack generates once and keeps: passwords and identity's signing keys."""
+"""Secrets a local stack generates once and keeps: passwords, API keys and identity's signing
+keys, and the per-service folders of secret files the services read (their SECRETS_DIR)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import secrets
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,15 +19,16 @@ class SecretStore:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
 
-    def get(self, name: str) -> str:
-        """The secret `name`, generated on first use (safe against concurrent `up`s)."""
+    def get(self, name: str, generate: Callable[[], str] | None = None) -> str:
+        """The secret `name`, generated on first use by `generate` (default: 32 random URL-safe
+        characters); safe against concurrent `up`s."""
         path = self.directory / name
         if not path.exists():
             self._ensure_directory()
             temporary = self.directory / f".{name}.{secrets.token_hex(4)}"
             fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as handle:
-                handle.write(secrets.token_urlsafe(24) + "\n")
+                handle.write((generate or _password)() + "\n")
             with contextlib.suppress(FileExistsError):
                 os.link(temporary, path)  # atomic: never overwrites a secret in use
             temporary.unlink()
@@ -60,6 +63,28 @@ class SecretStore:
                 handle.write(pem)
         return folder
 
+    def service_dir(self, service: str, files: Mapping[str, str]) -> Path:
+        """The folder of `service`'s secret files (`setting name → value`), its SECRETS_DIR;
+        files are rewritten when their value changed (0600 in a 0700 folder)."""
+        folder = self.directory / "services" / service
+        self._ensure_directory()
+        folder.parent.mkdir(mode=0o700, exist_ok=True)
+        folder.mkdir(mode=0o700, exist_ok=True)
+        for setting, value in files.items():
+            path = folder / setting
+            if path.exists() and path.read_text() == value:
+                continue
+            temporary = folder / f".{setting}.{secrets.token_hex(4)}"
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(value)
+            temporary.replace(path)
+        return folder
+
     def _ensure_directory(self) -> None:
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.directory.chmod(0o700)
+
+
+def _password() -> str:
+    return secrets.token_urlsafe(24)

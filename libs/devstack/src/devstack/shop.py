@@ -1,6 +1,8 @@
 """The reference shop as its customers and its administrator use it: HTTP through the gateway,
-nothing else. `python -m devstack.demo`, bench/saga.py and the end-to-end and chaos tests
-(tests/e2e, tests/chaos) drive the running stack with it.
+nothing else — but for what the shop's checks read at the payment provider, which is internal
+(not behind the gateway): that goes to psp's own address with the merchant's key.
+`python -m devstack.demo`, bench/saga.py and the end-to-end and chaos tests (tests/e2e,
+tests/chaos) drive the running stack with it.
 
 Every POST and PATCH carries a fresh Idempotency-Key, reused by its own retries. A `429` from
 the gateway's rate limit is retried after its `Retry-After`; with `patience_s`, so are `502`,
@@ -75,22 +77,33 @@ def unique_email(prefix: str = "shopper") -> str:
 
 
 class Shop:
-    def __init__(self, http: httpx.AsyncClient, *, patience_s: float = 0.0) -> None:
-        """`http` has the gateway as its base URL."""
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        provider: httpx.AsyncClient | None = None,
+        patience_s: float = 0.0,
+    ) -> None:
+        """`http` has the gateway as its base URL; `provider`, psp's own address and the
+        merchant's API key (`devstack.provider_keys.provider_client`), for `charges` and
+        `set_psp_faults`."""
         self.http = http
+        self.provider = provider
         self.patience_s = patience_s
 
     # -- accounts --------------------------------------------------------------------------
 
-    async def sign_up(self, name: str = "Shopper", email: str | None = None) -> Customer:
+    async def sign_up(
+        self, name: str = "Shopper", email: str | None = None, password: str = PASSWORD
+    ) -> Customer:
         email = email or unique_email()
         await self.call(
             "POST",
             "/identity/v1/users",
-            json={"email": email, "password": PASSWORD, "name": name},
+            json={"email": email, "password": password, "name": name},
             ok=(201,),
         )
-        return await self.log_in(email, PASSWORD)
+        return await self.log_in(email, password)
 
     async def log_in(self, email: str, password: str) -> Customer:
         tokens = await self.call(
@@ -197,12 +210,21 @@ class Shop:
 
     async def charges(self, order_id: str) -> list[Json]:
         """What the payment provider (psp) charged for the order, oldest first."""
-        page = await self.call("GET", "/psp/v1/charges", params={"reference": order_id})
+        page = await self.call(
+            "GET", "/v1/charges", params={"reference": order_id}, client=self._provider()
+        )
         return list(page["items"])
 
     async def set_psp_faults(self, admin: Customer, **knobs: Any) -> Json:
         """Set the provider's fault knobs (`outage`, `error_rate`, ...); omitted ones are off."""
-        return await self.call("PUT", "/psp/v1/admin/faults", token=admin.token, json=knobs)
+        return await self.call(
+            "PUT", "/v1/admin/faults", token=admin.token, json=knobs, client=self._provider()
+        )
+
+    def _provider(self) -> httpx.AsyncClient:
+        if self.provider is None:
+            raise RuntimeError("this Shop was made without a provider client (psp is internal)")
+        return self.provider
 
     async def notifications(self, customer: Customer) -> list[Json]:
         """The customer's latest notifications (emails), newest first."""
@@ -222,8 +244,11 @@ class Shop:
         json: Any = None,
         params: Mapping[str, str] | None = None,
         ok: tuple[int, ...] = (200,),
+        client: httpx.AsyncClient | None = None,
     ) -> Json:
-        """One request, retried as the module says; its JSON body, or ShopError."""
+        """One request (through the gateway, unless `client` is given), retried as the module
+        says; its JSON body, or ShopError."""
+        http = client or self.http
         headers = {"authorization": f"Bearer {token}"} if token else {}
         if method in ("POST", "PATCH", "PUT", "DELETE"):
             headers["Idempotency-Key"] = str(uuid.uuid4())
@@ -232,7 +257,7 @@ class Shop:
         while True:
             waited = time.monotonic() - started
             try:
-                response = await self.http.request(
+                response = await http.request(
                     method, path, headers=headers, json=json, params=params
                 )
             except httpx.TransportError:

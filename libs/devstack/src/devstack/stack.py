@@ -30,6 +30,7 @@ from devstack.postgres import PostgresCluster
 from devstack.process import ManagedProcess, port_open
 from devstack.profiles import REPO_ROOT, Profile
 from devstack.prometheus import PrometheusServer
+from devstack.provider_keys import service_secret_files
 from devstack.routes import Route, load_routes, service_port
 from devstack.secret_store import SecretStore
 from devstack.services import Service, service_environment
@@ -131,7 +132,8 @@ class Stack:
             profile=self.profile,
             service=name,
             port=service_port(self.profile, name, self.routes),
-            prefix=route.prefix,
+            # An internal service is called at its own root, not under a gateway prefix.
+            prefix=route.prefix if route.public else "",
             database_password=self.secrets.get(f"db-{name}-password"),
             identity_port=self._identity_port(),
             git_sha=self._git_sha,
@@ -140,6 +142,9 @@ class Stack:
             env.update(service_kafka_env(name, self.secrets.path(password_secret(name))))
         if name == IDENTITY:
             env["JWT_KEYS_DIR"] = str(self.secrets.jwt_keys_dir())
+        files = service_secret_files(self.secrets, name)
+        if files:  # read as the chart mounts them: one file per setting in SECRETS_DIR
+            env["SECRETS_DIR"] = str(self.secrets.service_dir(name, files))
         if self.observability:
             env["OTEL_EXPORTER_OTLP_ENDPOINT"] = self.jaeger.otlp_endpoint
         # The group's retry tiers as deploy/topics.yaml declares them (the one place they live).
@@ -247,8 +252,10 @@ class Stack:
             say(f"{CATALOG:<10} demo products seeded (python -m catalog seed-demo)")
         with self._step("start the gateway"):
             self.gateway.start()
+            # Internal services (psp) are not behind the gateway; `start` waited for them.
             for route in self.routes:
-                self._wait_through_gateway(route)
+                if route.public:
+                    self._wait_through_gateway(route)
         say(f"gateway    ready on {self.gateway.url}")
         if self.observability:
             with self._step("start Prometheus (metrics, alert rules)"):
@@ -383,7 +390,8 @@ class Stack:
             self.secrets.jwt_keys_dir()
 
     def _wait_through_gateway(self, route: Route, timeout: float = 30.0) -> None:
-        url = f"{self.gateway.url}{route.prefix}/readyz"
+        # /readyz is not served through the gateway: its OpenAPI document shows the route works.
+        url = f"{self.gateway.url}{route.prefix}/openapi.json"
         deadline = time.monotonic() + timeout
         last = "no answer"
         while time.monotonic() < deadline:

@@ -76,7 +76,12 @@ def up_summary(stack: Stack) -> str:
     """What `up` prints at the end: URLs, the admin login, where the logs are."""
     gateway = stack.gateway.url
     lines = [f"Flotilla is up (profile {stack.profile.name}).", "", f"  gateway   {gateway}"]
-    lines += [f"  {r.service:<9} {gateway}{r.prefix}/docs" for r in stack.routes]
+    lines += [
+        f"  {r.service:<9} {gateway}{r.prefix}/docs"
+        if r.public
+        else f"  {r.service:<9} {stack.service(r.service).url}/docs  (internal: not at the gateway)"
+        for r in stack.routes
+    ]
     identity = next((r for r in stack.routes if r.service == IDENTITY), None)
     if identity is not None:
         body = f'{{"email":"{ADMIN_EMAIL}","password":"{stack.admin_password}"}}'

@@ -18,6 +18,7 @@ from opentelemetry.sdk.trace import SpanProcessor
 
 from servicekit.asgi.body_limit import BodySizeLimit
 from servicekit.asgi.deadline import RequestDeadline
+from servicekit.asgi.nul_bytes import RefuseNulCharacters
 from servicekit.asgi.observe import ObserveRequests
 from servicekit.db.engine import Database
 from servicekit.errors import install_problem_handlers
@@ -90,6 +91,9 @@ def create_app(
         description=description,
         lifespan=lifespan,
         root_path=settings.root_path,
+        docs_url="/docs" if settings.api_docs else None,
+        redoc_url="/redoc" if settings.api_docs else None,
+        openapi_url="/openapi.json" if settings.api_docs else None,
     )
     app.state.settings = settings
     app.state.database = db
@@ -113,6 +117,7 @@ def create_app(
 
     # add_middleware wraps: the last added is the outermost.
     app.add_middleware(RequestDeadline, timeout_s=settings.request_timeout_s)
+    app.add_middleware(RefuseNulCharacters)  # inside the size limit: it scans a bounded body
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(
         ObserveRequests,

@@ -15,6 +15,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import Send
@@ -142,7 +143,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ProblemError, _on_problem)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
-    for error_type in DATABASE_UNAVAILABLE_ERRORS:
+    app.add_exception_handler(DBAPIError, _on_database_error)
+    for error_type in DATABASE_UNAVAILABLE_ERRORS:  # subclasses: their handler wins
         app.add_exception_handler(error_type, _on_database_unavailable)
 
 
@@ -193,7 +195,30 @@ async def _on_http_exception(request: Request, exc: Exception) -> Response:
         if isinstance(exc.detail, str) and exc.detail != _reason(exc.status_code)
         else None
     )
-    return problem_response(exc.status_code, detail, instance=request.url.path, headers=exc.headers)
+    slug = getattr(exc, "slug", None) or _HTTP_ERROR_SLUGS.get(exc.status_code)
+    return problem_response(
+        exc.status_code, detail, slug=slug, instance=request.url.path, headers=exc.headers
+    )
+
+
+_DATA_EXCEPTION = "22"
+"""SQLSTATE class 22, data exception: a value the column cannot hold (a NUL in text, a number
+out of range, an invalid date) — the request's fault, whatever validation let through."""
+
+
+async def _on_database_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DBAPIError)
+    sqlstate = str(getattr(exc.orig, "sqlstate", "") or "")
+    if not sqlstate.startswith(_DATA_EXCEPTION):
+        raise exc  # a bug or an outage: the 500 path logs it (engines hide parameters)
+    # The statement and its parameters stay out of the log: they are the client's data.
+    log.warning("request refused by a database data check", extra={"sqlstate": sqlstate})
+    return problem_response(
+        422,
+        "A value in the request cannot be stored; check the fields' formats and ranges.",
+        slug="invalid-value",
+        instance=request.url.path,
+    )
 
 
 async def _on_database_unavailable(request: Request, exc: Exception) -> Response:

@@ -24,7 +24,9 @@ Environment = Literal["dev", "test", "prod"]
 class ServiceSettings(BaseSettings):
     """What every Flotilla service needs; services subclass it to add their own fields."""
 
-    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+    # A refused value is never echoed in the error: it may be a password or an API key, and
+    # the error ends up in the start-up log.
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, hide_input_in_errors=True)
 
     service_name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     service_version: str = "0.1.0"
@@ -54,6 +56,10 @@ class ServiceSettings(BaseSettings):
     idempotency_purge_interval_s: float = Field(default=300.0, gt=0)
     shutdown_drain_delay_s: float = Field(default=0.0, ge=0)
     shutdown_timeout_s: float = Field(default=20.0, gt=0)
+
+    api_docs: bool = True
+    """Serve /docs, /redoc and /openapi.json. Off in prod (the chart's values-prod.yaml): the
+    published OpenAPI documents live with the release, not on the public edge."""
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "json"

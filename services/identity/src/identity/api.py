@@ -6,14 +6,27 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, status
 
-from identity.domain import EmailAlreadyRegistered, InvalidCredentials, User
-from identity.handlers import TokenPolicy, authenticate, register_user
+from identity.domain import (
+    EmailAlreadyRegistered,
+    InvalidCredentials,
+    LoginThrottle,
+    LoginThrottled,
+    User,
+)
+from identity.handlers import (
+    TokenPolicy,
+    authenticate,
+    check_login_lock,
+    record_failed_login,
+    register_user,
+)
 from identity.passwords import Passwords
 from identity.repository import UserRepository
 from identity.schemas import NewUser, TokenRequest, TokenResponse, UserOut
 from servicekit.auth.dependencies import CurrentPrincipal
 from servicekit.auth.keys import KeyRing
-from servicekit.db.session import SessionDep
+from servicekit.db.engine import Database
+from servicekit.db.session import SessionDep, get_database
 from servicekit.errors import ProblemError
 from servicekit.events.dependencies import OutboxDep
 from servicekit.idempotency import IdempotentRoute, idempotency_exempt
@@ -38,6 +51,11 @@ def _keys(request: Request) -> KeyRing:
 def _policy(request: Request) -> TokenPolicy:
     policy: TokenPolicy = request.app.state.token_policy
     return policy
+
+
+def _throttle(request: Request) -> LoginThrottle:
+    throttle: LoginThrottle = request.app.state.login_throttle
+    return throttle
 
 
 PasswordsDep = Annotated[Passwords, Depends(_passwords)]
@@ -76,20 +94,37 @@ async def sign_up(
     summary="Exchange email and password for an access token",
     # Replaying a stored token would keep a credential in the database; a token changes no state.
     openapi_extra=idempotency_exempt("issuing a token changes no state"),
-    responses={401: {"description": "Wrong email or password", **_PROBLEM}},
+    responses={
+        401: {"description": "Wrong email or password", **_PROBLEM},
+        429: {
+            "description": "Too many failed logins for this email lately (`Retry-After`)",
+            **_PROBLEM,
+        },
+    },
 )
 async def create_token(
     body: TokenRequest,
     session: SessionDep,
+    database: Annotated[Database, Depends(get_database)],
     passwords: PasswordsDep,
     keys: Annotated[KeyRing, Depends(_keys)],
     policy: Annotated[TokenPolicy, Depends(_policy)],
+    throttle: Annotated[LoginThrottle, Depends(_throttle)],
 ) -> TokenResponse:
     try:
+        await check_login_lock(database, body.email)
         issued = await authenticate(
             session, passwords, keys, policy, email=body.email, password=body.password
         )
+    except LoginThrottled as throttled:
+        raise ProblemError(
+            "Too many failed logins for this email; retry after Retry-After seconds.",
+            status=429,
+            slug="login-throttled",
+            headers={"Retry-After": str(throttled.retry_after_s)},
+        ) from None
     except InvalidCredentials:
+        await record_failed_login(database, throttle, body.email)
         raise ProblemError(
             "The email or password is wrong.",
             status=401,

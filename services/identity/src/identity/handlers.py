@@ -3,21 +3,38 @@
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.identity import UserRegisteredV1
-from identity.domain import InvalidCredentials, User, normalize_email
+from identity.domain import (
+    InvalidCredentials,
+    LoginThrottle,
+    LoginThrottled,
+    User,
+    account_key,
+    normalize_email,
+)
 from identity.metrics import count_signup
 from identity.passwords import Passwords
-from identity.repository import UserRepository
+from identity.repository import LoginFailureRepository, UserRepository
 from servicekit.auth.keys import KeyRing
 from servicekit.auth.tokens import issue_access_token
+from servicekit.db.engine import Database
 from servicekit.events.outbox import Outbox
 from servicekit.ids import new_id
 
-__all__ = ["IssuedToken", "TokenPolicy", "authenticate", "ensure_admin", "register_user"]
+__all__ = [
+    "IssuedToken",
+    "TokenPolicy",
+    "authenticate",
+    "check_login_lock",
+    "ensure_admin",
+    "record_failed_login",
+    "register_user",
+]
 
 log = logging.getLogger(__name__)
 
@@ -70,10 +87,18 @@ async def authenticate(
     email: str,
     password: str,
 ) -> IssuedToken:
-    """Raises InvalidCredentials, identically for an unknown email and a wrong password."""
+    """Raises InvalidCredentials, identically for an unknown email and a wrong password. A
+    success forgets the address's failed logins (in the request's transaction)."""
     user = await UserRepository(session).by_email(normalize_email(email))
-    if not await passwords.verify(user.password_hash if user else None, password) or user is None:
+    stored = user.password_hash if user else None
+    matched = await passwords.verify(stored, password)
+    if not matched and password != password.strip():
+        # Accounts made before 2026-12-04 had their password stored stripped of surrounding
+        # whitespace; the same try for an unknown email keeps both failures equally slow.
+        matched = await passwords.verify(stored, password.strip())
+    if not matched or user is None:
         raise InvalidCredentials
+    await LoginFailureRepository(session).clear(account_key(email))
     token = issue_access_token(
         keys,
         subject=user.id,
@@ -84,6 +109,33 @@ async def authenticate(
         extra_claims={"email": user.email},
     )
     return IssuedToken(token, policy.ttl_s)
+
+
+async def check_login_lock(database: Database, email: str) -> None:
+    """Raises LoginThrottled while the address is locked; checked before the password is
+    hashed, so a locked address costs no hashing either."""
+    async with database.transaction() as session:
+        remaining = await LoginFailureRepository(session).locked_for_s(account_key(email))
+    if remaining > 0:
+        raise LoginThrottled(max(1, math.ceil(remaining)))
+
+
+async def record_failed_login(database: Database, throttle: LoginThrottle, email: str) -> None:
+    """Count the failure and lock the address when the throttle says so — in a transaction of
+    its own: the request's own rolls back with its 401."""
+    key = account_key(email)
+    async with database.transaction() as session:
+        repository = LoginFailureRepository(session)
+        failures = await repository.add_failure(key, throttle.window_s)
+        lock_s = throttle.lock_after(failures)
+        if lock_s > 0:
+            await repository.lock(key, lock_s)
+    if lock_s > 0:
+        # The hash, not the address: a log line must not list the addresses tried.
+        log.warning(
+            "login throttled",
+            extra={"account_key": key[:16], "failures": failures, "lock_s": lock_s},
+        )
 
 
 async def ensure_admin(

@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from opentelemetry.sdk.trace import SpanProcessor
 
 from identity.api import router
+from identity.domain import LoginThrottle
 from identity.handlers import TokenPolicy
 from identity.passwords import Passwords
 from identity.settings import IdentitySettings
@@ -37,7 +38,16 @@ def build_app(settings: IdentitySettings, span_processors: Sequence[SpanProcesso
     )
     publishing.install(app)
     app.state.key_ring = key_ring
-    app.state.passwords = Passwords()
+    app.state.passwords = Passwords(
+        memory_budget_kib=settings.password_hash_memory_budget_mib * 1024,
+        wait_s=settings.password_hash_wait_s,
+    )
+    app.state.login_throttle = LoginThrottle(
+        free_attempts=settings.login_free_attempts,
+        base_delay_s=settings.login_backoff_base_s,
+        max_delay_s=settings.login_backoff_max_s,
+        window_s=settings.login_failure_window_s,
+    )
     app.state.token_policy = TokenPolicy(
         settings.jwt_issuer, settings.jwt_audience, settings.access_token_ttl_s
     )

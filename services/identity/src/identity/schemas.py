@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 __all__ = ["NewUser", "TokenRequest", "TokenResponse", "UserOut"]
 
 
 class NewUser(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid")
 
     email: EmailStr = Field(max_length=320)
+    # Exactly as typed: a login compares it as typed, so stripping here (as sign-up once did)
+    # made an account whose password has surrounding spaces impossible to log in to.
     password: str = Field(min_length=10, max_length=256)
-    name: str = Field(min_length=1, max_length=200)
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
 
 class UserOut(BaseModel):

@@ -28,7 +28,9 @@ def build_app(settings: PaymentsSettings, span_processors: Sequence[SpanProcesso
     database = Database.from_settings(settings)
     publishing = Publishing.for_service(settings, database)
     psp = ResilientClient.from_settings("psp", settings)
-    consumer = build_consumer(settings, database, publishing.outbox, PspProvider(psp))
+    consumer = build_consumer(
+        settings, database, publishing.outbox, PspProvider(psp, settings.psp_api_key)
+    )
     tokens = JwksTokens(
         settings.jwks_url, issuer=settings.jwt_issuer, audience=settings.jwt_audience
     )

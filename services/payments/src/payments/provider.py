@@ -12,6 +12,11 @@ under a budget, circuit breaker). What comes back is sorted into three cases:
     an open breaker             → ProviderUnavailable: the charge may or may not exist; the
                                   same Idempotency-Key on the next attempt finds out
 
+Every call carries the merchant account's secret key (`Authorization: Bearer sk_…`); a 401
+means it is wrong or revoked, which no retry mends: it is logged as an error and, like any
+other unexpected status, treated as ProviderUnavailable so that no order is given up on while
+an operator fixes the key.
+
 A refund (of a cancelled order's charge) is 201 → its refund id; anything else, or no answer,
 is ProviderUnavailable, and so is a failed look-up of the charge made under a key.
 """
@@ -22,6 +27,7 @@ import logging
 from typing import Any, Protocol
 
 import httpx
+from pydantic import SecretStr
 
 from payments.domain import Charged, Declined, ProviderUnavailable
 from servicekit.errors import ProblemError
@@ -53,8 +59,16 @@ class PaymentProvider(Protocol):
 
 
 class PspProvider:
-    def __init__(self, client: ResilientClient) -> None:
+    def __init__(self, client: ResilientClient, api_key: SecretStr) -> None:
         self._client = client
+        self._api_key = api_key
+
+    def _auth(self, **headers: str) -> dict[str, str]:
+        return {"authorization": f"Bearer {self._api_key.get_secret_value()}", **headers}
+
+    def _check_key(self, response: httpx.Response) -> None:
+        if response.status_code == 401:
+            log.error("the provider refused payments' API key (PSP_API_KEY): fix the secret")
 
     async def charge(
         self,
@@ -74,10 +88,11 @@ class PspProvider:
                     "payment_method": payment_method,
                     "reference": reference,
                 },
-                headers={"Idempotency-Key": idempotency_key},
+                headers=self._auth(**{"Idempotency-Key": idempotency_key}),
             )
         except (ProblemError, httpx.HTTPError) as error:  # breaker open, unreachable, timeout
             raise ProviderUnavailable(f"{type(error).__name__}: {error}") from error
+        self._check_key(response)
         body = _json(response)
         if response.status_code == 201 and isinstance(body.get("id"), str):
             return Charged(body["id"])
@@ -96,10 +111,11 @@ class PspProvider:
     async def succeeded_charge(self, *, idempotency_key: str) -> str | None:
         try:
             response = await self._client.get(
-                "/v1/charges", params={"idempotency_key": idempotency_key}
+                "/v1/charges", params={"idempotency_key": idempotency_key}, headers=self._auth()
             )
         except (ProblemError, httpx.HTTPError) as error:
             raise ProviderUnavailable(f"{type(error).__name__}: {error}") from error
+        self._check_key(response)
         items = _json(response).get("items")
         if response.status_code != 200 or not isinstance(items, list):
             raise ProviderUnavailable(f"the provider answered {response.status_code}")
@@ -113,10 +129,11 @@ class PspProvider:
             response = await self._client.post(
                 "/v1/refunds",
                 json={"charge_id": charge_id},
-                headers={"Idempotency-Key": idempotency_key},
+                headers=self._auth(**{"Idempotency-Key": idempotency_key}),
             )
         except (ProblemError, httpx.HTTPError) as error:
             raise ProviderUnavailable(f"{type(error).__name__}: {error}") from error
+        self._check_key(response)
         body = _json(response)
         if response.status_code == 201 and isinstance(body.get("id"), str):
             return str(body["id"])

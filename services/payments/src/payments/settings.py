@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 
 from servicekit.http.policy import DownstreamSettings
 from servicekit.settings import ServiceSettings
@@ -9,7 +9,8 @@ __all__ = ["PaymentsSettings"]
 
 
 class PaymentsSettings(ServiceSettings, DownstreamSettings):
-    """`DOWNSTREAMS` must name `psp`, the payment provider every reserved order is charged at."""
+    """`DOWNSTREAMS` must name `psp`, the payment provider every reserved order is charged at
+    (the simulator in dev and test; in prod, the real provider's URL)."""
 
     service_name: str = "payments"
     db_schema: str = "payments"
@@ -18,6 +19,10 @@ class PaymentsSettings(ServiceSettings, DownstreamSettings):
     """identity's public keys, e.g. http://identity:8000/.well-known/jwks.json."""
     jwt_issuer: str = "flotilla-identity"
     jwt_audience: str = "flotilla"
+
+    psp_api_key: SecretStr
+    """The merchant account's secret key at the provider (`sk_test_…`), sent as a bearer token
+    on every call: from the secret file `psp_api_key` in SECRETS_DIR."""
 
     kafka_bootstrap_servers: str
     consumer_retry_delays_s: tuple[float, ...] = (5.0, 15.0, 45.0)

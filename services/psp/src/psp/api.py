@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
 
+from psp.accounts import MerchantAccount
 from psp.answers import (
     PROBLEM,
     charge_out,
@@ -39,6 +40,10 @@ router = APIRouter(tags=["charges"])
 admin_router = APIRouter(tags=["faults"], route_class=IdempotentRoute)
 
 _PROBLEM = PROBLEM
+_UNAUTHENTICATED: dict[str, Any] = {
+    "description": "No valid secret API key (`Authorization: Bearer sk_test_…`)",
+    **_PROBLEM,
+}
 
 DatabaseDep = Annotated[Database, Depends(get_database)]
 
@@ -57,6 +62,7 @@ DatabaseDep = Annotated[Database, Depends(get_database)]
     responses={
         400: {"description": "No or an unusable Idempotency-Key", **_PROBLEM},
         402: {"description": "Declined (`decline_code`); recorded as a failed charge", **_PROBLEM},
+        401: _UNAUTHENTICATED,
         409: {"description": "A request with this key is still in progress", **_PROBLEM},
         422: {"description": "Unknown payment method, invalid body or key reused", **_PROBLEM},
         500: {
@@ -69,6 +75,7 @@ DatabaseDep = Annotated[Database, Depends(get_database)]
 )
 async def charge(
     body: ChargeIn,
+    account: MerchantAccount,
     request: Request,
     session: SessionDep,
     database: DatabaseDep,
@@ -85,6 +92,7 @@ async def charge(
     try:
         answer = await create_charge(
             session,
+            account,
             key,
             ChargeRequest(body.amount, body.currency, body.payment_method, body.reference),
             faults,
@@ -142,12 +150,14 @@ async def charge(
         "provider's dashboard, stays readable."
     ),
     responses={
+        401: _UNAUTHENTICATED,
         422: {"description": "Invalid query parameters", **_PROBLEM},
         500: {"description": "An injected error (`error_rate`), on a look-up by key", **_PROBLEM},
         503: {"description": "An injected outage, on a look-up by key", **_PROBLEM},
     },
 )
 async def find_charges(
+    account: MerchantAccount,
     request: Request,
     session: SessionDep,
     database: DatabaseDep,
@@ -169,12 +179,12 @@ async def find_charges(
             lambda outcome: CHARGE_LOOKUPS.labels(outcome).inc(),
             what="look-up",
         )
-        by_key = await charges.by_key(idempotency_key)
+        by_key = await charges.by_key(account, idempotency_key)
         CHARGE_LOOKUPS.labels("none" if by_key is None else "found").inc()
         found = [by_key] if by_key is not None else []
     else:
         assert reference is not None
-        found = await charges.by_reference(reference, limit=limit)
+        found = await charges.by_reference(account, reference, limit=limit)
     refunds = await RefundRepository(session).for_charges([charge.id for charge in found])
     return ChargePage(items=[charge_out(charge, refunds.get(charge.id)) for charge in found])
 
@@ -183,12 +193,15 @@ async def find_charges(
     "/v1/charges/{charge_id}",
     response_model=ChargeOut,
     summary="One charge",
-    responses={404: {"description": "No such charge", **_PROBLEM}},
+    responses={
+        401: _UNAUTHENTICATED,
+        404: {"description": "No such charge (or another account's)", **_PROBLEM},
+    },
 )
 async def one_charge(
-    session: SessionDep, charge_id: Annotated[str, Path(max_length=40)]
+    account: MerchantAccount, session: SessionDep, charge_id: Annotated[str, Path(max_length=40)]
 ) -> ChargeOut:
-    found = await ChargeRepository(session).by_id(charge_id)
+    found = await ChargeRepository(session).by_id(account, charge_id)
     if found is None:
         raise ProblemError("No such charge.", status=404, slug="charge-not-found")
     refunds = await RefundRepository(session).for_charges([found.id])

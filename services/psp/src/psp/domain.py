@@ -64,6 +64,8 @@ class ChargeRequest:
 @dataclass(frozen=True)
 class Charge:
     id: str
+    account: str
+    """The merchant account that made it; only that account sees it or its key."""
     idempotency_key: str
     fingerprint: str
     amount: int
@@ -93,6 +95,7 @@ class Refund:
     """A full refund of a succeeded charge; a charge has at most one."""
 
     id: str
+    account: str
     idempotency_key: str
     fingerprint: str
     charge_id: str

@@ -98,6 +98,7 @@ def answer_lost(faults: Faults, roll: Callable[[], float]) -> bool:
 
 async def create_charge(
     session: AsyncSession,
+    account: str,
     idempotency_key: str,
     request: ChargeRequest,
     faults: Faults,
@@ -105,18 +106,19 @@ async def create_charge(
     render: Render,
     roll: Callable[[], float],
 ) -> ChargeAnswer:
-    """Charge once per idempotency key. A key seen before (with the same request) answers with
-    its charge's stored first answer; with another request it raises IdempotencyKeyReused.
-    An unknown payment method raises UnknownPaymentMethod and records nothing. A decline is
-    recorded as a failed charge whose first answer is the 402."""
+    """Charge once per idempotency key of the account. A key seen before (with the same
+    request) answers with its charge's stored first answer; with another request it raises
+    IdempotencyKeyReused. An unknown payment method raises UnknownPaymentMethod and records
+    nothing. A decline is recorded as a failed charge whose first answer is the 402."""
     repository = ChargeRepository(session)
     fingerprint = request.fingerprint()
-    existing = await repository.by_key(idempotency_key)
+    existing = await repository.by_key(account, idempotency_key)
     if existing is not None:
         return _replay(existing, fingerprint)
     decision = decide(request, faults, roll)
     unsaved = Charge(
         id=new_id("ch"),
+        account=account,
         idempotency_key=idempotency_key,
         fingerprint=fingerprint,
         amount=request.amount,
@@ -138,35 +140,38 @@ async def create_charge(
     log.info(
         "charge %s",
         stored.status,
-        extra={"charge_id": stored.id, "reference": stored.reference},
+        extra={"charge_id": stored.id, "reference": stored.reference, "account": account},
     )
     return ChargeAnswer(stored, replayed=False)
 
 
 async def create_refund(
     session: AsyncSession,
+    account: str,
     idempotency_key: str,
     request: RefundRequest,
     *,
     render: RenderRefund,
 ) -> RefundAnswer:
-    """Refund a succeeded charge in full, once per idempotency key and once per charge. A key
+    """Refund a succeeded charge of the account in full, once per idempotency key of the
+    account and once per charge. A key
     seen before (with the same charge) answers with its refund's stored first answer; with
     another charge it raises IdempotencyKeyReused. An unknown charge raises ChargeNotFound; a
     charge that did not succeed, or is already refunded under another key, raises
     ChargeNotRefundable. Neither is recorded: asking again re-checks."""
     refunds = RefundRepository(session)
     fingerprint = request.fingerprint()
-    existing = await refunds.by_key(idempotency_key)
+    existing = await refunds.by_key(account, idempotency_key)
     if existing is not None:
         return _replay_refund(existing, fingerprint)
-    charge = await ChargeRepository(session).by_id(request.charge_id)
+    charge = await ChargeRepository(session).by_id(account, request.charge_id)
     if charge is None:
         raise ChargeNotFound(request.charge_id)
     if charge.status != "succeeded":
         raise ChargeNotRefundable(charge.id, already_refunded=False)
     unsaved = Refund(
         id=new_id("re"),
+        account=account,
         idempotency_key=idempotency_key,
         fingerprint=fingerprint,
         charge_id=charge.id,
@@ -179,7 +184,7 @@ async def create_refund(
     status, body = render(unsaved)
     stored = await refunds.add_once(replace(unsaved, response_status=status, response_body=body))
     if stored is None:  # the key or the charge already has a refund (maybe a concurrent one)
-        existing = await refunds.by_key(idempotency_key)
+        existing = await refunds.by_key(account, idempotency_key)
         if existing is not None:
             return _replay_refund(existing, fingerprint)
         raise ChargeNotRefundable(charge.id, already_refunded=True)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import SpanProcessor
 
+from psp.accounts import MerchantKeys, install_merchant_keys
 from psp.api import admin_router, router
 from psp.refunds_api import refunds_router
 from psp.settings import PspSettings
@@ -33,4 +34,5 @@ def build_app(settings: PspSettings, span_processors: Sequence[SpanProcessor] = 
         ),
     )
     tokens.install(app)
+    install_merchant_keys(app, MerchantKeys(settings.api_keys))
     return app

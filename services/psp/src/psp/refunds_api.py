@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Request, Response, status
 
+from psp.accounts import MerchantAccount
 from psp.answers import PROBLEM, checked_key, lost_answer, raise_injected_faults, refund_out
 from psp.domain import (
     ChargeNotFound,
@@ -43,7 +44,8 @@ DatabaseDep = Annotated[Database, Depends(get_database)]
     openapi_extra=idempotency_exempt("psp keeps its own idempotency keys on the refunds"),
     responses={
         400: {"description": "No or an unusable Idempotency-Key", **PROBLEM},
-        404: {"description": "No such charge", **PROBLEM},
+        401: {"description": "No valid secret API key", **PROBLEM},
+        404: {"description": "No such charge (or another account's)", **PROBLEM},
         409: {
             "description": "The charge did not succeed, is already refunded under another key, "
             "or a request with this key is still in progress",
@@ -60,6 +62,7 @@ DatabaseDep = Annotated[Database, Depends(get_database)]
 )
 async def refund(
     body: RefundIn,
+    account: MerchantAccount,
     request: Request,
     session: SessionDep,
     database: DatabaseDep,
@@ -75,7 +78,7 @@ async def refund(
     )
     try:
         answer = await create_refund(
-            session, key, RefundRequest(body.charge_id), render=_first_answer
+            session, account, key, RefundRequest(body.charge_id), render=_first_answer
         )
     except ChargeNotFound:
         REFUNDS.labels("not_found").inc()

@@ -19,10 +19,12 @@ class ChargeRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def by_key(self, idempotency_key: str) -> Charge | None:
+    async def by_key(self, account: str, idempotency_key: str) -> Charge | None:
         row = (
             await self._session.execute(
-                select(charges).where(charges.c.idempotency_key == idempotency_key)
+                select(charges).where(
+                    charges.c.account == account, charges.c.idempotency_key == idempotency_key
+                )
             )
         ).first()
         return _charge(row) if row else None
@@ -35,6 +37,7 @@ class ChargeRepository:
             insert(charges)
             .values(
                 id=charge.id,
+                account=charge.account,
                 idempotency_key=charge.idempotency_key,
                 fingerprint=charge.fingerprint,
                 amount=charge.amount,
@@ -47,7 +50,7 @@ class ChargeRepository:
                 response_body=charge.response_body,
                 created_at=charge.created_at,
             )
-            .on_conflict_do_nothing(index_elements=[charges.c.idempotency_key])
+            .on_conflict_do_nothing(index_elements=[charges.c.account, charges.c.idempotency_key])
             .returning(*charges.c)
         )
         try:
@@ -58,21 +61,24 @@ class ChargeRepository:
             raise
         if inserted is not None:
             return _charge(inserted), True
-        existing = await self.by_key(charge.idempotency_key)
+        existing = await self.by_key(charge.account, charge.idempotency_key)
         assert existing is not None  # the conflicting row committed before we were let through
         return existing, False
 
-    async def by_id(self, charge_id: str) -> Charge | None:
+    async def by_id(self, account: str, charge_id: str) -> Charge | None:
+        """Another account's charge is not found, as if it did not exist."""
         row = (
-            await self._session.execute(select(charges).where(charges.c.id == charge_id))
+            await self._session.execute(
+                select(charges).where(charges.c.account == account, charges.c.id == charge_id)
+            )
         ).first()
         return _charge(row) if row else None
 
-    async def by_reference(self, reference: str, *, limit: int) -> list[Charge]:
+    async def by_reference(self, account: str, reference: str, *, limit: int) -> list[Charge]:
         """Oldest first (ids are time-ordered)."""
         rows = await self._session.execute(
             select(charges)
-            .where(charges.c.reference == reference)
+            .where(charges.c.account == account, charges.c.reference == reference)
             .order_by(charges.c.id)
             .limit(limit)
         )
@@ -83,10 +89,12 @@ class RefundRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def by_key(self, idempotency_key: str) -> Refund | None:
+    async def by_key(self, account: str, idempotency_key: str) -> Refund | None:
         row = (
             await self._session.execute(
-                select(refunds).where(refunds.c.idempotency_key == idempotency_key)
+                select(refunds).where(
+                    refunds.c.account == account, refunds.c.idempotency_key == idempotency_key
+                )
             )
         ).first()
         return _refund(row) if row else None
@@ -108,6 +116,7 @@ class RefundRepository:
             insert(refunds)
             .values(
                 id=refund.id,
+                account=refund.account,
                 idempotency_key=refund.idempotency_key,
                 fingerprint=refund.fingerprint,
                 charge_id=refund.charge_id,
@@ -162,6 +171,7 @@ def _charge(row: object) -> Charge:
     mapping = row._mapping  # type: ignore[attr-defined]
     return Charge(
         id=mapping["id"],
+        account=mapping["account"],
         idempotency_key=mapping["idempotency_key"],
         fingerprint=mapping["fingerprint"],
         amount=mapping["amount"],
@@ -191,6 +201,7 @@ def _refund(row: object) -> Refund:
     mapping = row._mapping  # type: ignore[attr-defined]
     return Refund(
         id=mapping["id"],
+        account=mapping["account"],
         idempotency_key=mapping["idempotency_key"],
         fingerprint=mapping["fingerprint"],
         charge_id=mapping["charge_id"],

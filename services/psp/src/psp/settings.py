@@ -1,7 +1,10 @@
 from __future__ import annotations
 
-from pydantic import Field
+import re
 
+from pydantic import Field, SecretStr, field_validator
+
+from psp.accounts import ACCOUNT_ID, API_KEY
 from servicekit.settings import ServiceSettings
 
 __all__ = ["PspSettings"]
@@ -16,5 +19,25 @@ class PspSettings(ServiceSettings):
     jwt_issuer: str = "flotilla-identity"
     jwt_audience: str = "flotilla"
 
+    api_keys: dict[str, SecretStr]
+    """The merchant accounts and their secret keys, `{"acct_flotilla": "sk_test_…"}`: from the
+    secret file `api_keys` in SECRETS_DIR (or API_KEYS). No default: a provider without
+    accounts would answer nobody, or everybody."""
+
     outage_retry_after_s: int = Field(default=1, ge=1, le=3600)
     """The `Retry-After` of a 503 while the `outage` knob is on."""
+
+    @field_validator("api_keys")
+    @classmethod
+    def _well_formed_accounts(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        if not value:
+            raise ValueError("at least one merchant account")
+        for account, key in value.items():
+            if not re.match(ACCOUNT_ID, account):
+                raise ValueError(f"account id {account!r} must match {ACCOUNT_ID}")
+            # The message names the account, never the key.
+            if not re.match(API_KEY, key.get_secret_value()):
+                raise ValueError(f"the key of {account} must match sk_test_/sk_live_ + 24+ chars")
+        if len({key.get_secret_value() for key in value.values()}) != len(value):
+            raise ValueError("every account needs a key of its own")
+        return value

@@ -16,6 +16,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Table,
+    UniqueConstraint,
     func,
     text,
 )
@@ -31,8 +32,10 @@ charges = Table(
     "charges",
     metadata,
     Column("id", String(40), primary_key=True),
-    # The provider's own idempotency: one charge per key, holding the key's first answer.
-    Column("idempotency_key", String(255), nullable=False, unique=True),
+    Column("account", String(45), nullable=False),
+    # The provider's own idempotency: one charge per account and key, holding the key's first
+    # answer (keys are scoped to the account: another merchant cannot take one).
+    Column("idempotency_key", String(255), nullable=False),
     Column("fingerprint", String(64), nullable=False),
     Column("amount", BigInteger, nullable=False),
     Column("currency", String(3), nullable=False),
@@ -43,14 +46,16 @@ charges = Table(
     Column("response_status", SmallInteger, nullable=False),
     Column("response_body", LargeBinary, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Index("ix_charges_reference", "reference"),
+    UniqueConstraint("account", "idempotency_key", name="uq_charges_account_idempotency_key"),
+    Index("ix_charges_account_reference", "account", "reference"),
 )
 
 refunds = Table(
     "refunds",
     metadata,
     Column("id", String(40), primary_key=True),
-    Column("idempotency_key", String(255), nullable=False, unique=True),
+    Column("account", String(45), nullable=False),
+    Column("idempotency_key", String(255), nullable=False),
     Column("fingerprint", String(64), nullable=False),
     # Full refunds only: at most one per charge, whatever key asks for it.
     Column("charge_id", String(40), ForeignKey("charges.id"), nullable=False, unique=True),
@@ -59,6 +64,7 @@ refunds = Table(
     Column("response_status", SmallInteger, nullable=False),
     Column("response_body", LargeBinary, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    UniqueConstraint("account", "idempotency_key", name="uq_refunds_account_idempotency_key"),
 )
 
 FAULTS_ROW = 1

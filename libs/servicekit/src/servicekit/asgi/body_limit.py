@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from servicekit.asgi.tracked_send import TrackedSend
 from servicekit.errors import send_problem
 from servicekit.observability.metrics import HTTP_REQUESTS_REJECTED
 
@@ -33,7 +34,7 @@ class BodySizeLimit:
             await self._refuse(send)
             return
         received = 0
-        response_started = False
+        tracked = TrackedSend(send)
 
         async def counting_receive() -> Message:
             nonlocal received
@@ -44,17 +45,11 @@ class BodySizeLimit:
                     raise _BodyTooLarge(self.max_bytes)
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal response_started
-            if message["type"] == "http.response.start":
-                response_started = True
-            await send(message)
-
         try:
-            await self.app(scope, counting_receive, tracking_send)
+            await self.app(scope, counting_receive, tracked)
         except _BodyTooLarge:
             # Reached when the app read the body outside FastAPI's own parsing.
-            if response_started:
+            if tracked.started:
                 raise
             await self._refuse(send)
         if received > self.max_bytes:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import time
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from servicekit.asgi.tracked_send import TrackedSend
 from servicekit.errors import send_problem
 from servicekit.observability.metrics import HTTP_REQUESTS_REJECTED
 from servicekit.request_context import deadline_var
@@ -36,21 +37,15 @@ class RequestDeadline:
         caller_budget = _caller_budget_s(scope)
         budget = self.timeout_s if caller_budget is None else min(self.timeout_s, caller_budget)
         token = deadline_var.set(time.monotonic() + budget)
-        response_started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal response_started
-            if message["type"] == "http.response.start":
-                response_started = True
-            await send(message)
+        tracked = TrackedSend(send)
 
         try:
             if budget <= 0:
                 raise TimeoutError
             async with asyncio.timeout(budget):
-                await self.app(scope, receive, tracking_send)
+                await self.app(scope, receive, tracked)
         except TimeoutError:
-            if response_started:
+            if tracked.started:
                 raise
             HTTP_REQUESTS_REJECTED.labels("deadline_exceeded").inc()
             await send_problem(

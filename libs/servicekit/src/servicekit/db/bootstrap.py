@@ -93,6 +93,7 @@ async def bootstrap_database(
     engine = create_async_engine(
         settings.database_url.get_secret_value(),
         poolclass=NullPool,
+        hide_parameters=True,  # as every engine: errors never carry the values
         connect_args={"server_settings": {"search_path": spec.schema}},
     )
     try:

@@ -35,6 +35,8 @@ class Database:
             pool_timeout=settings.db_pool_timeout_s,
             pool_pre_ping=True,  # a restarted Postgres is picked up without a restart of ours
             pool_recycle=1800,
+            # Errors and logs show the statement, never its values (emails, password hashes).
+            hide_parameters=True,
             connect_args={
                 "timeout": settings.db_connect_timeout_s,
                 "command_timeout": settings.db_statement_timeout_ms / 1000 + 1,

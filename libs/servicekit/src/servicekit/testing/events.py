@@ -51,6 +51,7 @@ async def prepare_event_tables(admin_url: str, settings: ServiceSettings) -> Non
     engine = create_async_engine(
         settings.database_url.get_secret_value(),
         poolclass=NullPool,
+        hide_parameters=True,  # as every engine: errors never carry the values
         connect_args={"server_settings": {"search_path": spec.schema}},
     )
     metadata = new_metadata()
