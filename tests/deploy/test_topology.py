@@ -83,7 +83,8 @@ def _service_environment(config_map: Object, deployment: Object, folder: Path) -
     secrets.mkdir()
     name = config_map["data"]["SERVICE_NAME"]
     for file in _secret_files(deployment):
-        if file != "database_url":
+        # The database URL and the Kafka files are written below, with their own contents.
+        if file not in {"database_url", "kafka_password", "kafka_ca.crt"}:
             (secrets / file).write_text(_SECRET_FILES[file])
     (secrets / "database_url").write_text(
         f"postgresql+asyncpg://{name}:not-used@127.0.0.1:1/flotilla"
