@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Callable
+import shutil
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
+from devstack.postgres import PostgresCluster
+from devstack.process import free_port
 from devstack.profiles import Profile, profile
 from devstack.stack import Stack
 from servicekit.auth.keys import KeyRing
@@ -39,6 +42,26 @@ def test_stack(stack_profile: Profile) -> Stack:
             f"`python -m devstack up --profile {stack_profile.name}`"
         )
     return stack
+
+
+@pytest.fixture
+def own_postgres(stack_profile: Profile) -> Iterator[PostgresCluster]:
+    """A throwaway Postgres cluster, started: a test may stop and start it (an outage) without
+    disturbing the stack's."""
+    root = stack_profile.server_dir("scratch") / f"outage-{secrets.token_hex(4)}"
+    cluster = PostgresCluster(
+        data_dir=root / "data",
+        port=free_port(),
+        log_file=root / "postgres.log",
+        superuser_password=secrets.token_hex(12),
+    )
+    cluster.init()
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -3,41 +3,17 @@
 from __future__ import annotations
 
 import secrets
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 from asgi_lifespan import LifespanManager
 
 from devstack.postgres import PostgresCluster
-from devstack.process import free_port
-from devstack.profiles import Profile
 from devstack.stack import Stack
 from identity.main import build_app
 from identity.settings import IdentitySettings
 from servicekit.auth.keys import write_new_signing_key
 from servicekit.db.bootstrap import bootstrap_database
-
-
-@pytest.fixture
-def own_postgres(stack_profile: Profile) -> Iterator[PostgresCluster]:
-    """A throwaway cluster this test may stop and start without disturbing the others."""
-    root = stack_profile.server_dir("scratch") / f"outage-{secrets.token_hex(4)}"
-    cluster = PostgresCluster(
-        data_dir=root / "data",
-        port=free_port(),
-        log_file=root / "postgres.log",
-        superuser_password=secrets.token_hex(12),
-    )
-    cluster.init()
-    cluster.start()
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 async def test_readiness_and_requests_follow_the_database(

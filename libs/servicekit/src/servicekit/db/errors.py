@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncpg
 from sqlalchemy import exc as sa_exc
 
-__all__ = ["DATABASE_UNAVAILABLE_ERRORS", "is_database_unavailable"]
+__all__ = ["DATABASE_UNAVAILABLE_ERRORS", "is_database_unavailable", "may_be_database_outage"]
 
 DATABASE_UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
     sa_exc.OperationalError,
@@ -22,3 +22,25 @@ def is_database_unavailable(error: BaseException) -> bool:
     if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
         return True
     return isinstance(error, DATABASE_UNAVAILABLE_ERRORS)
+
+
+# Statement and lock timeouts (query_canceled, lock_not_available): a bad query's doing, or the
+# symptom of a database that stopped answering. Only a probe can tell which.
+_TIMEOUT_SQLSTATES = frozenset({"57014", "55P03"})
+
+
+def may_be_database_outage(error: BaseException) -> bool:
+    """True when `error`, or an error it was raised from, means the database may be gone: it
+    is unreachable, or a statement or lock timed out. A caller confirms with a probe."""
+    seen: BaseException | None = error
+    for _ in range(5):  # the chain a handler or SQLAlchemy wraps around the driver's error
+        if seen is None:
+            return False
+        if is_database_unavailable(seen):
+            return True
+        orig = getattr(seen, "orig", None)
+        code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+        if code in _TIMEOUT_SQLSTATES:
+            return True
+        seen = seen.__cause__
+    return False

@@ -28,12 +28,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Literal
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaConnectionError, KafkaError
 from fastapi import FastAPI
 from opentelemetry import trace
@@ -44,26 +43,31 @@ from servicekit.db.engine import Database
 from servicekit.events.dead_letters import dlq_topic as default_dlq_topic
 from servicekit.events.forwarding import Forwarder
 from servicekit.events.handlers import HandlerRegistry
+from servicekit.events.kafka_clients import (
+    MissingTopics,
+    check_group_topics,
+    fetch_until_stopped,
+    forwarding_producer,
+    group_consumer,
+    supervise,
+)
 from servicekit.events.kafka_security import KafkaSecurity
+from servicekit.events.outages import Outages
 from servicekit.events.outbox import Outbox
 from servicekit.events.partitions import Partitions, RevokeAndAssign
 from servicekit.events.processing import RecordProcessor
 from servicekit.events.retry import RetryPolicy
+from servicekit.events.slots import ConcurrencySlots
 
 __all__ = ["ConsumerNotReady", "EventConsumer", "MissingTopics"]
 
 log = logging.getLogger(__name__)
 
-_POLL_TIMEOUT_MS = 250  # how quickly the fetch loop notices a stop
 _RESTART_BACKOFF_S = (0.5, 10.0)
 
 
 class ConsumerNotReady(RuntimeError):
     """The consumer is not connected and consuming (readiness probe failure)."""
-
-
-class MissingTopics(RuntimeError):
-    """The group's own retry or dead-letter topics do not exist on the broker."""
 
 
 class EventConsumer:
@@ -184,73 +188,66 @@ class EventConsumer:
 
     async def probe(self) -> None:
         """Readiness, for `DependencyCheck("kafka", consumer.probe)`: raises unless consuming
-        and the broker answers."""
+        (not paused for an unavailable dependency, `outages.py`) and the broker answers."""
         consumer = self._consumer
         if consumer is None or self._stopping.is_set():
             raise ConsumerNotReady(f"not consuming (last error: {self._last_error!r})")
+        paused_for = self._partitions.paused_for if self._partitions is not None else None
+        if paused_for is not None:
+            raise ConsumerNotReady(f"paused: {paused_for} unavailable")
         await consumer.topics()  # a metadata round trip
 
     # -- the supervisor ----------------------------------------------------------------------
 
     async def _run(self) -> None:
-        failures = 0
-        while not self._stopping.is_set():
-            try:
-                await self._consume()
-                failures = 0
-            except Exception as error:
-                failures += 1
-                self._last_error = error
-                outage = isinstance(error, KafkaConnectionError | MissingTopics)
-                log.log(
-                    logging.WARNING if outage else logging.ERROR,
-                    "event consumer interrupted; restarting: %r",
-                    error,
-                    exc_info=None if outage else error,
-                    extra={"group": self.group},
-                )
-                low, high = _RESTART_BACKOFF_S
-                delay = min(high, low * 2 ** (failures - 1)) * (0.5 + random.random() / 2)  # noqa: S311
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), delay)
+        await supervise(self._consume, self._stopping, self._interrupted, _RESTART_BACKOFF_S)
+
+    def _interrupted(self, error: Exception) -> None:
+        self._last_error = error
+        outage = isinstance(error, KafkaConnectionError | MissingTopics)
+        log.log(
+            logging.WARNING if outage else logging.ERROR,
+            "event consumer interrupted; restarting: %r",
+            error,
+            exc_info=None if outage else error,
+            extra={"group": self.group},
+        )
 
     async def _consume(self) -> None:
-        producer = AIOKafkaProducer(
-            bootstrap_servers=self._bootstrap_servers,
-            client_id=f"{self._client_id}-forwarder",
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=5,
-            request_timeout_ms=15_000,
-            max_request_size=max(1024 * 1024, self._max_event_bytes + 64 * 1024),
-            **self._security.client_options(),
-            **self._producer_options,
+        security = self._security.client_options()
+        producer = forwarding_producer(
+            self._bootstrap_servers,
+            f"{self._client_id}-forwarder",
+            self._max_event_bytes,
+            {**security, **self._producer_options},
         )
-        options: dict[str, Any] = {
-            "auto_offset_reset": "earliest",
-            "max_poll_records": self._max_poll_records,
-            **self._security.client_options(),
-            **self._consumer_options,
-        }
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._bootstrap_servers,
-            group_id=self.group,
-            client_id=self._client_id,
-            enable_auto_commit=False,
-            **options,
+        consumer = group_consumer(
+            self._bootstrap_servers,
+            self.group,
+            self._client_id,
+            self._max_poll_records,
+            {**security, **self._consumer_options},
+        )
+        slots = ConcurrencySlots(self._max_concurrency)
+        outages = Outages(
+            group=self.group,
+            probes={"database": self._database.ping, "kafka": producer.client.fetch_all_metadata},
         )
         partitions: Partitions | None = None
-        committer: asyncio.Task[None] | None = None
         try:
             await producer.start()
             await consumer.start()
-            await self._check_topics(consumer)
+            await check_group_topics(
+                consumer, (*self.retry_topics, self.dlq_topic), sources=self.topics
+            )
             processor = RecordProcessor(
                 group=self.group,
                 registry=self._registry,
                 database=self._database,
                 outbox=self._outbox,
-                forwarder=Forwarder(producer, group=self.group, dlq_topic=self.dlq_topic),
+                forwarder=Forwarder(
+                    producer, group=self.group, dlq_topic=self.dlq_topic, sleep=slots.sleep_outside
+                ),
                 policy=self.policy,
                 retry_topics=list(self.retry_topics),
                 handler_timeout_s=self._handler_timeout_s,
@@ -259,6 +256,7 @@ class EventConsumer:
                 topic_owners=self._topic_owners,
                 tracer=self._tracer,
                 batch_timeout_s=self._batch_timeout_s,
+                outages=outages,
             )
             partitions = Partitions(
                 group=self.group,
@@ -266,23 +264,22 @@ class EventConsumer:
                 processor=processor,
                 retry_topics=self.retry_topics,
                 longest_retry_delay_s=self.policy.longest_delay_s,
-                max_concurrency=self._max_concurrency,
+                slots=slots,
+                outages=outages,
                 queue_limit=max(self._max_poll_records, 2 * self._max_batch_size),
                 max_batch_size=self._max_batch_size,
             )
             self._partitions = partitions
             listener = RevokeAndAssign(self.group, partitions, self._shutdown_timeout_s)
             consumer.subscribe(topics=list(self.subscribed_topics), listener=listener)
-            committer = asyncio.create_task(partitions.commit_continuously())
+            partitions.start_committing()
             self._consumer = consumer
             log.info("event consumer started", extra={"group": self.group})
-            await self._fetch(consumer, partitions)
+            await fetch_until_stopped(
+                consumer, partitions, self._stopping, self._max_poll_records, self._fetch_failed
+            )
         finally:
             self._consumer = None
-            if committer is not None:
-                committer.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await committer
             if partitions is not None:
                 # On a stop, in-flight records may finish; after a failure they are abandoned.
                 grace_s = self._shutdown_timeout_s if self._stopping.is_set() else 0.0
@@ -294,26 +291,6 @@ class EventConsumer:
                     await client.stop()
             log.info("event consumer stopped", extra={"group": self.group})
 
-    async def _check_topics(self, consumer: AIOKafkaConsumer) -> None:
-        existing = await consumer.topics()
-        missing = [t for t in (*self.retry_topics, self.dlq_topic) if t not in existing]
-        if missing:
-            raise MissingTopics(f"the group's topics do not exist: {', '.join(missing)}")
-        absent = [t for t in self.topics if t not in existing]
-        if absent:
-            log.warning("source topics do not exist yet: %s", ", ".join(absent))
-
-    async def _fetch(self, consumer: AIOKafkaConsumer, partitions: Partitions) -> None:
-        while not self._stopping.is_set():
-            try:
-                batch = await consumer.getmany(
-                    timeout_ms=_POLL_TIMEOUT_MS, max_records=self._max_poll_records
-                )
-            except KafkaError as error:  # coordinator or fetch errors surface here: go on
-                self._last_error = error
-                log.warning("fetching failed: %r", error, extra={"group": self.group})
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), 1.0)
-                continue
-            for tp, records in batch.items():
-                partitions.dispatch(tp, records)
+    def _fetch_failed(self, error: KafkaError) -> None:
+        self._last_error = error
+        log.warning("fetching failed: %r", error, extra={"group": self.group})

@@ -2,6 +2,7 @@
 
 handled in ONE transaction with its inbox row (already there → duplicate)
 PermanentError                 → DLQ (permanent_error)
+the database is unavailable    → DependencyUnavailable, raised (outages.py): nothing spent
 anything else (or a timeout)   → retried in place with backoff, then forwarded to the
                                  group's next retry topic, then the DLQ (retries_exhausted)
 """
@@ -18,6 +19,7 @@ from servicekit.events.forwarding import Forwarder, RecordTooLarge
 from servicekit.events.handlers import EventContext, PermanentError
 from servicekit.events.inbox import claim
 from servicekit.events.metrics import Outcome
+from servicekit.events.outages import DependencyUnavailable, Outages
 from servicekit.events.outbox import Outbox
 from servicekit.events.retry import RetryPolicy, epoch_ms
 from servicekit.events.screening import Admitted
@@ -38,8 +40,10 @@ class Escalation:
         policy: RetryPolicy,
         retry_topics: list[str],
         handler_timeout_s: float,
+        outages: Outages,
     ) -> None:
         self._group = group
+        self._outages = outages
         self._database = database
         self._outbox = outbox
         self._forwarder = forwarder
@@ -73,6 +77,9 @@ class Escalation:
                 await dead_letter("permanent_error", error, attempt)
                 return "dead_lettered"
             except Exception as error:
+                reason = await self._outages.classify(error)
+                if reason is not None:
+                    raise DependencyUnavailable(reason, error) from error
                 last_error = error
                 if isinstance(error, TimeoutError):
                     last_error = TimeoutError(

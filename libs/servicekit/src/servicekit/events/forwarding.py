@@ -3,15 +3,17 @@
 The producer is idempotent with `acks="all"` (aiokafka's defaults are `acks=1` without
 idempotence), and a send is awaited until the broker acknowledged it: the consumer commits the
 source offset only afterwards, so a crash in between re-processes the record (the inbox
-deduplicates) instead of losing it. A broker that is down is retried until it returns or the
-work is abandoned; a record too large for the target topic is dead-lettered without its value.
+deduplicates) instead of losing it. A failed send is retried `max_attempts` times in all, the
+back-off spent outside the caller's concurrency slot (`sleep`, `slots.py`); then
+`ForwardingFailed` is raised and the consumer waits Kafka out (`outages.py`) with the record
+left uncommitted. A record too large for the target topic is dead-lettered without its value.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError, RecordTooLargeError
@@ -37,7 +39,7 @@ from servicekit.events.retry import (
     header_values,
 )
 
-__all__ = ["Forwarder", "RecordTooLarge"]
+__all__ = ["Forwarder", "ForwardingFailed", "RecordTooLarge"]
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,10 @@ class RecordTooLarge(Exception):
     """The target topic (or the producer's request limit) refuses a record this large."""
 
 
+class ForwardingFailed(Exception):
+    """Kafka did not take a forwarded record within the forwarder's attempts."""
+
+
 class Forwarder:
     def __init__(
         self,
@@ -58,12 +64,16 @@ class Forwarder:
         dlq_topic: str,
         retry_backoff_s: float = 0.5,
         retry_backoff_max_s: float = 5.0,
+        max_attempts: int = 4,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._producer = producer
         self._group = group
         self._dlq_topic = dlq_topic
         self._backoff_s = retry_backoff_s
         self._backoff_max_s = retry_backoff_max_s
+        self._max_attempts = max(1, max_attempts)
+        self._sleep = sleep
 
     async def to_retry(
         self,
@@ -77,7 +87,8 @@ class Forwarder:
         not_before_ms: int,
         error: BaseException,
     ) -> None:
-        """Raises `RecordTooLarge` when the retry topic refuses the record."""
+        """Raises `RecordTooLarge` when the retry topic refuses the record, `ForwardingFailed`
+        when Kafka does not take it."""
         extensions = {
             **origin.headers(),
             ATTEMPTS: str(attempts),
@@ -164,6 +175,8 @@ class Forwarder:
                 raise RecordTooLarge(str(error)) from error
             except KafkaError as error:
                 failures += 1
+                if failures >= self._max_attempts:
+                    raise ForwardingFailed(f"publishing to {topic} failed: {error!r}") from error
                 delay = min(self._backoff_max_s, self._backoff_s * 2 ** (failures - 1))
                 log.warning(
                     "publishing to %s failed (%s); retrying in %.1fs",
@@ -172,7 +185,7 @@ class Forwarder:
                     delay,
                     extra={"group": self._group},
                 )
-                await asyncio.sleep(delay)
+                await self._sleep(delay)
 
 
 def _trace(headers: Headers) -> Mapping[str, str]:

@@ -20,6 +20,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 __all__ = [
     "CONSUMER_LAG",
+    "CONSUMER_PAUSED",
     "DLQ_PUBLISHED",
     "EVENTS_CONSUMED",
     "EVENT_PROCESSING_DURATION",
@@ -51,5 +52,10 @@ CONSUMER_LAG = Gauge(
 DLQ_PUBLISHED = Counter(
     "flotilla_dlq_published_total",
     "Records published to the group's dead-letter topic, by reason.",
+    ["group", "reason"],
+)
+CONSUMER_PAUSED = Gauge(
+    "flotilla_consumer_paused",
+    "1 while the group's consumer is paused waiting for an unavailable dependency (reason).",
     ["group", "reason"],
 )

@@ -6,11 +6,11 @@ At most `max_concurrency` batches are processed at a time across all partitions.
 partition whose queue reaches `queue_limit` is paused (aiokafka stops fetching it) until its
 worker has worked half of it off. A record from
 a retry topic waits in its worker until its `flotilla_not_before`; the others keep flowing.
+When the database or Kafka is unavailable (`outages.py`) every partition is paused and the
+workers wait, without their slots, until it answers; then they handle the same records again.
 
-Offsets are committed only for records with a final outcome, as explicit
-`{partition: offset + 1}` — never a bare `commit()`, which commits everything fetched.
-Commits are batched (every `_COMMIT_INTERVAL_S` at most) and flushed when partitions are
-revoked and on shutdown.
+Offsets are committed only for records with a final outcome (`commits.py`), and flushed when
+partitions are revoked and on shutdown.
 """
 
 from __future__ import annotations
@@ -23,18 +23,20 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from aiokafka.errors import IllegalStateError
 from aiokafka.structs import ConsumerRecord
 
+from servicekit.events.commits import OffsetCommits
 from servicekit.events.metrics import CONSUMER_LAG
+from servicekit.events.outages import DependencyUnavailable, Outages
 from servicekit.events.processing import RecordProcessor
 from servicekit.events.retry import not_before_s
+from servicekit.events.slots import ConcurrencySlots
 
 __all__ = ["Partitions", "RevokeAndAssign"]
 
 log = logging.getLogger(__name__)
 
-_COMMIT_INTERVAL_S = 0.1
 _ABANDON_WAIT_S = 5.0
 
 
@@ -62,7 +64,8 @@ class Partitions:
         processor: RecordProcessor,
         retry_topics: Iterable[str],
         longest_retry_delay_s: float,
-        max_concurrency: int,
+        slots: ConcurrencySlots,
+        outages: Outages,
         queue_limit: int,
         max_batch_size: int = 100,
     ) -> None:
@@ -71,17 +74,23 @@ class Partitions:
         self._processor = processor
         self._retry_topics = frozenset(retry_topics)
         self._longest_delay_s = longest_retry_delay_s
-        self._slots = asyncio.Semaphore(max_concurrency)
+        self._slots = slots
+        self._outages = outages
+        outages.attach(self._pause_all, self._resume_all)
         self._queue_limit = queue_limit
         self._max_batch_size = max(1, max_batch_size)
         self._workers: dict[TopicPartition, _Worker] = {}
-        self._pending: dict[TopicPartition, int] = {}
-        self._commit_wanted = asyncio.Event()
-        self._commit_lock = asyncio.Lock()
+        self.commits = OffsetCommits(group, consumer)
+        self._committer: asyncio.Task[None] | None = None
 
     @property
     def assigned(self) -> frozenset[TopicPartition]:
         return frozenset(self._workers)
+
+    @property
+    def paused_for(self) -> str | None:
+        """The unavailable dependency fetching is paused for (`outages.py`), or None."""
+        return self._outages.reason
 
     # -- assignment --------------------------------------------------------------------------
 
@@ -97,16 +106,23 @@ class Partitions:
         """Finish (or, after `grace_s`, abandon) the partitions' work and commit it."""
         revoked = set(tps)
         await self._retire([self._workers[tp] for tp in revoked if tp in self._workers], grace_s)
-        await self.commit(only=revoked)
+        await self.commits.commit(only=revoked)
         self._forget(revoked)
 
+    def start_committing(self) -> None:
+        self._committer = asyncio.create_task(self.commits.commit_continuously())
+
     async def close(self, *, grace_s: float) -> None:
+        if self._committer is not None:
+            self._committer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._committer
         await self.revoke(list(self._workers), grace_s=grace_s)
 
     def _forget(self, tps: Iterable[TopicPartition]) -> None:
         for tp in tps:
             self._workers.pop(tp, None)
-            self._pending.pop(tp, None)
+            self.commits.forget(tp)
             with contextlib.suppress(KeyError):
                 CONSUMER_LAG.remove(self._group, tp.topic, str(tp.partition))
 
@@ -152,8 +168,18 @@ class Partitions:
             await self._process(worker, batch)
             if worker.paused and worker.queue.qsize() <= self._queue_limit // 2:
                 worker.paused = False
-                with contextlib.suppress(IllegalStateError):
-                    self._consumer.resume(worker.tp)
+                if self._outages.reason is None:
+                    with contextlib.suppress(IllegalStateError):
+                        self._consumer.resume(worker.tp)
+
+    def _pause_all(self) -> None:
+        self._consumer.pause(*[tp for tp in self._workers if not self._workers[tp].closing])
+
+    def _resume_all(self) -> None:
+        assigned = self._consumer.assignment()
+        self._consumer.resume(
+            *[tp for tp, w in self._workers.items() if tp in assigned and not w.paused]
+        )
 
     async def _next_batch(self, worker: _Worker) -> list[ConsumerRecord[bytes, bytes]]:
         """The next record once due, and those queued behind it that are due too (in order,
@@ -174,8 +200,7 @@ class Partitions:
 
     def _done(self, worker: _Worker, next_offset: int) -> None:
         worker.position = next_offset
-        self._pending[worker.tp] = next_offset
-        self._commit_wanted.set()
+        self.commits.want(worker.tp, next_offset)
         self._update_lag(worker)
 
     async def _process(self, worker: _Worker, batch: list[ConsumerRecord[bytes, bytes]]) -> None:
@@ -183,11 +208,23 @@ class Partitions:
             self._done(worker, next_offset)
 
         while True:
-            async with self._slots:
+            outage: DependencyUnavailable | None = None
+            async with self._slots.held():
                 worker.busy = True
                 try:
                     await self._processor.process_batch(batch, done)
                     return
+                except DependencyUnavailable as unavailable:  # handled again once it answers
+                    outage = unavailable
+                    position = worker.position
+                    batch = [
+                        record
+                        for record in batch
+                        if (position is None or record.offset >= position)
+                        and record.offset not in unavailable.settled
+                    ]
+                    if not batch:
+                        return
                 except Exception:  # a bug of ours: never skip a record, try again
                     log.exception("processing records of %s failed unexpectedly", worker.tp)
                     position = worker.position
@@ -197,7 +234,10 @@ class Partitions:
                         return
                 finally:
                     worker.busy = False
-            await asyncio.sleep(1.0)
+            if outage is not None:
+                await self._outages.wait_out(outage)
+            else:
+                await asyncio.sleep(1.0)
 
     def _is_due(self, record: ConsumerRecord[bytes, bytes]) -> bool:
         if record.topic not in self._retry_topics:
@@ -224,39 +264,6 @@ class Partitions:
             CONSUMER_LAG.labels(self._group, worker.tp.topic, str(worker.tp.partition)).set(
                 max(0, highwater - worker.position)
             )
-
-    # -- commits -----------------------------------------------------------------------------
-
-    async def commit_continuously(self) -> None:
-        while True:
-            await self._commit_wanted.wait()
-            self._commit_wanted.clear()
-            await self.commit()
-            await asyncio.sleep(_COMMIT_INTERVAL_S)
-
-    async def commit(self, only: set[TopicPartition] | None = None) -> None:
-        async with self._commit_lock:
-            assigned = self._consumer.assignment()
-            offsets = {
-                tp: offset
-                for tp, offset in self._pending.items()
-                if tp in assigned and (only is None or tp in only)
-            }
-            if not offsets:
-                return
-            try:
-                await self._consumer.commit(offsets)
-            except (CommitFailedError, IllegalStateError) as error:
-                # The group moved on: the partitions' next owner re-processes from the last
-                # committed offset, and the inbox deduplicates.
-                log.warning("offset commit refused: %r", error, extra={"group": self._group})
-            except KafkaError as error:
-                log.warning("offset commit failed: %r", error, extra={"group": self._group})
-                self._commit_wanted.set()
-                return
-            for tp, offset in offsets.items():
-                if self._pending.get(tp) == offset:
-                    del self._pending[tp]
 
 
 class RevokeAndAssign(ConsumerRebalanceListener):  # type: ignore[misc]

@@ -9,6 +9,8 @@
     a failing handler                    escalation.py (PermanentError → DLQ; else retried
                                                         in place, then the next retry topic,
                                                         then the DLQ)
+    the database or Kafka unavailable    DependencyUnavailable raised (outages.py): the
+                                         records are handled again once it answers
 
 Records of one partition are handled in batches: one transaction for the batch, and one by one
 (with escalation) when it fails. Each record gets a CONSUMER span (consumer_spans.py), current
@@ -36,7 +38,7 @@ from servicekit.events.consumer_spans import (
     start_consumer_span,
 )
 from servicekit.events.escalation import Escalation
-from servicekit.events.forwarding import Forwarder
+from servicekit.events.forwarding import Forwarder, ForwardingFailed
 from servicekit.events.handlers import EventContext, HandlerRegistry
 from servicekit.events.inbox import claim_batch
 from servicekit.events.metrics import (
@@ -45,6 +47,7 @@ from servicekit.events.metrics import (
     UNKNOWN_TYPE_LABEL,
     Outcome,
 )
+from servicekit.events.outages import DependencyUnavailable, Outages
 from servicekit.events.outbox import Outbox
 from servicekit.events.retry import RetryPolicy, header_values
 from servicekit.events.screening import Admitted, RecordScreen
@@ -91,6 +94,7 @@ class RecordProcessor:
         max_event_bytes: int,
         unknown_types: Literal["skip", "dlq"],
         tracer: trace.Tracer,
+        outages: Outages,
         batch_timeout_s: float | None = None,
         topic_owners: Mapping[str, str] | None = None,
     ) -> None:
@@ -103,6 +107,7 @@ class RecordProcessor:
         self._handler_timeout_s = handler_timeout_s
         self._tracer = tracer
         self._registry = registry
+        self._outages = outages
         self._screen = RecordScreen(
             registry=registry,
             forwarder=forwarder,
@@ -119,13 +124,15 @@ class RecordProcessor:
             policy=policy,
             retry_topics=retry_topics,
             handler_timeout_s=handler_timeout_s,
+            outages=outages,
         )
         self._batch_timeout_s = (
             batch_timeout_s if batch_timeout_s is not None else min(handler_timeout_s, 5.0)
         )
 
     async def process(self, record: ConsumerRecord[bytes, bytes]) -> Outcome:
-        """Never raises, except when cancelled (the record is then left uncommitted)."""
+        """Never raises, except when cancelled or on `DependencyUnavailable` (the record is
+        then left uncommitted)."""
         started = time.perf_counter()
         headers = record_headers(record)
         values = header_values(headers)
@@ -137,6 +144,9 @@ class RecordProcessor:
                     outcome = await self._escalation.handle(screened)
                 else:
                     outcome = screened
+        except ForwardingFailed as error:
+            span.end()
+            raise DependencyUnavailable("kafka", error) from error
         except BaseException:
             span.end()  # cancelled: left uncommitted
             raise
@@ -153,8 +163,8 @@ class RecordProcessor:
         or the commit fails, the batch is rolled back and its records are handled one by one
         (in-place retries, retry topics, DLQ), the culprit's failed attempt counting as its
         first. `done(offset + 1)` is called, in order, once every record up to `offset` has a
-        final outcome. Never raises, except when cancelled (unfinished records are left
-        uncommitted)."""
+        final outcome. Never raises, except when cancelled or on `DependencyUnavailable`
+        (unfinished records are left uncommitted; its `settled` names the finished ones)."""
         if len(records) == 1:
             await self.process(records[0])
             done(records[0].offset + 1)
@@ -204,7 +214,13 @@ class RecordProcessor:
                     handled = await self._handle_batch([f.admitted for f in ready if f.admitted])
             except _HandlerFailed as failed:
                 culprit = failed
+                reason = await self._outages.classify(failed.error)
+                if reason is not None:
+                    raise DependencyUnavailable(reason, failed.error) from failed.error
             except Exception as error:  # a timeout, or the commit failed
+                reason = await self._outages.classify(error)
+                if reason is not None:
+                    raise DependencyUnavailable(reason, error) from error
                 log.info(
                     "a batch of %d records failed; handling them one by one: %r",
                     len(ready),
@@ -224,6 +240,15 @@ class RecordProcessor:
                     outcome = await self._escalation.handle(flight.admitted, first_error)
                 finish(flight, outcome)
                 advance()
+        except DependencyUnavailable as outage:
+            outage.settled = frozenset(f.record.offset for f in flights if f.outcome is not None)
+            advance()
+            raise
+        except ForwardingFailed as error:
+            kafka = DependencyUnavailable("kafka", error)
+            kafka.settled = frozenset(f.record.offset for f in flights if f.outcome is not None)
+            advance()
+            raise kafka from error
         finally:
             for flight in flights:
                 if flight.outcome is None:  # cancelled: left uncommitted
