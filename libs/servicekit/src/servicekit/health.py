@@ -19,9 +19,14 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-__all__ = ["DependencyCheck", "Health", "health_router"]
+__all__ = ["DependencyCheck", "Health", "NotReady", "health_router"]
 
 HEALTH_JSON = "application/health+json"
+
+
+class NotReady(Exception):
+    """A probe's failure whose message is fit to show: its check reports it as `reason`
+    (other failures show only their type, since their messages may carry addresses)."""
 
 
 @dataclass(frozen=True)
@@ -53,11 +58,14 @@ class Health:
             async with asyncio.timeout(check.timeout_s):
                 await check.probe()
         except Exception as error:
-            return {
+            failed: dict[str, Any] = {
                 "status": "fail",
                 "latency_ms": round((time.perf_counter() - started) * 1000, 2),
                 "error": type(error).__name__,
             }
+            if isinstance(error, NotReady):
+                failed["reason"] = str(error)
+            return failed
         return {"status": "pass", "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
 
 

@@ -15,8 +15,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from devstack.postgres import PostgresCluster
 from servicekit.db.engine import Database
-from servicekit.events.consumer import ConsumerNotReady, EventConsumer
+from servicekit.events.consumer import EventConsumer
 from servicekit.events.handlers import HandlerRegistry
+from servicekit.health import DependencyCheck, Health
 from servicekit.testing.consumer import (
     METADATA,
     SCHEMA,
@@ -60,11 +61,12 @@ def paused(group: str) -> float | None:
 
 
 async def not_ready_reason(consumer: EventConsumer) -> str | None:
-    try:
-        await consumer.probe()
-    except ConsumerNotReady as error:
-        return str(error)
-    return None
+    """What /readyz says of the consumer's check (`DependencyCheck("kafka", consumer.probe)`)."""
+    health = Health("consumer-it", "0", "0", [DependencyCheck("kafka", consumer.probe, 5.0)])
+    check = (await health.run_checks())["kafka"]
+    if check["status"] == "pass":
+        return None
+    return str(check.get("reason", check["error"]))
 
 
 async def forwarded(topics: Topics) -> list[int]:

@@ -58,8 +58,9 @@ from servicekit.events.partitions import Partitions, RevokeAndAssign
 from servicekit.events.processing import RecordProcessor
 from servicekit.events.retry import RetryPolicy
 from servicekit.events.slots import ConcurrencySlots
+from servicekit.health import NotReady
 
-__all__ = ["ConsumerNotReady", "EventConsumer", "MissingTopics"]
+__all__ = ["ConsumerNotReady", "ConsumerPaused", "EventConsumer", "MissingTopics"]
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,10 @@ _RESTART_BACKOFF_S = (0.5, 10.0)
 
 class ConsumerNotReady(RuntimeError):
     """The consumer is not connected and consuming (readiness probe failure)."""
+
+
+class ConsumerPaused(ConsumerNotReady, NotReady):
+    """Paused for an unavailable dependency (`outages.py`); /readyz shows why."""
 
 
 class EventConsumer:
@@ -174,8 +179,7 @@ class EventConsumer:
             self._task = None
 
     def use_tracer_provider(self, provider: TracerProvider) -> None:
-        """For consumers built before the app whose provider they should use; call before
-        `start`."""
+        """Before `start`: for a consumer built before the app whose tracer provider it uses."""
         self._tracer = trace.get_tracer(__name__, tracer_provider=provider)
 
     @asynccontextmanager
@@ -192,12 +196,11 @@ class EventConsumer:
         consumer = self._consumer
         if consumer is None or self._stopping.is_set():
             raise ConsumerNotReady(f"not consuming (last error: {self._last_error!r})")
-        paused_for = self._partitions.paused_for if self._partitions is not None else None
-        if paused_for is not None:
-            raise ConsumerNotReady(f"paused: {paused_for} unavailable")
+        if self._partitions is not None and self._partitions.paused_for is not None:
+            raise ConsumerPaused(f"paused: {self._partitions.paused_for} unavailable")
         await consumer.topics()  # a metadata round trip
 
-    # -- the supervisor ----------------------------------------------------------------------
+    # -- running: supervised (restarted after a failure), then wired and fetching ------------
 
     async def _run(self) -> None:
         await supervise(self._consume, self._stopping, self._interrupted, _RESTART_BACKOFF_S)
