@@ -4,6 +4,7 @@ and handles every record exactly once when the database answers again."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 
@@ -99,7 +100,8 @@ async def test_records_arriving_while_the_database_is_down_wait_for_it_and_are_h
         assert consumer.assignment, "paused, not revoked"
         assert await forwarded(topics) == [0] * (len(topics.retry) + 1)
 
-        own_postgres.start()
+        # In a thread: the consumer keeps probing while Postgres starts, as it would in a pod.
+        await asyncio.to_thread(own_postgres.start)
         back = time.monotonic()
         rows = await effect_count_reaches(own_database, topics.group, RECORDS + 1)
         drained_s = time.monotonic() - back
