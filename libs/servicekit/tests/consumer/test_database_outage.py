@@ -17,14 +17,16 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from devstack.postgres import PostgresCluster
 from servicekit.db.engine import Database
 from servicekit.events.consumer import EventConsumer
-from servicekit.events.handlers import HandlerRegistry
+from servicekit.events.handlers import EventContext, HandlerRegistry
 from servicekit.health import DependencyCheck, Health
 from servicekit.testing.consumer import (
     METADATA,
     SCHEMA,
+    ThingHappenedV1,
     Topics,
     consumed,
     consumer_for,
+    dead_letters,
     effect_count_reaches,
     effects,
     end_offset,
@@ -121,3 +123,22 @@ async def test_records_arriving_while_the_database_is_down_wait_for_it_and_are_h
     assert consumed(topics.group, "dead_lettered") == 0
     assert consumed(topics.group, "processed") == RECORDS + 1
     assert await forwarded(topics) == [0] * (len(topics.retry) + 1)
+
+
+async def test_a_connection_error_while_the_database_answers_is_the_handlers_failure(
+    topics: Topics, database: Database, producer: AIOKafkaProducer
+) -> None:
+    """A handler's call to another service refused looks like an outage; the database's probe
+    answering says it is not: the record goes through the retry tiers to the DLQ as usual."""
+    registry = HandlerRegistry()
+
+    async def refused(event: ThingHappenedV1, context: EventContext) -> None:
+        raise ConnectionRefusedError("the downstream refused")
+
+    recording_handler(registry, topics.group)(refused)
+    async with running(consumer_for(topics, database, registry)):
+        await publish(producer, topics.source, envelope_of(thing(1)))
+        (letter,) = await dead_letters(topics, 1)
+    assert letter.reason == "retries_exhausted"
+    assert consumed(topics.group, "retried") == len(topics.retry)
+    assert paused(topics.group) is None
