@@ -1,8 +1,10 @@
 """The platform on a real cluster, the way a platform team meets it (issue 12, item 3): the
 umbrella chart installed with helm and the dev values into a PodSecurity-restricted namespace,
 the migration Jobs run as helm hooks, every pod Ready, orders and payments at two replicas; the
-README's shop flow through the in-cluster nginx gateway (port-forwarded to loopback); and
-`helm uninstall` leaving no workload behind.
+README's shop flow through the in-cluster nginx gateway (port-forwarded to loopback); a rolling
+`helm upgrade` of every service under a stream of orders (no failed request, every order final,
+then `helm rollback`); a payments pod deleted mid-stream (every order final, one payment per
+confirmed order); and `helm uninstall` leaving no workload behind.
 
 The install is two helm steps (conftest.install): the dev Postgres is an ordinary object of the
 release, and helm runs pre-install hooks before it creates any of those, so a single `helm
@@ -14,6 +16,7 @@ upgrade, runs the migration Jobs as real pre-upgrade hooks against the running P
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import subprocess
 import time
@@ -23,10 +26,14 @@ import httpx
 import pytest
 
 from devstack.cluster.kubectl import Kubectl
-from devstack.shop import Shop
-from tests.k8s.conftest import RELEASE, SCALED, SERVICES, Helm, diagnose
+from devstack.shop import Customer, Shop, ShopError
+from tests.k8s.conftest import CHART, RELEASE, SCALED, SERVICES, Helm, diagnose
 
 ORDER_TIMEOUT_S = 60.0
+# The orders' own deadline is 2 minutes: each ends by then, cancelled if nothing else.
+FINAL_TIMEOUT_S = 150.0
+# Orders of one sticker pack each: the demo catalog has 500 of them, enough for two streams.
+STREAM_MAX = 100
 
 
 @pytest.fixture(scope="module")
@@ -91,8 +98,8 @@ def _seed_demo_catalog(kubectl: Kubectl, namespace: str) -> None:
     )
 
 
-async def _mug(shop: Shop) -> dict[str, object]:
-    return next(p for p in await shop.products() if p["sku"] == "DEMO-MUG")
+async def _mug(shop: Shop, sku: str = "DEMO-MUG") -> dict[str, object]:
+    return next(p for p in await shop.products() if p["sku"] == sku)
 
 
 async def _eventually(what: str, probe, timeout_s: float = 30.0):  # type: ignore[no-untyped-def]
@@ -159,6 +166,113 @@ async def test_an_order_is_confirmed_and_a_declined_card_cancels_it(
         return stock if stock == before else None
 
     await _eventually(f"the mug's stock back at {before}", restocked)
+
+
+async def _stream(
+    shop: Shop,
+    customer: Customer,
+    product_id: str,
+    *,
+    until: asyncio.Future[object],
+    least: int,
+    few_placed: asyncio.Event | None = None,
+) -> tuple[list[str], list[str]]:
+    """Place orders one a second (each a single attempt: no retry hides a failure) until `until`
+    is done and at least `least` were placed, at most STREAM_MAX; the placed ids and the
+    failures."""
+    placed: list[str] = []
+    failed: list[str] = []
+    while len(placed) + len(failed) < STREAM_MAX and (len(placed) < least or not until.done()):
+        try:
+            placed.append(await shop.place_order(customer, {product_id: 1}, "pm_card_visa"))
+            if few_placed is not None and len(placed) >= 5:
+                few_placed.set()
+        except (ShopError, httpx.TransportError) as error:
+            failed.append(f"{type(error).__name__}: {error}")
+        await asyncio.sleep(1.0)
+    return placed, failed
+
+
+async def _all_final_with_one_payment(shop: Shop, customer: Customer, placed: list[str]) -> None:
+    for order_id in placed:
+        order = await shop.until_final(customer, order_id, timeout_s=FINAL_TIMEOUT_S)
+        assert order["status"] in ("confirmed", "cancelled"), order
+        payments = await shop.payments(customer, order_id)
+        if order["status"] == "confirmed":
+            assert [p["status"] for p in payments] == ["succeeded"], (order_id, payments)
+        else:
+            assert len(payments) <= 1, (order_id, payments)
+
+
+async def test_a_rolling_upgrade_under_a_stream_of_orders_fails_no_request_then_rolls_back(
+    platform: str, kubectl: Kubectl, helm: Helm, shop: Shop
+) -> None:
+    customer = await shop.sign_up("K8s Upgrader")
+    mug = await _mug(shop, "DEMO-STICKERS")
+    before = json.loads(helm.run("status", RELEASE, "-n", platform, "-o", "json").stdout)
+    # A new pod template for every service (what a new image tag does): a full rolling update.
+    rollout = []
+    for service in SERVICES:
+        rollout += ["--set", f"{service}.podAnnotations.flotilla\\.dev/rollout=k8s-test"]
+    upgrade = asyncio.ensure_future(
+        asyncio.to_thread(
+            helm.run,
+            "upgrade",
+            RELEASE,
+            str(CHART),
+            "-n",
+            platform,
+            "--reuse-values",
+            *rollout,
+            "--wait",
+            "--timeout",
+            "300s",
+            timeout=330,
+        )
+    )
+    placed, failed = await _stream(shop, customer, str(mug["id"]), until=upgrade, least=30)
+    await upgrade
+    assert failed == [], f"{len(failed)} of {len(placed) + len(failed)} orders failed: {failed}"
+    await _all_final_with_one_payment(shop, customer, placed)
+    helm.run(
+        "rollback",
+        RELEASE,
+        str(before["version"]),
+        "-n",
+        platform,
+        "--wait",
+        "--timeout",
+        "300s",
+        timeout=330,
+    )
+    after = json.loads(helm.run("status", RELEASE, "-n", platform, "-o", "json").stdout)
+    assert after["info"]["status"] == "deployed"
+    assert after["version"] == before["version"] + 2
+
+
+async def test_a_payments_pod_deleted_mid_stream_loses_no_order(
+    platform: str, kubectl: Kubectl, shop: Shop
+) -> None:
+    customer = await shop.sign_up("K8s Survivor")
+    mug = await _mug(shop, "DEMO-STICKERS")
+    pods = kubectl.json("pods", "-n", platform, "-l", "app.kubernetes.io/name=payments")["items"]
+    victim = pods[0]["metadata"]["name"]
+
+    few_placed = asyncio.Event()
+
+    async def delete_after_a_few() -> None:
+        await few_placed.wait()  # a few orders in flight first
+        await asyncio.to_thread(
+            kubectl.run, "delete", "pod", "-n", platform, victim, "--wait=false"
+        )
+
+    deleted = asyncio.ensure_future(delete_after_a_few())
+    placed, failed = await _stream(
+        shop, customer, str(mug["id"]), until=deleted, least=20, few_placed=few_placed
+    )
+    await deleted
+    assert failed == [], failed
+    await _all_final_with_one_payment(shop, customer, placed)
 
 
 def test_uninstall_leaves_no_workload_behind(platform: str, kubectl: Kubectl, helm: Helm) -> None:
