@@ -181,14 +181,25 @@ k8s-status: setup
 	$(K8S) status
 
 # The cluster's own smoke tests (node Ready, Service by IP and DNS name, DNS zone, PVC, PodSecurity,
-# NetworkPolicy where the kernel allows). A cluster that was already up stays up; one that this
-# target started is stopped again afterwards, pass or fail.
-k8s-test: setup k8s-packages
+# NetworkPolicy where the kernel allows), then the platform on it (tests/k8s/test_platform.py):
+# `make images` (kept per commit), loaded into the cluster's containerd, the umbrella chart
+# installed with helm and the dev values, the shop flow through its gateway, uninstalled. A
+# cluster that was already up stays up; one that this target started is stopped again
+# afterwards, pass or fail.
+K8S_IMAGES := $(CURDIR)/.run/k8s-images.tar
+
+k8s-test: setup k8s-packages images deploy-tools
 	@set +e; \
 	if $(K8S) status >/dev/null 2>&1; then started=""; else started=1; fi; \
 	$(K8S) up; rc=$$?; \
 	if [ $$rc -eq 0 ]; then \
-	  KUBECONFIG=$(CURDIR)/.run/k8s/kubeconfig $(PY) -m pytest tests/k8s -q $(PYTEST_ARGS); rc=$$?; \
+	  $(PY) -m devstack.images save $(K8S_IMAGES) && $(K8S) load $(K8S_IMAGES); rc=$$?; \
+	  rm -f $(K8S_IMAGES); \
+	fi; \
+	if [ $$rc -eq 0 ]; then \
+	  KUBECONFIG=$(CURDIR)/.run/k8s/kubeconfig FLOTILLA_HELM=$(call tool_path,helm) \
+	  FLOTILLA_K8S_HELM_SET="$$($(PY) -m devstack.images helm-set)" \
+	  $(PY) -m pytest tests/k8s -q $(PYTEST_ARGS); rc=$$?; \
 	fi; \
 	if [ -n "$$started" ]; then $(K8S) down || rc=1; fi; \
 	exit $$rc

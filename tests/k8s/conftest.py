@@ -7,8 +7,15 @@ deleted, with its pods, before the next one starts: nothing keeps running after 
 
 from __future__ import annotations
 
+import json
+import os
 import secrets
+import shlex
+import subprocess
+import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -44,3 +51,183 @@ def namespace(kubectl: Kubectl) -> Iterator[str]:
     )
     yield name
     kubectl.run("delete", "namespace", name, "--wait=true", "--timeout=90s", timeout=120)
+
+
+# -- the platform, installed with helm (test_platform.py) --------------------------------------
+
+REPO = Path(__file__).resolve().parents[2]
+CHART = REPO / "deploy" / "helm" / "flotilla"
+PLATFORM_NAMESPACE = "flotilla-k8s"
+# The dev values name the in-cluster Postgres and Kafka `flotilla-postgres` / `flotilla-kafka`
+# (and dev-secrets.sh points the database URLs there): the release must be called `flotilla`.
+RELEASE = "flotilla"
+SERVICES = ("identity", "notifications", "psp", "catalog", "orders", "payments")
+SCALED = {"orders": 2, "payments": 2}
+INSTALL_TIMEOUT_S = 420
+
+
+@dataclass(frozen=True)
+class Helm:
+    binary: str
+    kubectl: Kubectl
+
+    def run(
+        self, *args: str, timeout: float = 120, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "KUBECONFIG": str(self.kubectl.lay.kubeconfig)}
+        try:
+            result = subprocess.run(
+                [self.binary, *args],
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+                env=env,
+            )
+        except subprocess.TimeoutExpired as error:
+            raise AssertionError(
+                f"helm {' '.join(args[:2])} took over {timeout:.0f}s\n"
+                + diagnose(self.kubectl, PLATFORM_NAMESPACE)
+            ) from error
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"helm {' '.join(args)} failed: {result.stderr[-3000:]}\n"
+                + diagnose(self.kubectl, PLATFORM_NAMESPACE)
+            )
+        return result
+
+
+def diagnose(kubectl: Kubectl, namespace: str) -> str:
+    """What a failed wait needs: the pods, and for each one not Ready its description's events
+    and its logs' tail."""
+    out = [kubectl.run("get", "pods,jobs", "-n", namespace, "-o", "wide", check=False).stdout]
+    pods = kubectl.run("get", "pods", "-n", namespace, "-o", "json", check=False)
+    items = json.loads(pods.stdout or '{"items": []}')["items"]
+    for pod in items:
+        conditions = {c["type"]: c["status"] for c in pod["status"].get("conditions", [])}
+        if conditions.get("Ready") == "True" or pod["status"].get("phase") == "Succeeded":
+            continue
+        name = pod["metadata"]["name"]
+        described = kubectl.run("describe", "pod", "-n", namespace, name, check=False).stdout
+        logs = kubectl.run(
+            "logs", "-n", namespace, name, "--all-containers", "--tail=30", check=False
+        )
+        out += [f"--- {name} not ready", described[-2500:], logs.stdout[-2500:], logs.stderr[-500:]]
+    return "\n".join(out)
+
+
+def image_flags() -> list[str]:
+    """The `--set` flags of `python -m devstack.images helm-set` (`make k8s-test` passes them as
+    FLOTILLA_K8S_HELM_SET: the images it built and loaded)."""
+    flags = (
+        os.environ.get("FLOTILLA_K8S_HELM_SET")
+        or subprocess.run(
+            [sys.executable, "-m", "devstack.images", "helm-set"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        ).stdout
+    )
+    return shlex.split(flags)
+
+
+@pytest.fixture(scope="session")
+def helm(kubectl: Kubectl) -> Helm:
+    binary = (
+        os.environ.get("FLOTILLA_HELM")
+        or subprocess.run(
+            [sys.executable, "-m", "devstack.toolchain", "path", "helm"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        ).stdout.strip()
+    )
+    return Helm(binary, kubectl)
+
+
+def free_released_volumes(kubectl: Kubectl, namespace: str) -> None:
+    """The static volumes are Retain: a claim of `namespace` deleted leaves its volume Released
+    with the old data (an old Postgres password). Empty them and hand them back."""
+    for volume in kubectl.json("pv")["items"]:
+        claim = volume["spec"].get("claimRef") or {}
+        if volume["status"].get("phase") != "Released" or claim.get("namespace") != namespace:
+            continue
+        path = volume["spec"]["local"]["path"]
+        subprocess.run(["find", path, "-mindepth", "1", "-delete"], check=True, timeout=60)
+        kubectl.run(
+            "patch",
+            "pv",
+            volume["metadata"]["name"],
+            "--type=json",
+            "-p",
+            '[{"op":"remove","path":"/spec/claimRef"}]',
+        )
+
+
+def delete_platform(helm: Helm, kubectl: Kubectl) -> None:
+    """Uninstall the release if there is one, delete the namespace, free its volumes."""
+    if helm.run("status", RELEASE, "-n", PLATFORM_NAMESPACE, check=False).returncode == 0:
+        helm.run("uninstall", RELEASE, "-n", PLATFORM_NAMESPACE, "--wait", "--timeout", "3m",
+                 timeout=200)  # fmt: skip
+    kubectl.run(
+        "delete", "namespace", PLATFORM_NAMESPACE, "--ignore-not-found", "--wait=true",
+        "--timeout=180s", timeout=200,
+    )  # fmt: skip
+    free_released_volumes(kubectl, PLATFORM_NAMESPACE)
+
+
+def install_flags(*, replicas: bool = True) -> list[str]:
+    flags = ["-n", PLATFORM_NAMESPACE, "-f", str(CHART / "values-dev.yaml"), *image_flags()]
+    if replicas:
+        for service, count in SCALED.items():
+            flags += ["--set", f"{service}.replicaCount={count}"]
+    return flags
+
+
+@pytest.fixture(scope="session")
+def platform(helm: Helm, kubectl: Kubectl) -> Iterator[str]:
+    """The umbrella chart installed with the dev values into a PodSecurity-restricted namespace,
+    every pod Ready; the release and the namespace are gone afterwards. Yields the namespace."""
+    delete_platform(helm, kubectl)  # what a failed earlier run left
+    kubectl.apply(
+        [
+            {
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {"name": PLATFORM_NAMESPACE, "labels": RESTRICTED},
+            }
+        ]
+    )
+    bin_dir = str(Path(kubectl.binary).parent)
+    subprocess.run(
+        ["bash", str(REPO / "deploy" / "k8s" / "dev-secrets.sh"), PLATFORM_NAMESPACE],
+        env={
+            **os.environ,
+            "PATH": f"{bin_dir}:{os.environ['PATH']}",
+            "KUBECONFIG": str(kubectl.lay.kubeconfig),
+        },
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    try:
+        install(helm)
+        yield PLATFORM_NAMESPACE
+    finally:
+        delete_platform(helm, kubectl)
+
+
+def install(helm: Helm) -> None:
+    """`helm install --wait` in two steps (see test_platform.py's docstring): the dev
+    infrastructure with every service disabled, then an upgrade to the
+    real thing, whose pre-upgrade hooks migrate against the running Postgres."""
+    first = []
+    for service in SERVICES:
+        first += ["--set", f"{service}.enabled=false"]
+    wait = ["--wait", "--timeout", f"{INSTALL_TIMEOUT_S}s"]
+    helm.run("install", RELEASE, str(CHART), *install_flags(replicas=False), *first, *wait,
+             timeout=INSTALL_TIMEOUT_S + 30)  # fmt: skip
+    helm.run("upgrade", RELEASE, str(CHART), *install_flags(), *wait,
+             timeout=INSTALL_TIMEOUT_S + 30)  # fmt: skip

@@ -1,0 +1,289 @@
+"""The platform on a real cluster, the way a platform team meets it (issue 12, item 3): the
+umbrella chart installed with helm and the dev values into a PodSecurity-restricted namespace,
+the migration Jobs run as helm hooks, every pod Ready, orders and payments at two replicas; the
+README's shop flow through the in-cluster nginx gateway (port-forwarded to loopback); a rolling
+`helm upgrade` of every service under a stream of orders (no failed request, every order final,
+then `helm rollback`); a payments pod deleted mid-stream (every order final, one payment per
+confirmed order); and `helm uninstall` leaving no workload behind.
+
+The install is two helm steps (conftest.install): the dev Postgres is an ordinary object of the
+release, and helm runs pre-install hooks before it creates any of those, so a single `helm
+install` would run the migration Jobs against a Postgres that does not exist yet. The first step
+installs the infrastructure (every service disabled); the second, an
+upgrade, runs the migration Jobs as real pre-upgrade hooks against the running Postgres.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+
+from devstack.cluster.kubectl import Kubectl
+from devstack.shop import Customer, Shop, ShopError
+from tests.k8s.conftest import CHART, RELEASE, SCALED, SERVICES, Helm, diagnose
+
+ORDER_TIMEOUT_S = 60.0
+# The orders' own deadline is 2 minutes: each ends by then, cancelled if nothing else.
+FINAL_TIMEOUT_S = 150.0
+# Orders of one sticker pack each: the demo catalog has 500 of them, enough for two streams.
+STREAM_MAX = 100
+
+
+@pytest.fixture(scope="module")
+def gateway(
+    platform: str, kubectl: Kubectl, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """`kubectl port-forward` to the gateway Service on a free loopback port (kubectl picks it),
+    stopped afterwards whatever happens. Its output goes to a file (a pipe nobody reads would
+    fill with "Handling connection" lines and stall it). Yields the base URL."""
+    log = tmp_path_factory.mktemp("port-forward") / "out.log"
+    with log.open("w") as out:
+        forward = subprocess.Popen(
+            [
+                kubectl.binary,
+                "--kubeconfig",
+                str(kubectl.lay.kubeconfig),
+                "port-forward",
+                "-n",
+                platform,
+                "--address",
+                "127.0.0.1",
+                f"svc/{RELEASE}-gateway",
+                ":8080",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while (found := re.search(r"127\.0\.0\.1:(\d+)", log.read_text())) is None:
+            if forward.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"kubectl port-forward to the gateway: {log.read_text()}")
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{found.group(1)}"
+    finally:
+        forward.terminate()
+        try:
+            forward.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            forward.kill()
+            forward.wait(timeout=10)
+
+
+@pytest.fixture
+async def shop(gateway: str) -> AsyncIterator[Shop]:
+    async with httpx.AsyncClient(base_url=gateway, timeout=15.0) as http:
+        yield Shop(http)
+
+
+def _seed_demo_catalog(kubectl: Kubectl, namespace: str) -> None:
+    kubectl.run(
+        "exec",
+        "-n",
+        namespace,
+        "deploy/catalog",
+        "--",
+        "python",
+        "-m",
+        "catalog",
+        "seed-demo",
+        timeout=60,
+    )
+
+
+async def _mug(shop: Shop, sku: str = "DEMO-MUG") -> dict[str, object]:
+    return next(p for p in await shop.products() if p["sku"] == sku)
+
+
+async def _eventually(what: str, probe, timeout_s: float = 30.0):  # type: ignore[no-untyped-def]
+    """Poll `probe` (an async callable returning a value or None) until it returns a value."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = await probe()
+        if value is not None:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout_s:.0f}s")
+        await asyncio.sleep(0.2)
+
+
+def test_install_runs_every_pod_ready_in_a_restricted_namespace(
+    platform: str, kubectl: Kubectl, helm: Helm
+) -> None:
+    namespace = kubectl.json("namespace", platform)
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    status = helm.run("status", RELEASE, "-n", platform, "-o", "json").stdout
+    assert '"status":"deployed"' in status.replace(" ", "")
+    deployments = {
+        d["metadata"]["name"]: d for d in kubectl.json("deploy", "-n", platform)["items"]
+    }
+    for service in SERVICES:
+        want = SCALED.get(service, 1)
+        ready = deployments[service]["status"].get("readyReplicas", 0)
+        assert ready == want, f"{service}: {ready}/{want} ready\n{diagnose(kubectl, platform)}"
+    pods = kubectl.json("pods", "-n", platform)["items"]
+    not_ready = [
+        p["metadata"]["name"]
+        for p in pods
+        if p["status"].get("phase") != "Succeeded"
+        and {c["type"]: c["status"] for c in p["status"].get("conditions", [])}.get("Ready")
+        != "True"
+    ]
+    assert not_ready == [], diagnose(kubectl, platform)
+    # The migration hooks ran (and, having succeeded, were deleted by their delete policy): each
+    # service's tables exist, so its readiness (which checks its database) passed.
+    assert {"flotilla-postgres-0", "flotilla-kafka-0"} <= {p["metadata"]["name"] for p in pods}
+
+
+async def test_an_order_is_confirmed_and_a_declined_card_cancels_it(
+    platform: str, kubectl: Kubectl, shop: Shop
+) -> None:
+    _seed_demo_catalog(kubectl, platform)
+    customer = await shop.sign_up("K8s Shopper")
+    mug = await _mug(shop)
+
+    paid = await shop.place_order(customer, {str(mug["id"]): 2}, "pm_card_visa")
+    order = await shop.until_final(customer, paid, timeout_s=ORDER_TIMEOUT_S)
+    assert order["status"] == "confirmed", order
+    payments = await shop.payments(customer, paid)
+    assert len(payments) == 1, payments
+    assert payments[0]["status"] == "succeeded", payments
+
+    before = (await shop.product(str(mug["id"])))["stock"]
+    declined = await shop.place_order(customer, {str(mug["id"]): 3}, "pm_card_declined")
+    order = await shop.until_final(customer, declined, timeout_s=ORDER_TIMEOUT_S)
+    assert order["status"] == "cancelled", order
+
+    async def restocked() -> int | None:
+        stock = (await shop.product(str(mug["id"])))["stock"]
+        return stock if stock == before else None
+
+    await _eventually(f"the mug's stock back at {before}", restocked)
+
+
+async def _stream(
+    shop: Shop,
+    customer: Customer,
+    product_id: str,
+    *,
+    until: asyncio.Future[object],
+    least: int,
+    few_placed: asyncio.Event | None = None,
+) -> tuple[list[str], list[str]]:
+    """Place orders one a second (each a single attempt: no retry hides a failure) until `until`
+    is done and at least `least` were placed, at most STREAM_MAX; the placed ids and the
+    failures."""
+    placed: list[str] = []
+    failed: list[str] = []
+    while len(placed) + len(failed) < STREAM_MAX and (len(placed) < least or not until.done()):
+        try:
+            placed.append(await shop.place_order(customer, {product_id: 1}, "pm_card_visa"))
+            if few_placed is not None and len(placed) >= 5:
+                few_placed.set()
+        except (ShopError, httpx.TransportError) as error:
+            failed.append(f"{type(error).__name__}: {error}")
+        await asyncio.sleep(1.0)
+    return placed, failed
+
+
+async def _all_final_with_one_payment(shop: Shop, customer: Customer, placed: list[str]) -> None:
+    for order_id in placed:
+        order = await shop.until_final(customer, order_id, timeout_s=FINAL_TIMEOUT_S)
+        assert order["status"] in ("confirmed", "cancelled"), order
+        payments = await shop.payments(customer, order_id)
+        if order["status"] == "confirmed":
+            assert [p["status"] for p in payments] == ["succeeded"], (order_id, payments)
+        else:
+            assert len(payments) <= 1, (order_id, payments)
+
+
+async def test_a_rolling_upgrade_under_a_stream_of_orders_fails_no_request_then_rolls_back(
+    platform: str, kubectl: Kubectl, helm: Helm, shop: Shop
+) -> None:
+    customer = await shop.sign_up("K8s Upgrader")
+    mug = await _mug(shop, "DEMO-STICKERS")
+    before = json.loads(helm.run("status", RELEASE, "-n", platform, "-o", "json").stdout)
+    # A new pod template for every service (what a new image tag does): a full rolling update.
+    rollout = []
+    for service in SERVICES:
+        rollout += ["--set", f"{service}.podAnnotations.flotilla\\.dev/rollout=k8s-test"]
+    upgrade = asyncio.ensure_future(
+        asyncio.to_thread(
+            helm.run,
+            "upgrade",
+            RELEASE,
+            str(CHART),
+            "-n",
+            platform,
+            "--reuse-values",
+            *rollout,
+            "--wait",
+            "--timeout",
+            "300s",
+            timeout=330,
+        )
+    )
+    placed, failed = await _stream(shop, customer, str(mug["id"]), until=upgrade, least=30)
+    await upgrade
+    assert failed == [], f"{len(failed)} of {len(placed) + len(failed)} orders failed: {failed}"
+    await _all_final_with_one_payment(shop, customer, placed)
+    helm.run(
+        "rollback",
+        RELEASE,
+        str(before["version"]),
+        "-n",
+        platform,
+        "--wait",
+        "--timeout",
+        "300s",
+        timeout=330,
+    )
+    after = json.loads(helm.run("status", RELEASE, "-n", platform, "-o", "json").stdout)
+    assert after["info"]["status"] == "deployed"
+    assert after["version"] == before["version"] + 2
+
+
+async def test_a_payments_pod_deleted_mid_stream_loses_no_order(
+    platform: str, kubectl: Kubectl, shop: Shop
+) -> None:
+    customer = await shop.sign_up("K8s Survivor")
+    mug = await _mug(shop, "DEMO-STICKERS")
+    pods = kubectl.json("pods", "-n", platform, "-l", "app.kubernetes.io/name=payments")["items"]
+    victim = pods[0]["metadata"]["name"]
+
+    few_placed = asyncio.Event()
+
+    async def delete_after_a_few() -> None:
+        await few_placed.wait()  # a few orders in flight first
+        await asyncio.to_thread(
+            kubectl.run, "delete", "pod", "-n", platform, victim, "--wait=false"
+        )
+
+    deleted = asyncio.ensure_future(delete_after_a_few())
+    placed, failed = await _stream(
+        shop, customer, str(mug["id"]), until=deleted, least=20, few_placed=few_placed
+    )
+    await deleted
+    assert failed == [], failed
+    await _all_final_with_one_payment(shop, customer, placed)
+
+
+def test_uninstall_leaves_no_workload_behind(platform: str, kubectl: Kubectl, helm: Helm) -> None:
+    helm.run("uninstall", RELEASE, "-n", platform, "--wait", "--timeout", "180s", timeout=200)
+    kinds = "deploy,statefulset,replicaset,daemonset,job,cronjob,pod,service,pvc"
+
+    async def gone() -> str | None:
+        left = kubectl.run("get", kinds, "-n", platform, "-o", "name").stdout.split()
+        # The StatefulSets' claims are kept by design (Kubernetes keeps volumeClaimTemplates'
+        # claims); the namespace's deletion removes them.
+        workloads = [name for name in left if not name.startswith("persistentvolumeclaim/")]
+        return "gone" if not workloads else None
+
+    asyncio.run(_eventually(f"every workload of {RELEASE} deleted", gone, timeout_s=60))
