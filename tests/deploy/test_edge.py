@@ -29,7 +29,10 @@ def test_the_route_table_keeps_the_provider_internal() -> None:
 def test_only_public_services_get_an_http_route_or_ingress_path(
     helm_template: Callable[..., list[Object]], values: tuple[str, ...]
 ) -> None:
-    objects = helm_template(values=values, sets=["gateway.ingress.enabled=true"])
+    # Both kinds of edge on (dev values turn HTTPRoutes off: its own nginx serves the routes).
+    objects = helm_template(
+        values=values, sets=["gateway.ingress.enabled=true", "gateway.httpRoutes.enabled=true"]
+    )
     routed = {
         backend["name"]
         for o in objects
