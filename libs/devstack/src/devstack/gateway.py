@@ -85,20 +85,50 @@ class Gateway:
                 )
             time.sleep(0.05)
 
-    def reload_if_changed(self) -> bool:
-        """Rewrite the config and reload a running nginx when it changed; True if reloaded."""
+    def reload_if_changed(self, timeout: float = 15.0) -> bool:
+        """Rewrite the config and reload a running nginx when it changed; True if reloaded.
+
+        Returns once new connections are served by the new route table.
+        """
         wanted = render_nginx_conf(self.profile, self.routes, self.directory)
         if self.conf_file.exists() and self.conf_file.read_text() == wanted:
             return False
         self.write_config()
         self.validate()
+        master = self.pid()
+        retiring = set(_workers_of(master)) if master is not None else set()
         result = subprocess.run(
             self._argv("-s", "reload"), capture_output=True, text=True, timeout=30, check=False
         )
         if result.returncode != 0:
             output = (result.stdout + result.stderr).strip()
             raise GatewayError(f"nginx did not reload {self.conf_file}:\n{output}")
+        self._wait_for_new_workers(retiring, timeout)
         return True
+
+    def _wait_for_new_workers(self, retiring: set[int], timeout: float) -> None:
+        """A reload is applied once a new worker runs and every old one stopped accepting.
+
+        `nginx -s reload` only signals the master: until each old worker has handled
+        its quit signal (it renames itself "... is shutting down" and closes its listening
+        sockets in the same step), a new connection may still reach the old routes.
+        """
+        master = self.pid()
+        deadline = time.monotonic() + timeout
+        while True:
+            workers = _workers_of(master) if master is not None else {}
+            fresh = set(workers) - retiring
+            still_accepting = [
+                pid for pid in retiring if pid in workers and "shutting down" not in workers[pid]
+            ]
+            if fresh and not still_accepting:
+                return
+            if time.monotonic() > deadline:
+                raise GatewayError(
+                    f"nginx did not switch to the reloaded {self.conf_file} within "
+                    f"{timeout:.0f}s:\n{self.log_tail()}"
+                )
+            time.sleep(0.02)
 
     def stop(self, timeout: float = 10.0) -> None:
         self.process.stop(timeout)
@@ -123,3 +153,21 @@ class Gateway:
     def _argv(self, *extra: str) -> list[str]:
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
         return [nginx, "-p", f"{self.directory}/", "-c", str(self.conf_file), *extra]
+
+
+def _workers_of(master: int) -> dict[int, str]:
+    """The children of nginx's master process, by pid, with their process titles."""
+    workers: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue  # exited while we looked
+        # "pid (comm) state ppid ...": comm may hold spaces, so split after its ")".
+        fields = stat.rpartition(")")[2].split()
+        if len(fields) > 1 and fields[1] == str(master):
+            workers[int(entry.name)] = title.strip()
+    return workers
