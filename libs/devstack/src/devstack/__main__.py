@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from devstack.profiles import profile
+from devstack.profiles import profile, profile_names
 from devstack.reset import reset
 from devstack.routes import RouteTableError
 from devstack.stack import Stack, StackError
@@ -39,9 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--profile",
         default="local",
-        choices=["local", "test", "bench", "dev-a", "dev-b"],
+        choices=profile_names(),
         help="which stack: `local` (make up), `test` (make test), `bench` (make bench), "
-        "or the spares `dev-a` and `dev-b`",
+        "or the spares `dev-a` to `dev-d`",
     )
     args = parser.parse_args(argv)
     chosen = profile(args.profile)

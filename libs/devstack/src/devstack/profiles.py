@@ -2,7 +2,7 @@
 
 Profiles exist so that `make test` never collides with a running `make up`:
 `local` (the developer's platform), `test` (the test suite's own stack), `bench` (`make bench`)
-and two spares, `dev-a` and `dev-b`.
+and four spares, `dev-a` to `dev-d`.
 """
 
 from __future__ import annotations
@@ -136,7 +136,7 @@ _PROFILES = {
         jaeger_query_port=30686,
         jaeger_grpc_port=30685,
     ),
-    # Spare stacks for working on two changes at once without stopping `local` or `test`.
+    # Spare stacks for working on several changes at once without stopping `local` or `test`.
     "dev-a": Profile(
         "dev-a",
         25452,
@@ -164,6 +164,34 @@ _PROFILES = {
         otlp_http_port=22318,
         jaeger_query_port=22686,
         jaeger_grpc_port=22685,
+    ),
+    "dev-c": Profile(
+        "dev-c",
+        25472,
+        23092,
+        23093,
+        23080,
+        8601,
+        2575,
+        kafka_metrics_port=23094,
+        prometheus_port=9690,
+        otlp_http_port=23318,
+        jaeger_query_port=23686,
+        jaeger_grpc_port=23685,
+    ),
+    "dev-d": Profile(
+        "dev-d",
+        25482,
+        24092,
+        24093,
+        24080,
+        8701,
+        2585,
+        kafka_metrics_port=24094,
+        prometheus_port=9790,
+        otlp_http_port=27318,
+        jaeger_query_port=24686,
+        jaeger_grpc_port=24685,
     ),
 }
 
