@@ -36,6 +36,7 @@ help:
 	@echo "make bench  benchmarks, each printed as a ratio against a baseline in the same run"
 	@echo "make demo   one order of each outcome through the running stack, and its journey"
 	@echo "make chaos  the long fault tests (tests/chaos) against a fresh test stack"
+	@echo "make load   shop traffic through the running stack (RATE=5 DURATION=30), live and summarised"
 
 doctor:
 	@$(TOOLCHAIN) doctor
@@ -115,9 +116,17 @@ bench: setup
 	@set +e; $(PY) bench/events.py && $(PY) bench/http_stack.py && $(PY) bench/saga.py; rc=$$?; $(DEVSTACK) down --profile bench; exit $$rc
 
 # One order of each outcome through the running `make up` stack, and each one's journey.
-.PHONY: demo chaos
+.PHONY: demo chaos load
 demo: setup
 	$(PY) -m devstack.demo
+
+# Steady shop traffic through a running stack's gateway (default: `make up`'s), RATE shoppers
+# a second for DURATION seconds, with live progress and a summary.
+RATE ?= 5
+DURATION ?= 30
+LOAD_PROFILE ?= local
+load: setup
+	$(PY) -m devstack.load --profile $(LOAD_PROFILE) --rate $(RATE) --duration $(DURATION)
 
 # The fault tests too long for `make test` (tests/chaos, marked `chaos`) with the rest of
 # tests/chaos, on a fresh stack of CHAOS_PROFILE (default test), stopped afterwards.
