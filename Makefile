@@ -94,11 +94,13 @@ test: setup obs-tools deploy-check
 	exit $$rc
 
 lint: setup
+	@$(TOOLCHAIN) ensure --for lint
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy libs/servicekit/src libs/contracts/src libs/devstack/src services/identity/src services/notifications/src services/psp/src services/payments/src services/orders/src services/catalog/src
 	$(VENV)/bin/lint-imports
 	$(PY) -m contracts check
+	$(PY) -m devstack.asyncapi_tools validate
 
 format: setup
 	$(VENV)/bin/ruff check --fix .

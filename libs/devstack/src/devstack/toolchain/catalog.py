@@ -18,6 +18,8 @@ from pathlib import Path
 from devstack.toolchain.cache import CacheEntry
 
 __all__ = [
+    "ASYNCAPI_CLI_VERSION",
+    "ASYNCAPI_HTML_TEMPLATE_VERSION",
     "CACHED_TOOLS",
     "HELM_VERSION",
     "JAEGER_VERSION",
@@ -41,6 +43,10 @@ PROMETHEUS_OPERATOR_VERSION = "v0.85.0"
 GATEWAY_API_VERSION = "v1.4.1"
 SKAFFOLD_VERSION = "v2.16.1"
 SKAFFOLD_SCHEMA = "v4beta13"
+# AsyncAPI's own tools, from the npm registry: the CLI validates asyncapi.yaml (`make lint`),
+# the HTML template renders it for the docs.
+ASYNCAPI_CLI_VERSION = "6.2.0"
+ASYNCAPI_HTML_TEMPLATE_VERSION = "3.5.6"
 
 
 @dataclass(frozen=True)
@@ -113,6 +119,8 @@ SYSTEM_TOOLS: dict[str, SystemTool] = {
     for tool in (
         SystemTool("python3", ("python3",), ("--version",), None, "install Python 3.11"),
         SystemTool("git", ("git",), ("--version",), "git"),
+        SystemTool("npm", ("npm",), ("--version",), "npm"),
+        SystemTool("kcat", ("kcat",), ("-V",), "kcat"),
         SystemTool(
             "go",
             ("go", "/usr/local/go/bin/go"),
@@ -194,6 +202,14 @@ CACHED_TOOLS: dict[str, CachedTool] = {
             binary="jaeger",
         ),
         CachedTool(
+            "asyncapi",
+            f"@asyncapi/cli@{ASYNCAPI_CLI_VERSION} "
+            f"@asyncapi/html-template@{ASYNCAPI_HTML_TEMPLATE_VERSION}",
+            f"{ASYNCAPI_CLI_VERSION}+html-{ASYNCAPI_HTML_TEMPLATE_VERSION}",
+            "npm packages @asyncapi/cli and @asyncapi/html-template, installed",
+            binary="node_modules/.bin/asyncapi",
+        ),
+        CachedTool(
             "crds",
             "prometheus-operator+gateway-api+skaffold",
             f"{PROMETHEUS_OPERATOR_VERSION}-{GATEWAY_API_VERSION}-{SKAFFOLD_VERSION}",
@@ -210,10 +226,12 @@ _DEPLOY = ("go", "helm", "kubeconform", "crds", "kubectl", "promtool")
 _IMAGES = ("podman", "buildah", "runc", "conmon", "cni-plugins", "mmdebstrap")
 TARGETS: dict[str, tuple[str, ...]] = {
     "setup": ("python3", "uv"),
+    "lint": ("python3", "uv", "npm", "asyncapi"),
     "up": ("python3", "uv", *_STACK),
     "obs": _OBSERVABILITY,
     "deploy-check": ("python3", "uv", *_DEPLOY),
-    "test": ("python3", "uv", *_STACK, *_OBSERVABILITY, *_DEPLOY),
+    # kcat: a test reads our records as a non-Python client would.
+    "test": ("python3", "uv", *_STACK, *_OBSERVABILITY, *_DEPLOY, "kcat"),
     "k8s": (
         "python3",
         "uv",
@@ -260,8 +278,8 @@ def version_of(name: str, binary: Path) -> str:
         argv = [str(binary), "version"]
     elif name == "uv":
         argv = [str(binary), "--version"]
-    elif name == "crds":
-        return CACHED_TOOLS["crds"].version
+    elif name in ("crds", "asyncapi"):
+        return CACHED_TOOLS[name].version
     if tool is not None and not tool.version_argv:
         return "-"
     try:

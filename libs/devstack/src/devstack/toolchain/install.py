@@ -1,4 +1,5 @@
-"""Installing what a target needs: Debian packages with apt, Go tools built into the cache.
+"""Installing what a target needs: Debian packages with apt, Go tools built and npm packages
+installed into the cache.
 
 Each install is a step with progress (`devstack.toolchain.progress`), and a no-op when the tool is
 already there, so every make target can call it first at the cost of a few stat calls.
@@ -86,14 +87,20 @@ def _go() -> str:
 
 
 def _build(tool: CachedTool) -> None:
-    go = "" if tool.name == "uv" else _go()
-    builders = {"jaeger": _build_jaeger, "crds": _fetch_crds, "uv": _install_uv}
+    go = "" if tool.name in ("uv", "asyncapi") else _go()
+    builders = {
+        "jaeger": _build_jaeger,
+        "crds": _fetch_crds,
+        "uv": _install_uv,
+        "asyncapi": _install_npm_packages,
+    }
     estimate = {
         "uv": "about 10 s",
         "helm": "about 4 min cold, seconds warm",
         "kubeconform": "about 1 min cold",
         "jaeger": "about 10 min cold, under a minute warm",
         "crds": "about 1 min cold",
+        "asyncapi": "about 2 min cold (440 MB from the npm registry)",
     }.get(tool.name, "a few minutes cold")
 
     def build(folder: Path) -> None:
@@ -132,6 +139,30 @@ def _install_uv(go: str, tool: CachedTool, folder: Path, estimate: str) -> None:
         ],
         what=f"installing uv {tool.version} from PyPI",
         estimate=estimate,
+    )
+
+
+def _install_npm_packages(go: str, tool: CachedTool, folder: Path, estimate: str) -> None:
+    """npm packages into the entry's own node_modules (their install scripts are not run)."""
+    npm = SYSTEM_TOOLS["npm"].locate()
+    if npm is None:
+        raise InstallError(f"npm is missing: {SYSTEM_TOOLS['npm'].fix}")
+    run_step(
+        [
+            str(npm),
+            "install",
+            "--prefix",
+            str(folder),
+            "--no-audit",
+            "--no-fund",
+            "--ignore-scripts",
+            "--omit=dev",
+            *tool.module.split(),
+        ],
+        what=f"installing {tool.module} from the npm registry",
+        estimate=estimate,
+        env={**os.environ, "npm_config_cache": str(cache_root() / "npm")},
+        watch=folder,
     )
 
 
