@@ -84,6 +84,8 @@ def service_environment(
         ),
         "DB_SCHEMA": service,
         "KAFKA_BOOTSTRAP_SERVERS": f"{host}:{profile.kafka_port}",
+        # The gateway serves every event's JSON Schema; records name theirs (ce_dataschema).
+        "EVENTS_SCHEMA_BASE_URL": f"{profile.gateway_url}/schemas",
         "ENVIRONMENT": "dev" if profile.name == "local" else "test",
         "LOG_FORMAT": "json",
         "GIT_SHA": git_sha,

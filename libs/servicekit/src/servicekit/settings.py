@@ -73,6 +73,10 @@ class ServiceSettings(BaseSettings):
     kafka_sasl_password_file: Path | None = None
     kafka_ssl_ca_file: Path | None = None
 
+    events_schema_base_url: str | None = Field(default=None, pattern=r"^https?://[^\s]+$")
+    """Where the platform serves the events' JSON Schemas (the gateway's `/schemas`): each
+    published record names its schema there in the CloudEvents `ce_dataschema` header."""
+
     otel_exporter_otlp_endpoint: str | None = None
     # The standard variables (servicekit.observability.sampling checks them).
     otel_traces_sampler: str = DEFAULT_SAMPLER
