@@ -240,7 +240,7 @@ TARGETS: dict[str, tuple[str, ...]] = {
     "up": ("python3", "uv", *_STACK),
     "obs": _OBSERVABILITY,
     "deploy-check": ("python3", "uv", *_DEPLOY),
-    "test": ("python3", "uv", *_STACK, *_OBSERVABILITY, *_DEPLOY),
+    "test": ("python3", "uv", *_STACK, *_OBSERVABILITY, *_DEPLOY, "oasdiff"),
     "k8s": (
         "python3",
         "uv",
