@@ -60,9 +60,13 @@ async def test_docs_pages_name_no_other_host(page: str) -> None:
 async def test_docs_assets_are_served_from_the_configured_folder(tmp_path: Path) -> None:
     (tmp_path / "redoc").mkdir()
     (tmp_path / "redoc" / "redoc.standalone.js").write_text("/* redoc */")
-    async with _client(docs_assets_dir=str(tmp_path)) as client:
+    (tmp_path / "redoc" / "other.js").write_text("/* not a docs file */")
+    async with _client(docs_assets_dir=str(tmp_path), root_path="/probe") as client:
         found = await client.get("/docs-assets/redoc/redoc.standalone.js")
-        missing = await client.get("/docs-assets/redoc/../../etc/passwd")
+        unlisted = await client.get("/docs-assets/redoc/other.js")
+        absent = await client.get("/docs-assets/swagger-ui/swagger-ui.css")
+        outside = await client.get("/docs-assets/redoc/..%2F..%2Fetc%2Fpasswd")
     assert found.status_code == 200
     assert found.text == "/* redoc */"
-    assert missing.status_code == 404
+    assert found.headers["content-type"].startswith("text/javascript")
+    assert [unlisted.status_code, absent.status_code, outside.status_code] == [404, 404, 404]

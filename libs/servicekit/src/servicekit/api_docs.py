@@ -12,10 +12,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.responses import HTMLResponse
-from fastapi.staticfiles import StaticFiles
+from fastapi.responses import FileResponse, HTMLResponse
 
 __all__ = ["ASSETS_PATH", "install_api_docs"]
 
@@ -25,14 +24,31 @@ ASSETS_PATH = "/docs-assets"
 """Where the docs pages' files are served, below the service's root path."""
 _SWAGGER_UI = f"{ASSETS_PATH}/swagger-ui"
 _REDOC = f"{ASSETS_PATH}/redoc"
+# The only files served: the pages below load these and nothing else.
+_FILES = {
+    ("swagger-ui", "swagger-ui-bundle.js"): "text/javascript",
+    ("swagger-ui", "swagger-ui.css"): "text/css",
+    ("swagger-ui", "favicon-32x32.png"): "image/png",
+    ("redoc", "redoc.standalone.js"): "text/javascript",
+}
 
 
 def install_api_docs(app: FastAPI, assets: Path | None) -> None:
     """Serve /docs, /redoc and their files on `app` (made with docs_url=redoc_url=None)."""
-    if assets is not None:
-        app.mount(ASSETS_PATH, StaticFiles(directory=assets, check_dir=False), name="docs-assets")
-    else:
+    if assets is None:
         log.warning("DOCS_ASSETS_DIR is not set: /docs and /redoc have no scripts to load")
+
+    # A route per file rather than a static mount: Starlette's mount looks files up by the
+    # path below the app's root path, which a gateway that strips its prefix never sends.
+    @app.get(ASSETS_PATH + "/{package}/{name}", include_in_schema=False)
+    async def docs_asset(package: str, name: str) -> FileResponse:
+        media_type = _FILES.get((package, name))
+        path = assets / package / name if assets is not None else None
+        if media_type is None or path is None or not path.is_file():
+            raise HTTPException(status_code=404, detail="No such docs file.")
+        return FileResponse(
+            path, media_type=media_type, headers={"Cache-Control": "public, max-age=86400"}
+        )
 
     @app.get("/docs", include_in_schema=False)
     async def swagger_ui(request: Request) -> HTMLResponse:
