@@ -60,6 +60,9 @@ class ServiceSettings(BaseSettings):
     api_docs: bool = True
     """Serve /docs, /redoc and /openapi.json. Off in prod (the chart's values-prod.yaml): the
     published OpenAPI documents live with the release, not on the public edge."""
+    docs_assets_dir: Path | None = None
+    """The Swagger UI and ReDoc files the docs pages load (servicekit.api_docs); devstack points
+    it at its tool cache."""
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "json"

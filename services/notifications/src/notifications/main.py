@@ -17,8 +17,15 @@ from servicekit.db.engine import Database
 from servicekit.events.consumer import EventConsumer
 from servicekit.events.publishing import Publishing
 from servicekit.health import DependencyCheck
+from servicekit.openapi import ServiceApi
 
-__all__ = ["build_app"]
+__all__ = ["API", "build_app"]
+
+API = ServiceApi(
+    title="Flotilla notifications",
+    description="The emails Flotilla sends its users, and their record.",
+    routers=(router,),
+)
 
 
 def build_app(
@@ -64,15 +71,13 @@ def build_app(
     )
     app = create_app(
         settings,
-        routers=[router],
+        api=API,
         database=database,
         # SMTP is deliberately not a readiness check: while it is down the breaker fails sends
         # fast and events wait in the retry topics; taking the API out of rotation helps nobody.
         extra_checks=[DependencyCheck("kafka", consumer.probe)],
         lifespan_hooks=[publishing.relay.lifespan, consumer.lifespan, tokens.lifespan],
         span_processors=span_processors,
-        title="Flotilla notifications",
-        description="The emails Flotilla sends its users, and their record.",
     )
     publishing.install(app)
     consumer.use_tracer_provider(app.state.tracer_provider)

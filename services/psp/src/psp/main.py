@@ -13,8 +13,19 @@ from psp.refunds_api import refunds_router
 from psp.settings import PspSettings
 from servicekit.app import create_app
 from servicekit.auth.jwks_tokens import JwksTokens
+from servicekit.openapi import ServiceApi
 
-__all__ = ["build_app"]
+__all__ = ["API", "build_app"]
+
+API = ServiceApi(
+    title="Flotilla psp",
+    description=(
+        "A payment provider simulator with a Stripe-like API: charges with the provider's "
+        "own idempotency keys, full refunds, and admin knobs for latency, errors, declines, "
+        "outages and lost answers."
+    ),
+    routers=(router, refunds_router, admin_router),
+)
 
 
 def build_app(settings: PspSettings, span_processors: Sequence[SpanProcessor] = ()) -> FastAPI:
@@ -23,15 +34,9 @@ def build_app(settings: PspSettings, span_processors: Sequence[SpanProcessor] = 
     )
     app = create_app(
         settings,
-        routers=[router, refunds_router, admin_router],
+        api=API,
         lifespan_hooks=[tokens.lifespan],
         span_processors=span_processors,
-        title="Flotilla psp",
-        description=(
-            "A payment provider simulator with a Stripe-like API: charges with the provider's "
-            "own idempotency keys, full refunds, and admin knobs for latency, errors, declines, "
-            "outages and lost answers."
-        ),
     )
     tokens.install(app)
     install_merchant_keys(app, MerchantKeys(settings.api_keys))
