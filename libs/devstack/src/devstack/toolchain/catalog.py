@@ -130,7 +130,6 @@ SYSTEM_TOOLS: dict[str, SystemTool] = {
     for tool in (
         SystemTool("python3", ("python3",), ("--version",), None, "install Python 3.11"),
         SystemTool("git", ("git",), ("--version",), "git"),
-        SystemTool("npm", ("npm",), ("--version",), "npm"),
         SystemTool("kcat", ("kcat",), ("-V",), "kcat"),
         SystemTool(
             "go",
