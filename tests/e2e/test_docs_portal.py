@@ -38,6 +38,27 @@ def _references(html: str) -> list[str]:
     return parser.found
 
 
+class _Loaded(HTMLParser):
+    """What a browser fetches to show a page: scripts, styles, icons, images, frames (links
+    the reader may follow are not loaded)."""
+
+    _SOURCES = frozenset({"script", "img", "iframe", "source", "audio", "video", "embed"})
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        wanted = "href" if tag == "link" else "src" if tag in self._SOURCES else None
+        self.found += [value for name, value in attrs if name == wanted and value]
+
+
+def _loaded(html: str) -> list[str]:
+    parser = _Loaded()
+    parser.feed(html)
+    return parser.found
+
+
 async def test_the_landing_page_lists_every_public_service(gateway: httpx.AsyncClient) -> None:
     response = await gateway.get("/")
     assert response.status_code == 200
@@ -52,7 +73,8 @@ async def test_the_landing_page_lists_every_public_service(gateway: httpx.AsyncC
 
 async def test_every_link_of_the_landing_page_answers(gateway: httpx.AsyncClient) -> None:
     links = _references((await gateway.get("/")).text)
-    assert len(links) == 4 * len(PUBLIC) + len(list(schema_dir().glob("*.json")))
+    assert len(links) == 4 * len(PUBLIC) + 1 + len(list(schema_dir().glob("*.json")))
+    assert "/events/" in links
     for link in links:
         assert (await gateway.get(link)).status_code == 200, link
 
@@ -69,6 +91,24 @@ async def test_each_event_schema_is_served_as_json_at_a_stable_url(
         assert response.json() == json.loads(path.read_text())
     for missing in ("/schemas/nope.v1.json", "/schemas/../asyncapi.yaml", "/schemas/"):
         assert (await gateway.get(missing)).status_code == 404, missing
+
+
+async def test_the_events_reference_is_asyncapis_own_rendering_and_loads_nothing_else(
+    gateway: httpx.AsyncClient,
+) -> None:
+    response = await gateway.get("/events/")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert "Flotilla events" in response.text  # the document's title, rendered
+    for event_type in (path.name[:-5] for path in schema_dir().glob("*.json")):
+        assert event_type in response.text, event_type
+    # Scripts, styles and icons are inline (the template's single-file mode): whatever the
+    # page loads is a data: URL. (It links to outside documentation, which is not loaded.)
+    loaded = _loaded(response.text)
+    assert loaded
+    assert [ref for ref in loaded if not ref.startswith("data:")] == []
+    assert "<script>" in response.text or "<script " in response.text
+    assert (await gateway.get("/events", follow_redirects=False)).status_code == 308
 
 
 @pytest.mark.parametrize("route", PUBLIC, ids=lambda route: route.service)

@@ -11,7 +11,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from devstack.nginx_conf import PORTAL_FILE, render_nginx_conf
+from devstack.event_docs import EVENT_DOCS_FILE, render_event_docs
+from devstack.nginx_conf import EVENTS_FOLDER, PORTAL_FILE, render_nginx_conf
 from devstack.portal import render_portal, schema_files
 from devstack.process import ManagedProcess, port_open
 from devstack.profiles import Profile
@@ -55,6 +56,10 @@ class Gateway:
         self.directory.mkdir(parents=True, exist_ok=True)
         page = render_portal(self.routes, schema_files())
         (self.directory / PORTAL_FILE).write_text(page)
+        # nginx's workers may not reach the tool cache (root's home is 0700): a copy beside it.
+        events = self.directory / EVENTS_FOLDER
+        events.mkdir(exist_ok=True)
+        shutil.copyfile(render_event_docs(), events / EVENT_DOCS_FILE)
 
     def validate(self) -> None:
         """`nginx -t` on the written config; raises GatewayError with nginx's output."""

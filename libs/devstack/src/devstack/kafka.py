@@ -91,7 +91,9 @@ class KafkaBroker:
 
     @property
     def lib_dir(self) -> Path:
-        return self.cache_dir / f"kafka-{KAFKA_VERSION}" / "lib"
+        """Keyed by the pom's hash too: checkouts with different poms (two branches on one
+        machine) each keep their classpath instead of fetching over each other's."""
+        return self.cache_dir / f"kafka-{KAFKA_VERSION}-{_pom_hash()[:12]}" / "lib"
 
     @property
     def config_file(self) -> Path:
@@ -113,8 +115,7 @@ class KafkaBroker:
     def ensure_jars(self) -> Path:
         """Resolve the broker's runtime classpath into `lib_dir` once (see `devstack.maven`:
         cached, stamped with the pom's hash, so a changed pom resolves again); return it."""
-        pom_hash = hashlib.sha256(POM_FILE.read_bytes()).hexdigest()
-        return fetch_once(self.lib_dir, pom_hash, self._resolve_into)
+        return fetch_once(self.lib_dir, _pom_hash(), self._resolve_into)
 
     def _resolve_into(self, out_dir: Path) -> None:
         run_maven(
@@ -326,3 +327,7 @@ class KafkaBroker:
             return 0, 0
         options = self.client_options()
         return run_blocking(lambda: sync_acls(self.bootstrap_servers, options, grants))
+
+
+def _pom_hash() -> str:
+    return hashlib.sha256(POM_FILE.read_bytes()).hexdigest()

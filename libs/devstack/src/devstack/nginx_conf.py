@@ -20,13 +20,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from contracts.artifacts import schema_dir
-from devstack.portal import SCHEMAS_PATH, STATUS_PATH
+from devstack.portal import EVENTS_PATH, SCHEMAS_PATH, STATUS_PATH
 from devstack.profiles import Profile
 from devstack.routes import INTERNAL_PREFIX, Route, service_port
 
 __all__ = ["INTERNAL_ENDPOINTS", "PORTAL_FILE", "render_nginx_conf"]
 
 PORTAL_FILE = "portal.html"
+EVENTS_FOLDER = "events"
+"""Beside the landing page: the AsyncAPI document rendered (devstack.event_docs), at /events/."""
 """The landing page's file in the gateway's folder."""
 
 INTERNAL_ENDPOINTS = ("metrics", "healthz", "readyz", "livez", "version")
@@ -182,6 +184,16 @@ http {{
             add_header Cache-Control no-cache always;
             root {directory};
             try_files /{PORTAL_FILE} =404;
+        }}
+        location = {EVENTS_PATH} {{
+            return 308 {EVENTS_PATH}/;
+        }}
+        location = {EVENTS_PATH}/ {{
+            types {{ }}
+            default_type "text/html; charset=utf-8";
+            add_header Cache-Control no-cache always;
+            root {directory};
+            try_files /{EVENTS_FOLDER}/index.html =404;
         }}
         location ~ ^{SCHEMAS_PATH}/([a-z0-9][a-z0-9._-]*\\.json)$ {{
             types {{ }}

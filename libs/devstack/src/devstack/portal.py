@@ -23,9 +23,11 @@ from contracts.artifacts import schema_dir
 from devstack.openapi import document_path
 from devstack.routes import Route
 
-__all__ = ["SCHEMAS_PATH", "STATUS_PATH", "render_portal", "schema_files"]
+__all__ = ["EVENTS_PATH", "SCHEMAS_PATH", "STATUS_PATH", "render_portal", "schema_files"]
 
 SCHEMAS_PATH = "/schemas"
+EVENTS_PATH = "/events"
+"""The AsyncAPI document rendered to HTML (devstack.event_docs)."""
 STATUS_PATH = "status"
 """Below a public route's prefix: the gateway's safe summary of the service's liveness."""
 
@@ -69,7 +71,10 @@ def render_portal(routes: Sequence[Route], schemas: Sequence[str]) -> str:
 {rows}  </table>
   <p>A status link answers <code>{{"status":"pass"}}</code> while the service answers, and a
   problem from the gateway when it does not.</p>
-  <h2>Events (JSON Schema)</h2>
+  <h2>Events</h2>
+  <p>Every topic, event type, header and consumer group:
+  <a href="{EVENTS_PATH}/">the AsyncAPI reference</a>. Each event's JSON Schema (the URL every
+  record names in its <code>ce_dataschema</code> header):</p>
   <ul>
 {events}  </ul>
 </body>
