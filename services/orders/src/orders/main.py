@@ -78,6 +78,5 @@ def build_app(settings: OrdersSettings, span_processors: Sequence[SpanProcessor]
     catalog.use_tracer_provider(app.state.tracer_provider)
     app.state.catalog = catalog
     app.state.prices = CatalogPrices(catalog)
-    app.state.sweeper = sweeper
     tokens.install(app)
     return app
