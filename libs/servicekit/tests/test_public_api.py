@@ -1,0 +1,154 @@
+"""servicekit's public surface, pinned name by name (as httpx pins its own).
+
+Services import only these facades (an import-linter contract in pyproject.toml forbids the
+modules behind them). Adding or removing a name is a change to the public API: this test fails
+until the list below says so too.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import subprocess
+import sys
+
+import pytest
+
+PUBLIC_API: dict[str, list[str]] = {
+    "servicekit": [
+        "PROBLEM_JSON",
+        "BreakerPolicy",
+        "CircuitBreaker",
+        "CircuitOpenError",
+        "CircuitState",
+        "CommandFailed",
+        "DependencyCheck",
+        "NotReady",
+        "ProblemError",
+        "ServiceCli",
+        "ServiceSettings",
+        "ServiceUnavailable",
+        "create_app",
+        "decode_cursor",
+        "encode_cursor",
+        "is_id",
+        "load_settings",
+        "new_id",
+        "problem_body",
+    ],
+    "servicekit.auth": [
+        "AdminPrincipal",
+        "CurrentPrincipal",
+        "JwksTokens",
+        "KeyRing",
+        "LocalKeySource",
+        "Principal",
+        "TokenVerifier",
+        "install_token_verifier",
+        "issue_access_token",
+        "load_key_ring",
+        "write_new_signing_key",
+    ],
+    "servicekit.db": [
+        "Database",
+        "SessionDep",
+        "after_commit",
+        "bootstrap_database",
+        "get_database",
+        "new_metadata",
+        "run_migrations",
+    ],
+    "servicekit.events": [
+        "OUTBOX",
+        "EventConsumer",
+        "EventContext",
+        "EventEnvelope",
+        "HandlerRegistry",
+        "KafkaSecurity",
+        "Outbox",
+        "OutboxDep",
+        "PermanentError",
+        "Publishing",
+        "TransientError",
+        "add_event_tables",
+        "create_event_tables",
+        "drop_event_tables",
+    ],
+    "servicekit.http": [
+        "IDEMPOTENT_METHODS",
+        "DeadlineExceeded",
+        "DownstreamPolicy",
+        "DownstreamSettings",
+        "DownstreamTimeout",
+        "DownstreamUnavailable",
+        "RequestOptions",
+        "ResilientClient",
+        "RetryBudget",
+        "SingleFlight",
+        "is_downstream_failure",
+    ],
+    "servicekit.idempotency": [
+        "IDEMPOTENCY_KEY_HEADER",
+        "IDEMPOTENCY_RECORDS",
+        "REPLAYED_HEADER",
+        "IdempotencyPurger",
+        "IdempotentRoute",
+        "add_idempotency_table",
+        "create_idempotency_table",
+        "drop_idempotency_table",
+        "idempotency_exempt",
+        "unguarded_mutating_routes",
+    ],
+    "servicekit.testing": [
+        "AUDIENCE",
+        "ISSUER",
+        "Record",
+        "bearer",
+        "committed_offset",
+        "eventually",
+        "in_process_client",
+        "new_key_ring",
+        "read_topic",
+    ],
+}
+
+
+@pytest.mark.parametrize("facade", sorted(PUBLIC_API))
+def test_a_facade_exports_exactly_the_pinned_names(facade: str) -> None:
+    module = importlib.import_module(facade)
+    assert sorted(module.__all__) == sorted(PUBLIC_API[facade])
+    assert len(set(module.__all__)) == len(module.__all__), "a name is listed twice"
+
+
+@pytest.mark.parametrize("facade", sorted(PUBLIC_API))
+def test_every_exported_name_is_the_object_its_module_defines(facade: str) -> None:
+    module = importlib.import_module(facade)
+    for name in module.__all__:
+        value = getattr(module, name)
+        if inspect.isclass(value) or inspect.isfunction(value):
+            # the facade hands out the very object servicekit defines, not a copy
+            assert value.__module__.startswith("servicekit."), name
+            assert getattr(importlib.import_module(value.__module__), value.__name__) is value
+
+
+def test_an_unknown_name_is_an_attribute_error() -> None:
+    import servicekit.events
+
+    with pytest.raises(AttributeError, match="has no attribute 'Nonexistent'"):
+        _ = servicekit.events.Nonexistent
+
+
+def test_importing_a_facade_loads_no_chassis_module_yet() -> None:
+    """The facades resolve names on first use, so `import servicekit` stays cheap and cannot
+    start an import cycle between servicekit's own packages."""
+    probe = (
+        "import sys, servicekit, servicekit.events, servicekit.db, servicekit.auth, "
+        "servicekit.testing; "
+        "print(sorted(m for m in sys.modules if m.startswith('servicekit.') "
+        "and m not in {'servicekit.events', 'servicekit.db', 'servicekit.auth', "
+        "'servicekit.testing', 'servicekit._exports'}))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == "[]"
