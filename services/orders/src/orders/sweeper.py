@@ -1,4 +1,4 @@
-"""The sweeper: cancels every open order past its deadline (ARCHITECTURE §1).
+"""The sweeper: cancels every open order past its deadline (docs/architecture.md, the order saga).
 
 A background task of the app's lifespan, like the outbox relay. Every `interval_s` it cancels
 overdue orders in batches, one transaction each, until none is left. Several replicas sweep
