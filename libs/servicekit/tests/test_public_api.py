@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import pkgutil
 import subprocess
 import sys
 
@@ -129,6 +130,18 @@ def test_every_exported_name_is_the_object_its_module_defines(facade: str) -> No
             # the facade hands out the very object servicekit defines, not a copy
             assert value.__module__.startswith("servicekit."), name
             assert getattr(importlib.import_module(value.__module__), value.__name__) is value
+
+
+@pytest.mark.parametrize("facade", sorted(PUBLIC_API))
+def test_no_exported_name_is_also_a_module_of_the_facade(facade: str) -> None:
+    """Importing a submodule sets it as an attribute of its package, so an exported name that is
+    also a submodule's name would hand out the module instead, depending on import order."""
+    module = importlib.import_module(facade)
+    if hasattr(module, "__path__"):
+        submodules = {info.name for info in pkgutil.iter_modules(module.__path__)}
+        assert submodules.isdisjoint(module.__all__)
+    for name in module.__all__:
+        assert not inspect.ismodule(getattr(module, name)), name
 
 
 def test_an_unknown_name_is_an_attribute_error() -> None:

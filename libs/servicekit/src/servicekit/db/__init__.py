@@ -5,8 +5,8 @@
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from servicekit.db.after_commit import after_commit
     from servicekit.db.bootstrap import bootstrap_database
+    from servicekit.db.commit_hooks import after_commit
     from servicekit.db.engine import Database
     from servicekit.db.migrations import run_migrations
     from servicekit.db.models import new_metadata
@@ -28,7 +28,7 @@ if not TYPE_CHECKING:
     __getattr__ = lazy_exports(
         __name__,
         {
-            "servicekit.db.after_commit": ["after_commit"],
+            "servicekit.db.commit_hooks": ["after_commit"],
             "servicekit.db.bootstrap": ["bootstrap_database"],
             "servicekit.db.engine": ["Database"],
             "servicekit.db.migrations": ["run_migrations"],
