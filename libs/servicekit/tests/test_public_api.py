@@ -12,6 +12,8 @@ import inspect
 import pkgutil
 import subprocess
 import sys
+import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -26,6 +28,7 @@ PUBLIC_API: dict[str, list[str]] = {
         "DependencyCheck",
         "NotReady",
         "ProblemError",
+        "ServiceApi",
         "ServiceCli",
         "ServiceSettings",
         "ServiceUnavailable",
@@ -142,6 +145,20 @@ def test_no_exported_name_is_also_a_module_of_the_facade(facade: str) -> None:
         assert submodules.isdisjoint(module.__all__)
     for name in module.__all__:
         assert not inspect.ismodule(getattr(module, name)), name
+
+
+def test_the_import_contract_forbids_every_module_that_is_not_a_facade() -> None:
+    """pyproject.toml's import-linter contract lists servicekit's internal top-level modules and
+    subpackages by name: a new one must be added there, or services could import it."""
+    pyproject = Path(__file__).resolve().parents[3] / "pyproject.toml"
+    contracts = tomllib.loads(pyproject.read_text())["tool"]["importlinter"]["contracts"]
+    (contract,) = [
+        c for c in contracts if c["name"] == "Services use servicekit's public modules only"
+    ]
+    import servicekit
+
+    children = {f"servicekit.{info.name}" for info in pkgutil.iter_modules(servicekit.__path__)}
+    assert set(contract["forbidden_modules"]) == (children - set(PUBLIC_API)) | {"servicekit.*.*"}
 
 
 def test_an_unknown_name_is_an_attribute_error() -> None:

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from servicekit.errors import PROBLEM_JSON, ProblemError, ServiceUnavailable, problem_body
     from servicekit.health import DependencyCheck, NotReady
     from servicekit.ids import is_id, new_id
+    from servicekit.openapi import ServiceApi
     from servicekit.pagination import decode_cursor, encode_cursor
     from servicekit.resilience.breaker import (
         BreakerPolicy,
@@ -35,6 +36,7 @@ __all__ = [
     "DependencyCheck",
     "NotReady",
     "ProblemError",
+    "ServiceApi",
     "ServiceCli",
     "ServiceSettings",
     "ServiceUnavailable",
@@ -63,6 +65,7 @@ if not TYPE_CHECKING:
             ],
             "servicekit.health": ["DependencyCheck", "NotReady"],
             "servicekit.ids": ["is_id", "new_id"],
+            "servicekit.openapi": ["ServiceApi"],
             "servicekit.pagination": ["decode_cursor", "encode_cursor"],
             "servicekit.resilience.breaker": [
                 "BreakerPolicy",

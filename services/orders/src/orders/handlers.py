@@ -40,8 +40,8 @@ from orders.domain import (
     steps,
 )
 from orders.repository import OrderRepository
-from servicekit.events.outbox import Outbox
-from servicekit.ids import new_id
+from servicekit import new_id
+from servicekit.events import Outbox
 
 __all__ = [
     "CAUSE_DEADLINE",

@@ -10,7 +10,7 @@ from typing import Literal
 from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from servicekit.db.after_commit import after_commit
+from servicekit.db import after_commit
 
 __all__ = [
     "IGNORED_EVENTS",

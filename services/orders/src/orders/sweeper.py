@@ -22,8 +22,8 @@ from fastapi import FastAPI
 from orders.handlers import cancel_overdue_orders
 from orders.metrics import OVERDUE_OLDEST_AGE, OVERDUE_ORDERS
 from orders.repository import OrderRepository
-from servicekit.db.engine import Database
-from servicekit.events.outbox import Outbox
+from servicekit.db import Database
+from servicekit.events import Outbox
 
 __all__ = ["OverdueSweeper"]
 
