@@ -1,5 +1,5 @@
 """A storm of mixed orders from many customers at once, with a service killed (SIGKILL) and
-restarted in its middle. Afterwards every order is final and ARCHITECTURE §1's invariants
+restarted in its middle. Afterwards every order is final and the saga's invariants
 hold, checked through the services' APIs only:
 
 - each confirmed order has exactly one successful charge (the provider's and payments' word);

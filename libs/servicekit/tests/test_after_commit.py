@@ -9,7 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from servicekit.db.after_commit import after_commit
+from servicekit.db.commit_hooks import after_commit
 
 
 @pytest.fixture(scope="module")

@@ -122,7 +122,7 @@ async def test_a_declared_oversized_body_is_refused_with_413(client: httpx.Async
     response = await client.post(
         "/greetings", content=b"x" * 10_000, headers={"content-type": "application/json"}
     )
-    _assert_problem(response, 413)
+    assert _assert_problem(response, 413)["type"] == "urn:flotilla:problem:body-too-large"
 
 
 async def test_a_streamed_oversized_body_is_refused_with_413(client: httpx.AsyncClient) -> None:
@@ -133,7 +133,7 @@ async def test_a_streamed_oversized_body_is_refused_with_413(client: httpx.Async
     response = await client.post(
         "/greetings", content=chunks(), headers={"content-type": "application/json"}
     )
-    _assert_problem(response, 413)
+    assert _assert_problem(response, 413)["type"] == "urn:flotilla:problem:body-too-large"
 
 
 async def test_work_past_the_deadline_is_cut_with_504(client: httpx.AsyncClient) -> None:

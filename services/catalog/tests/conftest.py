@@ -10,11 +10,10 @@ from aiokafka import AIOKafkaProducer
 from catalog.main import build_app
 from catalog.settings import CatalogSettings
 from devstack.stack import ADMIN_EMAIL, Stack
-from servicekit.auth.keys import KeyRing
-from servicekit.db.bootstrap import bootstrap_database
-from servicekit.db.engine import Database
-from servicekit.testing import tokens
-from servicekit.testing.tokens import in_process_client
+from servicekit.auth import KeyRing
+from servicekit.db import Database, bootstrap_database
+from servicekit.testing import bearer as signed_bearer
+from servicekit.testing import in_process_client
 
 Headers = Callable[..., dict[str, str]]
 
@@ -61,7 +60,7 @@ def bearer(key_ring: KeyRing) -> Headers:
     """`bearer(roles=["admin"], **token_options)`: an Authorization header for a new user."""
 
     def headers(roles: tuple[str, ...] = (), **overrides: Any) -> dict[str, str]:
-        return tokens.bearer(key_ring, roles=roles, **overrides)
+        return signed_bearer(key_ring, roles=roles, **overrides)
 
     return headers
 

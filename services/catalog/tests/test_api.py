@@ -10,8 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from servicekit.ids import is_id, new_id
-from servicekit.pagination import encode_cursor
+from servicekit import encode_cursor, is_id, new_id
 
 Headers = Callable[..., dict[str, str]]
 ADMIN = ("admin",)

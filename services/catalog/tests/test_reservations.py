@@ -22,12 +22,9 @@ from contracts.base import Event
 from contracts.catalog import StockRejectedV1, StockReleasedV1, StockReservedV1
 from contracts.orders import CancelReason, OrderCancelledV1, OrderPlacedV1
 from contracts.values import OrderLine
-from servicekit.db.engine import Database
-from servicekit.events.envelope import EventEnvelope
-from servicekit.events.handlers import EventContext
-from servicekit.events.outbox import Outbox
-from servicekit.events.tables import OUTBOX
-from servicekit.ids import new_id
+from servicekit import new_id
+from servicekit.db import Database
+from servicekit.events import OUTBOX, EventContext, EventEnvelope, Outbox
 
 
 async def _product(

@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 
 from catalog.handlers import DEMO_PRODUCTS, seed_demo_products
 from catalog.tables import products
-from servicekit.db.engine import Database
+from servicekit.db import Database
 
 
 async def test_seeding_twice_keeps_one_product_per_demo_sku(database: Database) -> None:

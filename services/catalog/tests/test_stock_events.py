@@ -17,10 +17,9 @@ from contracts.catalog import StockRejectedV1, StockReleasedV1, StockReservedV1
 from contracts.orders import OrderCancelledV1, OrderPlacedV1
 from contracts.values import OrderLine
 from devstack.stack import Stack
-from servicekit.events.envelope import EventEnvelope
-from servicekit.events.kafka_security import KafkaSecurity
-from servicekit.ids import new_id
-from servicekit.testing.events import Record, read_topic
+from servicekit import new_id
+from servicekit.events import EventEnvelope, KafkaSecurity
+from servicekit.testing import Record, read_topic
 
 pytestmark = pytest.mark.e2e
 

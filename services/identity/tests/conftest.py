@@ -9,8 +9,8 @@ from asgi_lifespan import LifespanManager
 from devstack.stack import Stack
 from identity.main import build_app
 from identity.settings import IdentitySettings
-from servicekit.auth.keys import write_new_signing_key
-from servicekit.db.bootstrap import bootstrap_database
+from servicekit.auth import write_new_signing_key
+from servicekit.db import bootstrap_database
 
 
 @pytest.fixture(scope="session")

@@ -12,8 +12,8 @@ from devstack.postgres import PostgresCluster
 from devstack.stack import Stack
 from identity.main import build_app
 from identity.settings import IdentitySettings
-from servicekit.auth.keys import write_new_signing_key
-from servicekit.db.bootstrap import bootstrap_database
+from servicekit.auth import write_new_signing_key
+from servicekit.db import bootstrap_database
 
 
 async def test_readiness_and_requests_follow_the_database(

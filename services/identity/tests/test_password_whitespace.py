@@ -10,8 +10,8 @@ import httpx
 from identity.passwords import Passwords
 from identity.repository import UserRepository
 from identity.settings import IdentitySettings
-from servicekit.db.engine import Database
-from servicekit.ids import new_id
+from servicekit import new_id
+from servicekit.db import Database
 
 PASSWORD = "  two spaces each side  "
 

@@ -11,8 +11,7 @@ import jwt
 import pytest
 
 from identity.settings import IdentitySettings
-from servicekit.auth.keys import load_key_ring, write_new_signing_key
-from servicekit.auth.tokens import issue_access_token
+from servicekit.auth import issue_access_token, load_key_ring, write_new_signing_key
 
 PASSWORD = "correct horse battery staple"
 

@@ -11,9 +11,8 @@ from devstack.smtp_sink import SmtpSink
 from devstack.stack import Stack
 from notifications.mailer import SmtpConfig, SmtpMailer, smtp_breaker
 from notifications.settings import NotificationsSettings
-from servicekit.db.bootstrap import bootstrap_database
-from servicekit.db.engine import Database
-from servicekit.resilience.breaker import BreakerPolicy, CircuitBreaker
+from servicekit import BreakerPolicy, CircuitBreaker
+from servicekit.db import Database, bootstrap_database
 
 SENDER = Address("Flotilla", "no-reply", "flotilla.local")
 

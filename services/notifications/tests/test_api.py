@@ -15,10 +15,10 @@ from notifications.domain import Notification
 from notifications.main import build_app
 from notifications.repository import NotificationRepository
 from notifications.settings import NotificationsSettings
-from servicekit.auth.keys import KeyRing
-from servicekit.db.engine import Database
-from servicekit.ids import new_id
-from servicekit.testing.tokens import bearer, in_process_client, new_key_ring
+from servicekit import new_id
+from servicekit.auth import KeyRing
+from servicekit.db import Database
+from servicekit.testing import bearer, in_process_client, new_key_ring
 
 
 @pytest.fixture(scope="module")

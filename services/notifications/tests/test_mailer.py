@@ -29,12 +29,8 @@ from notifications.mailer import (
     is_worth_retrying,
     smtp_breaker,
 )
-from servicekit.events.handlers import PermanentError, TransientError
-from servicekit.resilience.breaker import (
-    BreakerPolicy,
-    CircuitOpenError,
-    CircuitState,
-)
+from servicekit import BreakerPolicy, CircuitOpenError, CircuitState
+from servicekit.events import PermanentError, TransientError
 
 MailerFactory = Callable[..., SmtpMailer]
 

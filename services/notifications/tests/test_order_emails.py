@@ -19,12 +19,9 @@ from devstack.smtp_sink import SmtpSink, read_messages
 from notifications.consumers import build_registry
 from notifications.mailer import Mailer, SmtpMailer
 from notifications.tables import notifications
-from servicekit.db.engine import Database
-from servicekit.events.envelope import EventEnvelope
-from servicekit.events.handlers import EventContext, PermanentError
-from servicekit.events.outbox import Outbox
-from servicekit.events.tables import OUTBOX
-from servicekit.ids import new_id
+from servicekit import new_id
+from servicekit.db import Database
+from servicekit.events import OUTBOX, EventContext, EventEnvelope, Outbox, PermanentError
 
 MailerFactory = Callable[..., SmtpMailer]
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)

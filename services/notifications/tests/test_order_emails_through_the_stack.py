@@ -13,10 +13,9 @@ from aiokafka import AIOKafkaProducer
 from contracts.orders import OrderCancelledV1
 from devstack.smtp_sink import read_messages
 from devstack.stack import Stack
-from servicekit.events.envelope import EventEnvelope
-from servicekit.events.kafka_security import KafkaSecurity
-from servicekit.ids import new_id
-from servicekit.testing.events import committed_offset, eventually
+from servicekit import new_id
+from servicekit.events import EventEnvelope, KafkaSecurity
+from servicekit.testing import committed_offset, eventually
 
 pytestmark = pytest.mark.e2e
 

@@ -25,14 +25,10 @@ from devstack.stack import Stack
 from notifications.consumers import build_registry
 from notifications.mailer import SmtpMailer, smtp_breaker
 from notifications.tables import notifications
-from servicekit.db.engine import Database
-from servicekit.events.consumer import EventConsumer
-from servicekit.events.envelope import EventEnvelope
-from servicekit.events.kafka_security import KafkaSecurity
-from servicekit.events.outbox import Outbox
-from servicekit.ids import new_id
-from servicekit.resilience.breaker import BreakerPolicy
-from servicekit.testing.events import eventually
+from servicekit import BreakerPolicy, new_id
+from servicekit.db import Database
+from servicekit.events import EventConsumer, EventEnvelope, KafkaSecurity, Outbox
+from servicekit.testing import eventually
 
 MailerFactory = Callable[..., SmtpMailer]
 

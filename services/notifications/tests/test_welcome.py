@@ -17,12 +17,16 @@ from devstack.smtp_sink import SmtpSink, read_messages
 from notifications.consumers import build_registry
 from notifications.mailer import Mailer, SmtpMailer
 from notifications.tables import notifications
-from servicekit.db.engine import Database
-from servicekit.events.envelope import EventEnvelope
-from servicekit.events.handlers import EventContext, PermanentError, TransientError
-from servicekit.events.outbox import Outbox
-from servicekit.events.tables import OUTBOX
-from servicekit.ids import is_id, new_id
+from servicekit import is_id, new_id
+from servicekit.db import Database
+from servicekit.events import (
+    OUTBOX,
+    EventContext,
+    EventEnvelope,
+    Outbox,
+    PermanentError,
+    TransientError,
+)
 
 MailerFactory = Callable[..., SmtpMailer]
 

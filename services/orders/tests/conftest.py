@@ -15,14 +15,12 @@ from orders.domain import Order, ProductPrice, RequestedLine
 from orders.handlers import place_order
 from orders.main import build_app
 from orders.settings import OrdersSettings
-from servicekit.auth.keys import KeyRing
-from servicekit.db.bootstrap import bootstrap_database
-from servicekit.db.engine import Database
-from servicekit.events.outbox import Outbox
-from servicekit.events.tables import OUTBOX
-from servicekit.http.policy import DownstreamPolicy
-from servicekit.ids import new_id
-from servicekit.testing.tokens import bearer, in_process_client
+from servicekit import new_id
+from servicekit.auth import KeyRing
+from servicekit.db import Database, bootstrap_database
+from servicekit.events import OUTBOX, Outbox
+from servicekit.http import DownstreamPolicy
+from servicekit.testing import bearer, in_process_client
 
 # Nothing listens there: a catalog that is not running.
 _NO_CATALOG = "http://127.0.0.1:9"

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from orders.domain import Order
-from servicekit.ids import new_id
+from servicekit import new_id
 
 PlaceOrder = Callable[..., Awaitable[Order]]
 Auth = Callable[..., dict[str, str]]

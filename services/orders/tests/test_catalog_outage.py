@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from servicekit.ids import new_id
+from servicekit import new_id
 
 Auth = Callable[..., dict[str, str]]
 

@@ -29,13 +29,10 @@ from devstack.stack import Stack
 from orders.consumers import build_registry
 from orders.domain import Order
 from orders.sweeper import OverdueSweeper
-from servicekit.db.engine import Database
-from servicekit.events.consumer import EventConsumer
-from servicekit.events.envelope import EventEnvelope
-from servicekit.events.kafka_security import KafkaSecurity
-from servicekit.events.outbox import Outbox
-from servicekit.ids import new_id
-from servicekit.testing.events import eventually
+from servicekit import new_id
+from servicekit.db import Database
+from servicekit.events import EventConsumer, EventEnvelope, KafkaSecurity, Outbox
+from servicekit.testing import eventually
 
 PlaceOrder = Callable[..., Awaitable[Order]]
 OutboxEvents = Callable[[str], Awaitable[list[dict[str, Any]]]]

@@ -13,7 +13,7 @@ import pytest
 
 from devstack.profiles import Profile
 from devstack.stack import ADMIN_EMAIL, Stack
-from servicekit.testing.events import eventually
+from servicekit.testing import eventually
 
 pytestmark = pytest.mark.e2e
 

@@ -15,10 +15,10 @@ from contracts.values import StockLine
 from orders.domain import Order
 from orders.handlers import on_payment_succeeded, on_stock_reserved
 from orders.sweeper import OverdueSweeper
-from servicekit.db.engine import Database
-from servicekit.events.outbox import Outbox
-from servicekit.ids import new_id
-from servicekit.testing.events import eventually
+from servicekit import new_id
+from servicekit.db import Database
+from servicekit.events import Outbox
+from servicekit.testing import eventually
 
 PlaceOrder = Callable[..., Awaitable[Order]]
 OutboxEvents = Callable[[str], Awaitable[list[dict[str, Any]]]]

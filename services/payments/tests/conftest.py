@@ -27,14 +27,11 @@ from payments.domain import Payment
 from payments.provider import PspProvider
 from payments.repository import PaymentRepository
 from payments.settings import PaymentsSettings
-from servicekit.db.bootstrap import bootstrap_database
-from servicekit.db.engine import Database
-from servicekit.events.envelope import EventEnvelope
-from servicekit.events.outbox import Outbox
-from servicekit.events.tables import OUTBOX
-from servicekit.http.client import ResilientClient
-from servicekit.ids import new_id
-from servicekit.testing.events import eventually
+from servicekit import new_id
+from servicekit.db import Database, bootstrap_database
+from servicekit.events import OUTBOX, EventEnvelope, Outbox
+from servicekit.http import ResilientClient
+from servicekit.testing import eventually
 
 # Fast to notice an outage and its end: one HTTP attempt per handler attempt (the consumer
 # retries), and a breaker that closes again quickly.

@@ -13,10 +13,10 @@ from payments.domain import Payment
 from payments.main import build_app
 from payments.repository import PaymentRepository
 from payments.settings import PaymentsSettings
-from servicekit.auth.keys import KeyRing
-from servicekit.db.engine import Database
-from servicekit.ids import new_id
-from servicekit.testing.tokens import bearer, in_process_client
+from servicekit import new_id
+from servicekit.auth import KeyRing
+from servicekit.db import Database
+from servicekit.testing import bearer, in_process_client
 
 
 @pytest.fixture(scope="module")

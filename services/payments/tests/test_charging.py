@@ -12,8 +12,8 @@ from prometheus_client import REGISTRY
 
 from contracts.catalog import StockReservedV1
 from contracts.payments import PaymentFailedV1, PaymentSucceededV1
-from servicekit.ids import is_id
-from servicekit.testing.events import eventually
+from servicekit import is_id
+from servicekit.testing import eventually
 
 Pipeline = Any  # conftest's Pipeline
 Reservation = Callable[..., StockReservedV1]

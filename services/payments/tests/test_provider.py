@@ -13,8 +13,7 @@ from pydantic import SecretStr
 
 from payments.domain import Charged, Declined, ProviderUnavailable
 from payments.provider import PspProvider
-from servicekit.http.client import ResilientClient
-from servicekit.http.policy import DownstreamPolicy
+from servicekit.http import DownstreamPolicy, ResilientClient
 
 Responder = Callable[[httpx.Request], httpx.Response]
 API_KEY = "sk_test_" + "k" * 32

@@ -9,7 +9,7 @@ from typing import Any
 
 from contracts.catalog import StockReservedV1
 from contracts.payments import PaymentFailedV1
-from servicekit.testing.events import eventually
+from servicekit.testing import eventually
 
 Pipeline = Any  # conftest's Pipeline
 Reservation = Callable[..., StockReservedV1]

@@ -15,8 +15,8 @@ from contracts.catalog import StockReservedV1
 from contracts.orders import OrderCancelledV1
 from contracts.payments import PaymentRefundedV1
 from payments.domain import charge_key
-from servicekit.ids import is_id
-from servicekit.testing.events import eventually
+from servicekit import is_id
+from servicekit.testing import eventually
 
 Pipeline = Any  # conftest's Pipeline
 Reservation = Callable[..., StockReservedV1]

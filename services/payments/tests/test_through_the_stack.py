@@ -16,9 +16,9 @@ from contracts.catalog import StockReservedV1
 from contracts.values import StockLine
 from devstack.provider_keys import provider_client
 from devstack.stack import Stack
-from servicekit.events.envelope import EventEnvelope
-from servicekit.ids import new_id
-from servicekit.testing.events import eventually
+from servicekit import new_id
+from servicekit.events import EventEnvelope
+from servicekit.testing import eventually
 
 PASSWORD = "correct horse battery staple"
 

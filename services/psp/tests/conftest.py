@@ -10,9 +10,9 @@ from pydantic import SecretStr
 from devstack.stack import Stack
 from psp.main import build_app
 from psp.settings import PspSettings
-from servicekit.auth.keys import KeyRing
-from servicekit.db.bootstrap import bootstrap_database
-from servicekit.testing.tokens import bearer, in_process_client
+from servicekit.auth import KeyRing
+from servicekit.db import bootstrap_database
+from servicekit.testing import bearer, in_process_client
 
 PspFactory = Callable[[], httpx.AsyncClient]
 

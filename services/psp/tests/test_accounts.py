@@ -14,8 +14,7 @@ import pytest
 from pydantic import ValidationError
 
 from psp.settings import PspSettings
-from servicekit.ids import new_id
-from servicekit.settings import load_settings
+from servicekit import load_settings, new_id
 
 PspFactory = Callable[[], httpx.AsyncClient]
 MERCHANT = "acct_flotilla"

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from prometheus_client import REGISTRY
 
-from servicekit.ids import is_id, new_id
+from servicekit import is_id, new_id
 
 
 def _body(**overrides: Any) -> dict[str, Any]:

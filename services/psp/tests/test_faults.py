@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from servicekit.ids import new_id
+from servicekit import new_id
 
 NO_FAULTS = {
     "latency_ms": 0,

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from servicekit.ids import is_id, new_id
+from servicekit import is_id, new_id
 
 
 def _key() -> str:

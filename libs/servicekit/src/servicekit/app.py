@@ -123,7 +123,6 @@ def create_app(
     app.state.idempotency_key_locks = KeyLocks()
     if guarded_routes(app.routes):
         purger = IdempotencyPurger(db, interval_s=settings.idempotency_purge_interval_s)
-        app.state.idempotency_purger = purger
         hooks.append(lambda _app: purger.lifespan())
 
     # add_middleware wraps: the last added is the outermost.

@@ -37,7 +37,6 @@ log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 _TYPE_BASE = "urn:flotilla:problem:"
-_HTTP_ERROR_SLUGS = {413: "body-too-large"}
 
 
 class ProblemError(Exception):
@@ -195,7 +194,7 @@ async def _on_http_exception(request: Request, exc: Exception) -> Response:
         if isinstance(exc.detail, str) and exc.detail != _reason(exc.status_code)
         else None
     )
-    slug = getattr(exc, "slug", None) or _HTTP_ERROR_SLUGS.get(exc.status_code)
+    slug = getattr(exc, "slug", None)
     return problem_response(
         exc.status_code, detail, slug=slug, instance=request.url.path, headers=exc.headers
     )

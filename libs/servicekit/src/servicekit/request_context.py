@@ -6,7 +6,6 @@ import time
 from contextvars import ContextVar
 
 __all__ = [
-    "current_deadline",
     "current_request_id",
     "deadline_var",
     "remaining_budget_s",
@@ -19,11 +18,6 @@ deadline_var: ContextVar[float | None] = ContextVar("flotilla_deadline", default
 
 def current_request_id() -> str | None:
     return request_id_var.get()
-
-
-def current_deadline() -> float | None:
-    """The request's deadline on the `time.monotonic()` clock, if one is set."""
-    return deadline_var.get()
 
 
 def remaining_budget_s() -> float | None:

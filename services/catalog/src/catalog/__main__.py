@@ -7,8 +7,8 @@ import sys
 from catalog.handlers import DEMO_PRODUCTS, seed_demo_products
 from catalog.main import build_app
 from catalog.settings import CatalogSettings
-from servicekit.cli import ServiceCli
-from servicekit.db.engine import Database
+from servicekit import ServiceCli
+from servicekit.db import Database
 
 
 async def seed_demo_command(settings: CatalogSettings) -> None:

@@ -32,12 +32,10 @@ from catalog.schemas import (
     ReservationOut,
     StockLineOut,
 )
-from servicekit.auth.dependencies import AdminPrincipal
-from servicekit.db.session import SessionDep
-from servicekit.errors import ProblemError
+from servicekit import ProblemError, decode_cursor, encode_cursor, is_id
+from servicekit.auth import AdminPrincipal
+from servicekit.db import SessionDep
 from servicekit.idempotency import IdempotentRoute
-from servicekit.ids import is_id
-from servicekit.pagination import decode_cursor, encode_cursor
 
 __all__ = ["router"]
 

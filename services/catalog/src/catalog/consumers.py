@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.handlers import release_stock, reserve_stock
 from contracts.orders import OrderCancelledV1, OrderPlacedV1
-from servicekit.events.handlers import EventContext, HandlerRegistry
+from servicekit.events import EventContext, HandlerRegistry
 
 __all__ = ["CONSUMER_GROUP", "build_registry"]
 

@@ -12,8 +12,8 @@ from catalog.repository import ProductRepository, ReservationRepository
 from contracts.catalog import StockRejectedV1, StockReleasedV1, StockReservedV1
 from contracts.orders import OrderCancelledV1, OrderPlacedV1
 from contracts.values import StockLine
-from servicekit.events.outbox import Outbox
-from servicekit.ids import new_id
+from servicekit import new_id
+from servicekit.events import Outbox
 
 __all__ = [
     "DEMO_PRODUCTS",

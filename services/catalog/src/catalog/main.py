@@ -11,13 +11,10 @@ from catalog.api import router
 from catalog.consumers import CONSUMER_GROUP, build_registry
 from catalog.settings import CatalogSettings
 from contracts.orders import OrderPlacedV1
-from servicekit.app import create_app
-from servicekit.auth.jwks_tokens import JwksTokens
-from servicekit.db.engine import Database
-from servicekit.events.consumer import EventConsumer
-from servicekit.events.publishing import Publishing
-from servicekit.health import DependencyCheck
-from servicekit.openapi import ServiceApi
+from servicekit import DependencyCheck, ServiceApi, create_app
+from servicekit.auth import JwksTokens
+from servicekit.db import Database
+from servicekit.events import EventConsumer, Publishing
 
 __all__ = ["API", "build_app"]
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from servicekit.settings import ServiceSettings
+from servicekit import ServiceSettings
 
 __all__ = ["CatalogSettings"]
 

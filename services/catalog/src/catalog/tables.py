@@ -13,8 +13,8 @@ from sqlalchemy import (
     func,
 )
 
-from servicekit.db.models import new_metadata
-from servicekit.events.tables import add_event_tables
+from servicekit.db import new_metadata
+from servicekit.events import add_event_tables
 from servicekit.idempotency import add_idempotency_table
 
 __all__ = [

@@ -8,8 +8,8 @@ from identity.handlers import ensure_admin
 from identity.main import build_app
 from identity.passwords import Passwords
 from identity.settings import IdentitySettings
-from servicekit.cli import CommandFailed, ServiceCli
-from servicekit.db.engine import Database
+from servicekit import CommandFailed, ServiceCli
+from servicekit.db import Database
 
 
 async def ensure_admin_command(settings: IdentitySettings) -> None:

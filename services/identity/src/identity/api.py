@@ -23,12 +23,10 @@ from identity.handlers import (
 from identity.passwords import Passwords
 from identity.repository import UserRepository
 from identity.schemas import NewUser, TokenRequest, TokenResponse, UserOut
-from servicekit.auth.dependencies import CurrentPrincipal
-from servicekit.auth.keys import KeyRing
-from servicekit.db.engine import Database
-from servicekit.db.session import SessionDep, get_database
-from servicekit.errors import ProblemError
-from servicekit.events.dependencies import OutboxDep
+from servicekit import ProblemError
+from servicekit.auth import CurrentPrincipal, KeyRing
+from servicekit.db import Database, SessionDep, get_database
+from servicekit.events import OutboxDep
 from servicekit.idempotency import IdempotentRoute, idempotency_exempt
 
 __all__ = ["router"]

@@ -20,11 +20,10 @@ from identity.domain import (
 from identity.metrics import count_signup
 from identity.passwords import Passwords
 from identity.repository import LoginFailureRepository, UserRepository
-from servicekit.auth.keys import KeyRing
-from servicekit.auth.tokens import issue_access_token
-from servicekit.db.engine import Database
-from servicekit.events.outbox import Outbox
-from servicekit.ids import new_id
+from servicekit import new_id
+from servicekit.auth import KeyRing, issue_access_token
+from servicekit.db import Database
+from servicekit.events import Outbox
 
 __all__ = [
     "IssuedToken",

@@ -12,14 +12,10 @@ from identity.domain import LoginThrottle
 from identity.handlers import TokenPolicy
 from identity.passwords import Passwords
 from identity.settings import IdentitySettings
-from servicekit.app import create_app
-from servicekit.auth.dependencies import install_token_verifier
-from servicekit.auth.jwks import LocalKeySource
-from servicekit.auth.keys import load_key_ring
-from servicekit.auth.tokens import TokenVerifier
-from servicekit.db.engine import Database
-from servicekit.events.publishing import Publishing
-from servicekit.openapi import ServiceApi
+from servicekit import ServiceApi, create_app
+from servicekit.auth import LocalKeySource, TokenVerifier, install_token_verifier, load_key_ring
+from servicekit.db import Database
+from servicekit.events import Publishing
 
 __all__ = ["API", "build_app"]
 

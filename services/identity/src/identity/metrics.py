@@ -6,7 +6,7 @@ from __future__ import annotations
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from servicekit.db.after_commit import after_commit
+from servicekit.db import after_commit
 
 __all__ = ["SIGNUPS", "count_signup"]
 

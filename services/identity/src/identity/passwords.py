@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from servicekit.errors import ServiceUnavailable
+from servicekit import ServiceUnavailable
 
 __all__ = ["HashingBusy", "Passwords"]
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from pydantic import Field, SecretStr
 
-from servicekit.settings import ServiceSettings
+from servicekit import ServiceSettings
 
 __all__ = ["IdentitySettings"]
 

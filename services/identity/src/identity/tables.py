@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import ARRAY, Column, DateTime, Integer, String, Table, Text, func, text
 
-from servicekit.db.models import new_metadata
-from servicekit.events.tables import add_event_tables
+from servicekit.db import new_metadata
+from servicekit.events import add_event_tables
 from servicekit.idempotency import add_idempotency_table
 
 __all__ = ["idempotency_records", "inbox", "login_failures", "metadata", "outbox", "users"]

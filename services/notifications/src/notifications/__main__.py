@@ -6,7 +6,7 @@ import sys
 
 from notifications.main import build_app
 from notifications.settings import NotificationsSettings
-from servicekit.cli import ServiceCli
+from servicekit import ServiceCli
 
 cli = ServiceCli(
     settings_type=NotificationsSettings,

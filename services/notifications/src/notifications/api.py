@@ -9,9 +9,9 @@ from fastapi import APIRouter, Query
 from notifications.domain import Notification
 from notifications.handlers import list_notifications
 from notifications.schemas import NotificationOut, NotificationPage
-from servicekit.auth.dependencies import CurrentPrincipal
-from servicekit.db.session import SessionDep
-from servicekit.pagination import decode_cursor, encode_cursor
+from servicekit import decode_cursor, encode_cursor
+from servicekit.auth import CurrentPrincipal
+from servicekit.db import SessionDep
 
 __all__ = ["router"]
 

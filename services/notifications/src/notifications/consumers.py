@@ -12,7 +12,7 @@ from contracts.identity import UserRegisteredV1
 from contracts.orders import OrderCancelledV1, OrderConfirmedV1, OrderRejectedV1
 from notifications.handlers import email_order_outcome, welcome_new_user
 from notifications.mailer import Mailer
-from servicekit.events.handlers import EventContext, HandlerRegistry
+from servicekit.events import EventContext, HandlerRegistry
 
 __all__ = ["CONSUMER_GROUP", "build_registry"]
 

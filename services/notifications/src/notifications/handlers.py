@@ -30,8 +30,8 @@ from notifications.order_emails import (
     render_order_rejected,
 )
 from notifications.repository import NotificationRepository
-from servicekit.events.handlers import EventContext, PermanentError
-from servicekit.ids import new_id
+from servicekit import new_id
+from servicekit.events import EventContext, PermanentError
 
 __all__ = ["email_order_outcome", "list_notifications", "welcome_new_user"]
 

@@ -46,8 +46,8 @@ from tenacity import (
 )
 
 from notifications.domain import Email
-from servicekit.events.handlers import PermanentError, TransientError
-from servicekit.resilience.breaker import BreakerPolicy, CircuitBreaker, CircuitOpenError
+from servicekit import BreakerPolicy, CircuitBreaker, CircuitOpenError
+from servicekit.events import PermanentError, TransientError
 
 __all__ = [
     "Mailer",

@@ -11,13 +11,10 @@ from notifications.api import router
 from notifications.consumers import CONSUMER_GROUP, build_registry
 from notifications.mailer import SmtpConfig, SmtpMailer, smtp_breaker
 from notifications.settings import NotificationsSettings
-from servicekit.app import create_app
-from servicekit.auth.jwks_tokens import JwksTokens
-from servicekit.db.engine import Database
-from servicekit.events.consumer import EventConsumer
-from servicekit.events.publishing import Publishing
-from servicekit.health import DependencyCheck
-from servicekit.openapi import ServiceApi
+from servicekit import DependencyCheck, ServiceApi, create_app
+from servicekit.auth import JwksTokens
+from servicekit.db import Database
+from servicekit.events import EventConsumer, Publishing
 
 __all__ = ["API", "build_app"]
 

@@ -6,8 +6,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 
-from servicekit.resilience.breaker import BreakerPolicy
-from servicekit.settings import ServiceSettings
+from servicekit import BreakerPolicy, ServiceSettings
 
 __all__ = ["NotificationsSettings"]
 

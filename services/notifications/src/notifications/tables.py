@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import Column, DateTime, Index, String, Table, Text, UniqueConstraint, func
 
-from servicekit.db.models import new_metadata
-from servicekit.events.tables import add_event_tables
+from servicekit.db import new_metadata
+from servicekit.events import add_event_tables
 
 __all__ = ["inbox", "metadata", "notifications", "outbox"]
 

@@ -6,7 +6,7 @@ import sys
 
 from orders.main import build_app
 from orders.settings import OrdersSettings
-from servicekit.cli import ServiceCli
+from servicekit import ServiceCli
 
 cli = ServiceCli(
     settings_type=OrdersSettings,

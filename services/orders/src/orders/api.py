@@ -16,13 +16,11 @@ from orders.domain import (
 from orders.handlers import PriceSource, get_order, list_orders, place_order
 from orders.schemas import HistoryOut, NewOrder, OrderAccepted, OrderLineOut, OrderOut, OrderPage
 from orders.settings import OrdersSettings
-from servicekit.auth.dependencies import CurrentPrincipal
-from servicekit.auth.tokens import Principal
-from servicekit.db.session import SessionDep
-from servicekit.errors import ProblemError
-from servicekit.events.dependencies import OutboxDep
+from servicekit import ProblemError, decode_cursor, encode_cursor
+from servicekit.auth import CurrentPrincipal, Principal
+from servicekit.db import SessionDep
+from servicekit.events import OutboxDep
 from servicekit.idempotency import IdempotentRoute
-from servicekit.pagination import decode_cursor, encode_cursor
 
 __all__ = ["router"]
 

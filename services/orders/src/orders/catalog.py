@@ -16,8 +16,7 @@ from urllib.parse import quote
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from orders.domain import ProductPrice
-from servicekit.http.client import ResilientClient
-from servicekit.http.errors import DownstreamUnavailable
+from servicekit.http import DownstreamUnavailable, ResilientClient
 
 __all__ = ["CatalogPrices"]
 

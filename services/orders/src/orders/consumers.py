@@ -16,7 +16,7 @@ from orders.handlers import (
     on_stock_rejected,
     on_stock_reserved,
 )
-from servicekit.events.handlers import EventContext, HandlerRegistry
+from servicekit.events import EventContext, HandlerRegistry
 
 __all__ = ["CONSUMER_GROUP", "TOPICS", "build_registry"]
 

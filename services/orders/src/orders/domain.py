@@ -1,4 +1,4 @@
-"""Orders and the order saga's state machine (ARCHITECTURE §1); no I/O here.
+"""Orders and the order saga's state machine (docs/architecture.md); no I/O here.
 
     PENDING ─stock reserved─► AWAITING_PAYMENT ─payment succeeded─► CONFIRMED
     PENDING ─stock rejected─► REJECTED

@@ -40,8 +40,8 @@ from orders.domain import (
     steps,
 )
 from orders.repository import OrderRepository
-from servicekit.events.outbox import Outbox
-from servicekit.ids import new_id
+from servicekit import new_id
+from servicekit.events import Outbox
 
 __all__ = [
     "CAUSE_DEADLINE",
@@ -298,10 +298,11 @@ def _ignore(session: AsyncSession, order: Order, trigger: Trigger, event_type: s
     if trigger is Trigger.PAYMENT_SUCCEEDED and order.status in _WILL_NOT_SHIP:
         # Charged for an order that will not ship: typically one the sweeper cancelled while
         # its charge was in flight, whose stock catalog has already released. The order stays
-        # cancelled (its customer was told so); refunds are not automated yet, so the metric
-        # (alert on any increase) and this log line are what an operator acts on.
+        # cancelled (its customer was told so). payments refunds the charge on its own, from
+        # the order's OrderCancelled (`refund_cancelled_order`); the metric and this line say
+        # how often a charge outran the deadline.
         log.error(
-            "payment succeeded for a cancelled order: it needs a refund",
+            "payment succeeded for a cancelled order: payments refunds it",
             extra={"order_id": order.id, "reason": order.reason},
         )
         metrics.count_late_payment(session)

@@ -12,14 +12,11 @@ from orders.catalog import CATALOG, CatalogPrices
 from orders.consumers import CONSUMER_GROUP, TOPICS, build_registry
 from orders.settings import OrdersSettings
 from orders.sweeper import OverdueSweeper
-from servicekit.app import create_app
-from servicekit.auth.jwks_tokens import JwksTokens
-from servicekit.db.engine import Database
-from servicekit.events.consumer import EventConsumer
-from servicekit.events.publishing import Publishing
-from servicekit.health import DependencyCheck
-from servicekit.http.client import ResilientClient
-from servicekit.openapi import ServiceApi
+from servicekit import DependencyCheck, ServiceApi, create_app
+from servicekit.auth import JwksTokens
+from servicekit.db import Database
+from servicekit.events import EventConsumer, Publishing
+from servicekit.http import ResilientClient
 
 __all__ = ["API", "build_app"]
 
@@ -78,6 +75,5 @@ def build_app(settings: OrdersSettings, span_processors: Sequence[SpanProcessor]
     catalog.use_tracer_provider(app.state.tracer_provider)
     app.state.catalog = catalog
     app.state.prices = CatalogPrices(catalog)
-    app.state.sweeper = sweeper
     tokens.install(app)
     return app

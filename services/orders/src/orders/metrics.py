@@ -10,7 +10,7 @@ from typing import Literal
 from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from servicekit.db.after_commit import after_commit
+from servicekit.db import after_commit
 
 __all__ = [
     "IGNORED_EVENTS",
@@ -46,7 +46,7 @@ IGNORED_EVENTS = Counter(
 LATE_PAYMENTS = Counter(
     "flotilla_orders_late_payments_total",
     "Payments that succeeded for an order already cancelled (e.g. by its deadline): money was "
-    "taken for an order that will not ship, and needs a refund.",
+    "taken for an order that will not ship, which payments refunds on the order's cancellation.",
 )
 
 OVERDUE_ORDERS = Gauge(

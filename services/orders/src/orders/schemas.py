@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from orders.domain import MAX_LINES, MAX_QUANTITY
-from servicekit.ids import is_id
+from servicekit import is_id
 
 __all__ = ["HistoryOut", "NewOrder", "NewOrderLine", "OrderAccepted", "OrderOut", "OrderPage"]
 

@@ -1,4 +1,4 @@
-"""The sweeper: cancels every open order past its deadline (ARCHITECTURE §1).
+"""The sweeper: cancels every open order past its deadline (docs/architecture.md, the order saga).
 
 A background task of the app's lifespan, like the outbox relay. Every `interval_s` it cancels
 overdue orders in batches, one transaction each, until none is left. Several replicas sweep
@@ -22,8 +22,8 @@ from fastapi import FastAPI
 from orders.handlers import cancel_overdue_orders
 from orders.metrics import OVERDUE_OLDEST_AGE, OVERDUE_ORDERS
 from orders.repository import OrderRepository
-from servicekit.db.engine import Database
-from servicekit.events.outbox import Outbox
+from servicekit.db import Database
+from servicekit.events import Outbox
 
 __all__ = ["OverdueSweeper"]
 

@@ -17,8 +17,8 @@ from sqlalchemy import (
     text,
 )
 
-from servicekit.db.models import new_metadata
-from servicekit.events.tables import add_event_tables
+from servicekit.db import new_metadata
+from servicekit.events import add_event_tables
 from servicekit.idempotency import add_idempotency_table
 
 __all__ = [

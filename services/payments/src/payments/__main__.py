@@ -6,7 +6,7 @@ import sys
 
 from payments.main import build_app
 from payments.settings import PaymentsSettings
-from servicekit.cli import ServiceCli
+from servicekit import ServiceCli
 
 cli = ServiceCli(
     settings_type=PaymentsSettings, build_app=build_app, migrations="payments:migrations"

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Query
 from payments.domain import Payment
 from payments.handlers import payments_for_order
 from payments.schemas import PaymentOut, PaymentPage
-from servicekit.auth.dependencies import CurrentPrincipal
-from servicekit.db.session import SessionDep
+from servicekit.auth import CurrentPrincipal
+from servicekit.db import SessionDep
 
 __all__ = ["router"]
 

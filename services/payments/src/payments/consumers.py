@@ -12,10 +12,8 @@ from payments.domain import GiveUpPolicy
 from payments.handlers import charge_reserved_order, refund_cancelled_order
 from payments.provider import PaymentProvider
 from payments.settings import PaymentsSettings
-from servicekit.db.engine import Database
-from servicekit.events.consumer import EventConsumer
-from servicekit.events.handlers import EventContext, HandlerRegistry
-from servicekit.events.outbox import Outbox
+from servicekit.db import Database
+from servicekit.events import EventConsumer, EventContext, HandlerRegistry, Outbox
 
 __all__ = ["CONSUMER_GROUP", "build_consumer", "build_registry"]
 

@@ -30,9 +30,9 @@ from payments.domain import (
 from payments.metrics import PAYMENTS, REFUNDS, REVENUE
 from payments.provider import PaymentProvider
 from payments.repository import PaymentRepository
-from servicekit.db.after_commit import after_commit
-from servicekit.events.handlers import EventContext, TransientError
-from servicekit.ids import new_id
+from servicekit import new_id
+from servicekit.db import after_commit
+from servicekit.events import EventContext, TransientError
 
 __all__ = ["charge_reserved_order", "payments_for_order", "refund_cancelled_order"]
 

@@ -12,13 +12,11 @@ from payments.api import router
 from payments.consumers import build_consumer
 from payments.provider import PspProvider
 from payments.settings import PaymentsSettings
-from servicekit.app import create_app
-from servicekit.auth.jwks_tokens import JwksTokens
-from servicekit.db.engine import Database
-from servicekit.events.publishing import Publishing
-from servicekit.health import DependencyCheck
-from servicekit.http.client import ResilientClient
-from servicekit.openapi import ServiceApi
+from servicekit import DependencyCheck, ServiceApi, create_app
+from servicekit.auth import JwksTokens
+from servicekit.db import Database
+from servicekit.events import Publishing
+from servicekit.http import ResilientClient
 
 __all__ = ["API", "build_app"]
 

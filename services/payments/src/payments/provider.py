@@ -30,8 +30,8 @@ import httpx
 from pydantic import SecretStr
 
 from payments.domain import Charged, Declined, ProviderUnavailable
-from servicekit.errors import ProblemError
-from servicekit.http.client import ResilientClient
+from servicekit import ProblemError
+from servicekit.http import ResilientClient
 
 __all__ = ["PaymentProvider", "PspProvider"]
 

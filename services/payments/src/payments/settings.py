@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr, field_validator
 
-from servicekit.http.policy import DownstreamSettings
-from servicekit.settings import ServiceSettings
+from servicekit import ServiceSettings
+from servicekit.http import DownstreamSettings
 
 __all__ = ["PaymentsSettings"]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import BigInteger, Column, DateTime, Integer, String, Table, func, text
 
-from servicekit.db.models import new_metadata
-from servicekit.events.tables import add_event_tables
+from servicekit.db import new_metadata
+from servicekit.events import add_event_tables
 
 __all__ = ["inbox", "metadata", "outbox", "payments"]
 

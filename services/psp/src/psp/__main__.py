@@ -6,7 +6,7 @@ import sys
 
 from psp.main import build_app
 from psp.settings import PspSettings
-from servicekit.cli import ServiceCli
+from servicekit import ServiceCli
 
 cli = ServiceCli(settings_type=PspSettings, build_app=build_app, migrations="psp:migrations")
 

@@ -23,7 +23,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import SecretStr
 
-from servicekit.errors import ProblemError
+from servicekit import ProblemError
 
 __all__ = ["ACCOUNT_ID", "API_KEY", "MerchantAccount", "MerchantKeys", "install_merchant_keys"]
 

@@ -14,7 +14,7 @@ from psp.domain import Charge, Faults, Refund
 from psp.handlers import InjectedError, Outage, answer_lost, apply_faults
 from psp.schemas import ChargeOut, RefundOut
 from psp.settings import PspSettings
-from servicekit.errors import PROBLEM_JSON, ProblemError, problem_body
+from servicekit import PROBLEM_JSON, ProblemError, problem_body
 
 __all__ = [
     "PROBLEM",

@@ -28,10 +28,9 @@ from psp.handlers import create_charge, current_faults, set_faults
 from psp.metrics import CHARGE_LOOKUPS, CHARGES
 from psp.repository import ChargeRepository, FaultRepository, RefundRepository
 from psp.schemas import ChargeIn, ChargeOut, ChargePage, FaultsIn, FaultsOut
-from servicekit.auth.dependencies import AdminPrincipal
-from servicekit.db.engine import Database
-from servicekit.db.session import SessionDep, get_database
-from servicekit.errors import PROBLEM_JSON, ProblemError, problem_body
+from servicekit import PROBLEM_JSON, ProblemError, problem_body
+from servicekit.auth import AdminPrincipal
+from servicekit.db import Database, SessionDep, get_database
 from servicekit.idempotency import REPLAYED_HEADER, IdempotentRoute, idempotency_exempt
 
 __all__ = ["admin_router", "router"]

@@ -22,8 +22,8 @@ from psp.domain import (
     decide,
 )
 from psp.repository import ChargeRepository, FaultRepository, RefundRepository
-from servicekit.db.engine import Database
-from servicekit.ids import new_id
+from servicekit import new_id
+from servicekit.db import Database
 
 __all__ = [
     "ChargeAnswer",

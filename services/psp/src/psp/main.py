@@ -11,9 +11,8 @@ from psp.accounts import MerchantKeys, install_merchant_keys
 from psp.api import admin_router, router
 from psp.refunds_api import refunds_router
 from psp.settings import PspSettings
-from servicekit.app import create_app
-from servicekit.auth.jwks_tokens import JwksTokens
-from servicekit.openapi import ServiceApi
+from servicekit import ServiceApi, create_app
+from servicekit.auth import JwksTokens
 
 __all__ = ["API", "build_app"]
 

@@ -19,9 +19,8 @@ from psp.domain import (
 from psp.handlers import create_refund, current_faults
 from psp.metrics import REFUNDS
 from psp.schemas import RefundIn, RefundOut
-from servicekit.db.engine import Database
-from servicekit.db.session import SessionDep, get_database
-from servicekit.errors import ProblemError
+from servicekit import ProblemError
+from servicekit.db import Database, SessionDep, get_database
 from servicekit.idempotency import REPLAYED_HEADER, idempotency_exempt
 
 __all__ = ["refunds_router"]

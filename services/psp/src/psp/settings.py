@@ -5,7 +5,7 @@ import re
 from pydantic import Field, SecretStr, field_validator
 
 from psp.accounts import ACCOUNT_ID, API_KEY
-from servicekit.settings import ServiceSettings
+from servicekit import ServiceSettings
 
 __all__ = ["PspSettings"]
 

@@ -21,7 +21,7 @@ from sqlalchemy import (
     text,
 )
 
-from servicekit.db.models import new_metadata
+from servicekit.db import new_metadata
 from servicekit.idempotency import add_idempotency_table
 
 __all__ = ["FAULTS_ROW", "charges", "faults", "idempotency_records", "metadata", "refunds"]

@@ -1,6 +1,6 @@
 """The node: containerd (CRI) + runc, the kubelet, kube-proxy, and CoreDNS as host processes.
 
-Settings this host needs (see TOOLING.md): cgroups v1 in hybrid mode (`failCgroupV1: false`,
+Settings this host needs: cgroups v1 in hybrid mode (`failCgroupV1: false`,
 cgroupfs driver everywhere), no negative OOM scores (`restrict_oom_score_adj` in containerd,
 `oomScoreAdj: 0` for kube-proxy and the kubelet), a node IP that is not loopback while the
 kubelet's server stays on 127.0.0.1. CoreDNS runs on the host, bound to the pod bridge's gateway

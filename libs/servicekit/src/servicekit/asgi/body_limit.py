@@ -13,7 +13,10 @@ __all__ = ["BodySizeLimit"]
 
 
 class _BodyTooLarge(HTTPException):
-    """An HTTPException, so that FastAPI's body parsing re-raises it instead of making a 400."""
+    """An HTTPException, so that FastAPI's body parsing re-raises it instead of making a 400;
+    the problem handler reads its `slug`."""
+
+    slug = "body-too-large"
 
     def __init__(self, max_bytes: int) -> None:
         super().__init__(413, f"The request body exceeds {max_bytes} bytes.")

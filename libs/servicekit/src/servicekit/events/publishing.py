@@ -39,7 +39,7 @@ class Publishing:
         )
 
     def install(self, app: FastAPI) -> None:
-        """Expose the outbox to routes (`OutboxDep`) and the relay to tests and health."""
+        """Expose the outbox to routes (`OutboxDep`) and trace the relay with the app's
+        provider."""
         app.state.outbox = self.outbox
-        app.state.relay = self.relay
         self.relay.use_tracer_provider(app.state.tracer_provider)

@@ -1,4 +1,4 @@
-"""`IdempotentRoute`: Idempotency-Key semantics for every mutating route (ARCHITECTURE §2).
+"""`IdempotentRoute`: Idempotency-Key semantics for every mutating route (README, Idempotency keys).
 
     router = APIRouter(route_class=IdempotentRoute)
 

@@ -7,7 +7,6 @@ reach the logs and outgoing calls.
 
 from __future__ import annotations
 
-from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
@@ -16,7 +15,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from servicekit.observability.sampling import trace_sampler
 from servicekit.settings import ServiceSettings
 
-__all__ = ["build_tracer_provider", "set_global_provider"]
+__all__ = ["build_tracer_provider"]
 
 
 def build_tracer_provider(
@@ -40,8 +39,3 @@ def build_tracer_provider(
     for processor in extra_processors:
         provider.add_span_processor(processor)
     return provider
-
-
-def set_global_provider(provider: TracerProvider) -> None:
-    """Make `provider` the process's provider, once (later calls are ignored by the API)."""
-    trace.set_tracer_provider(provider)

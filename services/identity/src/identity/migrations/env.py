@@ -1,4 +1,4 @@
 from identity.tables import metadata
-from servicekit.db.migrations import run_migrations
+from servicekit.db import run_migrations
 
 run_migrations(metadata)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from servicekit.events.tables import create_event_tables, drop_event_tables
+from servicekit.events import create_event_tables, drop_event_tables
 from servicekit.idempotency import create_idempotency_table, drop_idempotency_table
 
 revision: str = "0001"

@@ -7,7 +7,7 @@ Create Date: 2026-11-23
 
 from collections.abc import Sequence
 
-from servicekit.events.tables import create_event_tables, drop_event_tables
+from servicekit.events import create_event_tables, drop_event_tables
 
 revision: str = "0002"
 down_revision: str | None = "0001"
