@@ -49,6 +49,10 @@ async def test_parallel_logins_keep_identity_within_its_memory_limit(
         )
         if response.status_code == 503:
             assert response.headers["retry-after"] == "1"
+        if response.status_code == 504:
+            # On a starved machine a login that got its slot late can outlive the request's
+            # deadline: identity's own 504 problem, a refusal like the others.
+            assert response.headers["content-type"] == "application/problem+json"
         return response.status_code
 
     sampler = asyncio.create_task(sample())
@@ -59,7 +63,7 @@ async def test_parallel_logins_keep_identity_within_its_memory_limit(
         f"{PARALLEL} parallel logins through the gateway",
         f"{dict(statuses)}; identity's peak RSS {peak:.0f} MiB (limit {LIMIT_MIB} MiB)",
     )
-    assert set(statuses) <= {401, 429, 503}
+    assert set(statuses) <= {401, 429, 503, 504}
     assert peak < LIMIT_MIB
     assert identity.is_running()
     assert identity.is_ready()

@@ -27,10 +27,15 @@ class _HeldHasher(PasswordHasher):
         super().__init__(memory_cost=64 * 1024, time_cost=1)
         self.release = threading.Event()
         self.release.set()  # the decoy hash made at start-up goes through
+        self.finished = threading.Event()
+        """Set when a hash's thread is done."""
 
     def hash(self, password: str | bytes, *, salt: bytes | None = None) -> str:
         self.release.wait(10)
-        return super().hash(password, salt=salt)
+        try:
+            return super().hash(password, salt=salt)
+        finally:
+            self.finished.set()
 
 
 def test_a_budget_below_one_hash_is_refused() -> None:
@@ -63,8 +68,11 @@ async def test_a_cancelled_hash_keeps_its_slot_until_its_thread_is_done() -> Non
     abandoned.cancel()  # e.g. the request's deadline
     with pytest.raises(HashingBusy):
         await passwords.hash("next")  # the thread still holds the memory
+    hasher.finished.clear()
     hasher.release.set()
-    await asyncio.sleep(0.3)
+    await asyncio.to_thread(hasher.finished.wait, 60)  # the abandoned thread is done ...
+    while passwords.full:  # ... and its slot comes back within a few turns of the loop
+        await asyncio.sleep(0)
     assert (await passwords.hash("after")).startswith("$argon2id$")
 
 

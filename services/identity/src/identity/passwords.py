@@ -54,6 +54,11 @@ class Passwords:
         # Verified against when the email is unknown, so both failures take the same time.
         self._decoy = self._hasher.hash("decoy password that never matches")
 
+    @property
+    def full(self) -> bool:
+        """Every slot is taken: a new hash would wait (and answer busy after `wait_s`)."""
+        return self._slots.locked()
+
     async def hash(self, password: str) -> str:
         return await self._in_budget(self._hasher.hash, password)
 
