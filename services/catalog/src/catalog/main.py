@@ -15,6 +15,7 @@ from servicekit.app import create_app
 from servicekit.auth.jwks_tokens import JwksTokens
 from servicekit.db.engine import Database
 from servicekit.events.consumer import EventConsumer
+from servicekit.events.inbox_retention import inbox_purger
 from servicekit.events.publishing import Publishing
 from servicekit.health import DependencyCheck
 
@@ -47,7 +48,12 @@ def build_app(settings: CatalogSettings, span_processors: Sequence[SpanProcessor
         routers=[router],
         database=database,
         extra_checks=[DependencyCheck("kafka", consumer.probe)],
-        lifespan_hooks=[publishing.relay.lifespan, consumer.lifespan, tokens.lifespan],
+        lifespan_hooks=[
+            publishing.relay.lifespan,
+            consumer.lifespan,
+            inbox_purger(database, settings).lifespan,
+            tokens.lifespan,
+        ],
         span_processors=span_processors,
         title="Flotilla catalog",
         description="Products, their stock, and the reservations orders hold on it.",

@@ -2,12 +2,13 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
+from servicekit.events.inbox_retention import InboxRetentionSettings
 from servicekit.settings import ServiceSettings
 
 __all__ = ["CatalogSettings"]
 
 
-class CatalogSettings(ServiceSettings):
+class CatalogSettings(ServiceSettings, InboxRetentionSettings):
     service_name: str = "catalog"
     db_schema: str = "catalog"
 

@@ -15,6 +15,7 @@ from servicekit.app import create_app
 from servicekit.auth.jwks_tokens import JwksTokens
 from servicekit.db.engine import Database
 from servicekit.events.consumer import EventConsumer
+from servicekit.events.inbox_retention import inbox_purger
 from servicekit.events.publishing import Publishing
 from servicekit.health import DependencyCheck
 
@@ -69,7 +70,12 @@ def build_app(
         # SMTP is deliberately not a readiness check: while it is down the breaker fails sends
         # fast and events wait in the retry topics; taking the API out of rotation helps nobody.
         extra_checks=[DependencyCheck("kafka", consumer.probe)],
-        lifespan_hooks=[publishing.relay.lifespan, consumer.lifespan, tokens.lifespan],
+        lifespan_hooks=[
+            publishing.relay.lifespan,
+            consumer.lifespan,
+            inbox_purger(database, settings).lifespan,
+            tokens.lifespan,
+        ],
         span_processors=span_processors,
         title="Flotilla notifications",
         description="The emails Flotilla sends its users, and their record.",

@@ -6,13 +6,14 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 
+from servicekit.events.inbox_retention import InboxRetentionSettings
 from servicekit.resilience.breaker import BreakerPolicy
 from servicekit.settings import ServiceSettings
 
 __all__ = ["NotificationsSettings"]
 
 
-class NotificationsSettings(ServiceSettings):
+class NotificationsSettings(ServiceSettings, InboxRetentionSettings):
     service_name: str = "notifications"
     db_schema: str = "notifications"
 

@@ -16,6 +16,7 @@ from servicekit.app import create_app
 from servicekit.auth.jwks_tokens import JwksTokens
 from servicekit.db.engine import Database
 from servicekit.events.consumer import EventConsumer
+from servicekit.events.inbox_retention import inbox_purger
 from servicekit.events.publishing import Publishing
 from servicekit.health import DependencyCheck
 from servicekit.http.client import ResilientClient
@@ -58,6 +59,7 @@ def build_app(settings: OrdersSettings, span_processors: Sequence[SpanProcessor]
         lifespan_hooks=[
             publishing.relay.lifespan,
             consumer.lifespan,
+            inbox_purger(database, settings).lifespan,
             sweeper.lifespan,
             tokens.lifespan,
             catalog.lifespan,

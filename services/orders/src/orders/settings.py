@@ -2,13 +2,14 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
+from servicekit.events.inbox_retention import InboxRetentionSettings
 from servicekit.http.policy import DownstreamSettings
 from servicekit.settings import ServiceSettings
 
 __all__ = ["OrdersSettings"]
 
 
-class OrdersSettings(ServiceSettings, DownstreamSettings):
+class OrdersSettings(ServiceSettings, DownstreamSettings, InboxRetentionSettings):
     """orders reads prices from the `catalog` entry of `DOWNSTREAMS` (required)."""
 
     service_name: str = "orders"

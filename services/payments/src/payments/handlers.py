@@ -31,6 +31,7 @@ from payments.metrics import PAYMENTS, REFUNDS, REVENUE
 from payments.provider import PaymentProvider
 from payments.repository import PaymentRepository
 from servicekit.db.after_commit import after_commit
+from servicekit.db.clock import statement_time
 from servicekit.events.handlers import EventContext, TransientError
 from servicekit.ids import new_id
 
@@ -82,7 +83,11 @@ async def charge_reserved_order(
             extra={"order_id": event.order_id},
         )
         return
-    if too_late_to_charge(event.deadline_at, now, give_up.deadline_margin_s):
+    # The order's deadline was stamped by the database's clock; compare it with that clock,
+    # not this replica's (servicekit.db.clock), after the order's lock was taken.
+    if too_late_to_charge(
+        event.deadline_at, await statement_time(session), give_up.deadline_margin_s
+    ):
         # No event: orders cancels the order at its deadline (reason timeout) by itself.
         await PaymentRepository(session).mark_failed(
             payment.id, reason="order_expired", attempts=0, at=now

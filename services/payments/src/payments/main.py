@@ -15,6 +15,7 @@ from payments.settings import PaymentsSettings
 from servicekit.app import create_app
 from servicekit.auth.jwks_tokens import JwksTokens
 from servicekit.db.engine import Database
+from servicekit.events.inbox_retention import inbox_purger
 from servicekit.events.publishing import Publishing
 from servicekit.health import DependencyCheck
 from servicekit.http.client import ResilientClient
@@ -46,6 +47,7 @@ def build_app(settings: PaymentsSettings, span_processors: Sequence[SpanProcesso
             publishing.relay.lifespan,
             psp.lifespan,
             consumer.lifespan,
+            inbox_purger(database, settings).lifespan,
             tokens.lifespan,
         ],
         span_processors=span_processors,

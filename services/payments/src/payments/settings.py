@@ -2,13 +2,14 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr, field_validator
 
+from servicekit.events.inbox_retention import InboxRetentionSettings
 from servicekit.http.policy import DownstreamSettings
 from servicekit.settings import ServiceSettings
 
 __all__ = ["PaymentsSettings"]
 
 
-class PaymentsSettings(ServiceSettings, DownstreamSettings):
+class PaymentsSettings(ServiceSettings, DownstreamSettings, InboxRetentionSettings):
     """`DOWNSTREAMS` must name `psp`, the payment provider every reserved order is charged at
     (the simulator in dev and test; in prod, the real provider's URL)."""
 

@@ -10,9 +10,11 @@ from opentelemetry.sdk.trace import SpanProcessor
 from psp.accounts import MerchantKeys, install_merchant_keys
 from psp.api import admin_router, router
 from psp.refunds_api import refunds_router
+from psp.retention import charge_purger
 from psp.settings import PspSettings
 from servicekit.app import create_app
 from servicekit.auth.jwks_tokens import JwksTokens
+from servicekit.db.engine import Database
 
 __all__ = ["build_app"]
 
@@ -21,10 +23,13 @@ def build_app(settings: PspSettings, span_processors: Sequence[SpanProcessor] = 
     tokens = JwksTokens(
         settings.jwks_url, issuer=settings.jwt_issuer, audience=settings.jwt_audience
     )
+    database = Database.from_settings(settings)
+    purger = charge_purger(database, settings)
     app = create_app(
         settings,
         routers=[router, refunds_router, admin_router],
-        lifespan_hooks=[tokens.lifespan],
+        database=database,
+        lifespan_hooks=[tokens.lifespan, purger.lifespan],
         span_processors=span_processors,
         title="Flotilla psp",
         description=(
@@ -34,5 +39,6 @@ def build_app(settings: PspSettings, span_processors: Sequence[SpanProcessor] = 
         ),
     )
     tokens.install(app)
+    app.state.charge_purger = purger
     install_merchant_keys(app, MerchantKeys(settings.api_keys))
     return app
