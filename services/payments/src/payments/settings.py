@@ -34,7 +34,9 @@ class PaymentsSettings(ServiceSettings, DownstreamSettings, InboxRetentionSettin
 
     payment_deadline_margin_s: float = Field(default=5.0, ge=0)
     """No charge starts this close to the order's deadline (carried by the reservation): the
-    order is about to be cancelled, and a charge would outlive it."""
+    order is about to be cancelled, and a charge would outlive it. Both sides read the
+    database's clock (servicekit.db.clock), so the margin covers the charge's own duration,
+    not the drift between the machines' clocks."""
     payment_give_up_s: float = Field(default=60.0, gt=0)
     """While the provider is unavailable a reservation is retried; once it is older than this,
     its payment fails with reason `provider_unavailable`, so the order's saga ends."""
