@@ -46,3 +46,18 @@ leave them out of their service ConfigMap patches by this component label). */ -
 {{ include "flotilla.labels" . }}
 app.kubernetes.io/component: observability
 {{- end -}}
+
+{{/* Egress to the cluster DNS pods only (`global.flotilla.networkPolicy.dns`). */}}
+{{- define "flotilla.egressDns" -}}
+{{- $dns := .Values.global.flotilla.networkPolicy.dns -}}
+- to:
+    - namespaceSelector:
+        matchLabels:
+          kubernetes.io/metadata.name: {{ $dns.namespace }}
+      podSelector:
+        matchLabels:
+          {{- toYaml $dns.podLabels | nindent 10 }}
+  ports:
+    - {port: 53, protocol: UDP}
+    - {port: 53, protocol: TCP}
+{{- end -}}
