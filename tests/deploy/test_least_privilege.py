@@ -62,18 +62,38 @@ def test_every_egress_rule_names_its_destination(renders: dict[str, list[Object]
 
 
 def test_dns_goes_to_the_cluster_dns_pods_only(renders: dict[str, list[Object]]) -> None:
+    kube_dns = [
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+        }
+    ]
+    rules = 0
     for render, objects in renders.items():
         for policy in _policies(objects):
             for rule in policy["spec"].get("egress", []):
                 if any(port.get("port") == 53 for port in rule.get("ports", [])):
-                    assert rule["to"] == [
-                        {
-                            "namespaceSelector": {
-                                "matchLabels": {"kubernetes.io/metadata.name": "kube-system"}
-                            },
-                            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
-                        }
-                    ], f"{render}: {policy['metadata']['name']}"
+                    rules += 1
+                    assert rule["to"] == kube_dns, f"{render}: {policy['metadata']['name']}"
+    assert rules
+
+
+def test_a_dns_server_outside_the_pod_network_is_named_by_address(
+    helm_template: Callable[..., list[Object]],
+) -> None:
+    """How tests/k8s points DNS at its cluster's CoreDNS, which runs on the host."""
+    objects = helm_template(
+        values=["values-dev.yaml"],
+        sets=["global.flotilla.networkPolicy.dns.to[0].ipBlock.cidr=10.244.0.1/32"],
+    )
+    dns = [
+        rule["to"]
+        for policy in _policies(objects)
+        for rule in policy["spec"].get("egress", [])
+        if any(port.get("port") == 53 for port in rule.get("ports", []))
+    ]
+    assert dns
+    assert all(to[0]["ipBlock"] == {"cidr": "10.244.0.1/32"} for to in dns)
 
 
 def test_other_namespaces_reach_the_services_only_from_named_pods(

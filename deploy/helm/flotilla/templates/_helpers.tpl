@@ -47,16 +47,10 @@ leave them out of their service ConfigMap patches by this component label). */ -
 app.kubernetes.io/component: observability
 {{- end -}}
 
-{{/* Egress to the cluster DNS pods only (`global.flotilla.networkPolicy.dns`). */}}
+{{/* Egress to the cluster DNS only (`global.flotilla.networkPolicy.dns.to`). */}}
 {{- define "flotilla.egressDns" -}}
-{{- $dns := .Values.global.flotilla.networkPolicy.dns -}}
 - to:
-    - namespaceSelector:
-        matchLabels:
-          kubernetes.io/metadata.name: {{ $dns.namespace }}
-      podSelector:
-        matchLabels:
-          {{- toYaml $dns.podLabels | nindent 10 }}
+    {{- toYaml .Values.global.flotilla.networkPolicy.dns.to | nindent 4 }}
   ports:
     - {port: 53, protocol: UDP}
     - {port: 53, protocol: TCP}

@@ -205,10 +205,10 @@ is ever rendered into a manifest: only references to Secrets that already exist.
       {{- toYaml (required "networkPolicy peers need podLabels" .podLabels) | nindent 6 }}
 {{- end -}}
 
-{{/* DNS, to the cluster DNS pods only (`global.flotilla.networkPolicy.dns`). */}}
+{{/* DNS, to the cluster DNS only (`global.flotilla.networkPolicy.dns.to`). */}}
 {{- define "svc.egressDns" -}}
 - to:
-    {{- include "svc.peer" . | nindent 4 }}
+    {{- toYaml (required "networkPolicy.dns needs `to` (the cluster DNS)" .to) | nindent 4 }}
   ports:
     - port: 53
       protocol: UDP
