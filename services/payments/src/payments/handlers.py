@@ -107,7 +107,8 @@ async def charge_reserved_order(
             reference=payment.order_id,
         )
     except ProviderUnavailable as error:
-        settled_at = datetime.now(UTC)
+        # reserved_at is catalog's stamp of the database's time: the same clock decides.
+        settled_at = await statement_time(session)
         if not give_up.gives_up(event.reserved_at, settled_at, context.attempt):
             raise TransientError(f"the payment provider is unavailable: {error}") from error
         log.warning(
@@ -118,7 +119,7 @@ async def charge_reserved_order(
         )
         await _fail(session, payment, "provider_unavailable", context, settled_at)
         return
-    settled_at = datetime.now(UTC)
+    settled_at = await statement_time(session)
     if isinstance(outcome, Declined):
         await _fail(session, payment, outcome.reason, context, settled_at)
         return
