@@ -43,8 +43,7 @@ async def test_event_ids_older_than_the_retention_are_purged_in_batches(
     old = [await _handled(database, "3 days 1 second") for _ in range(5)]
     recent = await _handled(database, "2 days 23 hours")
     settings = InboxRetentionSettings(inbox_retention_s=3 * DAY_S)
-    purger = inbox_purger(database, settings)
-    purger._batch_size = 2  # three batches for the five old ids
+    purger = inbox_purger(database, settings, batch_size=2)  # three batches for five old ids
     before = ROWS_PURGED.labels("inbox")._value.get()
 
     purged = await purger.purge_once()

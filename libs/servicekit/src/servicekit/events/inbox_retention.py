@@ -64,10 +64,13 @@ class InboxRetentionSettings(BaseSettings):
         return self
 
 
-def inbox_purger(database: Database, settings: InboxRetentionSettings) -> RetentionPurger:
+def inbox_purger(
+    database: Database, settings: InboxRetentionSettings, *, batch_size: int = 1000
+) -> RetentionPurger:
     """The background task deleting inbox rows older than the retention (a lifespan hook)."""
     return RetentionPurger(
         database,
         [Retention(INBOX, "processed_at", keep_s=settings.inbox_retention_s)],
         interval_s=settings.inbox_purge_interval_s,
+        batch_size=batch_size,
     )
