@@ -41,7 +41,10 @@ def build_app(settings: CatalogSettings, span_processors: Sequence[SpanProcessor
         # consumer redoes that batch record by record. Correct, only slower on hot products.
     )
     tokens = JwksTokens(
-        settings.jwks_url, issuer=settings.jwt_issuer, audience=settings.jwt_audience
+        settings.jwks_url,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        max_key_age_s=settings.jwks_max_key_age_s,
     )
     app = create_app(
         settings,

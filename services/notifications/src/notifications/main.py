@@ -61,7 +61,10 @@ def build_app(
         max_batch_size=1,
     )
     tokens = JwksTokens(
-        settings.jwks_url, issuer=settings.jwt_issuer, audience=settings.jwt_audience
+        settings.jwks_url,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        max_key_age_s=settings.jwks_max_key_age_s,
     )
     app = create_app(
         settings,

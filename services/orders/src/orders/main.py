@@ -47,7 +47,10 @@ def build_app(settings: OrdersSettings, span_processors: Sequence[SpanProcessor]
     )
     catalog = ResilientClient(CATALOG, catalog_policy.base_url, catalog_policy)
     tokens = JwksTokens(
-        settings.jwks_url, issuer=settings.jwt_issuer, audience=settings.jwt_audience
+        settings.jwks_url,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        max_key_age_s=settings.jwks_max_key_age_s,
     )
     app = create_app(
         settings,

@@ -33,7 +33,10 @@ def build_app(settings: PaymentsSettings, span_processors: Sequence[SpanProcesso
         settings, database, publishing.outbox, PspProvider(psp, settings.psp_api_key)
     )
     tokens = JwksTokens(
-        settings.jwks_url, issuer=settings.jwt_issuer, audience=settings.jwt_audience
+        settings.jwks_url,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        max_key_age_s=settings.jwks_max_key_age_s,
     )
     app = create_app(
         settings,

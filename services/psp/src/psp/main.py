@@ -21,7 +21,10 @@ __all__ = ["build_app"]
 
 def build_app(settings: PspSettings, span_processors: Sequence[SpanProcessor] = ()) -> FastAPI:
     tokens = JwksTokens(
-        settings.jwks_url, issuer=settings.jwt_issuer, audience=settings.jwt_audience
+        settings.jwks_url,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        max_key_age_s=settings.jwks_max_key_age_s,
     )
     database = Database.from_settings(settings)
     purger = charge_purger(database, settings)
