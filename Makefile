@@ -2,7 +2,7 @@
 #   make up     start the platform (Postgres, Kafka, gateway, services) in the background
 #   make down   stop everything `make up` started
 #   make test   set up, start a separate test stack, run every test, stop the stack
-#   make lint   ruff, mypy (strict on libs/), import-linter
+#   make lint   ruff, mypy (strict on libs/), import-linter, the event and HTTP contracts
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -31,11 +31,12 @@ help:
 	@echo "make test    run every test against a separate test stack (sets everything up)"
 	@echo "make doctor  every external tool: needed by, from where, present, version"
 	@echo "make tools   install every tool (or TOOLS=\"helm promtool\", or FOR=<target>)"
-	@echo "make lint    ruff, mypy, import-linter"
-	@echo "make contracts  regenerate the event JSON Schemas and asyncapi.yaml"
+	@echo "make lint    ruff, mypy, import-linter, contracts (stale or breaking: oasdiff)"
+	@echo "make contracts  regenerate the event JSON Schemas, asyncapi.yaml and openapi.json"
 	@echo "make bench  benchmarks, each printed as a ratio against a baseline in the same run"
 	@echo "make demo   one order of each outcome through the running stack, and its journey"
 	@echo "make chaos  the long fault tests (tests/chaos) against a fresh test stack"
+	@echo "make load   shop traffic through the running stack (RATE=5 DURATION=30), live and summarised"
 
 doctor:
 	@$(TOOLCHAIN) doctor
@@ -92,21 +93,31 @@ test: setup obs-tools deploy-check
 	if [ $$rc -eq 0 ] && [ $$down_rc -ne 0 ]; then rc=$$down_rc; fi; \
 	exit $$rc
 
+# The services' OpenAPI documents (services/<name>/openapi.json): fresh, every operation with its
+# own id, and no breaking change against the merge base with main (HEAD on main; OPENAPI_BASE=<rev>
+# to choose), checked by oasdiff (pinned in devstack.toolchain.catalog, built into the tool cache).
+OPENAPI_BASE ?=
 lint: setup
+	@$(TOOLCHAIN) ensure --for lint
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy libs/servicekit/src libs/contracts/src libs/devstack/src services/identity/src services/notifications/src services/psp/src services/payments/src services/orders/src services/catalog/src
 	$(VENV)/bin/lint-imports
 	$(PY) -m contracts check
+	$(PY) -m devstack.openapi check
+	$(PY) -m devstack.openapi breaking --oasdiff $(call tool_path,oasdiff) $(if $(OPENAPI_BASE),--base $(OPENAPI_BASE))
+	$(PY) -m devstack.asyncapi_tools validate
 
 format: setup
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
 # The committed contract files (libs/contracts/src/contracts/schemas/, asyncapi.yaml), from the
-# event models and deploy/topics.yaml; `make lint` fails when they are stale.
+# event models and deploy/topics.yaml, and each service's services/<name>/openapi.json from its
+# declared API (<name>.main.API); `make lint` fails when they are stale.
 contracts: setup
 	$(PY) -m contracts generate
+	$(PY) -m devstack.openapi generate
 
 # Benchmarks print ratios against a baseline measured in the same run, on their own stack.
 bench: setup
@@ -115,9 +126,17 @@ bench: setup
 	@set +e; $(PY) bench/events.py && $(PY) bench/http_stack.py && $(PY) bench/saga.py; rc=$$?; $(DEVSTACK) down --profile bench; exit $$rc
 
 # One order of each outcome through the running `make up` stack, and each one's journey.
-.PHONY: demo chaos
+.PHONY: demo chaos load
 demo: setup
 	$(PY) -m devstack.demo
+
+# Steady shop traffic through a running stack's gateway (default: `make up`'s), RATE shoppers
+# a second for DURATION seconds, with live progress and a summary.
+RATE ?= 5
+DURATION ?= 30
+LOAD_PROFILE ?= local
+load: setup
+	$(PY) -m devstack.load --profile $(LOAD_PROFILE) --rate $(RATE) --duration $(DURATION)
 
 # The fault tests too long for `make test` (tests/chaos, marked `chaos`) with the rest of
 # tests/chaos, on a fresh stack of CHAOS_PROFILE (default test), stopped afterwards.

@@ -293,7 +293,9 @@ def test_asyncapi_messages_describe_payload_and_cloudevents_headers(
     messages = asyncapi["components"]["messages"]
     assert sorted(messages) == sorted(EVENT_TYPES)
     for event_type, message in messages.items():
-        assert (PACKAGE_DIR / message["payload"]["$ref"]) == schema_path(event_type)
+        payload = message["payload"]
+        assert payload["schemaFormat"] == "application/schema+json;version=draft-07"
+        assert (PACKAGE_DIR / payload["schema"]["$ref"]) == schema_path(event_type)
         assert schema_path(event_type).is_file()
         headers_schema = {**message["headers"], "components": asyncapi["components"]}
         validator = Draft7Validator(headers_schema)

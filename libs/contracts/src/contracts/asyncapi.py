@@ -15,9 +15,11 @@ from typing import Any
 from contracts.base import Event
 from contracts.topology import ConsumerGroup, TopicSettings, Topology
 
-__all__ = ["ASYNCAPI_VERSION", "asyncapi_document", "payload_ref"]
+__all__ = ["ASYNCAPI_VERSION", "PAYLOAD_SCHEMA_FORMAT", "asyncapi_document", "payload_ref"]
 
 ASYNCAPI_VERSION = "3.0.0"
+PAYLOAD_SCHEMA_FORMAT = "application/schema+json;version=draft-07"
+"""The payloads are JSON Schema documents (pydantic's, within what draft 7 defines)."""
 _KAFKA_BINDING = "0.5.0"
 # (service, action, topic, summary, consumer group or None) -> adds one operation
 _AddOperation = Callable[[str, str, str, str, str | None], None]
@@ -149,7 +151,10 @@ def _message(model: type[Event]) -> dict[str, Any]:
                 },
             ]
         },
-        "payload": {"$ref": payload_ref(model.EVENT_TYPE)},
+        "payload": {
+            "schemaFormat": PAYLOAD_SCHEMA_FORMAT,
+            "schema": {"$ref": payload_ref(model.EVENT_TYPE)},
+        },
         "bindings": {
             "kafka": {
                 "key": {
@@ -188,6 +193,11 @@ def _cloudevents_headers() -> dict[str, Any]:
             "ce_source": text("The producing service, `/<service>`."),
             "ce_subject": text("The aggregate id, also the record key."),
             "ce_time": text("When it happened (RFC 3339, UTC).", format="date-time"),
+            "ce_dataschema": text(
+                "The URL of the event type's JSON Schema, `<schema base URL>/<ce_type>.json`, "
+                "where the platform's gateway serves it (`/schemas/`).",
+                format="uri",
+            ),
             "content-type": text("The value's media type.", const="application/json"),
             "traceparent": text(
                 "W3C trace context of the producing transaction.",

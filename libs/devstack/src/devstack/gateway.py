@@ -11,7 +11,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from devstack.nginx_conf import render_nginx_conf
+from devstack.nginx_conf import PORTAL_FILE, render_nginx_conf
+from devstack.portal import render_portal, schema_files
 from devstack.process import ManagedProcess, port_open
 from devstack.profiles import Profile
 from devstack.routes import Route, load_routes
@@ -46,8 +47,14 @@ class Gateway:
     def write_config(self) -> Path:
         for folder in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
             (self.directory / "tmp" / folder).mkdir(parents=True, exist_ok=True)
+        self._write_portal()
         self.conf_file.write_text(render_nginx_conf(self.profile, self.routes, self.directory))
         return self.conf_file
+
+    def _write_portal(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        page = render_portal(self.routes, schema_files())
+        (self.directory / PORTAL_FILE).write_text(page)
 
     def validate(self) -> None:
         """`nginx -t` on the written config; raises GatewayError with nginx's output."""
@@ -90,6 +97,7 @@ class Gateway:
 
         Returns once new connections are served by the new route table.
         """
+        self._write_portal()  # read per request: a new page needs no reload
         wanted = render_nginx_conf(self.profile, self.routes, self.directory)
         if self.conf_file.exists() and self.conf_file.read_text() == wanted:
             return False

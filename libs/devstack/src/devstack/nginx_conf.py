@@ -7,6 +7,10 @@ endpoints (`INTERNAL_ENDPOINTS`: metrics, probes, version) are the same 404 at t
 are for Prometheus and the probes, which call the service directly. Errors the gateway
 produces itself (no route, body too large, rate limited, service down or slow) are RFC 9457
 `application/problem+json`; problem bodies from the services pass through untouched.
+
+`/` is the landing page (devstack.portal, written beside the config), `/schemas/<type>.json`
+each event's JSON Schema from libs/contracts, and `/<prefix>/status` a service's liveness as a
+constant body (its `/livez`), the one operational answer the edge gives.
 """
 
 from __future__ import annotations
@@ -15,10 +19,15 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from contracts.artifacts import schema_dir
+from devstack.portal import SCHEMAS_PATH, STATUS_PATH
 from devstack.profiles import Profile
 from devstack.routes import INTERNAL_PREFIX, Route, service_port
 
-__all__ = ["INTERNAL_ENDPOINTS", "render_nginx_conf"]
+__all__ = ["INTERNAL_ENDPOINTS", "PORTAL_FILE", "render_nginx_conf"]
+
+PORTAL_FILE = "portal.html"
+"""The landing page's file in the gateway's folder."""
 
 INTERNAL_ENDPOINTS = ("metrics", "healthz", "readyz", "livez", "version")
 """Served by every service for the cluster (scrapes, probes), never through the gateway: they
@@ -59,8 +68,12 @@ _UNTRUSTED_TRACE_CONTEXT = "".join(
 _UPSTREAM_KEEPALIVE_TIMEOUT = "4s"
 
 
-def render_nginx_conf(profile: Profile, routes: Sequence[Route], directory: Path) -> str:
-    """nginx.conf for `profile`; every file nginx writes lives in `directory`."""
+def render_nginx_conf(
+    profile: Profile, routes: Sequence[Route], directory: Path, schemas: Path | None = None
+) -> str:
+    """nginx.conf for `profile`; every file nginx writes lives in `directory`, the landing
+    page is read from there, the event schemas from `schemas` (libs/contracts' folder)."""
+    schemas = schemas or schema_dir()
     temp = directory / "tmp"
     table = routes  # ports follow the whole table's order, internal routes included
     routes = [route for route in routes if route.public]
@@ -163,6 +176,19 @@ http {{
         location / {{
             return 404;
         }}
+        location = / {{
+            types {{ }}
+            default_type "text/html; charset=utf-8";
+            add_header Cache-Control no-cache always;
+            root {directory};
+            try_files /{PORTAL_FILE} =404;
+        }}
+        location ~ ^{SCHEMAS_PATH}/([a-z0-9][a-z0-9._-]*\\.json)$ {{
+            types {{ }}
+            default_type application/schema+json;
+            add_header Access-Control-Allow-Origin * always;
+            alias {schemas}/$1;
+        }}
 {locations}{problems}    }}
 }}
 """
@@ -175,6 +201,16 @@ def _route_locations(route: Route) -> str:
         }}
         location ~ ^{re.escape(route.prefix)}/+({"|".join(INTERNAL_ENDPOINTS)})/*$ {{
             return 404;
+        }}
+        location = {route.prefix}/{STATUS_PATH} {{
+            limit_req zone=rate_{route.service} burst={route.rate_limit.burst} nodelay;
+            proxy_method GET;
+            proxy_pass http://{route.service}/livez;
+            proxy_pass_request_body off;
+            proxy_pass_request_headers off;
+            proxy_set_header Connection "";
+            proxy_set_header X-Request-ID $flotilla_request_id;
+            add_header X-Request-ID $flotilla_request_id always;
         }}
         location {route.prefix}/ {{
             limit_req zone=rate_{route.service} burst={route.rate_limit.burst} nodelay;

@@ -22,11 +22,13 @@ def reset(stack: Stack, progress: Progress) -> list[Path]:
     stack.down(progress=progress)
     profile = stack.profile
     deleted: list[Path] = []
-    server_dir = profile.server_dir("postgres")
-    if server_dir.exists():
-        shutil.rmtree(server_dir)
-        deleted.append(server_dir)
-        _remove_empty_parents(server_dir.parent)
+    # As root, the servers' folders (Postgres, and the tests' scratch clusters) live together
+    # outside the clone, in one folder per checkout and profile: all of it goes.
+    server_folders = profile.server_dir("postgres").parent
+    if server_folders != profile.root and server_folders.exists():
+        shutil.rmtree(server_folders)
+        deleted.append(server_folders)
+        _remove_empty_parents(server_folders.parent)
     if profile.root.exists():
         for entry in profile.root.iterdir():
             if entry == profile.logs:

@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 from devstack.process import ManagedProcess, http_ok, port_open
 from devstack.profiles import Profile
+from devstack.toolchain.catalog import CACHED_TOOLS
 
 __all__ = ["Service", "ServiceError", "inherited_environment", "service_environment"]
 
@@ -84,6 +85,8 @@ def service_environment(
         ),
         "DB_SCHEMA": service,
         "KAFKA_BOOTSTRAP_SERVERS": f"{host}:{profile.kafka_port}",
+        # The gateway serves every event's JSON Schema; records name theirs (ce_dataschema).
+        "EVENTS_SCHEMA_BASE_URL": f"{profile.gateway_url}/schemas",
         "ENVIRONMENT": "dev" if profile.name == "local" else "test",
         "LOG_FORMAT": "json",
         "GIT_SHA": git_sha,
@@ -92,7 +95,15 @@ def service_environment(
         "JWT_AUDIENCE": JWT_AUDIENCE,
         "SMTP_HOST": host,
         "SMTP_PORT": str(profile.smtp_port),
+        **_docs_assets(),
     }
+
+
+def _docs_assets() -> dict[str, str]:
+    """Swagger UI's and ReDoc's files for the docs pages, from the tool cache (`make up` and
+    `make test` fetch them); without them the pages load no script, and never a CDN's."""
+    folder = CACHED_TOOLS["docs-assets"].locate()
+    return {"DOCS_ASSETS_DIR": str(folder)} if folder is not None else {}
 
 
 class Service:

@@ -3,8 +3,9 @@
 Every mutating route must be an `IdempotentRoute` (or declare itself exempt): the app refuses
 to build otherwise. The chassis, outermost first: OpenTelemetry server span → request id,
 metrics, access log and catch-all 500 → body size limit (413) → request deadline (504) →
-FastAPI's routing with problem+json handlers. The lifespan opens the database pool and closes
-it after the server has drained.
+FastAPI's routing with problem+json handlers. The API docs pages
+(servicekit.api_docs) load their scripts from the service, never from a CDN. The lifespan opens
+the database pool and closes it after the server has drained.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontext
 from fastapi import APIRouter, FastAPI
 from opentelemetry.sdk.trace import SpanProcessor
 
+from servicekit.api_docs import install_api_docs
 from servicekit.asgi.body_limit import BodySizeLimit
 from servicekit.asgi.deadline import RequestDeadline
 from servicekit.asgi.nul_bytes import RefuseNulCharacters
@@ -30,6 +32,7 @@ from servicekit.logging import configure_logging
 from servicekit.observability.loop_lag import EventLoopLagMonitor
 from servicekit.observability.metrics import BUILD_INFO, metrics_endpoint
 from servicekit.observability.tracing import build_tracer_provider
+from servicekit.openapi import ServiceApi
 from servicekit.settings import ServiceSettings
 
 __all__ = ["LifespanHook", "create_app"]
@@ -43,6 +46,7 @@ LifespanHook = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 def create_app(
     settings: ServiceSettings,
     *,
+    api: ServiceApi | None = None,
     routers: Sequence[APIRouter] = (),
     lifespan_hooks: Sequence[LifespanHook] = (),
     extra_checks: Sequence[DependencyCheck] = (),
@@ -51,6 +55,11 @@ def create_app(
     span_processors: Sequence[SpanProcessor] = (),
     database: Database | None = None,
 ) -> FastAPI:
+    if api is not None:  # a service's declared API: every operation has its id
+        problems = api.operation_id_problems()
+        if problems:
+            raise TypeError(f"{api.title}: {'; '.join(problems)}")
+        routers, title, description = (*routers, *api.routers), api.title, api.description
     configure_logging(
         settings.service_name, settings.service_version, settings.log_level, settings.log_format
     )
@@ -91,14 +100,16 @@ def create_app(
         description=description,
         lifespan=lifespan,
         root_path=settings.root_path,
-        docs_url="/docs" if settings.api_docs else None,
-        redoc_url="/redoc" if settings.api_docs else None,
+        docs_url=None,  # servicekit.api_docs serves both pages, with their files
+        redoc_url=None,
         openapi_url="/openapi.json" if settings.api_docs else None,
     )
     app.state.settings = settings
     app.state.database = db
     app.state.health = health
     install_problem_handlers(app)
+    if settings.api_docs:
+        install_api_docs(app, settings.docs_assets_dir)
     app.include_router(health_router())
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
     for router in routers:

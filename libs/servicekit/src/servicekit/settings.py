@@ -65,6 +65,9 @@ class ServiceSettings(BaseSettings):
     api_docs: bool = True
     """Serve /docs, /redoc and /openapi.json. Off in prod (the chart's values-prod.yaml): the
     published OpenAPI documents live with the release, not on the public edge."""
+    docs_assets_dir: Path | None = None
+    """The Swagger UI and ReDoc files the docs pages load (servicekit.api_docs); devstack points
+    it at its tool cache."""
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "json"
@@ -77,6 +80,10 @@ class ServiceSettings(BaseSettings):
     kafka_sasl_username: str | None = None
     kafka_sasl_password_file: Path | None = None
     kafka_ssl_ca_file: Path | None = None
+
+    events_schema_base_url: str | None = Field(default=None, pattern=r"^https?://[^\s]+$")
+    """Where the platform serves the events' JSON Schemas (the gateway's `/schemas`): each
+    published record names its schema there in the CloudEvents `ce_dataschema` header."""
 
     otel_exporter_otlp_endpoint: str | None = None
     # The standard variables (servicekit.observability.sampling checks them).

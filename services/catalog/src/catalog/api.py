@@ -58,6 +58,7 @@ ProductId = Annotated[str, Path(max_length=100, description="The product's id (`
 
 @router.post(
     "/v1/products",
+    operation_id="createProduct",
     status_code=status.HTTP_201_CREATED,
     response_model=ProductOut,
     tags=["products"],
@@ -86,6 +87,7 @@ async def add_product(body: NewProduct, admin: AdminPrincipal, session: SessionD
 
 @router.patch(
     "/v1/products/{product_id}",
+    operation_id="updateProduct",
     response_model=ProductOut,
     tags=["products"],
     summary="Change a product's price or adjust its stock (admin)",
@@ -125,6 +127,7 @@ async def patch_product(
 
 @router.get(
     "/v1/products",
+    operation_id="listProducts",
     response_model=ProductPage,
     tags=["products"],
     summary="Every product, page by page (public)",
@@ -155,6 +158,7 @@ async def products_page(
 
 @router.get(
     "/v1/products/{product_id}",
+    operation_id="getProduct",
     response_model=ProductOut,
     tags=["products"],
     summary="One product (public)",
@@ -170,6 +174,7 @@ async def product(product_id: ProductId, request: Request, session: SessionDep) 
 
 @router.get(
     "/v1/reservations",
+    operation_id="listReservations",
     response_model=ReservationList,
     tags=["reservations"],
     summary="The stock reserved for an order (admin)",

@@ -18,8 +18,15 @@ from servicekit.events.consumer import EventConsumer
 from servicekit.events.inbox_retention import inbox_purger
 from servicekit.events.publishing import Publishing
 from servicekit.health import DependencyCheck
+from servicekit.openapi import ServiceApi
 
-__all__ = ["build_app"]
+__all__ = ["API", "build_app"]
+
+API = ServiceApi(
+    title="Flotilla catalog",
+    description="Products, their stock, and the reservations orders hold on it.",
+    routers=(router,),
+)
 
 
 def build_app(settings: CatalogSettings, span_processors: Sequence[SpanProcessor] = ()) -> FastAPI:
@@ -48,7 +55,7 @@ def build_app(settings: CatalogSettings, span_processors: Sequence[SpanProcessor
     )
     app = create_app(
         settings,
-        routers=[router],
+        api=API,
         database=database,
         extra_checks=[DependencyCheck("kafka", consumer.probe)],
         lifespan_hooks=[
@@ -58,8 +65,6 @@ def build_app(settings: CatalogSettings, span_processors: Sequence[SpanProcessor
             tokens.lifespan,
         ],
         span_processors=span_processors,
-        title="Flotilla catalog",
-        description="Products, their stock, and the reservations orders hold on it.",
     )
     publishing.install(app)
     consumer.use_tracer_provider(app.state.tracer_provider)

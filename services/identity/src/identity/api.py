@@ -63,6 +63,7 @@ PasswordsDep = Annotated[Passwords, Depends(_passwords)]
 
 @router.post(
     "/v1/users",
+    operation_id="signUp",
     status_code=status.HTTP_201_CREATED,
     response_model=UserOut,
     tags=["users"],
@@ -89,6 +90,7 @@ async def sign_up(
 
 @router.post(
     "/v1/tokens",
+    operation_id="createToken",
     response_model=TokenResponse,
     tags=["tokens"],
     summary="Exchange email and password for an access token",
@@ -136,6 +138,7 @@ async def create_token(
 
 @router.get(
     "/v1/users/me",
+    operation_id="getCurrentUser",
     response_model=UserOut,
     tags=["users"],
     summary="The signed-in user",
@@ -148,7 +151,12 @@ async def me(principal: CurrentPrincipal, session: SessionDep) -> UserOut:
     return _user_out(user)
 
 
-@router.get("/.well-known/jwks.json", tags=["tokens"], summary="Public signing keys (JWKS)")
+@router.get(
+    "/.well-known/jwks.json",
+    operation_id="getJwks",
+    tags=["tokens"],
+    summary="Public signing keys (JWKS)",
+)
 async def jwks(keys: Annotated[KeyRing, Depends(_keys)]) -> dict[str, Any]:
     return keys.jwks()
 

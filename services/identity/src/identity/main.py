@@ -19,8 +19,15 @@ from servicekit.auth.keys import load_key_ring
 from servicekit.auth.tokens import TokenVerifier
 from servicekit.db.engine import Database
 from servicekit.events.publishing import Publishing
+from servicekit.openapi import ServiceApi
 
-__all__ = ["build_app"]
+__all__ = ["API", "build_app"]
+
+API = ServiceApi(
+    title="Flotilla identity",
+    description="Users, credentials and the keys that sign access tokens.",
+    routers=(router,),
+)
 
 
 def build_app(settings: IdentitySettings, span_processors: Sequence[SpanProcessor] = ()) -> FastAPI:
@@ -29,12 +36,10 @@ def build_app(settings: IdentitySettings, span_processors: Sequence[SpanProcesso
     publishing = Publishing.for_service(settings, database)
     app = create_app(
         settings,
-        routers=[router],
+        api=API,
         database=database,
         lifespan_hooks=[publishing.relay.lifespan],
         span_processors=span_processors,
-        title="Flotilla identity",
-        description="Users, credentials and the keys that sign access tokens.",
     )
     publishing.install(app)
     app.state.key_ring = key_ring

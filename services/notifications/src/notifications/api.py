@@ -22,6 +22,7 @@ _PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 
 @router.get(
     "/v1/notifications",
+    operation_id="listMyNotifications",
     response_model=NotificationPage,
     tags=["notifications"],
     summary="The signed-in user's notifications, newest first",

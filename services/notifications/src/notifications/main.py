@@ -18,8 +18,15 @@ from servicekit.events.consumer import EventConsumer
 from servicekit.events.inbox_retention import inbox_purger
 from servicekit.events.publishing import Publishing
 from servicekit.health import DependencyCheck
+from servicekit.openapi import ServiceApi
 
-__all__ = ["build_app"]
+__all__ = ["API", "build_app"]
+
+API = ServiceApi(
+    title="Flotilla notifications",
+    description="The emails Flotilla sends its users, and their record.",
+    routers=(router,),
+)
 
 
 def build_app(
@@ -68,7 +75,7 @@ def build_app(
     )
     app = create_app(
         settings,
-        routers=[router],
+        api=API,
         database=database,
         # SMTP is deliberately not a readiness check: while it is down the breaker fails sends
         # fast and events wait in the retry topics; taking the API out of rotation helps nobody.
@@ -80,8 +87,6 @@ def build_app(
             tokens.lifespan,
         ],
         span_processors=span_processors,
-        title="Flotilla notifications",
-        description="The emails Flotilla sends its users, and their record.",
     )
     publishing.install(app)
     consumer.use_tracer_provider(app.state.tracer_provider)

@@ -43,6 +43,7 @@ def _settings(request: Request) -> OrdersSettings:
 
 @router.post(
     "/v1/orders",
+    operation_id="createOrder",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=OrderAccepted,
     tags=["orders"],
@@ -101,6 +102,7 @@ async def place(
 
 @router.get(
     "/v1/orders/{order_id}",
+    operation_id="getOrder",
     name="read_order",
     response_model=OrderOut,
     tags=["orders"],
@@ -123,6 +125,7 @@ async def read_order(
 
 @router.get(
     "/v1/orders",
+    operation_id="listMyOrders",
     response_model=OrderPage,
     tags=["orders"],
     summary="The signed-in user's orders, newest first",

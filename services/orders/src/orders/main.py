@@ -20,8 +20,17 @@ from servicekit.events.inbox_retention import inbox_purger
 from servicekit.events.publishing import Publishing
 from servicekit.health import DependencyCheck
 from servicekit.http.client import ResilientClient
+from servicekit.openapi import ServiceApi
 
-__all__ = ["build_app"]
+__all__ = ["API", "build_app"]
+
+API = ServiceApi(
+    title="Flotilla orders",
+    description=(
+        "Places orders and follows each through the order saga: stock, payment, and a deadline."
+    ),
+    routers=(router,),
+)
 
 
 def build_app(settings: OrdersSettings, span_processors: Sequence[SpanProcessor] = ()) -> FastAPI:
@@ -54,7 +63,7 @@ def build_app(settings: OrdersSettings, span_processors: Sequence[SpanProcessor]
     )
     app = create_app(
         settings,
-        routers=[router],
+        api=API,
         database=database,
         # catalog is deliberately not a readiness check: while it is down, placing an order
         # fails fast (503) but reading orders and the saga's events still work.
@@ -68,9 +77,6 @@ def build_app(settings: OrdersSettings, span_processors: Sequence[SpanProcessor]
             catalog.lifespan,
         ],
         span_processors=span_processors,
-        title="Flotilla orders",
-        description="Places orders and follows each through the order saga: stock, payment, "
-        "and a deadline.",
     )
     publishing.install(app)
     consumer.use_tracer_provider(app.state.tracer_provider)

@@ -21,6 +21,7 @@ _PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 
 @router.get(
     "/v1/payments",
+    operation_id="listOrderPayments",
     response_model=PaymentPage,
     tags=["payments"],
     summary="An order's payments: the caller's own, or anyone's for an admin",

@@ -19,10 +19,20 @@ from servicekit.events.inbox_retention import inbox_purger
 from servicekit.events.publishing import Publishing
 from servicekit.health import DependencyCheck
 from servicekit.http.client import ResilientClient
+from servicekit.openapi import ServiceApi
 
-__all__ = ["build_app"]
+__all__ = ["API", "build_app"]
 
 log = logging.getLogger(__name__)
+
+API = ServiceApi(
+    title="Flotilla payments",
+    description=(
+        "Charges each order whose stock is reserved, once, and says how it went; refunds "
+        "the charge of an order that ends cancelled."
+    ),
+    routers=(router,),
+)
 
 
 def build_app(settings: PaymentsSettings, span_processors: Sequence[SpanProcessor] = ()) -> FastAPI:
@@ -40,7 +50,7 @@ def build_app(settings: PaymentsSettings, span_processors: Sequence[SpanProcesso
     )
     app = create_app(
         settings,
-        routers=[router],
+        api=API,
         database=database,
         # The psp is deliberately not a readiness check: while it is down its breaker fails
         # charges fast and reservations wait in the retry topics; the API can still answer.
@@ -54,11 +64,6 @@ def build_app(settings: PaymentsSettings, span_processors: Sequence[SpanProcesso
             tokens.lifespan,
         ],
         span_processors=span_processors,
-        title="Flotilla payments",
-        description=(
-            "Charges each order whose stock is reserved, once, and says how it went; refunds "
-            "the charge of an order that ends cancelled."
-        ),
     )
     publishing.install(app)
     consumer.use_tracer_provider(app.state.tracer_provider)

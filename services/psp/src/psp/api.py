@@ -50,6 +50,7 @@ DatabaseDep = Annotated[Database, Depends(get_database)]
 
 @router.post(
     "/v1/charges",
+    operation_id="createCharge",
     status_code=status.HTTP_201_CREATED,
     response_model=ChargeOut,
     summary="Charge a payment method",
@@ -140,6 +141,7 @@ async def charge(
 
 @router.get(
     "/v1/charges",
+    operation_id="listCharges",
     response_model=ChargePage,
     summary="The charges made for a reference, oldest first, or the one made under a key",
     description=(
@@ -191,6 +193,7 @@ async def find_charges(
 
 @router.get(
     "/v1/charges/{charge_id}",
+    operation_id="getCharge",
     response_model=ChargeOut,
     summary="One charge",
     responses={
@@ -216,6 +219,7 @@ _ADMIN_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 @admin_router.get(
     "/v1/admin/faults",
+    operation_id="getFaults",
     response_model=FaultsOut,
     summary="The fault knobs",
     responses=_ADMIN_RESPONSES,
@@ -226,6 +230,7 @@ async def get_faults(_: AdminPrincipal, session: SessionDep) -> FaultsOut:
 
 @admin_router.put(
     "/v1/admin/faults",
+    operation_id="setFaults",
     response_model=FaultsOut,
     summary="Set every fault knob (an omitted knob is off)",
     description="Read by every replica on each charge request, so it applies at once.",
@@ -240,6 +245,7 @@ async def put_faults(body: FaultsIn, _: AdminPrincipal, session: SessionDep) -> 
 
 @admin_router.delete(
     "/v1/admin/faults",
+    operation_id="resetFaults",
     response_model=FaultsOut,
     summary="Turn every fault knob off",
     responses=_ADMIN_RESPONSES,

@@ -15,8 +15,19 @@ from psp.settings import PspSettings
 from servicekit.app import create_app
 from servicekit.auth.jwks_tokens import JwksTokens
 from servicekit.db.engine import Database
+from servicekit.openapi import ServiceApi
 
-__all__ = ["build_app"]
+__all__ = ["API", "build_app"]
+
+API = ServiceApi(
+    title="Flotilla psp",
+    description=(
+        "A payment provider simulator with a Stripe-like API: charges with the provider's "
+        "own idempotency keys, full refunds, and admin knobs for latency, errors, declines, "
+        "outages and lost answers."
+    ),
+    routers=(router, refunds_router, admin_router),
+)
 
 
 def build_app(settings: PspSettings, span_processors: Sequence[SpanProcessor] = ()) -> FastAPI:
@@ -30,16 +41,10 @@ def build_app(settings: PspSettings, span_processors: Sequence[SpanProcessor] = 
     purger = charge_purger(database, settings)
     app = create_app(
         settings,
-        routers=[router, refunds_router, admin_router],
+        api=API,
         database=database,
         lifespan_hooks=[tokens.lifespan, purger.lifespan],
         span_processors=span_processors,
-        title="Flotilla psp",
-        description=(
-            "A payment provider simulator with a Stripe-like API: charges with the provider's "
-            "own idempotency keys, full refunds, and admin knobs for latency, errors, declines, "
-            "outages and lost answers."
-        ),
     )
     tokens.install(app)
     app.state.charge_purger = purger

@@ -33,6 +33,7 @@ DatabaseDep = Annotated[Database, Depends(get_database)]
 
 @refunds_router.post(
     "/v1/refunds",
+    operation_id="createRefund",
     status_code=status.HTTP_201_CREATED,
     response_model=RefundOut,
     summary="Refund a succeeded charge in full",

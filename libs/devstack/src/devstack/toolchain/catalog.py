@@ -18,10 +18,16 @@ from pathlib import Path
 from devstack.toolchain.cache import CacheEntry
 
 __all__ = [
+    "ASYNCAPI_CLI_VERSION",
+    "ASYNCAPI_HTML_TEMPLATE_VERSION",
     "CACHED_TOOLS",
+    "DOCS_ASSETS_VERSION",
     "HELM_VERSION",
     "JAEGER_VERSION",
     "KUBECONFORM_VERSION",
+    "OASDIFF_VERSION",
+    "REDOC_VERSION",
+    "SWAGGER_UI_VERSION",
     "SYSTEM_TOOLS",
     "TARGETS",
     "UV_VERSION",
@@ -36,11 +42,22 @@ HELM_VERSION = "v4.3.2"
 KUBECONFORM_VERSION = "v0.7.0"
 # Jaeger v2's cmd/jaeger ships in the module's v1.x tags (v1.76.0 is served but not approved).
 JAEGER_VERSION = "v1.75.0"
+# The breaking-change gate on the services' committed OpenAPI documents (`make lint`).
+OASDIFF_VERSION = "v1.39.0"
+# The API docs pages' scripts and styles, served by the services themselves (never a CDN): the
+# npm packages' files, fetched with npm into the tool cache.
+SWAGGER_UI_VERSION = "5.35.0"
+REDOC_VERSION = "3.0.1"
+DOCS_ASSETS_VERSION = f"swagger-ui-dist-{SWAGGER_UI_VERSION}-redoc-{REDOC_VERSION}"
 # The CRDs (and skaffold's JSON schema) that tests/deploy validates rendered objects against.
 PROMETHEUS_OPERATOR_VERSION = "v0.85.0"
 GATEWAY_API_VERSION = "v1.4.1"
 SKAFFOLD_VERSION = "v2.16.1"
 SKAFFOLD_SCHEMA = "v4beta13"
+# AsyncAPI's own tools, from the npm registry: the CLI validates asyncapi.yaml (`make lint`),
+# the HTML template renders it for the docs.
+ASYNCAPI_CLI_VERSION = "6.2.0"
+ASYNCAPI_HTML_TEMPLATE_VERSION = "3.5.6"
 
 
 @dataclass(frozen=True)
@@ -113,6 +130,7 @@ SYSTEM_TOOLS: dict[str, SystemTool] = {
     for tool in (
         SystemTool("python3", ("python3",), ("--version",), None, "install Python 3.11"),
         SystemTool("git", ("git",), ("--version",), "git"),
+        SystemTool("kcat", ("kcat",), ("-V",), "kcat"),
         SystemTool(
             "go",
             ("go", "/usr/local/go/bin/go"),
@@ -142,6 +160,7 @@ SYSTEM_TOOLS: dict[str, SystemTool] = {
         ),
         SystemTool("java", ("java",), ("-version",), "openjdk-17-jre-headless"),
         SystemTool("mvn", ("mvn",), ("--version",), "maven"),
+        SystemTool("npm", ("npm",), ("--version",), "npm"),
         SystemTool("prometheus", ("prometheus",), ("--version",), "prometheus"),
         SystemTool("promtool", ("promtool",), ("--version",), "prometheus"),
         # The single-node Kubernetes cluster (devstack.cluster) and its host plumbing.
@@ -194,6 +213,28 @@ CACHED_TOOLS: dict[str, CachedTool] = {
             binary="jaeger",
         ),
         CachedTool(
+            "asyncapi",
+            f"@asyncapi/cli@{ASYNCAPI_CLI_VERSION} "
+            f"@asyncapi/html-template@{ASYNCAPI_HTML_TEMPLATE_VERSION}",
+            f"{ASYNCAPI_CLI_VERSION}+html-{ASYNCAPI_HTML_TEMPLATE_VERSION}",
+            "npm packages @asyncapi/cli and @asyncapi/html-template, installed",
+            binary="node_modules/.bin/asyncapi",
+        ),
+        CachedTool(
+            "oasdiff",
+            "github.com/oasdiff/oasdiff",
+            OASDIFF_VERSION,
+            "Go module, built",
+            binary="oasdiff",
+        ),
+        CachedTool(
+            "docs-assets",
+            f"swagger-ui-dist@{SWAGGER_UI_VERSION}+redoc@{REDOC_VERSION}",
+            DOCS_ASSETS_VERSION,
+            "npm packages swagger-ui-dist and redoc, files copied",
+            kind="data",
+        ),
+        CachedTool(
             "crds",
             "prometheus-operator+gateway-api+skaffold",
             f"{PROMETHEUS_OPERATOR_VERSION}-{GATEWAY_API_VERSION}-{SKAFFOLD_VERSION}",
@@ -204,16 +245,18 @@ CACHED_TOOLS: dict[str, CachedTool] = {
 }
 
 # What each make target runs, besides the virtualenv (which `make setup` makes with uv).
-_STACK = ("git", "nginx", "postgres", "psql", "java", "mvn")
+_STACK = ("git", "nginx", "postgres", "psql", "java", "mvn", "npm", "docs-assets")
 _OBSERVABILITY = ("prometheus", "promtool", "go", "jaeger")
 _DEPLOY = ("go", "helm", "kubeconform", "crds", "kubectl", "promtool")
 _IMAGES = ("podman", "buildah", "runc", "conmon", "cni-plugins", "mmdebstrap")
 TARGETS: dict[str, tuple[str, ...]] = {
     "setup": ("python3", "uv"),
+    "lint": ("python3", "uv", "git", "go", "oasdiff", "npm", "asyncapi"),
     "up": ("python3", "uv", *_STACK),
     "obs": _OBSERVABILITY,
     "deploy-check": ("python3", "uv", *_DEPLOY),
-    "test": ("python3", "uv", *_STACK, *_OBSERVABILITY, *_DEPLOY),
+    # kcat: a test reads our records as a non-Python client would.
+    "test": ("python3", "uv", *_STACK, *_OBSERVABILITY, *_DEPLOY, "oasdiff", "kcat"),
     "k8s": (
         "python3",
         "uv",
@@ -258,10 +301,10 @@ def version_of(name: str, binary: Path) -> str:
         argv = [str(binary), "-v"]
     elif name == "jaeger":
         argv = [str(binary), "version"]
-    elif name == "uv":
+    elif name in ("uv", "oasdiff"):
         argv = [str(binary), "--version"]
-    elif name == "crds":
-        return CACHED_TOOLS["crds"].version
+    elif name in ("crds", "docs-assets", "asyncapi"):
+        return CACHED_TOOLS[name].version
     if tool is not None and not tool.version_argv:
         return "-"
     try:

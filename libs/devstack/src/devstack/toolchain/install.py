@@ -1,4 +1,5 @@
-"""Installing what a target needs: Debian packages with apt, Go tools built into the cache.
+"""Installing what a target needs: Debian packages with apt, Go tools built and npm packages
+installed into the cache.
 
 Each install is a step with progress (`devstack.toolchain.progress`), and a no-op when the tool is
 already there, so every make target can call it first at the cost of a few stat calls.
@@ -11,6 +12,8 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
+import tempfile
 from pathlib import Path
 
 from devstack.toolchain.cache import build_once, cache_root, go_env
@@ -18,8 +21,10 @@ from devstack.toolchain.catalog import (
     CACHED_TOOLS,
     GATEWAY_API_VERSION,
     PROMETHEUS_OPERATOR_VERSION,
+    REDOC_VERSION,
     SKAFFOLD_SCHEMA,
     SKAFFOLD_VERSION,
+    SWAGGER_UI_VERSION,
     SYSTEM_TOOLS,
     CachedTool,
 )
@@ -86,14 +91,23 @@ def _go() -> str:
 
 
 def _build(tool: CachedTool) -> None:
-    go = "" if tool.name == "uv" else _go()
-    builders = {"jaeger": _build_jaeger, "crds": _fetch_crds, "uv": _install_uv}
+    go = "" if tool.name in ("uv", "asyncapi", "docs-assets") else _go()
+    builders = {
+        "jaeger": _build_jaeger,
+        "crds": _fetch_crds,
+        "uv": _install_uv,
+        "asyncapi": _install_npm_packages,
+        "docs-assets": _fetch_docs_assets,
+    }
     estimate = {
         "uv": "about 10 s",
         "helm": "about 4 min cold, seconds warm",
         "kubeconform": "about 1 min cold",
         "jaeger": "about 10 min cold, under a minute warm",
         "crds": "about 1 min cold",
+        "asyncapi": "about 2 min cold (440 MB from the npm registry)",
+        "oasdiff": "about 2 min cold",
+        "docs-assets": "about 10 s",
     }.get(tool.name, "a few minutes cold")
 
     def build(folder: Path) -> None:
@@ -132,6 +146,30 @@ def _install_uv(go: str, tool: CachedTool, folder: Path, estimate: str) -> None:
         ],
         what=f"installing uv {tool.version} from PyPI",
         estimate=estimate,
+    )
+
+
+def _install_npm_packages(go: str, tool: CachedTool, folder: Path, estimate: str) -> None:
+    """npm packages into the entry's own node_modules (their install scripts are not run)."""
+    npm = SYSTEM_TOOLS["npm"].locate()
+    if npm is None:
+        raise InstallError(f"npm is missing: {SYSTEM_TOOLS['npm'].fix}")
+    run_step(
+        [
+            str(npm),
+            "install",
+            "--prefix",
+            str(folder),
+            "--no-audit",
+            "--no-fund",
+            "--ignore-scripts",
+            "--omit=dev",
+            *tool.module.split(),
+        ],
+        what=f"installing {tool.module} from the npm registry",
+        estimate=estimate,
+        env={**os.environ, "npm_config_cache": str(cache_root() / "npm")},
+        watch=folder,
     )
 
 
@@ -201,3 +239,38 @@ def _fetch_crds(go: str, tool: CachedTool, folder: Path, estimate: str) -> None:
             if name.endswith(".json"):
                 name = f"skaffold-{name}"
             shutil.copyfile(source / relative, folder / name)
+
+
+# The files of each npm package the docs pages load (paths inside the package), and the folder
+# of the cache entry they go to: servicekit serves the entry as /docs-assets/.
+_DOCS_ASSET_FILES = {
+    f"swagger-ui-dist@{SWAGGER_UI_VERSION}": (
+        "swagger-ui",
+        ("swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png", "LICENSE"),
+    ),
+    f"redoc@{REDOC_VERSION}": ("redoc", ("bundles/redoc.standalone.js", "LICENSE")),
+}
+
+
+def _fetch_docs_assets(go: str, tool: CachedTool, folder: Path, estimate: str) -> None:
+    """Swagger UI's and ReDoc's files from their npm packages (`npm pack` checks the registry's
+    integrity hash), so no docs page ever loads a script or a style from a CDN."""
+    npm = SYSTEM_TOOLS["npm"].locate()
+    if npm is None:
+        raise StepFailed(f"npm is missing: {SYSTEM_TOOLS['npm'].fix}")
+    with tempfile.TemporaryDirectory() as scratch:
+        for package, (target, files) in _DOCS_ASSET_FILES.items():
+            run_step(
+                [str(npm), "pack", "--silent", "--pack-destination", scratch, package],
+                what=f"fetching {package} from the npm registry",
+                estimate=estimate,
+                cwd=Path(scratch),
+            )
+            name, _, version = package.rpartition("@")
+            with tarfile.open(Path(scratch) / f"{name}-{version}.tgz") as archive:
+                (folder / target).mkdir(parents=True, exist_ok=True)
+                for relative in files:
+                    member = archive.extractfile(f"package/{relative}")
+                    if member is None:
+                        raise StepFailed(f"{package} has no file {relative}")
+                    (folder / target / Path(relative).name).write_bytes(member.read())

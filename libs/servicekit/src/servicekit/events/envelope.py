@@ -6,6 +6,8 @@ Any Kafka client in any language can produce or consume these records:
     value          the event's JSON
     ce_specversion 1.0          ce_id       evt_…       ce_type  identity.user.registered.v1
     ce_source      /identity    ce_subject  usr_…       ce_time  RFC 3339 (UTC)
+    ce_dataschema  <schema base URL>/identity.user.registered.v1.json (where the platform
+                   serves the event's JSON Schema; when the service is told that base URL)
     content-type   application/json
     traceparent / tracestate    W3C trace context of the producing transaction
 """
@@ -39,6 +41,8 @@ class EventEnvelope:
     data: bytes
     trace_headers: dict[str, str] = field(default_factory=dict)
     """`traceparent` and `tracestate`, when the producer had a trace."""
+    dataschema: str | None = None
+    """The URL of the event type's JSON Schema (CloudEvents `dataschema`)."""
     extensions: dict[str, str] = field(default_factory=dict)
     """Other headers (retry bookkeeping, DLQ reasons), kept verbatim."""
 
@@ -52,6 +56,8 @@ class EventEnvelope:
             ("ce_time", self.time.astimezone(UTC).isoformat().encode()),
             ("content-type", CONTENT_TYPE.encode()),
         ]
+        if self.dataschema:
+            headers.append(("ce_dataschema", self.dataschema.encode()))
         headers.extend((name, value.encode()) for name, value in self.trace_headers.items())
         headers.extend((name, value.encode()) for name, value in self.extensions.items())
         return headers
@@ -85,7 +91,15 @@ class EventEnvelope:
         except ValueError:
             raise InvalidEnvelope(f"ce_time {values['ce_time']!r} is not RFC 3339") from None
         subject = values.get("ce_subject") or (key.decode(errors="replace") if key else "")
-        known = {*_REQUIRED, "ce_time", "ce_subject", "content-type", "traceparent", "tracestate"}
+        known = {
+            *_REQUIRED,
+            "ce_time",
+            "ce_subject",
+            "ce_dataschema",
+            "content-type",
+            "traceparent",
+            "tracestate",
+        }
         return cls(
             id=values["ce_id"],
             type=values["ce_type"],
@@ -94,5 +108,6 @@ class EventEnvelope:
             time=time or datetime.now(UTC),
             data=value,
             trace_headers={k: values[k] for k in ("traceparent", "tracestate") if k in values},
+            dataschema=values.get("ce_dataschema") or None,
             extensions={k: v for k, v in values.items() if k not in known},
         )

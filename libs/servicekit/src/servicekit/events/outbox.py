@@ -30,8 +30,11 @@ _WAKE_KEY = "flotilla_outbox_wake"
 
 
 class Outbox:
-    def __init__(self, service: str) -> None:
+    def __init__(self, service: str, schema_base_url: str | None = None) -> None:
+        """`schema_base_url`: where the platform serves the events' JSON Schemas
+        (`<base>/<event type>.json`); each record then names its schema in `ce_dataschema`."""
         self.source = f"/{service}"
+        self.schema_base_url = schema_base_url.rstrip("/") if schema_base_url else None
         self.committed = asyncio.Event()
         """Set after a transaction that appended events commits; the relay waits on it."""
 
@@ -58,6 +61,7 @@ class Outbox:
                 time=now,
                 data=event.model_dump_json().encode(),
                 trace_headers=dict(trace_headers),
+                dataschema=self.dataschema_for(event.EVENT_TYPE),
             )
             for event in events
         ]
@@ -78,6 +82,9 @@ class Outbox:
         )
         self._wake_after_commit(session.sync_session)
         return envelopes
+
+    def dataschema_for(self, event_type: str) -> str | None:
+        return f"{self.schema_base_url}/{event_type}.json" if self.schema_base_url else None
 
     def _wake_after_commit(self, session: Session) -> None:
         if session.info.get(_WAKE_KEY):

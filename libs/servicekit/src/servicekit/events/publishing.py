@@ -25,7 +25,7 @@ class Publishing:
     ) -> Publishing:
         if not settings.kafka_bootstrap_servers:
             raise ValueError("KAFKA_BOOTSTRAP_SERVERS must be set for a service that publishes")
-        outbox = Outbox(settings.service_name)
+        outbox = Outbox(settings.service_name, settings.events_schema_base_url)
         return cls(
             outbox,
             OutboxRelay(
