@@ -35,7 +35,14 @@ SERVICE_CHART = HELM_DIR / "service"
 K8S = REPO_ROOT / "deploy" / "k8s"
 OUR_CRDS = Path(__file__).parent / "crds"
 # Kinds whose schemas come from CRDs (validated by kubeconform); the rest are Kubernetes'.
-CRD_GROUPS = frozenset({"monitoring.coreos.com", "gateway.networking.k8s.io", "kafka.strimzi.io"})
+CRD_GROUPS = frozenset(
+    {
+        "monitoring.coreos.com",
+        "gateway.networking.k8s.io",
+        "gateway.envoyproxy.io",
+        "kafka.strimzi.io",
+    }
+)
 
 
 @dataclass(frozen=True)

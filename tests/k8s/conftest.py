@@ -178,8 +178,16 @@ def delete_platform(helm: Helm, kubectl: Kubectl) -> None:
     free_released_volumes(kubectl, PLATFORM_NAMESPACE)
 
 
+def dns_flags() -> list[str]:
+    """This cluster's DNS is CoreDNS on the host, at the bridge's address (devstack.cluster
+    .addons), not a pod of kube-system: the NetworkPolicies' DNS egress names it by address."""
+    peer = {"ipBlock": {"cidr": f"{layout().bridge_address}/32"}}
+    return ["--set-json", f"global.flotilla.networkPolicy.dns.to={json.dumps([peer])}"]
+
+
 def install_flags(*, replicas: bool = True) -> list[str]:
     flags = ["-n", PLATFORM_NAMESPACE, "-f", str(CHART / "values-dev.yaml"), *image_flags()]
+    flags += dns_flags()
     if replicas:
         for service, count in SCALED.items():
             flags += ["--set", f"{service}.replicaCount={count}"]

@@ -55,12 +55,16 @@ PUBLIC_API: dict[str, list[str]] = {
     ],
     "servicekit.db": [
         "Database",
+        "Retention",
+        "RetentionPurger",
         "SessionDep",
         "after_commit",
         "bootstrap_database",
         "get_database",
         "new_metadata",
         "run_migrations",
+        "statement_time",
+        "transaction_time",
     ],
     "servicekit.events": [
         "OUTBOX",
@@ -68,6 +72,7 @@ PUBLIC_API: dict[str, list[str]] = {
         "EventContext",
         "EventEnvelope",
         "HandlerRegistry",
+        "InboxRetentionSettings",
         "KafkaSecurity",
         "Outbox",
         "OutboxDep",
@@ -77,6 +82,7 @@ PUBLIC_API: dict[str, list[str]] = {
         "add_event_tables",
         "create_event_tables",
         "drop_event_tables",
+        "inbox_purger",
     ],
     "servicekit.http": [
         "IDEMPOTENT_METHODS",

@@ -13,6 +13,7 @@ from prometheus_client import REGISTRY
 from contracts.catalog import StockReservedV1
 from contracts.payments import PaymentFailedV1, PaymentSucceededV1
 from servicekit import is_id
+from servicekit.db import statement_time
 from servicekit.testing import eventually
 
 Pipeline = Any  # conftest's Pipeline
@@ -134,3 +135,21 @@ async def test_a_reservation_past_its_order_s_deadline_is_not_charged(
     assert await pipeline.charges(reserved.order_id) == []
     # Nothing to tell: orders' sweeper cancels the order (reason timeout) on its own.
     assert await pipeline.published(reserved.order_id) == []
+
+
+async def test_a_reservation_within_the_margin_by_the_database_s_clock_is_not_charged(
+    pipeline: Pipeline, reservation: Reservation
+) -> None:
+    """The order's deadline is the database's time (orders stamps it so); payments compares
+    it with the database's clock too, not its own, so only the margin itself matters."""
+    async with pipeline.database.transaction() as session:
+        database_now = await statement_time(session)
+    margin = pipeline.settings.payment_deadline_margin_s
+    reserved = reservation(deadline_at=database_now + timedelta(seconds=margin - 1))
+    await pipeline.publish(reserved)
+
+    async with pipeline.consuming():
+        payment = await pipeline.settled(reserved.order_id)
+
+    assert (payment.status, payment.reason) == ("failed", "order_expired")
+    assert await pipeline.charges(reserved.order_id) == []

@@ -5,10 +5,12 @@ place, then through the group's retry topics; it is charged once the psp is back
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from contracts.catalog import StockReservedV1
 from contracts.payments import PaymentFailedV1
+from servicekit.db import statement_time
 from servicekit.testing import eventually
 
 Pipeline = Any  # conftest's Pipeline
@@ -79,3 +81,23 @@ async def test_the_last_attempt_fails_the_payment_instead_of_dead_lettering_it(
     assert (payment.status, payment.reason) == ("failed", "provider_unavailable")
     assert payment.attempts == 2 * 3  # two attempts in each of three tiers
     assert pipeline.consumed("dead_lettered") == 0
+
+
+async def test_the_give_up_window_is_measured_with_the_database_s_clock(
+    pipeline: Pipeline, reservation: Reservation, psp_faults: SetFaults
+) -> None:
+    """catalog stamps reserved_at with the database's time; payments measures the give-up
+    window from it with the same clock: a reservation that is past the window by that clock
+    fails at its first attempt, without a retry."""
+    async with pipeline.database.transaction() as session:
+        database_now = await statement_time(session)
+    give_up_s = pipeline.settings.payment_give_up_s
+    await psp_faults(outage=True)
+    reserved = reservation(reserved_at=database_now - timedelta(seconds=give_up_s + 1))
+    await pipeline.publish(reserved)
+
+    async with pipeline.consuming():
+        payment = await pipeline.settled(reserved.order_id)
+
+    assert (payment.status, payment.reason) == ("failed", "provider_unavailable")
+    assert pipeline.consumed("retried") == 0

@@ -46,3 +46,12 @@ leave them out of their service ConfigMap patches by this component label). */ -
 {{ include "flotilla.labels" . }}
 app.kubernetes.io/component: observability
 {{- end -}}
+
+{{/* Egress to the cluster DNS only (`global.flotilla.networkPolicy.dns.to`). */}}
+{{- define "flotilla.egressDns" -}}
+- to:
+    {{- toYaml .Values.global.flotilla.networkPolicy.dns.to | nindent 4 }}
+  ports:
+    - {port: 53, protocol: UDP}
+    - {port: 53, protocol: TCP}
+{{- end -}}

@@ -140,6 +140,14 @@ is ever rendered into a manifest: only references to Secrets that already exist.
             - key: {{ .key }}
               path: {{ .setting }}
       {{- end }}
+      {{- $dbTls := (fromYaml (include "svc.flotilla" .)).databaseTls | default dict }}
+      {{- if $dbTls.caSecret }}
+      - secret:
+          name: {{ $dbTls.caSecret }}
+          items:
+            - key: {{ $dbTls.caKey | default "ca.crt" }}
+              path: postgres_ca.crt
+      {{- end }}
       {{- $kafka := fromYaml (include "svc.kafkaSecurity" .) }}
       {{- if $kafka.username }}
       # Written by Strimzi's User Operator once the KafkaUser exists: until then the service
@@ -187,20 +195,32 @@ is ever rendered into a manifest: only references to Secrets that already exist.
 {{- include (print $.Template.BasePath "/configmap.yaml") . | sha256sum | trunc 16 -}}
 {{- end -}}
 
+{{/* A peer of one namespace's pods: `{namespace, podLabels}` (both required). */}}
+{{- define "svc.peer" -}}
+- namespaceSelector:
+    matchLabels:
+      kubernetes.io/metadata.name: {{ required "networkPolicy peers need a namespace" .namespace }}
+  podSelector:
+    matchLabels:
+      {{- toYaml (required "networkPolicy peers need podLabels" .podLabels) | nindent 6 }}
+{{- end -}}
+
+{{/* DNS, to the cluster DNS only (`global.flotilla.networkPolicy.dns.to`). */}}
 {{- define "svc.egressDns" -}}
-- ports:
+- to:
+    {{- toYaml (required "networkPolicy.dns needs `to` (the cluster DNS)" .to) | nindent 4 }}
+  ports:
     - port: 53
       protocol: UDP
     - port: 53
       protocol: TCP
 {{- end -}}
 
-{{/* One egress rule from `{ports: [...], to: [...]}`; no `to` means any destination. */}}
+{{/* One egress rule from `{ports: [...], to: [...]}`; a rule without `to` would allow any
+destination, so it is refused. */}}
 {{- define "svc.egressRule" -}}
-- {{- with .to }}
-  to:
-    {{- toYaml . | nindent 4 }}
-  {{- end }}
+- to:
+    {{- toYaml (required "every networkPolicy egress destination needs `to` (selectors or CIDRs)" .to) | nindent 4 }}
   ports:
     {{- range .ports }}
     - port: {{ . }}

@@ -78,7 +78,16 @@ def platform_document(routes: Sequence[Route], topology: Topology) -> dict[str, 
     """What the umbrella chart needs from the route table and the topic file."""
     return {
         "routes": [
-            {"service": r.service, "prefix": r.prefix, "exposure": r.exposure} for r in routes
+            {
+                "service": r.service,
+                "prefix": r.prefix,
+                "exposure": r.exposure,
+                "rate_limit": {
+                    "requests_per_s": r.rate_limit.requests_per_s,
+                    "burst": r.rate_limit.burst,
+                },
+            }
+            for r in routes
         ],
         "topics": [
             {

@@ -2,6 +2,11 @@
 
 Errors end with a one-line message and a non-zero exit, never a traceback: a bad setting
 names the variable, an unreachable database says so.
+
+`bootstrap` connects as a database administrator, whose URL (with its password) it reads from
+the file named by `ADMIN_DATABASE_URL_FILE` (a mounted Secret: on Kubernetes, the migration
+Job's), or else from `ADMIN_DATABASE_URL` (the local stack). A file keeps the password out of
+the process environment, which `kubectl describe`, /proc and crash reports show.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import os
 import sys
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from fastapi import FastAPI
@@ -23,7 +29,7 @@ from servicekit.logging import configure_logging
 from servicekit.server import serve
 from servicekit.settings import ServiceSettings, load_settings
 
-__all__ = ["ServiceCli"]
+__all__ = ["ServiceCli", "admin_database_url"]
 
 SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
 Command = Callable[[SettingsT], Coroutine[Any, Any, None]]
@@ -45,7 +51,8 @@ class ServiceCli(Generic[SettingsT]):
         sub.add_parser("serve", help="run the HTTP server (SIGTERM drains and exits 0)")
         sub.add_parser(
             "bootstrap",
-            help="create the role and schema (needs ADMIN_DATABASE_URL) and run migrations",
+            help="create the role and schema (needs ADMIN_DATABASE_URL_FILE or "
+            "ADMIN_DATABASE_URL) and run migrations",
         )
         for name, command in self.commands.items():
             sub.add_parser(name, help=(command.__doc__ or name).strip().splitlines()[0])
@@ -76,10 +83,28 @@ class ServiceCli(Generic[SettingsT]):
         return 0
 
     async def _bootstrap(self, settings: SettingsT) -> None:
-        admin_url = os.environ.get("ADMIN_DATABASE_URL")
-        if not admin_url:
-            raise CommandFailed("ADMIN_DATABASE_URL is not set")
-        await bootstrap_database(settings, admin_url, self.migrations)
+        await bootstrap_database(settings, admin_database_url(os.environ), self.migrations)
+
+
+def admin_database_url(environ: Mapping[str, str]) -> str:
+    """The administrator's database URL: the content of the file `ADMIN_DATABASE_URL_FILE`
+    names, or `ADMIN_DATABASE_URL`; raises CommandFailed (never showing the URL) when neither
+    or both are set, or the file cannot be read or is empty."""
+    path, value = environ.get("ADMIN_DATABASE_URL_FILE"), environ.get("ADMIN_DATABASE_URL")
+    if path and value:
+        raise CommandFailed("set ADMIN_DATABASE_URL_FILE or ADMIN_DATABASE_URL, not both")
+    if path:
+        try:
+            value = Path(path).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as error:
+            reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+            raise CommandFailed(f"ADMIN_DATABASE_URL_FILE {path}: {reason}") from None
+        if not value:
+            raise CommandFailed(f"ADMIN_DATABASE_URL_FILE {path} is empty")
+        return value
+    if not value:
+        raise CommandFailed("neither ADMIN_DATABASE_URL_FILE nor ADMIN_DATABASE_URL is set")
+    return value
 
 
 class CommandFailed(Exception):

@@ -57,6 +57,11 @@ class ServiceSettings(BaseSettings):
     shutdown_drain_delay_s: float = Field(default=0.0, ge=0)
     shutdown_timeout_s: float = Field(default=20.0, gt=0)
 
+    jwks_max_key_age_s: float = Field(default=3_600.0, ge=300)
+    """For a service verifying identity's tokens through its JWKS (servicekit.auth.jwks): how
+    long after the last successful fetch the cached keys may still verify while identity cannot
+    be reached; past it every token is a 401. At least the 300 s refresh interval."""
+
     api_docs: bool = True
     """Serve /docs, /redoc and /openapi.json. Off in prod (the chart's values-prod.yaml): the
     published OpenAPI documents live with the release, not on the public edge."""

@@ -13,6 +13,7 @@ from contracts.catalog import StockRejectedV1, StockReleasedV1, StockReservedV1
 from contracts.orders import OrderCancelledV1, OrderPlacedV1
 from contracts.values import StockLine
 from servicekit import new_id
+from servicekit.db import transaction_time
 from servicekit.events import Outbox
 
 __all__ = [
@@ -106,7 +107,9 @@ async def reserve_stock(session: AsyncSession, outbox: Outbox, event: OrderPlace
     repository = ProductRepository(session)
     locked = await repository.lock(list(requested))
     missing = shortfalls(requested, locked, event.currency)
-    now = datetime.now(UTC)
+    # The database's time: payments measures its give-up window from reserved_at with the
+    # database's clock, not with its own machine's (servicekit.db.clock).
+    now = await transaction_time(session)
     if missing:
         if await reservations.decide(event.order_id, event.user_id, "rejected", {}, now):
             await outbox.append(

@@ -14,7 +14,7 @@ from contracts.orders import OrderPlacedV1
 from servicekit import DependencyCheck, ServiceApi, create_app
 from servicekit.auth import JwksTokens
 from servicekit.db import Database
-from servicekit.events import EventConsumer, Publishing
+from servicekit.events import EventConsumer, Publishing, inbox_purger
 
 __all__ = ["API", "build_app"]
 
@@ -44,14 +44,22 @@ def build_app(settings: CatalogSettings, span_processors: Sequence[SpanProcessor
         # consumer redoes that batch record by record. Correct, only slower on hot products.
     )
     tokens = JwksTokens(
-        settings.jwks_url, issuer=settings.jwt_issuer, audience=settings.jwt_audience
+        settings.jwks_url,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        max_key_age_s=settings.jwks_max_key_age_s,
     )
     app = create_app(
         settings,
         api=API,
         database=database,
         extra_checks=[DependencyCheck("kafka", consumer.probe)],
-        lifespan_hooks=[publishing.relay.lifespan, consumer.lifespan, tokens.lifespan],
+        lifespan_hooks=[
+            publishing.relay.lifespan,
+            consumer.lifespan,
+            inbox_purger(database, settings).lifespan,
+            tokens.lifespan,
+        ],
         span_processors=span_processors,
     )
     publishing.install(app)

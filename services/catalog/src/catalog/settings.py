@@ -3,11 +3,12 @@ from __future__ import annotations
 from pydantic import Field, field_validator
 
 from servicekit import ServiceSettings
+from servicekit.events import InboxRetentionSettings
 
 __all__ = ["CatalogSettings"]
 
 
-class CatalogSettings(ServiceSettings):
+class CatalogSettings(ServiceSettings, InboxRetentionSettings):
     service_name: str = "catalog"
     db_schema: str = "catalog"
 

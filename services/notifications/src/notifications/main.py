@@ -14,7 +14,7 @@ from notifications.settings import NotificationsSettings
 from servicekit import DependencyCheck, ServiceApi, create_app
 from servicekit.auth import JwksTokens
 from servicekit.db import Database
-from servicekit.events import EventConsumer, Publishing
+from servicekit.events import EventConsumer, Publishing, inbox_purger
 
 __all__ = ["API", "build_app"]
 
@@ -64,7 +64,10 @@ def build_app(
         max_batch_size=1,
     )
     tokens = JwksTokens(
-        settings.jwks_url, issuer=settings.jwt_issuer, audience=settings.jwt_audience
+        settings.jwks_url,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        max_key_age_s=settings.jwks_max_key_age_s,
     )
     app = create_app(
         settings,
@@ -73,7 +76,12 @@ def build_app(
         # SMTP is deliberately not a readiness check: while it is down the breaker fails sends
         # fast and events wait in the retry topics; taking the API out of rotation helps nobody.
         extra_checks=[DependencyCheck("kafka", consumer.probe)],
-        lifespan_hooks=[publishing.relay.lifespan, consumer.lifespan, tokens.lifespan],
+        lifespan_hooks=[
+            publishing.relay.lifespan,
+            consumer.lifespan,
+            inbox_purger(database, settings).lifespan,
+            tokens.lifespan,
+        ],
         span_processors=span_processors,
     )
     publishing.install(app)

@@ -7,11 +7,12 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 
 from servicekit import BreakerPolicy, ServiceSettings
+from servicekit.events import InboxRetentionSettings
 
 __all__ = ["NotificationsSettings"]
 
 
-class NotificationsSettings(ServiceSettings):
+class NotificationsSettings(ServiceSettings, InboxRetentionSettings):
     service_name: str = "notifications"
     db_schema: str = "notifications"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -41,6 +41,7 @@ from orders.domain import (
 )
 from orders.repository import OrderRepository
 from servicekit import new_id
+from servicekit.db import transaction_time
 from servicekit.events import Outbox
 
 __all__ = [
@@ -90,7 +91,9 @@ async def place_order(
     commit together.
     """
     priced = price_order(lines, await prices.prices([line.product_id for line in lines]))
-    now = datetime.now(UTC)
+    # The database's clock, not this replica's: the sweeper of any replica, and payments,
+    # compare the deadline with the database's clock too (servicekit.db.clock).
+    now = await transaction_time(session)
     order = Order(
         id=new_id("ord"),
         user_id=user_id,
@@ -208,14 +211,13 @@ async def on_payment_failed(session: AsyncSession, outbox: Outbox, event: Paymen
         await outbox.append(session, _cancelled(order, reason))
 
 
-async def cancel_overdue_orders(
-    session: AsyncSession, outbox: Outbox, *, now: datetime, limit: int
-) -> int:
-    """Cancel (reason `timeout`) up to `limit` open orders past their deadline, each with
-    `orders.order.cancelled.v1` so that catalog releases what it reserved; returns how many.
-    Orders locked by another transaction are left for the next round."""
+async def cancel_overdue_orders(session: AsyncSession, outbox: Outbox, *, limit: int) -> int:
+    """Cancel (reason `timeout`) up to `limit` open orders past their deadline by the
+    database's clock, each with `orders.order.cancelled.v1` so that catalog releases what it
+    reserved; returns how many. Orders locked by another transaction are left for the next
+    round."""
     repository = OrderRepository(session)
-    overdue = await repository.lock_overdue(now, limit)
+    overdue = await repository.lock_overdue(limit)
     events: list[Event] = []
     for order in overdue:
         cancelled = await _move(
@@ -265,7 +267,7 @@ async def _move(
     """Take the edges `trigger` allows from the order's status (raises TransitionRefused) and
     record them; returns the order as it now is (without re-reading it)."""
     path = steps(order.status, trigger)
-    now = datetime.now(UTC)
+    now = await transaction_time(session)  # the clock the order's deadline was stamped with
     entries = [
         HistoryEntry(step.status, now, f"{cause} (implied reservation)" if step.implied else cause)
         for step in path

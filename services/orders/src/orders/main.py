@@ -15,7 +15,7 @@ from orders.sweeper import OverdueSweeper
 from servicekit import DependencyCheck, ServiceApi, create_app
 from servicekit.auth import JwksTokens
 from servicekit.db import Database
-from servicekit.events import EventConsumer, Publishing
+from servicekit.events import EventConsumer, Publishing, inbox_purger
 from servicekit.http import ResilientClient
 
 __all__ = ["API", "build_app"]
@@ -52,7 +52,10 @@ def build_app(settings: OrdersSettings, span_processors: Sequence[SpanProcessor]
     )
     catalog = ResilientClient(CATALOG, catalog_policy.base_url, catalog_policy)
     tokens = JwksTokens(
-        settings.jwks_url, issuer=settings.jwt_issuer, audience=settings.jwt_audience
+        settings.jwks_url,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        max_key_age_s=settings.jwks_max_key_age_s,
     )
     app = create_app(
         settings,
@@ -64,6 +67,7 @@ def build_app(settings: OrdersSettings, span_processors: Sequence[SpanProcessor]
         lifespan_hooks=[
             publishing.relay.lifespan,
             consumer.lifespan,
+            inbox_purger(database, settings).lifespan,
             sweeper.lifespan,
             tokens.lifespan,
             catalog.lifespan,

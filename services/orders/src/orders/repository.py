@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, func, insert, select, update
@@ -75,27 +74,29 @@ class OrderRepository:
         found = await self._load(select(orders).where(orders.c.id == order_id).with_for_update())
         return found[0] if found else None
 
-    async def lock_overdue(self, now: datetime, limit: int) -> list[Order]:
-        """Up to `limit` open orders whose deadline has passed, locked; rows another
-        transaction holds (a consumer, another replica's sweeper) are skipped, not waited on."""
+    async def lock_overdue(self, limit: int) -> list[Order]:
+        """Up to `limit` open orders whose deadline has passed by the database's clock,
+        locked; rows another transaction holds (a consumer, another replica's sweeper) are
+        skipped, not waited on."""
         return await self._load(
             select(orders)
-            .where(orders.c.status.in_(OPEN_STATUSES), orders.c.deadline_at <= now)
+            .where(orders.c.status.in_(OPEN_STATUSES), orders.c.deadline_at <= func.now())
             .order_by(orders.c.deadline_at)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
 
-    async def overdue_summary(self, now: datetime) -> tuple[int, datetime | None]:
-        """How many open orders are past their deadline, and the oldest such deadline."""
-        count, oldest = (
+    async def overdue_summary(self) -> tuple[int, float]:
+        """How many open orders are past their deadline, and how long (seconds) the most
+        overdue one is past it (0 when none), by the database's clock."""
+        count, oldest_age_s = (
             await self._session.execute(
-                select(func.count(), func.min(orders.c.deadline_at)).where(
-                    orders.c.status.in_(OPEN_STATUSES), orders.c.deadline_at <= now
-                )
+                select(
+                    func.count(), func.extract("epoch", func.now() - func.min(orders.c.deadline_at))
+                ).where(orders.c.status.in_(OPEN_STATUSES), orders.c.deadline_at <= func.now())
             )
         ).one()
-        return int(count), oldest
+        return int(count), float(oldest_age_s or 0)
 
     async def page_for_user(
         self, user_id: str, *, limit: int, before_id: str | None = None

@@ -3,12 +3,13 @@ from __future__ import annotations
 from pydantic import Field, field_validator
 
 from servicekit import ServiceSettings
+from servicekit.events import InboxRetentionSettings
 from servicekit.http import DownstreamSettings
 
 __all__ = ["OrdersSettings"]
 
 
-class OrdersSettings(ServiceSettings, DownstreamSettings):
+class OrdersSettings(ServiceSettings, DownstreamSettings, InboxRetentionSettings):
     """orders reads prices from the `catalog` entry of `DOWNSTREAMS` (required)."""
 
     service_name: str = "orders"

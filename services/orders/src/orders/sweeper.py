@@ -5,7 +5,8 @@ overdue orders in batches, one transaction each, until none is left. Several rep
 at once safely: a batch locks its orders with `FOR UPDATE SKIP LOCKED`, so replicas take
 disjoint batches, and an order a consumer is moving right now is skipped and looked at again
 next round (by then it may be final). A failed round (the database is down) is logged and the
-next one tries again.
+next one tries again. "Past its deadline" is decided by the database's clock, the one every
+replica shares (servicekit.db.clock).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 
 from fastapi import FastAPI
 
@@ -46,20 +46,17 @@ class OverdueSweeper:
         cancelled = 0
         while True:
             async with self._database.transaction() as session:
-                count = await cancel_overdue_orders(
-                    session, self._outbox, now=datetime.now(UTC), limit=self.batch_size
-                )
+                count = await cancel_overdue_orders(session, self._outbox, limit=self.batch_size)
             cancelled += count
             if count < self.batch_size:
                 return cancelled
 
     async def measure_overdue(self) -> int:
         """Record what is still overdue after a round (what the sweeper could not cancel)."""
-        now = datetime.now(UTC)
         async with self._database.transaction() as session:
-            count, oldest = await OrderRepository(session).overdue_summary(now)
+            count, oldest_age_s = await OrderRepository(session).overdue_summary()
         OVERDUE_ORDERS.set(count)
-        OVERDUE_OLDEST_AGE.set((now - oldest).total_seconds() if oldest is not None else 0.0)
+        OVERDUE_OLDEST_AGE.set(oldest_age_s)
         return count
 
     async def start(self) -> None:

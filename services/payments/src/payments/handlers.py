@@ -31,7 +31,7 @@ from payments.metrics import PAYMENTS, REFUNDS, REVENUE
 from payments.provider import PaymentProvider
 from payments.repository import PaymentRepository
 from servicekit import new_id
-from servicekit.db import after_commit
+from servicekit.db import after_commit, statement_time
 from servicekit.events import EventContext, TransientError
 
 __all__ = ["charge_reserved_order", "payments_for_order", "refund_cancelled_order"]
@@ -82,7 +82,11 @@ async def charge_reserved_order(
             extra={"order_id": event.order_id},
         )
         return
-    if too_late_to_charge(event.deadline_at, now, give_up.deadline_margin_s):
+    # The order's deadline was stamped by the database's clock; compare it with that clock,
+    # not this replica's (servicekit.db.clock), after the order's lock was taken.
+    if too_late_to_charge(
+        event.deadline_at, await statement_time(session), give_up.deadline_margin_s
+    ):
         # No event: orders cancels the order at its deadline (reason timeout) by itself.
         await PaymentRepository(session).mark_failed(
             payment.id, reason="order_expired", attempts=0, at=now
@@ -102,7 +106,8 @@ async def charge_reserved_order(
             reference=payment.order_id,
         )
     except ProviderUnavailable as error:
-        settled_at = datetime.now(UTC)
+        # reserved_at is catalog's stamp of the database's time: the same clock decides.
+        settled_at = await statement_time(session)
         if not give_up.gives_up(event.reserved_at, settled_at, context.attempt):
             raise TransientError(f"the payment provider is unavailable: {error}") from error
         log.warning(
@@ -113,7 +118,7 @@ async def charge_reserved_order(
         )
         await _fail(session, payment, "provider_unavailable", context, settled_at)
         return
-    settled_at = datetime.now(UTC)
+    settled_at = await statement_time(session)
     if isinstance(outcome, Declined):
         await _fail(session, payment, outcome.reason, context, settled_at)
         return

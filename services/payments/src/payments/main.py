@@ -15,7 +15,7 @@ from payments.settings import PaymentsSettings
 from servicekit import DependencyCheck, ServiceApi, create_app
 from servicekit.auth import JwksTokens
 from servicekit.db import Database
-from servicekit.events import Publishing
+from servicekit.events import Publishing, inbox_purger
 from servicekit.http import ResilientClient
 
 __all__ = ["API", "build_app"]
@@ -40,7 +40,10 @@ def build_app(settings: PaymentsSettings, span_processors: Sequence[SpanProcesso
         settings, database, publishing.outbox, PspProvider(psp, settings.psp_api_key)
     )
     tokens = JwksTokens(
-        settings.jwks_url, issuer=settings.jwt_issuer, audience=settings.jwt_audience
+        settings.jwks_url,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        max_key_age_s=settings.jwks_max_key_age_s,
     )
     app = create_app(
         settings,
@@ -54,6 +57,7 @@ def build_app(settings: PaymentsSettings, span_processors: Sequence[SpanProcesso
             publishing.relay.lifespan,
             psp.lifespan,
             consumer.lifespan,
+            inbox_purger(database, settings).lifespan,
             tokens.lifespan,
         ],
         span_processors=span_processors,

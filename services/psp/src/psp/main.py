@@ -10,9 +10,11 @@ from opentelemetry.sdk.trace import SpanProcessor
 from psp.accounts import MerchantKeys, install_merchant_keys
 from psp.api import admin_router, router
 from psp.refunds_api import refunds_router
+from psp.retention import charge_purger
 from psp.settings import PspSettings
 from servicekit import ServiceApi, create_app
 from servicekit.auth import JwksTokens
+from servicekit.db import Database
 
 __all__ = ["API", "build_app"]
 
@@ -29,14 +31,21 @@ API = ServiceApi(
 
 def build_app(settings: PspSettings, span_processors: Sequence[SpanProcessor] = ()) -> FastAPI:
     tokens = JwksTokens(
-        settings.jwks_url, issuer=settings.jwt_issuer, audience=settings.jwt_audience
+        settings.jwks_url,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        max_key_age_s=settings.jwks_max_key_age_s,
     )
+    database = Database.from_settings(settings)
+    purger = charge_purger(database, settings)
     app = create_app(
         settings,
         api=API,
-        lifespan_hooks=[tokens.lifespan],
+        database=database,
+        lifespan_hooks=[tokens.lifespan, purger.lifespan],
         span_processors=span_processors,
     )
     tokens.install(app)
+    app.state.charge_purger = purger
     install_merchant_keys(app, MerchantKeys(settings.api_keys))
     return app

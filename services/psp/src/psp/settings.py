@@ -24,6 +24,13 @@ class PspSettings(ServiceSettings):
     secret file `api_keys` in SECRETS_DIR (or API_KEYS). No default: a provider without
     accounts would answer nobody, or everybody."""
 
+    charge_retention_s: float = Field(default=30 * 86_400, ge=2 * 86_400)
+    """How long a charge (and its refund) is kept, then purged (psp.retention). A charge is
+    asked for again by its idempotency key while payments retries it, and refunded when its
+    order ends cancelled: both within the order's life (its deadline is at most a day) and
+    payments' retry tiers, so the floor is two days."""
+    purge_interval_s: float = Field(default=600.0, gt=0)
+
     outage_retry_after_s: int = Field(default=1, ge=1, le=3600)
     """The `Retry-After` of a 503 while the `outage` knob is on."""
 

@@ -48,6 +48,7 @@ charges = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     UniqueConstraint("account", "idempotency_key", name="uq_charges_account_idempotency_key"),
     Index("ix_charges_account_reference", "account", "reference"),
+    Index("ix_charges_created_at", "created_at"),  # the retention purge (psp.retention)
 )
 
 refunds = Table(
@@ -65,6 +66,7 @@ refunds = Table(
     Column("response_body", LargeBinary, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     UniqueConstraint("account", "idempotency_key", name="uq_refunds_account_idempotency_key"),
+    Index("ix_refunds_created_at", "created_at"),
 )
 
 FAULTS_ROW = 1

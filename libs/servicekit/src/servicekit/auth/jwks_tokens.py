@@ -25,11 +25,19 @@ __all__ = ["JwksTokens"]
 
 class JwksTokens:
     def __init__(
-        self, jwks_url: str, *, issuer: str, audience: str, fetch_timeout_s: float = 5.0
+        self,
+        jwks_url: str,
+        *,
+        issuer: str,
+        audience: str,
+        fetch_timeout_s: float = 5.0,
+        max_key_age_s: float = 3_600.0,
     ) -> None:
         self._client = httpx.AsyncClient(timeout=fetch_timeout_s)
         self.verifier = TokenVerifier(
-            JwksKeySource(jwks_url, self._client), issuer=issuer, audience=audience
+            JwksKeySource(jwks_url, self._client, max_age_s=max_key_age_s),
+            issuer=issuer,
+            audience=audience,
         )
 
     def install(self, app: FastAPI) -> None:

@@ -1,25 +1,33 @@
 """A service's database: its engine and pool (`Database`), the request's session
 (`SessionDep`, committed by servicekit, never by a handler), work deferred until that commit
-(`after_commit`), its tables' metadata, its role and schema, and its migrations."""
+(`after_commit`), its tables' metadata, its role and schema, its migrations, the database's
+clock (`transaction_time`, `statement_time`: one clock for every deadline) and the purge of
+old rows by retention (`RetentionPurger`)."""
 
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from servicekit.db.bootstrap import bootstrap_database
+    from servicekit.db.clock import statement_time, transaction_time
     from servicekit.db.commit_hooks import after_commit
     from servicekit.db.engine import Database
     from servicekit.db.migrations import run_migrations
     from servicekit.db.models import new_metadata
+    from servicekit.db.retention import Retention, RetentionPurger
     from servicekit.db.session import SessionDep, get_database
 
 __all__ = [
     "Database",
+    "Retention",
+    "RetentionPurger",
     "SessionDep",
     "after_commit",
     "bootstrap_database",
     "get_database",
     "new_metadata",
     "run_migrations",
+    "statement_time",
+    "transaction_time",
 ]
 
 if not TYPE_CHECKING:
@@ -30,9 +38,11 @@ if not TYPE_CHECKING:
         {
             "servicekit.db.commit_hooks": ["after_commit"],
             "servicekit.db.bootstrap": ["bootstrap_database"],
+            "servicekit.db.clock": ["statement_time", "transaction_time"],
             "servicekit.db.engine": ["Database"],
             "servicekit.db.migrations": ["run_migrations"],
             "servicekit.db.models": ["new_metadata"],
+            "servicekit.db.retention": ["Retention", "RetentionPurger"],
             "servicekit.db.session": ["SessionDep", "get_database"],
         },
     )

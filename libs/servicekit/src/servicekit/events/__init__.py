@@ -9,6 +9,7 @@ if TYPE_CHECKING:
     from servicekit.events.consumer import EventConsumer
     from servicekit.events.dependencies import OutboxDep
     from servicekit.events.envelope import EventEnvelope
+    from servicekit.events.inbox_retention import InboxRetentionSettings, inbox_purger
     from servicekit.events.handlers import (
         EventContext,
         HandlerRegistry,
@@ -31,6 +32,7 @@ __all__ = [
     "EventContext",
     "EventEnvelope",
     "HandlerRegistry",
+    "InboxRetentionSettings",
     "KafkaSecurity",
     "Outbox",
     "OutboxDep",
@@ -40,6 +42,7 @@ __all__ = [
     "add_event_tables",
     "create_event_tables",
     "drop_event_tables",
+    "inbox_purger",
 ]
 
 if not TYPE_CHECKING:
@@ -51,6 +54,7 @@ if not TYPE_CHECKING:
             "servicekit.events.consumer": ["EventConsumer"],
             "servicekit.events.dependencies": ["OutboxDep"],
             "servicekit.events.envelope": ["EventEnvelope"],
+            "servicekit.events.inbox_retention": ["InboxRetentionSettings", "inbox_purger"],
             "servicekit.events.handlers": [
                 "EventContext",
                 "HandlerRegistry",
