@@ -57,7 +57,9 @@ async def customers(test_stack: Stack, stack_profile: Profile) -> list[Customer]
     """Ten signed-up customers shared by the shop's tests (a sign-up hashes a password, which
     takes the better part of a second on a small machine). Tokens last 15 minutes."""
     async with httpx.AsyncClient(base_url=stack_profile.gateway_url, timeout=60) as client:
-        shop = Shop(client)
+        # Ten hashes at once are more than identity's hashing budget runs together: a busy
+        # identity answers 503 with Retry-After, which a client waits out, as this one does.
+        shop = Shop(client, patience_s=120)
         return list(await asyncio.gather(*(shop.sign_up(f"Shopper {n}") for n in range(10))))
 
 

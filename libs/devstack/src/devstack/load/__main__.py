@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from devstack.load.journeys import JOURNEYS, Shelf
+from devstack.load.journeys import JOURNEYS, Shelf, sign_up
 from devstack.load.runner import Plan, run, summary
 from devstack.load.tally import Tally
 from devstack.load.traffic import Traffic
@@ -22,6 +22,7 @@ from devstack.stack import ADMIN_EMAIL, Stack
 __all__ = ["LoadError", "load", "main"]
 
 LOAD_PRODUCTS = 5
+INITIAL_CUSTOMERS = 3
 LOAD_STOCK = 1_000_000
 
 
@@ -93,8 +94,13 @@ async def load(
             f"load: {plan.rate:g} shoppers/s for {plan.duration_s:g} s through {gateway}, "
             f"ordering from {len(products)} products"
         )
+        shelf = Shelf(products, rng=rng)
+        # A few returning customers before the first arrival: otherwise every early order
+        # journey signs up at once, a burst of password hashes no real shop starts with.
+        for _ in range(INITIAL_CUSTOMERS):
+            await sign_up(traffic, shelf)
         started = time.monotonic()
-        tally = await run(traffic, Shelf(products, rng=rng), JOURNEYS, plan, show)
+        tally = await run(traffic, shelf, JOURNEYS, plan, show)
         for line in summary(tally, plan, time.monotonic() - started):
             show(line)
     return tally

@@ -9,13 +9,13 @@ if TYPE_CHECKING:
     from servicekit.events.consumer import EventConsumer
     from servicekit.events.dependencies import OutboxDep
     from servicekit.events.envelope import EventEnvelope
-    from servicekit.events.inbox_retention import InboxRetentionSettings, inbox_purger
     from servicekit.events.handlers import (
         EventContext,
         HandlerRegistry,
         PermanentError,
         TransientError,
     )
+    from servicekit.events.inbox_retention import InboxRetentionSettings, inbox_purger
     from servicekit.events.kafka_security import KafkaSecurity
     from servicekit.events.outbox import Outbox
     from servicekit.events.publishing import Publishing
