@@ -123,7 +123,7 @@ def create_app(
     app.state.idempotency_key_locks = KeyLocks()
     if guarded_routes(app.routes):
         purger = IdempotencyPurger(db, interval_s=settings.idempotency_purge_interval_s)
-        hooks.append(lambda _app: purger.lifespan())
+        hooks.append(purger.lifespan)
 
     # add_middleware wraps: the last added is the outermost.
     app.add_middleware(RequestDeadline, timeout_s=settings.request_timeout_s)

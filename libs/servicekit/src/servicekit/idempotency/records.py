@@ -8,7 +8,7 @@ that response, so there is no "in progress" state to get stuck in.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from alembic import op
@@ -21,10 +21,8 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Table,
-    delete,
     func,
     select,
-    tuple_,
 )
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -37,7 +35,6 @@ __all__ = [
     "drop_idempotency_table",
     "find_record",
     "insert_record",
-    "purge_expired",
 ]
 
 _TABLE = "idempotency_records"
@@ -135,18 +132,3 @@ async def insert_record(
         where=table.c.expires_at <= func.now(),
     ).returning(table.c.key)
     return (await session.execute(statement)).first() is not None
-
-
-async def purge_expired(session: AsyncSession, *, batch_size: int, now: datetime) -> int:
-    """Delete one batch of expired records, skipping rows another purger holds."""
-    table = IDEMPOTENCY_RECORDS
-    expired = (
-        select(table.c.principal, table.c.key)
-        .where(table.c.expires_at <= now)
-        .limit(batch_size)
-        .with_for_update(skip_locked=True)
-    )
-    result = await session.execute(
-        delete(table).where(tuple_(table.c.principal, table.c.key).in_(expired))
-    )
-    return int(result.rowcount)  # type: ignore[attr-defined]
