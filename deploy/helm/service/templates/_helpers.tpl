@@ -207,3 +207,43 @@ is ever rendered into a manifest: only references to Secrets that already exist.
       protocol: TCP
     {{- end }}
 {{- end -}}
+
+{{/*
+The migration container, `python -m <service> bootstrap` (role, schema, migrations; idempotent,
+one at a time under a Postgres advisory lock): the Job's only container with `migration.mode:
+hook`, every pod's init container with `initContainer`. It takes its settings from the same
+template as the ConfigMap (which a pre-install hook runs before), waits a bounded time for a
+database that does not answer yet, and alone gets the administrator's database URL.
+*/}}
+{{- define "svc.migrationContainer" -}}
+{{- $flotilla := fromYaml (include "svc.flotilla" .) -}}
+{{- $admin := $flotilla.databaseAdminSecret | default dict -}}
+- name: bootstrap
+  image: {{ include "svc.image" . | quote }}
+  imagePullPolicy: {{ .Values.image.pullPolicy }}
+  args: ["bootstrap", "--wait-for-database", {{ .Values.migration.waitForDatabaseSeconds | quote }}]
+  env:
+    {{- range $key, $value := (fromYaml (include (print $.Template.BasePath "/configmap.yaml") .)).data }}
+    - name: {{ $key }}
+      value: {{ $value | quote }}
+    {{- end }}
+    - name: ADMIN_DATABASE_URL
+      valueFrom:
+        secretKeyRef:
+          name: {{ .Values.migration.adminSecret.name | default $admin.name | default "flotilla-postgres-admin" }}
+          key: {{ .Values.migration.adminSecret.key | default $admin.key | default "admin_database_url" }}
+  resources:
+    {{- toYaml .Values.migration.resources | nindent 4 }}
+  securityContext:
+    {{- include "svc.containerSecurityContext" . | nindent 4 }}
+  volumeMounts:
+    {{- include "svc.secretMounts" . | nindent 4 }}
+{{- end -}}
+
+{{- define "svc.migrationMode" -}}
+{{- $mode := .Values.migration.mode | default "hook" -}}
+{{- if not (has $mode (list "hook" "initContainer")) -}}
+{{- fail (printf "migration.mode must be hook or initContainer, not %s" $mode) -}}
+{{- end -}}
+{{- $mode -}}
+{{- end -}}
