@@ -298,7 +298,16 @@ async def test_a_payments_pod_deleted_mid_stream_loses_no_order(
     customer = await shop.sign_up("K8s Survivor")
     mug = await _mug(shop, "DEMO-STICKERS")
     pods = kubectl.json("pods", "-n", platform, "-l", "app.kubernetes.io/name=payments")["items"]
-    victim = pods[0]["metadata"]["name"]
+    # A serving replica: the rollback before may leave its old pods terminating, gone by the
+    # time the delete comes.
+    serving = [
+        p for p in pods
+        if "deletionTimestamp" not in p["metadata"]
+        and {c["type"]: c["status"] for c in p["status"].get("conditions", [])}.get("Ready")
+        == "True"
+    ]  # fmt: skip
+    assert len(serving) == SCALED["payments"], diagnose(kubectl, platform)
+    victim = serving[0]["metadata"]["name"]
 
     few_placed = asyncio.Event()
 
