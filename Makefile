@@ -202,7 +202,11 @@ k8s-status: setup
 # The cluster's own smoke tests (node Ready, Service by IP and DNS name, DNS zone, PVC, PodSecurity,
 # NetworkPolicy where the kernel allows), then the platform on it (tests/k8s/test_platform.py):
 # `make images` (kept per commit), loaded into the cluster's containerd, the umbrella chart
-# installed with helm and the dev values, the shop flow through its gateway, uninstalled. A
+# installed with one `helm install --wait` and the dev values, the shop flow through its gateway
+# (the welcome email read from the in-cluster SMTP sink), one service's chart alone in its own
+# namespace, uninstalled; the dev kustomize overlay applied server-side, Ready, deleted
+# (test_kustomize.py); the prod values dry-run on the API server with the CRDs they need
+# installed (test_prod_values.py). A
 # cluster that was already up stays up; one that this target started is stopped again
 # afterwards, pass or fail.
 K8S_IMAGES := $(CURDIR)/.run/k8s-images.tar

@@ -74,8 +74,42 @@ def test_umbrella_defaults_give_each_service_its_objects(
         migration = [o for o in objects if o["kind"] == "Job" and _service_of(o) == service]
         hooks = migration[0]["metadata"]["annotations"]["helm.sh/hook"]
         assert hooks == "pre-install,pre-upgrade"
-        assert migration[0]["spec"]["template"]["spec"]["containers"][0]["args"] == ["bootstrap"]
+        args = migration[0]["spec"]["template"]["spec"]["containers"][0]["args"]
+        assert args == ["bootstrap", "--wait-for-database", "180"]
+        deployment = next(
+            o for o in objects if o["kind"] == "Deployment" and _service_of(o) == service
+        )
+        assert "initContainers" not in deployment["spec"]["template"]["spec"]
     assert {o["kind"] for o in objects} >= {"HTTPRoute", "KafkaTopic"}
+
+
+def test_dev_values_migrate_in_each_pod_with_the_jobs_container(
+    helm_template: Callable[..., list[Object]],
+) -> None:
+    """`migration.mode: initContainer` (values-dev.yaml): no Job, and each Deployment's init
+    container is the container the hook Job runs (svc.migrationContainer)."""
+    dev = helm_template(values=["values-dev.yaml"])
+    hook = helm_template(
+        values=["values-dev.yaml"], sets=[f"{service}.migration.mode=hook" for service in SERVICES]
+    )
+    for service in SERVICES:
+        assert not [o for o in dev if o["kind"] == "Job" and _service_of(o) == service]
+        job = next(o for o in hook if o["kind"] == "Job" and _service_of(o) == service)
+        deployment = next(o for o in dev if o["kind"] == "Deployment" and _service_of(o) == service)
+        (init,) = deployment["spec"]["template"]["spec"]["initContainers"]
+        (container,) = job["spec"]["template"]["spec"]["containers"]
+        assert init["name"] == container["name"] == "bootstrap"
+        assert init["args"] == container["args"]
+        assert init == container
+
+
+def test_an_unknown_migration_mode_is_refused(tools: Tools) -> None:
+    result = tools.run(
+        tools.helm, "template", "x", SERVICE_CHART, "--set", "service=identity",
+        "--set", "migration.mode=sometimes",
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "/migration/mode" in result.stderr, result.stderr
 
 
 def test_one_image_tag_changes_only_that_services_objects(

@@ -167,18 +167,30 @@ def test_no_container_carries_a_database_url_in_its_environment(
 def test_the_migration_job_reads_the_admin_url_from_a_mounted_secret(
     renders: dict[str, list[Object]],
 ) -> None:
+    """Wherever bootstrap runs — a hook Job, or (migration.mode=initContainer, the dev values)
+    every pod's init container — it reads the admin URL from a file of a mounted Secret, and
+    the serving container never mounts that Secret."""
     for render, objects in renders.items():
-        jobs = [
-            o
-            for o in objects
-            if o["kind"] == "Job"
-            and o["metadata"]["labels"].get("app.kubernetes.io/component") == "migration"
-        ]
-        assert jobs, render
-        for job in jobs:
-            spec = job["spec"]["template"]["spec"]
-            [container] = spec["containers"]
+        migrating = []  # (pod spec, the bootstrap container)
+        for o in objects:
+            if (
+                o["kind"] == "Job"
+                and o["metadata"]["labels"].get("app.kubernetes.io/component") == "migration"
+            ):
+                spec = o["spec"]["template"]["spec"]
+                migrating += [(spec, container) for container in spec["containers"]]
+            elif o["kind"] == "Deployment":
+                spec = o["spec"]["template"]["spec"]
+                migrating += [
+                    (spec, c) for c in spec.get("initContainers", []) if c["name"] == "bootstrap"
+                ]
+                for container in spec["containers"]:
+                    mounts = {m["name"] for m in container.get("volumeMounts", [])}
+                    assert "database-admin" not in mounts, (render, container["name"])
+        assert migrating, render
+        for spec, container in migrating:
             env = {v["name"]: v.get("value") for v in container["env"]}
+            assert "ADMIN_DATABASE_URL" not in env
             path = Path(env["ADMIN_DATABASE_URL_FILE"])
             [mount] = [m for m in container["volumeMounts"] if m["mountPath"] == str(path.parent)]
             [volume] = [v for v in spec["volumes"] if v["name"] == mount["name"]]

@@ -21,7 +21,8 @@ from devstack.podman import image_size, podman_env
 CATALOGUE = {image.name: image for image in images.catalogue()}
 SERVICES = [name for name, image in CATALOGUE.items() if image.service]
 # The chart's pod securityContext for each (deploy/helm/service, templates/dev-*.yaml).
-RUN_AS = {**dict.fromkeys(SERVICES, "10001"), "gateway": "101", "postgres": "999", "kafka": "1000"}
+RUN_AS = {**dict.fromkeys(SERVICES, "10001"), "gateway": "101", "postgres": "999", "kafka": "1000",
+          "smtp-sink": "10025"}  # fmt: skip
 TAG = re.compile(r"^flotilla/[a-z][a-z0-9-]*:[0-9][0-9.]*-[0-9a-f]{7}(-dirty)?$")
 SERVICE_SIZE_LIMIT = 250e6
 EXTRA_CA_DIR = Path("/usr/local/share/ca-certificates")

@@ -1,33 +1,40 @@
 """The platform on a real cluster, the way a platform team meets it (issue 12, item 3): the
-umbrella chart installed with helm and the dev values into a PodSecurity-restricted namespace,
-the migration Jobs run as helm hooks, every pod Ready, orders and payments at two replicas; the
-README's shop flow through the in-cluster nginx gateway (port-forwarded to loopback); a rolling
-`helm upgrade` of every service under a stream of orders (no failed request, every order final,
-then `helm rollback`); a payments pod deleted mid-stream (every order final, one payment per
-confirmed order); and `helm uninstall` leaving no workload behind.
+umbrella chart installed with one plain `helm install --wait` and the dev values into a
+PodSecurity-restricted namespace, every pod Ready, orders and payments at two replicas; the
+README's shop flow through the in-cluster nginx gateway (port-forwarded to loopback), the
+welcome email read from the in-cluster SMTP sink; one service's own chart installed alone into a
+namespace of its own against the platform's Postgres; a rolling `helm upgrade` of every service
+under a stream of orders (no failed request, every order final, then `helm rollback`); a
+payments pod deleted mid-stream (every order final, one payment per confirmed order); and `helm
+uninstall` leaving no workload behind.
 
-The install is two helm steps (conftest.install): the dev Postgres is an ordinary object of the
-release, and helm runs pre-install hooks before it creates any of those, so a single `helm
-install` would run the migration Jobs against a Postgres that does not exist yet. The first step
-installs the infrastructure (every service disabled); the second, an
-upgrade, runs the migration Jobs as real pre-upgrade hooks against the running Postgres.
+The dev values migrate in each service pod's init container (`migration.mode: initContainer`),
+which waits for the release's own Postgres, and create the topics with an ordinary Job beside
+the release's own Kafka: a pre-install hook would run before that Postgres exists, and helm runs
+post-install hooks only once every pod is Ready. Production keeps the migration hook (a failed
+migration fails the release before any pod changes): test_prod_values.py renders it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import email
+import email.policy
 import json
 import re
+import secrets
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
+from email.message import EmailMessage
 
 import httpx
 import pytest
 
 from devstack.cluster.kubectl import Kubectl
 from devstack.shop import Customer, Shop, ShopError
-from tests.k8s.conftest import CHART, RELEASE, SCALED, SERVICES, Helm, diagnose
+from tests.k8s.conftest import CHART, RELEASE, SCALED, SERVICES, Helm, diagnose, image_flags
 
 ORDER_TIMEOUT_S = 60.0
 # The orders' own deadline is 2 minutes: each ends by then, cancelled if nothing else.
@@ -98,6 +105,21 @@ def _seed_demo_catalog(kubectl: Kubectl, namespace: str) -> None:
     )
 
 
+def _sink_mail(kubectl: Kubectl, namespace: str) -> list[EmailMessage]:
+    """What the in-cluster SMTP sink stored: each .eml file of its maildir, read with exec."""
+    sink = f"deploy/{RELEASE}-smtp-sink"
+    listed = kubectl.run("exec", "-n", namespace, sink, "--", "ls", "/var/mail/sink", timeout=30)
+    messages = []
+    for name in sorted(n for n in listed.stdout.split() if n.endswith(".eml")):
+        raw = kubectl.run(
+            "exec", "-n", namespace, sink, "--", "cat", f"/var/mail/sink/{name}", timeout=30
+        )
+        parsed = email.message_from_string(raw.stdout, policy=email.policy.default)
+        assert isinstance(parsed, EmailMessage)
+        messages.append(parsed)
+    return messages
+
+
 async def _mug(shop: Shop, sku: str = "DEMO-MUG") -> dict[str, object]:
     return next(p for p in await shop.products() if p["sku"] == sku)
 
@@ -137,9 +159,21 @@ def test_install_runs_every_pod_ready_in_a_restricted_namespace(
         != "True"
     ]
     assert not_ready == [], diagnose(kubectl, platform)
-    # The migration hooks ran (and, having succeeded, were deleted by their delete policy): each
-    # service's tables exist, so its readiness (which checks its database) passed.
     assert {"flotilla-postgres-0", "flotilla-kafka-0"} <= {p["metadata"]["name"] for p in pods}
+    # Every service pod migrated in its init container (concurrently for the two replicas of
+    # orders and payments, one after the other under bootstrap's advisory lock); no Job did.
+    migrated = {}
+    for pod in pods:
+        service = pod["metadata"]["labels"].get("app.kubernetes.io/name")
+        if service not in SERVICES:
+            continue
+        (init,) = pod["status"]["initContainerStatuses"]
+        assert init["name"] == "bootstrap", init
+        assert init["state"]["terminated"]["exitCode"] == 0, init
+        migrated[service] = migrated.get(service, 0) + 1
+    assert migrated == {service: SCALED.get(service, 1) for service in SERVICES}
+    jobs = kubectl.json("jobs", "-n", platform)["items"]
+    assert {j["metadata"]["labels"].get("app.kubernetes.io/component") for j in jobs} <= {"topics"}
 
 
 async def test_an_order_is_confirmed_and_a_declined_card_cancels_it(
@@ -148,6 +182,14 @@ async def test_an_order_is_confirmed_and_a_declined_card_cancels_it(
     _seed_demo_catalog(kubectl, platform)
     customer = await shop.sign_up("K8s Shopper")
     mug = await _mug(shop)
+
+    async def welcomed() -> EmailMessage | None:
+        found = [m for m in await asyncio.to_thread(_sink_mail, kubectl, platform)
+                 if m["To"] == customer.email]  # fmt: skip
+        return found[0] if found else None
+
+    welcome = await _eventually(f"the welcome email to {customer.email}", welcomed)
+    assert welcome["Subject"] == "Welcome to Flotilla", welcome
 
     paid = await shop.place_order(customer, {str(mug["id"]): 2}, "pm_card_visa")
     order = await shop.until_final(customer, paid, timeout_s=ORDER_TIMEOUT_S)
@@ -256,7 +298,16 @@ async def test_a_payments_pod_deleted_mid_stream_loses_no_order(
     customer = await shop.sign_up("K8s Survivor")
     mug = await _mug(shop, "DEMO-STICKERS")
     pods = kubectl.json("pods", "-n", platform, "-l", "app.kubernetes.io/name=payments")["items"]
-    victim = pods[0]["metadata"]["name"]
+    # A serving replica: the rollback before may leave its old pods terminating, gone by the
+    # time the delete comes.
+    serving = [
+        p for p in pods
+        if "deletionTimestamp" not in p["metadata"]
+        and {c["type"]: c["status"] for c in p["status"].get("conditions", [])}.get("Ready")
+        == "True"
+    ]  # fmt: skip
+    assert len(serving) == SCALED["payments"], diagnose(kubectl, platform)
+    victim = serving[0]["metadata"]["name"]
 
     few_placed = asyncio.Event()
 
@@ -273,6 +324,95 @@ async def test_a_payments_pod_deleted_mid_stream_loses_no_order(
     await deleted
     assert failed == [], failed
     await _all_final_with_one_payment(shop, customer, placed)
+
+
+def _secret_value(kubectl: Kubectl, namespace: str, name: str, key: str) -> str:
+    data = kubectl.json("secret", "-n", namespace, name)["data"]
+    return base64.b64decode(data[key]).decode()
+
+
+def test_one_services_chart_installs_alone_into_its_own_namespace(
+    platform: str, kubectl: Kubectl, helm: Helm, namespace: str
+) -> None:
+    """psp's own chart (deploy/helm/service), its own release in a namespace of its own, against
+    the platform's Postgres by its cluster DNS name, with a role and schema of its own: the
+    migration runs as the production default, a pre-install hook Job, since the database is
+    already there."""
+    release, service = "psp-alone", "psp"
+    postgres = f"{RELEASE}-postgres.{platform}.svc:5432"
+    admin_password = _secret_value(
+        kubectl, platform, "flotilla-postgres-admin", "postgres_password"
+    )
+    password = secrets.token_hex(16)
+    urls = {
+        "flotilla-postgres-admin": ("admin_database_url", "postgres", admin_password),
+        "flotilla-psp-db": ("database_url", "psp_alone", password),
+    }
+    for secret, (key, user, secret_password) in urls.items():
+        url = f"postgresql+asyncpg://{user}:{secret_password}@{postgres}/flotilla"
+        kubectl.run("create", "secret", "generic", "-n", namespace, secret,
+                    f"--from-literal={key}={url}")  # fmt: skip
+    api_keys = json.dumps({"acct_alone": f"sk_test_{secrets.token_hex(16)}"})
+    kubectl.run("create", "secret", "generic", "-n", namespace, "flotilla-psp-api-keys",
+                f"--from-literal=api_keys={api_keys}")  # fmt: skip
+    chart = CHART.parent / "service"
+    images = dict(flag.split("=", 1) for flag in image_flags() if "=" in flag)
+    settings = {
+        "service": service,
+        "image.repository": images[f"{service}.image.repository"],
+        "image.tag": images[f"{service}.image.tag"],
+        "database.schema": "psp_alone",
+        "secretFiles[0].setting": "api_keys",
+        "secretFiles[0].secretName": "flotilla-psp-api-keys",
+        "secretFiles[0].key": "api_keys",
+        "global.flotilla.environment": "dev",
+        # As values-dev.yaml: the dev broker has no SASL (psp itself uses no Kafka).
+        "global.flotilla.kafka.securityProtocol": "PLAINTEXT",
+        "global.flotilla.kafka.bootstrapServers": f"{RELEASE}-kafka.{platform}.svc:9092",
+        "replicaCount": "1",
+        "autoscaling.enabled": "false",
+        "serviceMonitor.enabled": "false",
+    }
+    sets = [arg for key, value in settings.items() for arg in ("--set", f"{key}={value}")]
+    try:
+        helm.run("install", release, str(chart), "-n", namespace, *sets, "--wait",
+                 "--timeout", "240s", timeout=270)  # fmt: skip
+        deployment = kubectl.json("deploy", "-n", namespace, service)
+        assert deployment["status"].get("readyReplicas") == 1, diagnose(kubectl, namespace)
+        selector = f"app.kubernetes.io/name={service},app.kubernetes.io/component=api"
+        (pod,) = kubectl.json("pods", "-n", namespace, "-l", selector)["items"]
+        assert "initContainers" not in pod["spec"]  # the hook Job migrated, then was deleted
+        probe = (
+            "import urllib.request; "
+            "print(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=5)"
+            ".read().decode())"
+        )
+        health = json.loads(
+            kubectl.run(
+                "exec",
+                "-n",
+                namespace,
+                f"deploy/{service}",
+                "--",
+                "python",
+                "-c",
+                probe,
+                timeout=30,
+            ).stdout
+        )
+        assert health["status"] == "pass", health
+        assert "database" in health["checks"], health
+        # Its tables are in its own schema of the shared database, beside the platform's psp.
+        tables = kubectl.run(
+            "exec", "-n", platform, f"{RELEASE}-postgres-0", "--", "env",
+            f"PGPASSWORD={admin_password}", "psql", "-U", "postgres",
+            "-h", "127.0.0.1", "-d", "flotilla", "-tAc",
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'psp_alone'", timeout=30,
+        ).stdout  # fmt: skip
+        assert int(tables.strip()) > 0, tables
+    finally:
+        helm.run("uninstall", release, "-n", namespace, "--wait", "--timeout", "120s",
+                 timeout=150, check=False)  # fmt: skip
 
 
 def test_uninstall_leaves_no_workload_behind(platform: str, kubectl: Kubectl, helm: Helm) -> None:

@@ -35,11 +35,12 @@ def test_every_chart_image_has_one_tag_of_version_and_revision() -> None:
     refs = images.refs("abc1234")
     names = {ref.split(":")[0] for ref in refs}
     assert names == {
-        f"flotilla/{name}" for name in (*images.SERVICES, "gateway", "postgres", "kafka")
+        f"flotilla/{name}"
+        for name in (*images.SERVICES, "gateway", "postgres", "kafka", "smtp-sink")
     }
     assert len(refs) == len(names)
     for ref in refs:
-        assert re.fullmatch(r"flotilla/[a-z]+:[0-9][0-9.]*-abc1234", ref), ref
+        assert re.fullmatch(r"flotilla/[a-z][a-z-]*:[0-9][0-9.]*-abc1234", ref), ref
 
 
 def test_helm_values_set_keys_the_charts_have() -> None:
@@ -61,7 +62,8 @@ def test_dev_values_select_our_images_at_their_versions() -> None:
     values, dev = _yaml(UMBRELLA / "values.yaml"), _yaml(UMBRELLA / "values-dev.yaml")
     for image in images.catalogue():
         if not image.service:
-            chart_image = values["devInfra"][image.name]["image"]
+            key = "smtpSink" if image.name == "smtp-sink" else image.name
+            chart_image = values["devInfra"][key]["image"]
             assert chart_image == f"{image.repository}:{image.version}"
     assert dev["topics"]["job"]["image"] == f"flotilla/kafka:{KAFKA_VERSION}"
 

@@ -227,3 +227,59 @@ destination, so it is refused. */}}
       protocol: TCP
     {{- end }}
 {{- end -}}
+
+{{/*
+The migration container, `python -m <service> bootstrap` (role, schema, migrations; idempotent,
+one at a time under a Postgres advisory lock): the Job's only container with `migration.mode:
+hook`, every pod's init container with `initContainer`. It takes its settings from the same
+template as the ConfigMap (which a pre-install hook runs before), waits a bounded time for a
+database that does not answer yet, and alone gets the administrator's database URL.
+*/}}
+{{- define "svc.migrationContainer" -}}
+{{- $flotilla := fromYaml (include "svc.flotilla" .) -}}
+{{- $admin := $flotilla.databaseAdminSecret | default dict -}}
+- name: bootstrap
+  image: {{ include "svc.image" . | quote }}
+  imagePullPolicy: {{ .Values.image.pullPolicy }}
+  args: ["bootstrap", "--wait-for-database", {{ .Values.migration.waitForDatabaseSeconds | quote }}]
+  env:
+    {{- range $key, $value := (fromYaml (include (print $.Template.BasePath "/configmap.yaml") .)).data }}
+    - name: {{ $key }}
+      value: {{ $value | quote }}
+    {{- end }}
+    # The administrator's URL is a file of a mounted Secret, not a variable: the environment
+    # shows in `kubectl describe`, /proc and crash reports.
+    - name: ADMIN_DATABASE_URL_FILE
+      value: /var/run/secrets/flotilla-admin/admin_database_url
+  resources:
+    {{- toYaml .Values.migration.resources | nindent 4 }}
+  securityContext:
+    {{- include "svc.containerSecurityContext" . | nindent 4 }}
+  volumeMounts:
+    {{- include "svc.secretMounts" . | nindent 4 }}
+    - name: database-admin
+      mountPath: /var/run/secrets/flotilla-admin
+      readOnly: true
+{{- end -}}
+
+{{/* The admin Secret as a volume of the pod that migrates (the Job, or with
+migration.mode=initContainer every pod, where only the init container mounts it). */}}
+{{- define "svc.migrationVolume" -}}
+{{- $flotilla := fromYaml (include "svc.flotilla" .) -}}
+{{- $admin := $flotilla.databaseAdminSecret | default dict -}}
+- name: database-admin
+  secret:
+    secretName: {{ .Values.migration.adminSecret.name | default $admin.name | default "flotilla-postgres-admin" }}
+    defaultMode: 0440
+    items:
+      - key: {{ .Values.migration.adminSecret.key | default $admin.key | default "admin_database_url" }}
+        path: admin_database_url
+{{- end -}}
+
+{{- define "svc.migrationMode" -}}
+{{- $mode := .Values.migration.mode | default "hook" -}}
+{{- if not (has $mode (list "hook" "initContainer")) -}}
+{{- fail (printf "migration.mode must be hook or initContainer, not %s" $mode) -}}
+{{- end -}}
+{{- $mode -}}
+{{- end -}}

@@ -59,6 +59,7 @@ DEV_INFRA_TEMPLATES = (
     "templates/dev-gateway.yaml",
     "templates/dev-postgres.yaml",
     "templates/dev-kafka.yaml",
+    "templates/dev-smtp-sink.yaml",
     "templates/topics-job.yaml",
 )
 

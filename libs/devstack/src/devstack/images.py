@@ -5,8 +5,9 @@ a minbase root filesystem from `mmdebstrap` (cached outside the clone, see
 `devstack.toolchain`) imported as the base image, Debian's python3 on top of it for the
 services, uv assembled from its PyPI wheel, Kafka's jars from Maven Central. The services are
 built with the repository's own Dockerfile, its base images passed as build arguments (the
-same file builds from public images under Docker); the gateway, Postgres and Kafka from the
-recipes in `deploy/images/`. The proxy's CA bundle reaches `uv sync` as a build secret, so it
+same file builds from public images under Docker); the gateway, Postgres, Kafka and the dev
+cluster's SMTP sink (devstack's smtp_sink.py on Debian's aiosmtpd) from the recipes in
+`deploy/images/`. The proxy's CA bundle reaches `uv sync` as a build secret, so it
 is in no image. Builds are incremental: podman's layer cache, the Dockerfile's dependency
 layer changing only with uv.lock.
 
@@ -51,6 +52,7 @@ __all__ = ["Image", "build_all", "catalogue", "helm_values", "main", "refs", "re
 IMAGES_DIR = REPO_ROOT / "deploy" / "images"
 POSTGRES_MAJOR = "15"
 NGINX_VERSION = "1.22"  # Debian bookworm's nginx-light
+SMTP_SINK_VERSION = "1.4"  # Debian bookworm's python3-aiosmtpd, under devstack's smtp_sink.py
 SERVICES = tuple(
     sorted(p.name for p in (REPO_ROOT / "services").iterdir() if (p / "pyproject.toml").is_file())
 )
@@ -106,6 +108,7 @@ def catalogue() -> list[Image]:
         Image("gateway", NGINX_VERSION),
         Image("postgres", POSTGRES_MAJOR),
         Image("kafka", KAFKA_VERSION),
+        Image("smtp-sink", SMTP_SINK_VERSION),
     ]
 
 
@@ -130,6 +133,7 @@ def helm_values(rev: str | None = None) -> dict[str, str]:
         values[f"{name}.image.tag"] = f"{by_name[name].version}-{rev}"
     for name in ("gateway", "postgres", "kafka"):
         values[f"devInfra.{name}.image"] = by_name[name].ref(rev)
+    values["devInfra.smtpSink.image"] = by_name["smtp-sink"].ref(rev)
     values["topics.job.image"] = by_name["kafka"].ref(rev)  # kafka-topics.sh
     return values
 
@@ -176,6 +180,9 @@ def build_all() -> list[str]:
             _build(REPO_ROOT, name, "~35 s cold, ~10 s warm", extra=[*args, *labels])
         elif image.name == "kafka":
             with _kafka_context() as context:
+                _build(context, name, "~30 s cold", base=debian, extra=labels)
+        elif image.name == "smtp-sink":
+            with _smtp_sink_context() as context:
                 _build(context, name, "~30 s cold", base=debian, extra=labels)
         else:
             _build(IMAGES_DIR / image.name, name, "~30 s cold", base=debian, extra=labels)
@@ -255,6 +262,16 @@ def _kafka_context() -> Iterator[Path]:
         shutil.copytree(IMAGES_DIR / "kafka", context)
         shutil.copytree(jars / "lib", context / "lib", copy_function=os.link)
         shutil.copy2(LOG4J_CONFIG, context / "log4j2.properties")
+        yield context
+
+
+@contextlib.contextmanager
+def _smtp_sink_context() -> Iterator[Path]:
+    """A build context: the recipe and devstack's SMTP sink, a single file."""
+    with tempfile.TemporaryDirectory(dir=cache_root()) as tmp:
+        context = Path(tmp) / "context"
+        shutil.copytree(IMAGES_DIR / "smtp-sink", context)
+        shutil.copy2(Path(__file__).with_name("smtp_sink.py"), context / "smtp_sink.py")
         yield context
 
 

@@ -7,7 +7,11 @@ sender and recipient, so it listens on a loopback address only.
     python -m devstack.smtp_sink --host 127.0.0.1 --port 2525 --maildir .run/local/mail
 
 runs it as a managed background process (SIGTERM or SIGINT stops it cleanly); in-process,
-`with SmtpSink(folder, port) as sink: ...` runs it on a thread of its own.
+`with SmtpSink(folder, port) as sink: ...` runs it on a thread of its own. In the dev cluster
+(the umbrella chart's devInfra, image deploy/images/smtp-sink) it runs with `--pod`: inside a
+pod's own network namespace it listens on the pod's addresses, reachable only through the
+cluster's network, so that the notifications pods can send to it. It needs only the standard
+library and aiosmtpd, so the image runs this file alone.
 
 Each file is the message as received, with LF line endings, preceded by `Return-Path` and
 `X-Envelope-To` headers carrying the SMTP envelope. Files are written under a temporary name
@@ -128,9 +132,11 @@ class SmtpSink:
         self.stop()
 
 
-async def serve(folder: Path, host: str, port: int) -> None:
-    """Serve until SIGTERM or SIGINT, then stop accepting and close open sessions."""
-    _require_loopback(host)
+async def serve(folder: Path, host: str, port: int, *, in_pod: bool = False) -> None:
+    """Serve until SIGTERM or SIGINT, then stop accepting and close open sessions. `in_pod`:
+    a pod's network namespace, where any address of its own is the cluster's, not the host's."""
+    if not in_pod:
+        _require_loopback(host)
     folder.mkdir(parents=True, exist_ok=True)
     handler = MaildirHandler(folder)
     loop = asyncio.get_running_loop()
@@ -161,10 +167,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--port", type=int, default=2525, help="default: %(default)s")
     parser.add_argument("--maildir", type=Path, required=True, help="where messages are stored")
+    parser.add_argument(
+        "--pod",
+        action="store_true",
+        help="running in a Kubernetes pod: listen on the pod's own addresses (host 0.0.0.0)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    host = "0.0.0.0" if args.pod else args.host  # the pod's own addresses only
     try:
-        asyncio.run(serve(args.maildir, args.host, args.port))
+        asyncio.run(serve(args.maildir, host, args.port, in_pod=args.pod))
     except (ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -49,10 +49,17 @@ class ServiceCli(Generic[SettingsT]):
         parser = argparse.ArgumentParser(prog=f"python -m {self.migrations.split(':')[0]}")
         sub = parser.add_subparsers(dest="command", required=True)
         sub.add_parser("serve", help="run the HTTP server (SIGTERM drains and exits 0)")
-        sub.add_parser(
+        bootstrap = sub.add_parser(
             "bootstrap",
             help="create the role and schema (needs ADMIN_DATABASE_URL_FILE or "
             "ADMIN_DATABASE_URL) and run migrations",
+        )
+        bootstrap.add_argument(
+            "--wait-for-database",
+            type=float,
+            default=0.0,
+            metavar="SECONDS",
+            help="retry a database that does not answer yet for up to this long (default: 0)",
         )
         for name, command in self.commands.items():
             sub.add_parser(name, help=(command.__doc__ or name).strip().splitlines()[0])
@@ -71,7 +78,7 @@ class ServiceCli(Generic[SettingsT]):
             if args.command == "serve":
                 serve(self.build_app(settings), settings)
             elif args.command == "bootstrap":
-                asyncio.run(self._bootstrap(settings))
+                asyncio.run(self._bootstrap(settings, args.wait_for_database))
             else:
                 asyncio.run(self.commands[args.command](settings))
         except (OSError, ConnectionError) as error:
@@ -82,8 +89,10 @@ class ServiceCli(Generic[SettingsT]):
             return 1
         return 0
 
-    async def _bootstrap(self, settings: SettingsT) -> None:
-        await bootstrap_database(settings, admin_database_url(os.environ), self.migrations)
+    async def _bootstrap(self, settings: SettingsT, wait_s: float = 0.0) -> None:
+        await bootstrap_database(
+            settings, admin_database_url(os.environ), self.migrations, wait_s=wait_s
+        )
 
 
 def admin_database_url(environ: Mapping[str, str]) -> str:
