@@ -21,7 +21,13 @@ DATABASE_UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
 def is_database_unavailable(error: BaseException) -> bool:
     if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
         return True
-    return isinstance(error, DATABASE_UNAVAILABLE_ERRORS)
+    if isinstance(error, DATABASE_UNAVAILABLE_ERRORS):
+        return True
+    # SQLAlchemy's asyncpg adapter raises a plain DBAPIError around its own Error, whose cause is
+    # the driver's: "connection was closed in the middle of operation" when Postgres dies
+    # under a statement.
+    driver_error = getattr(getattr(error, "orig", None), "__cause__", None)
+    return isinstance(driver_error, DATABASE_UNAVAILABLE_ERRORS)
 
 
 # Statement and lock timeouts (query_canceled, lock_not_available): a bad query's doing, or the
