@@ -13,6 +13,9 @@ DATABASE_UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
     sa_exc.TimeoutError,  # pool checkout timed out: the pool is exhausted or connects hang
     asyncpg.exceptions.CannotConnectNowError,
     asyncpg.exceptions.ConnectionDoesNotExistError,
+    # "cannot switch to state …; another operation is in progress": the rollback of an
+    # operation that Postgres died under (seen when it is killed mid-request).
+    asyncpg.exceptions.InternalClientError,
     ConnectionError,
     OSError,
 )
