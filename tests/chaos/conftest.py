@@ -1,22 +1,27 @@
-"""Fault tests across the whole shop: a service killed mid-flow, the provider down for longer
-than payments waits. `make chaos` runs them all; `make test` runs those that take well under
-two minutes and skips the ones marked `chaos`, unless FLOTILLA_CHAOS=1 (which `make chaos`
-sets; by hand: `FLOTILLA_CHAOS=1 FLOTILLA_PROFILE=test pytest tests/chaos -k ...`)."""
+"""Fault tests across the whole shop: a service killed mid-flow, Postgres or Kafka killed or
+frozen mid-storm, the provider down for longer than payments waits. `make chaos` runs them
+all; `make test` runs those that take well under two minutes and skips the ones marked
+`chaos`, unless FLOTILLA_CHAOS=1 (which `make chaos` sets; by hand:
+`FLOTILLA_CHAOS=1 FLOTILLA_PROFILE=test pytest tests/chaos -k ...`)."""
 
 from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from contracts.topology import load_topology
 from devstack.process import port_open
 from devstack.profiles import Profile
 from devstack.provider_keys import provider_client
 from devstack.shop import Customer, Shop
 from devstack.stack import ADMIN_EMAIL, Stack
+from servicekit.events.kafka_security import KafkaSecurity
 from servicekit.testing.events import eventually
 
 
@@ -78,3 +83,69 @@ class Crashes:
 @pytest.fixture
 def crashes(test_stack: Stack) -> Crashes:
     return Crashes(test_stack)
+
+
+class Outages:
+    """Takes the running stack's Postgres or Kafka away for `down_s` seconds, as a crash would
+    (SIGKILL, then a restart that recovers from the log) or a stall would (SIGSTOP, then
+    SIGCONT: connections stay open, nothing answers). Each returns the monotonic time at
+    which the dependency was back (started and accepting connections, or continued)."""
+
+    def __init__(self, stack: Stack) -> None:
+        self._stack = stack
+
+    async def kill_postgres(self, down_s: float) -> float:
+        return await self._away(self._stack.postgres.kill, self._stack.postgres.start, down_s)
+
+    async def kill_kafka(self, down_s: float) -> float:
+        return await self._away(self._stack.kafka.kill, self._stack.kafka.start, down_s)
+
+    async def freeze_postgres(self, down_s: float) -> float:
+        return await self._away(self._stack.postgres.freeze, self._stack.postgres.thaw, down_s)
+
+    @staticmethod
+    async def _away(
+        take: Callable[[], None], give_back: Callable[[], None], down_s: float
+    ) -> float:
+        await asyncio.to_thread(take)
+        try:
+            await asyncio.sleep(down_s)  # the outage itself, as long as the scenario says
+        finally:
+            await asyncio.to_thread(give_back)
+        return time.monotonic()
+
+
+@pytest.fixture
+def outages(test_stack: Stack) -> Outages:
+    return Outages(test_stack)
+
+
+DeadLetterCount = Callable[[], Awaitable[dict[str, int]]]
+
+
+@pytest.fixture
+def dead_letters(test_stack: Stack) -> DeadLetterCount:
+    """Records ever written to each consumer group's dead-letter topic (its end offsets)."""
+    security = KafkaSecurity.from_environment(test_stack.kafka_admin_env())
+    topics = [group.dlq_topic for group in load_topology().groups]
+
+    async def count() -> dict[str, int]:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=test_stack.kafka.bootstrap_servers,
+            enable_auto_commit=False,
+            **security.client_options(),
+        )
+        await consumer.start()
+        try:
+            await consumer.topics()  # metadata of every topic, so their partitions are known
+            partitions = [
+                TopicPartition(topic, partition)
+                for topic in topics
+                for partition in consumer.partitions_for_topic(topic) or ()
+            ]
+            ends = await consumer.end_offsets(partitions)
+        finally:
+            await consumer.stop()
+        return {topic: sum(ends[tp] for tp in partitions if tp.topic == topic) for topic in topics}
+
+    return count

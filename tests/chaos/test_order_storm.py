@@ -1,13 +1,17 @@
 """A storm of mixed orders from many customers at once, with a service killed (SIGKILL) and
-restarted in its middle. Afterwards every order is final and the saga's invariants
-hold, checked through the services' APIs only:
+restarted in its middle, or Postgres or Kafka taken away for a while (killed and restarted,
+or frozen and continued). Afterwards every order is final and the platform's invariants hold,
+checked through the services' APIs, the dead-letter topics and the mailbox only:
 
 - each confirmed order has exactly one successful charge (the provider's and payments' word);
 - every successful charge belongs to a confirmed order or is refunded (no money is kept for an
   order that ends cancelled);
 - per product, stock reserved minus released equals the quantities of confirmed orders, and
   equals what the product's stock went down by;
-- no order stayed open past its deadline plus one sweep of orders' sweeper.
+- no order stayed open past its deadline plus one sweep of orders' sweeper;
+- after an outage of Postgres or Kafka, also: no record in any dead-letter topic (an outage
+  pauses consumers, it fails no event), and one email per order, none twice. Each such test
+  prints how long the backlog took to drain once the dependency was back.
 """
 
 from __future__ import annotations
@@ -15,16 +19,20 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from devstack.profiles import Profile
 from devstack.shop import FINAL_STATUSES, Customer, Shop
+from devstack.smtp_sink import read_messages
 from servicekit.testing.events import eventually
 
-# About 40 s per victim: `make test` runs it (and `make chaos`, with the longer ones).
+# About 40 s per victim, and per short outage: `make test` runs them (and `make chaos`, with
+# the longer outages).
 pytestmark = pytest.mark.e2e
 
 SWEEP_INTERVAL_S = 5.0  # orders' default `sweep_interval_s`
@@ -36,6 +44,9 @@ PLENTY_STOCK = 10_000
 
 Json = dict[str, Any]
 Crashes = Any  # conftest's Crashes
+Outages = Any  # conftest's Outages
+DeadLetterCount = Callable[[], Awaitable[dict[str, int]]]
+Fault = Callable[[], Awaitable[float | None]]
 
 # What each kind of order asks for, and how it must end (status, reason); a scarce order ends
 # confirmed while units are left, then rejected.
@@ -62,6 +73,93 @@ class Placed:
 async def test_a_storm_of_mixed_orders_survives_a_killed_service(
     victim: str, shop: Shop, admin: Customer, crashes: Crashes
 ) -> None:
+    async def kill_and_restart() -> None:
+        await crashes.kill(victim)
+        await crashes.start(victim)
+
+    plan, products = await _prepare(shop, admin)
+    await _storm(shop, plan, kill_and_restart)
+    orders = await _all_final(shop, plan)
+    await _check_invariants(shop, admin, plan, orders, products)
+
+
+# (how, seconds away): `Outages.<how>(seconds)`.
+OUTAGES = {
+    "postgres-killed-60s": ("kill_postgres", 60.0),
+    "kafka-killed-60s": ("kill_kafka", 60.0),
+    "postgres-frozen-30s": ("freeze_postgres", 30.0),
+    "kafka-killed-10s": ("kill_kafka", 10.0),
+}
+
+
+@pytest.mark.parametrize(
+    "outage",
+    [
+        pytest.param("postgres-killed-60s", marks=pytest.mark.chaos),
+        pytest.param("kafka-killed-60s", marks=pytest.mark.chaos),
+        pytest.param("postgres-frozen-30s", marks=pytest.mark.chaos),
+        "kafka-killed-10s",
+    ],
+)
+async def test_a_storm_of_mixed_orders_survives_an_outage_of(
+    outage: str,
+    shop: Shop,
+    admin: Customer,
+    outages: Outages,
+    dead_letters: DeadLetterCount,
+    stack_profile: Profile,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    how, down_s = OUTAGES[outage]
+    shop.patience_s = down_s + 90  # clients ride out the outage and the restart, then retry
+    dead_before = await dead_letters()
+    mail_before = len(read_messages(stack_profile.mail))
+
+    async def take_away() -> float:
+        back: float = await getattr(outages, how)(down_s)
+        return back
+
+    plan, products = await _prepare(shop, admin)
+    back = await _storm(shop, plan, take_away)
+    assert back is not None
+    orders = await _all_final(shop, plan)
+    all_final_s = time.monotonic() - back
+    await _check_invariants(shop, admin, plan, orders, products)
+
+    async def one_email_per_order() -> bool:
+        per_order = _emails_per_order(stack_profile, mail_before, plan)
+        assert max(per_order.values()) <= 1, "an order's email was sent twice"
+        return min(per_order.values()) == 1
+
+    await eventually(one_email_per_order, timeout_s=60, what="an email for every order")
+    emailed_s = time.monotonic() - back
+    ids = [m["Message-ID"] for m in read_messages(stack_profile.mail)[mail_before:]]
+    assert len(ids) == len(set(ids)), "a message was delivered twice"
+    assert await dead_letters() == dead_before, "an outage dead-lettered events"
+    with capsys.disabled():
+        print(
+            f"\n[recovery] {outage}: {len(plan)} orders; from the dependency's return to every "
+            f"order final {all_final_s:.1f} s, to every email sent {emailed_s:.1f} s"
+        )
+
+
+def _emails_per_order(profile: Profile, skip: int, plan: list[Placed]) -> Counter[str]:
+    """How many emails name each order of `plan` in their subject (mail since `skip`)."""
+    count: Counter[str] = Counter({p.order_id: 0 for p in plan})
+    for message in read_messages(profile.mail)[skip:]:
+        for word in str(message["Subject"]).split():
+            if word in count:
+                count[word] += 1
+    return count
+
+
+@dataclass(frozen=True)
+class Products:
+    plenty: Json
+    scarce: Json
+
+
+async def _prepare(shop: Shop, admin: Customer) -> tuple[list[Placed], Products]:
     plenty = await shop.add_product(admin, name="Storm mug", stock=PLENTY_STOCK, price_cents=1_200)
     scarce = await shop.add_product(admin, name="Storm rarity", stock=SCARCE_STOCK)
     customers = await asyncio.gather(*(shop.sign_up(f"Storm {n}") for n in range(CLIENTS)))
@@ -73,10 +171,12 @@ async def test_a_storm_of_mixed_orders_survives_a_killed_service(
         )
         for n in range(ORDERS)
     ]
+    return plan, Products(plenty, scarce)
 
-    await _storm(shop, plan, crashes, victim)
-    orders = await _all_final(shop, customers)
 
+async def _check_invariants(
+    shop: Shop, admin: Customer, plan: list[Placed], orders: dict[str, Json], products: Products
+) -> None:
     assert sorted(orders) == sorted(p.order_id for p in plan), "an order is missing or extra"
     outcomes = Counter((p.kind, orders[p.order_id]["status"]) for p in plan)
     for placed in plan:
@@ -87,7 +187,7 @@ async def test_a_storm_of_mixed_orders_survives_a_killed_service(
     assert confirmed_scarce == SCARCE_STOCK, outcomes
 
     reserved = await _check_each_order(shop, admin, plan, orders)
-    for product, initial in ((plenty, PLENTY_STOCK), (scarce, SCARCE_STOCK)):
+    for product, initial in ((products.plenty, PLENTY_STOCK), (products.scarce, SCARCE_STOCK)):
         bought = sum(
             p.lines.get(product["id"], 0)
             for p in plan
@@ -97,9 +197,9 @@ async def test_a_storm_of_mixed_orders_survives_a_killed_service(
         assert (await shop.product(product["id"]))["stock"] == initial - bought
 
 
-async def _storm(shop: Shop, plan: list[Placed], crashes: Crashes, victim: str) -> None:
+async def _storm(shop: Shop, plan: list[Placed], fault: Fault) -> float | None:
     """Place every order at RATE_PER_S (open loop: a slow answer does not delay the next
-    order); kill the victim once half of them were accepted, and start it again at once."""
+    order); run `fault` once half of them were accepted, and return what it returns."""
     half_placed = asyncio.Event()
     accepted = 0
     started = time.monotonic()
@@ -113,18 +213,28 @@ async def _storm(shop: Shop, plan: list[Placed], crashes: Crashes, victim: str) 
         if accepted == len(plan) // 2:
             half_placed.set()
 
-    async def kill_and_restart() -> None:
+    async def at_half_time() -> float | None:
         await half_placed.wait()
-        await crashes.kill(victim)
-        await crashes.start(victim)
+        return await fault()
 
-    await asyncio.gather(kill_and_restart(), *(place(n, p) for n, p in enumerate(plan)))
+    tasks = [asyncio.create_task(place(n, p)) for n, p in enumerate(plan)]
+    faulting = asyncio.create_task(at_half_time())
+    try:
+        await asyncio.gather(*tasks)
+        return await faulting
+    finally:
+        # A failed placement fails the test; leave nothing running into the next one (and
+        # give the dependency back at once: the fault restores it when cancelled).
+        for task in (*tasks, faulting):
+            task.cancel()
+        await asyncio.gather(*tasks, faulting, return_exceptions=True)
 
 
-async def _all_final(shop: Shop, customers: list[Customer]) -> dict[str, Json]:
-    """Every order of the customers, once all are final; waits at most until the last
+async def _all_final(shop: Shop, plan: list[Placed]) -> dict[str, Json]:
+    """Every order of the plan's customers, once all are final; waits at most until the last
     deadline plus one sweep (and a little for the reads)."""
     found: dict[str, Json] = {}
+    customers = list({id(p.customer): p.customer for p in plan}.values())
 
     async def final() -> bool:
         for customer in customers:

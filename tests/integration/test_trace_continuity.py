@@ -103,7 +103,7 @@ async def welcome_consumer(
         consumer = EventConsumer(
             group=group,
             topics=[UserRegisteredV1.TOPIC],
-            registry=build_registry(mailer, "flotilla.local"),
+            registry=build_registry(mailer, "flotilla.local", database),
             database=database,
             outbox=Outbox("notifications"),
             bootstrap_servers=test_stack.kafka.bootstrap_servers,

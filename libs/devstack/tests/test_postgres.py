@@ -14,7 +14,7 @@ import asyncpg
 import pytest
 
 from devstack.postgres import PostgresCluster, PostgresError
-from devstack.process import free_port
+from devstack.process import free_port, is_frozen
 
 PASSWORD = "s3cret-'with quote"
 
@@ -126,3 +126,27 @@ def test_unreachable_folder_is_named(tmp_path: Path) -> None:
             pg.init()
     finally:
         shutil.rmtree(hidden, ignore_errors=True)
+
+
+async def test_a_frozen_cluster_keeps_its_connections_and_answers_once_thawed(
+    cluster: PostgresCluster,
+) -> None:
+    cluster.init()
+    cluster.start()
+    conn = await asyncpg.connect(
+        host="127.0.0.1", port=cluster.port, user="postgres", password=PASSWORD, database="postgres"
+    )
+    try:
+        cluster.freeze()
+        postmaster = cluster.pid()
+        assert postmaster is not None
+        assert is_frozen(postmaster)
+        with pytest.raises(TimeoutError):
+            await conn.fetchval("SELECT 1", timeout=0.5)
+        cluster.thaw()
+        assert not is_frozen(postmaster)
+        assert "postgres" in await _databases(cluster)  # new connections, and the old one:
+        assert not conn.is_closed()
+    finally:
+        cluster.thaw()
+        conn.terminate()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from devstack.process import ManagedProcess
+from devstack.process import ManagedProcess, is_frozen
 
 
 @pytest.fixture
@@ -46,3 +46,14 @@ def test_a_process_never_ready_is_reported_after_the_timeout(process: ManagedPro
     failure = process.wait_until(lambda: False, timeout=0.5)
     assert failure is not None
     assert failure.startswith("probe was not ready within 0.5 s")
+
+
+def test_a_frozen_process_is_stopped_until_thawed(process: ManagedProcess) -> None:
+    process.start(_python("import time; time.sleep(30)"))
+    pid = process.pid()
+    assert pid is not None
+    process.freeze()
+    assert is_frozen(pid)
+    process.thaw()
+    assert not is_frozen(pid)
+    assert process.is_running()

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -284,9 +285,15 @@ async def test_events_appended_while_kafka_is_down_are_delivered_when_it_returns
         own_kafka.stop()
         await _append(database, outbox, [model(thing_id="thg_k", sequence=n) for n in range(20)])
         assert await _unpublished(database) == 20  # writes succeed; the backlog waits
+        # No crash loop: the relay gives up leading and probes Kafka with back-off, saying so.
+        await eventually(lambda: _true(relay.outages.reason == "kafka"), 60, "a kafka pause")
+        assert not relay.is_active
+        assert REGISTRY.get_sample_value("flotilla_outbox_relay_paused", {"reason": "kafka"}) == 1
         own_kafka.start()
         await eventually(lambda: _is_zero(_unpublished(database)), 60, "the backlog to drain")
         records = await read_topic(own_kafka.bootstrap_servers, topic, 20)
+        assert relay.outages.reason is None
+        assert relay.is_active
     finally:
         await relay.stop()
     assert _sequences_by_key(records) == {"thg_k": list(range(20))}

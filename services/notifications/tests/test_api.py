@@ -43,7 +43,7 @@ async def _seed(database: Database, user_id: str, count: int) -> list[str]:
     async with database.transaction() as session:
         repository = NotificationRepository(session)
         for number in range(count):
-            stored = await repository.add_once(
+            stored, _ = await repository.claim(
                 Notification(
                     id=new_id("ntf"),
                     user_id=user_id,
@@ -53,7 +53,7 @@ async def _seed(database: Database, user_id: str, count: int) -> list[str]:
                     subject=f"Notification {number}",
                     body="Hi,\n",
                     cause_event_id=new_id("evt"),
-                    status="pending",
+                    status="sending",
                     created_at=datetime.now(UTC),
                     sent_at=None,
                 )

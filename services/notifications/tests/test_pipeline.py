@@ -75,7 +75,7 @@ def _consumer(topics: Topics, database: Database, mailer: SmtpMailer) -> EventCo
     return EventConsumer(
         group=topics.group,
         topics=[topics.source],
-        registry=build_registry(mailer, "flotilla.local"),
+        registry=build_registry(mailer, "flotilla.local", database),
         database=database,
         outbox=Outbox("notifications"),
         bootstrap_servers=topics.servers,

@@ -53,7 +53,7 @@ async def _deliver(
     database: Database, mailer: Mailer, event: UserRegisteredV1, context: EventContext
 ) -> None:
     """What the consumer does: the handler inside one transaction that commits after it."""
-    registration = build_registry(mailer, "flotilla.local").get(event.EVENT_TYPE)
+    registration = build_registry(mailer, "flotilla.local", database).get(event.EVENT_TYPE)
     assert registration is not None
     async with database.transaction() as session:
         await registration.handler(session, event, context)
@@ -138,7 +138,7 @@ async def test_two_registrations_get_a_welcome_each(
     assert [m["To"] for m in read_messages(smtp_sink.folder)] == ["same@example.com"] * 2
 
 
-async def test_smtp_down_leaves_nothing_behind_and_a_later_delivery_sends(
+async def test_smtp_down_leaves_the_email_pending_and_a_later_delivery_sends(
     database: Database,
     unused_port: int,
     make_mailer: MailerFactory,
@@ -147,7 +147,8 @@ async def test_smtp_down_leaves_nothing_behind_and_a_later_delivery_sends(
     event, context = _registration()
     with pytest.raises(TransientError):
         await _deliver(database, make_mailer(unused_port), event, context)
-    assert await _stored(database, context) == []
+    [row] = await _stored(database, context)
+    assert row["status"] == "pending"  # the claim given back: the retry may send
     assert await _sent_events(database, event.user_id) == []
 
     with SmtpSink(tmp_path_factory.mktemp("mail"), unused_port) as sink:

@@ -166,6 +166,14 @@ class KafkaBroker:
         """SIGKILL at once, as a crash would (for fault tests)."""
         self._process.kill()
 
+    def freeze(self) -> None:
+        """SIGSTOP the broker: connections stay open, nothing answers (fault tests)."""
+        self._process.freeze()
+
+    def thaw(self) -> None:
+        """SIGCONT the broker after `freeze()`."""
+        self._process.thaw()
+
     def _server_properties(self) -> str:
         props = {
             "process.roles": "broker,controller",

@@ -156,6 +156,24 @@ class PostgresCluster:
             _kill(pid)
         self._kill_orphans()
 
+    def freeze(self) -> None:
+        """SIGSTOP the postmaster and every backend: connections stay open and nothing
+        answers, as on a stalled disk or a paused VM (fault tests). `thaw()` resumes them."""
+        postmaster = self.pid()
+        if postmaster is not None:
+            _signal(postmaster, signal.SIGSTOP)  # first, so it forks no backend we would miss
+        for pid in _processes_in(self.data_dir):
+            _signal(pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        """SIGCONT what `freeze()` stopped: the backends first, then the postmaster."""
+        postmaster = self.pid()
+        for pid in _processes_in(self.data_dir):
+            if pid != postmaster:
+                _signal(pid, signal.SIGCONT)
+        if postmaster is not None:
+            _signal(postmaster, signal.SIGCONT)
+
     def _remove_stale_lock(self) -> None:
         """Drop the lock files (`postmaster.pid`, the socket's) left by a killed server.
 
@@ -353,8 +371,12 @@ def _processes_in(data_dir: Path) -> list[int]:
 
 
 def _kill(pid: int) -> None:
+    _signal(pid, signal.SIGKILL)
+
+
+def _signal(pid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
+        os.kill(pid, sig)
 
 
 def _wait_gone(pids: Sequence[int], timeout: float) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-__all__ = ["ManagedProcess", "ProcessError", "free_port", "http_ok", "port_open"]
+__all__ = ["ManagedProcess", "ProcessError", "free_port", "http_ok", "is_frozen", "port_open"]
 
 
 # Popen objects of the children this process started, kept so that they are reaped through
@@ -114,11 +114,33 @@ class ManagedProcess:
             _wait_gone(pid, 5.0)
         self.pid_file.unlink(missing_ok=True)
 
+    def freeze(self) -> None:
+        """SIGSTOP the process group: it keeps its sockets open and answers nothing, as a
+        stalled disk or a paused VM would (fault tests); `thaw()` resumes it."""
+        pid = self.pid()
+        if pid is not None:
+            _signal_group(pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        """SIGCONT the process group after `freeze()`."""
+        pid = self.pid()
+        if pid is not None:
+            _signal_group(pid, signal.SIGCONT)
+
     def log_tail(self, lines: int = 30) -> str:
         try:
             return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
         except FileNotFoundError:
             return "(no log)"
+
+
+def is_frozen(pid: int) -> bool:
+    """Whether `pid` is stopped by a signal (state T), as `freeze()` leaves it."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] == "T"
 
 
 def http_ok(url: str) -> bool:

@@ -6,8 +6,9 @@ tests/chaos) drive the running stack with it.
 
 Every POST and PATCH carries a fresh Idempotency-Key, reused by its own retries. A `429` from
 the gateway's rate limit is retried after its `Retry-After`; with `patience_s`, so are `502`,
-`503` and `504` (a service restarting, a breaker open) until that much time has passed, which
-is how a well-behaved client rides out a restart without placing an order twice.
+`503` and `504` (a service restarting, a breaker open) until that much time has passed, and a
+`409 …:idempotency-key-in-progress` (its own earlier attempt, cut off by a timeout, still holds
+the key), which is how a well-behaved client rides out a restart without placing an order twice.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ PASSWORD = "correct horse battery staple"  # noqa: S105 - throw-away test accoun
 
 _UNAVAILABLE = frozenset({502, 503, 504})
 _RATE_LIMIT_PATIENCE_S = 30.0
+_IN_PROGRESS = "urn:flotilla:problem:idempotency-key-in-progress"
 
 Json = dict[str, Any]
 
@@ -272,10 +274,21 @@ class Shop:
                 if not (
                     (status == 429 and waited < max(self.patience_s, _RATE_LIMIT_PATIENCE_S))
                     or (status in _UNAVAILABLE and waited < self.patience_s)
+                    or (_in_progress(response) and waited < self.patience_s)
                 ):
                     raise ShopError(method, path, status, response.text)
             await asyncio.sleep(pause)
             delay = min(delay * 2, 1.0)
+
+
+def _in_progress(response: httpx.Response) -> bool:
+    if response.status_code != 409:
+        return False
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and body.get("type") == _IN_PROGRESS
 
 
 def _retry_after(response: httpx.Response, default: float) -> float:

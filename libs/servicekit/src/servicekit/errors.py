@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import Send
 
-from servicekit.db.errors import DATABASE_UNAVAILABLE_ERRORS
+from servicekit.db.errors import DATABASE_UNAVAILABLE_ERRORS, is_database_unavailable
 from servicekit.request_context import current_request_id
 
 __all__ = [
@@ -207,6 +207,8 @@ out of range, an invalid date) — the request's fault, whatever validation let 
 
 async def _on_database_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DBAPIError)
+    if is_database_unavailable(exc):  # the connection died under the statement
+        return await _on_database_unavailable(request, exc)
     sqlstate = str(getattr(exc.orig, "sqlstate", "") or "")
     if not sqlstate.startswith(_DATA_EXCEPTION):
         raise exc  # a bug or an outage: the 500 path logs it (engines hide parameters)

@@ -26,7 +26,10 @@ WELCOME = "welcome"
 """The template greeting a new user."""
 
 Channel = Literal["email"]
-Status = Literal["pending", "sent"]
+Status = Literal["pending", "sending", "sent", "unconfirmed"]
+"""pending: not sent (a send failed, or not tried yet); sending: claimed by an attempt that is
+sending it now, or died doing so; sent: the server accepted it; unconfirmed: an attempt claimed
+it and died before saying how the send went, so it is not sent again (at most once)."""
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,32 @@
-"""notifications' use cases. They take the consumer's (or request's) session and never commit."""
+"""notifications' use cases. They take the consumer's (or request's) session and never commit,
+with one deliberate exception: an email's `sending` claim.
+
+An email is sent at most once per causing event and template, even when the process dies
+between the SMTP server's "250 accepted" and the consumer's commit:
+
+    own transaction, committed   claim: insert the notification as `sending` (or take a
+                                 `pending` one back); already `sending` → an earlier attempt
+                                 claimed it and died: mark it `unconfirmed`, send nothing
+    SMTP                         send, with a Message-ID stable per notification
+        failed                   own transaction: `sending` → `pending`, then raise (retried)
+    consumer's transaction       `sent` + `notifications.notification.sent.v1` + inbox row
+
+Why a claim rather than leaving it to the receiver: SMTP has no idempotency key. A stable
+Message-ID lets clients that deduplicate show a resend once, but nothing obliges a mail server
+to drop a second copy, so only a mark committed before the send keeps a crash from resending.
+The price: a crash after the claim and before the server accepted loses that email (it stays
+`sending`, then `unconfirmed`, counted by `flotilla_notifications_unconfirmed_total` and
+logged), which we prefer to a customer told twice that their order shipped. The claim takes a
+second pooled connection while the consumer's holds one: the pool must exceed the consumer's
+concurrency (15 against 8 by default).
+"""
 
 from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
 
+from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.identity import UserRegisteredV1
@@ -31,17 +53,26 @@ from notifications.order_emails import (
 )
 from notifications.repository import NotificationRepository
 from servicekit import new_id
+from servicekit.db import Database
 from servicekit.events import EventContext, PermanentError
 
 __all__ = ["email_order_outcome", "list_notifications", "welcome_new_user"]
 
 log = logging.getLogger(__name__)
 
+UNCONFIRMED = Counter(
+    "flotilla_notifications_unconfirmed",
+    "Emails not sent again because an attempt that claimed them died before recording the "
+    "outcome (the server may or may not have accepted them), by template.",
+    ["template"],
+)
+
 OrderOutcome = OrderConfirmedV1 | OrderCancelledV1 | OrderRejectedV1
 
 
 async def welcome_new_user(
     session: AsyncSession,
+    database: Database,
     mailer: Mailer,
     message_id_domain: str,
     event: UserRegisteredV1,
@@ -50,6 +81,7 @@ async def welcome_new_user(
     """Email the new user a welcome, once per registration."""
     await _email_once(
         session,
+        database,
         mailer,
         message_id_domain,
         context,
@@ -62,6 +94,7 @@ async def welcome_new_user(
 
 async def email_order_outcome(
     session: AsyncSession,
+    database: Database,
     mailer: Mailer,
     message_id_domain: str,
     event: OrderOutcome,
@@ -76,6 +109,7 @@ async def email_order_outcome(
         template, rendered = ORDER_REJECTED, render_order_rejected(event)
     await _email_once(
         session,
+        database,
         mailer,
         message_id_domain,
         context,
@@ -88,6 +122,7 @@ async def email_order_outcome(
 
 async def _email_once(
     session: AsyncSession,
+    database: Database,
     mailer: Mailer,
     message_id_domain: str,
     context: EventContext,
@@ -97,45 +132,53 @@ async def _email_once(
     template: str,
     rendered: RenderedEmail,
 ) -> None:
-    """Send `rendered` to `email`, once per causing event and template.
-
-    The notification row, its `sent` mark and the `notifications.notification.sent.v1` event
-    commit together with the consumer's inbox row. A second delivery of the same event finds
-    the row already sent and does nothing. If the send succeeds but the commit fails, the
-    retry sends again with the same Message-ID (at least once; we cannot do better over SMTP).
-    """
+    """Send `rendered` to `email`, at most once per causing event and template (the module's
+    docstring draws how). A second delivery of a sent one finds it `sent` and does nothing."""
     try:
         recipient = recipient_address(email)
     except InvalidRecipient:
         raise PermanentError(f"{email!r} is not an address mail can be sent to") from None
+    async with database.transaction() as claiming:
+        notification, claimed = await NotificationRepository(claiming).claim(
+            Notification(
+                id=new_id("ntf"),
+                user_id=user_id,
+                channel="email",
+                template=template,
+                recipient=recipient.addr_spec,
+                subject=rendered.subject,
+                body=rendered.body,
+                cause_event_id=context.envelope.id,
+                status="sending",
+                created_at=datetime.now(UTC),
+                sent_at=None,
+            )
+        )
     repository = NotificationRepository(session)
-    notification = await repository.add_once(
-        Notification(
-            id=new_id("ntf"),
-            user_id=user_id,
-            channel="email",
-            template=template,
-            recipient=recipient.addr_spec,
-            subject=rendered.subject,
-            body=rendered.body,
-            cause_event_id=context.envelope.id,
-            status="pending",
-            created_at=datetime.now(UTC),
-            sent_at=None,
-        )
-    )
     logged = {"notification_id": notification.id, "template": template, "user_id": user_id}
-    if notification.status == "sent":
-        log.info("notification already sent", extra=logged)
+    if not claimed:
+        if notification.status == "sending":
+            await repository.mark_unconfirmed(notification.id)
+            UNCONFIRMED.labels(template).inc()
+            log.warning(
+                "notification claimed by an attempt that never finished; not sent again",
+                extra=logged,
+            )
+        else:
+            log.info("notification already %s", notification.status, extra=logged)
         return
-    await mailer.send(
-        Email(
-            message_id=message_id(notification.id, message_id_domain),
-            recipient=recipient,
-            subject=notification.subject,
-            body=notification.body,
+    try:
+        await mailer.send(
+            Email(
+                message_id=message_id(notification.id, message_id_domain),
+                recipient=recipient,
+                subject=notification.subject,
+                body=notification.body,
+            )
         )
-    )
+    except Exception:
+        await _release(database, notification.id, logged)
+        raise
     sent_at = datetime.now(UTC)
     await repository.mark_sent(notification.id, sent_at)
     await context.outbox.append(
@@ -151,6 +194,18 @@ async def _email_once(
         ),
     )
     log.info("notification sent", extra=logged)
+
+
+async def _release(database: Database, notification_id: str, logged: dict[str, str]) -> None:
+    """Give a failed send's claim back, so the retry sends. If even that fails (the database
+    went too), the claim stays and the retry marks it `unconfirmed`: at most once."""
+    try:
+        async with database.transaction() as releasing:
+            await NotificationRepository(releasing).release(notification_id)
+    except Exception as error:
+        log.warning(
+            "could not release a failed send's claim: %r", error, extra=logged, exc_info=error
+        )
 
 
 async def list_notifications(

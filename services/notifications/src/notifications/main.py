@@ -48,7 +48,7 @@ def build_app(
         ),
         smtp_breaker(settings.smtp_breaker_policy()),
     )
-    registry = build_registry(mailer, sender.domain)
+    registry = build_registry(mailer, sender.domain, database)
     consumer = EventConsumer(
         group=CONSUMER_GROUP,
         topics=sorted(registry.topics),  # identity.user, orders.order

@@ -18,10 +18,11 @@ class NotificationRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def add_once(self, notification: Notification) -> Notification:
-        """Insert `notification` unless one with its cause and template exists; return the one
-        that is stored. A concurrent insert of the same cause waits for the first transaction
-        and then returns its row."""
+    async def claim(self, notification: Notification) -> tuple[Notification, bool]:
+        """Mark the notification of `notification`'s cause and template `sending`, inserting
+        it if it is new; returns the stored row and whether this call claimed it. Not claimed:
+        it is `sending` already (an earlier attempt may have sent it), `sent` or `unconfirmed`.
+        The caller commits at once, before sending (see handlers.py)."""
         values = {
             "id": notification.id,
             "user_id": notification.user_id,
@@ -31,7 +32,7 @@ class NotificationRepository:
             "subject": notification.subject,
             "body": notification.body,
             "cause_event_id": notification.cause_event_id,
-            "status": notification.status,
+            "status": "sending",
         }
         inserted = (
             await self._session.execute(
@@ -42,24 +43,46 @@ class NotificationRepository:
             )
         ).first()
         if inserted is not None:
-            return _notification(inserted)
-        existing = (
+            return _notification(inserted), True
+        same = (
+            notifications.c.cause_event_id == notification.cause_event_id,
+            notifications.c.template == notification.template,
+        )
+        reclaimed = (
             await self._session.execute(
-                select(notifications)
-                .where(
-                    notifications.c.cause_event_id == notification.cause_event_id,
-                    notifications.c.template == notification.template,
-                )
-                .with_for_update()
+                update(notifications)
+                .where(*same, notifications.c.status == "pending")
+                .values(status="sending")
+                .returning(*notifications.c)
             )
-        ).one()
-        return _notification(existing)
+        ).first()
+        if reclaimed is not None:
+            return _notification(reclaimed), True
+        existing = (await self._session.execute(select(notifications).where(*same))).one()
+        return _notification(existing), False
+
+    async def release(self, notification_id: str) -> None:
+        """`sending` → `pending`: the send failed, so a later attempt may send it."""
+        await self._session.execute(
+            update(notifications)
+            .where(notifications.c.id == notification_id, notifications.c.status == "sending")
+            .values(status="pending")
+        )
 
     async def mark_sent(self, notification_id: str, sent_at: datetime) -> None:
         await self._session.execute(
             update(notifications)
             .where(notifications.c.id == notification_id)
             .values(status="sent", sent_at=sent_at)
+        )
+
+    async def mark_unconfirmed(self, notification_id: str) -> None:
+        """`sending` → `unconfirmed`: an attempt claimed it and never said how the send went.
+        A `sent` mark that commits meanwhile wins (the row lock orders the two)."""
+        await self._session.execute(
+            update(notifications)
+            .where(notifications.c.id == notification_id, notifications.c.status == "sending")
+            .values(status="unconfirmed")
         )
 
     async def page_for_user(

@@ -17,7 +17,10 @@ class NotificationOut(BaseModel):
     recipient: str = Field(description="Where it was delivered: the email address.")
     subject: str
     body: str = Field(description="The plain-text content that was sent.")
-    status: Literal["pending", "sent"]
+    status: Literal["pending", "sending", "sent", "unconfirmed"] = Field(
+        description="`sent`: the mail server accepted it. `unconfirmed`: a crash hid whether it "
+        "was sent, and it is never sent twice. `pending`/`sending`: not yet, or in progress."
+    )
     created_at: datetime
     sent_at: datetime | None
 

@@ -6,7 +6,9 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from sqlalchemy import text
+import asyncpg
+from sqlalchemy import event, text
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -16,7 +18,7 @@ from sqlalchemy.ext.asyncio import (
 
 from servicekit.settings import ServiceSettings
 
-__all__ = ["Database"]
+__all__ = ["Database", "discard_confused_connections"]
 
 
 class Database:
@@ -50,6 +52,7 @@ class Database:
                 },
             },
         )
+        discard_confused_connections(engine)
         return cls(engine)
 
     @asynccontextmanager
@@ -89,3 +92,34 @@ def _waiting_checkouts(pool: object) -> int:
     if getters is None:
         return 0
     return sum(1 for waiter in getters if not waiter.done())
+
+
+def discard_confused_connections(engine: AsyncEngine) -> None:
+    """Treat a connection whose driver lost track of its own state as disconnected, so the pool
+    discards it (and the error reads as an unavailable database: 503, a consumer's outage).
+
+    asyncpg can be left so when Postgres dies or stalls under an operation that is then cut
+    off: "cannot switch to state …; another operation is in progress", or a transaction whose
+    BEGIN never answered, which makes every later one a SAVEPOINT the server refuses. Left in
+    the pool, such a connection fails every request that gets it until the process restarts.
+    """
+
+    def on_error(context: ExceptionContext) -> None:
+        if _driver_confused(context.original_exception):
+            context.is_disconnect = True  # type: ignore[misc]  # documented as settable
+
+    event.listen(engine.sync_engine, "handle_error", on_error)
+
+
+def _driver_confused(error: BaseException | None) -> bool:
+    for _ in range(4):  # SQLAlchemy's adapter error, then asyncpg's beneath it
+        if error is None:
+            return False
+        if isinstance(error, asyncpg.exceptions.InternalClientError):
+            return True
+        if isinstance(error, asyncpg.exceptions.NoActiveSQLTransactionError) and "SAVEPOINT" in str(
+            error
+        ):
+            return True
+        error = error.__cause__
+    return False

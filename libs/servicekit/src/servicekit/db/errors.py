@@ -13,6 +13,9 @@ DATABASE_UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
     sa_exc.TimeoutError,  # pool checkout timed out: the pool is exhausted or connects hang
     asyncpg.exceptions.CannotConnectNowError,
     asyncpg.exceptions.ConnectionDoesNotExistError,
+    # "cannot switch to state …; another operation is in progress": the rollback of an
+    # operation that Postgres died under (seen when it is killed mid-request).
+    asyncpg.exceptions.InternalClientError,
     ConnectionError,
     OSError,
 )
@@ -21,7 +24,13 @@ DATABASE_UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
 def is_database_unavailable(error: BaseException) -> bool:
     if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
         return True
-    return isinstance(error, DATABASE_UNAVAILABLE_ERRORS)
+    if isinstance(error, DATABASE_UNAVAILABLE_ERRORS):
+        return True
+    # SQLAlchemy's asyncpg adapter raises a plain DBAPIError around its own Error, whose cause is
+    # the driver's: "connection was closed in the middle of operation" when Postgres dies
+    # under a statement.
+    driver_error = getattr(getattr(error, "orig", None), "__cause__", None)
+    return isinstance(driver_error, DATABASE_UNAVAILABLE_ERRORS)
 
 
 # Statement and lock timeouts (query_canceled, lock_not_available): a bad query's doing, or the

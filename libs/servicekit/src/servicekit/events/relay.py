@@ -4,7 +4,15 @@ One relay is active per service, whatever the number of replicas: each instance 
 a Postgres advisory lock on a connection it keeps; the holder publishes, the others stand by
 and retry the lock. If the holder dies its connection closes, the lock is released and a
 stand-by takes over. All the holder's reads and writes go through that same connection, so it
-cannot keep publishing after losing the lock.
+cannot keep publishing after losing the lock: when Postgres restarts, the lock goes with the
+session, the holder's next statement fails, and it closes that connection for good (never
+letting SQLAlchemy reconnect it, which would bring a new session without the lock) and
+campaigns again like every other instance. A batch is selected on that connection before it is
+sent, so a former holder can at most finish sending the one batch it selected before the
+restart; consumers deduplicate.
+
+An unavailable Postgres or Kafka is waited out (`relay_outages.py`): no leader, probes with
+jittered back-off, `flotilla_outbox_relay_paused{reason}` = 1, then a new campaign.
 
 Each round selects the oldest unpublished rows (`published_at IS NULL ORDER BY id`) — never
 "rows after the last id published", since ids are assigned at insert but rows become visible
@@ -19,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 import zlib
 from collections.abc import AsyncIterator
@@ -36,9 +43,9 @@ from sqlalchemy import bindparam, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from servicekit.db.engine import Database
-from servicekit.db.errors import is_database_unavailable
 from servicekit.events.kafka_security import KafkaSecurity
 from servicekit.events.outbox import Outbox
+from servicekit.events.relay_outages import RelayOutages
 from servicekit.events.tables import OUTBOX
 from servicekit.observability.metrics import (
     OUTBOX_BACKLOG,
@@ -61,6 +68,8 @@ class RelaySettings:
     standby_interval_s: float = 1.0
     """How often a stand-by retries the leadership lock."""
     retry_backoff_s: float = 1.0
+    """The first wait after a failure; it doubles, with jitter, up to `retry_backoff_max_s`."""
+    retry_backoff_max_s: float = 10.0
     published_retention_s: float = 24 * 3600.0
     housekeeping_interval_s: float = 5.0
     purge_batch_size: int = 1_000
@@ -90,6 +99,14 @@ class OutboxRelay:
         self._stopping = asyncio.Event()
         self.is_active = False
         self._next_housekeeping = 0.0
+        self._failures = 0
+        self.outages = RelayOutages(
+            service=service,
+            probes={"database": database.ping, "kafka": self._probe_kafka},
+            stopping=self._stopping,
+            probe_timeout_s=5.0,
+            backoff_s=(self._settings.retry_backoff_s / 2, self._settings.retry_backoff_max_s),
+        )
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -129,10 +146,29 @@ class OutboxRelay:
                 raise
             except Exception as error:
                 self._set_active(False)
+                self._failures += 1
                 OUTBOX_PUBLISH_FAILURES.labels(type(error).__name__).inc()
-                level = logging.WARNING if _is_outage(error) else logging.ERROR
-                log.log(level, "outbox relay interrupted; retrying", exc_info=error)
-                await self._pause(self._settings.retry_backoff_s * (0.5 + random.random()))  # noqa: S311
+                reason = await self.outages.classify(error)
+                if reason is not None:
+                    await self.outages.wait_out(reason, error)
+                else:
+                    log.error("outbox relay interrupted; retrying", exc_info=error)
+                # Failing again and again without a round in between (a dependency that answers
+                # probes but refuses the work): wait longer each time.
+                if reason is None or self._failures > 1:
+                    await self.outages.back_off(self._failures)
+
+    async def _probe_kafka(self) -> None:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self._bootstrap_servers,
+            client_id=f"{self._service}-outbox-relay-probe",
+            request_timeout_ms=5_000,
+            **self._security.client_options(),
+        )
+        try:
+            await producer.start()
+        finally:
+            await producer.stop()
 
     async def _lead_when_possible(self) -> None:
         async with self._database.engine.connect() as connection:
@@ -172,6 +208,7 @@ class OutboxRelay:
                 self._outbox.committed.clear()
                 published = await self._publish_batch(connection, producer)
                 await self._housekeeping(connection)
+                self._failures = 0
                 if published < self._settings.batch_size:
                     await self._wait_for_work()
         finally:
@@ -292,7 +329,3 @@ class OutboxRelay:
     def _set_active(self, active: bool) -> None:
         self.is_active = active
         OUTBOX_RELAY_ACTIVE.set(1 if active else 0)
-
-
-def _is_outage(error: BaseException) -> bool:
-    return isinstance(error, KafkaError) or is_database_unavailable(error)

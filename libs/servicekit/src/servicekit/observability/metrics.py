@@ -24,6 +24,7 @@ __all__ = [
     "OUTBOX_PUBLISHED",
     "OUTBOX_PUBLISH_FAILURES",
     "OUTBOX_RELAY_ACTIVE",
+    "OUTBOX_RELAY_PAUSED",
     "metrics_endpoint",
 ]
 
@@ -80,6 +81,11 @@ OUTBOX_PUBLISH_FAILURES = Counter(
 )
 OUTBOX_RELAY_ACTIVE = Gauge(
     "flotilla_outbox_relay_active", "1 when this instance holds the relay lock and publishes."
+)
+OUTBOX_RELAY_PAUSED = Gauge(
+    "flotilla_outbox_relay_paused",
+    "1 while this instance's outbox relay waits for an unavailable dependency (reason).",
+    ["reason"],
 )
 IDEMPOTENCY_REQUESTS = Counter(
     "flotilla_idempotency_requests_total",
