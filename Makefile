@@ -28,6 +28,10 @@ help:
 	@echo "make down    stop everything make up started"
 	@echo "make reset   stop the local platform and delete its data (a fresh start)"
 	@echo "make status  show what is running"
+	@echo "make up WITHOUT=orders  the platform without one service (its routes answer 502)"
+	@echo "make restart SERVICE=orders  restart one service of the running stack (waits for /readyz)"
+	@echo "make dev SERVICE=orders  run one service from source with --reload in its place (Ctrl-C stops)"
+	@echo "make test-unit  the fast tier: domain and handler tests, nothing started, no network"
 	@echo "make test    run every test against a separate test stack (sets everything up)"
 	@echo "make doctor  every external tool: needed by, from where, present, version"
 	@echo "make tools   install every tool (or TOOLS=\"helm promtool\", or FOR=<target>)"
@@ -64,6 +68,8 @@ obs-tools:
 dashboards: setup
 	$(PY) -m devstack.dashboards generate
 
+# `make up WITHOUT=orders[,payments]`: the stack without those services (devstack reads it).
+up: export FLOTILLA_WITHOUT = $(WITHOUT)
 up: setup $(if $(filter 1 yes true,$(OBS)),obs-tools)
 	@$(TOOLCHAIN) ensure --for up
 	FLOTILLA_OBS=$(OBS) $(DEVSTACK) up --profile local
@@ -77,6 +83,26 @@ reset:
 
 status:
 	$(DEVSTACK) status --profile local
+
+# ---- The local loop for one service of the running `make up` stack (devstack.devloop).
+# `make restart SERVICE=orders`: stop it and start it again from the current code, waiting for
+# its /readyz. `make dev SERVICE=orders`: run it from source in the foreground with uvicorn's
+# --reload, on its port with the stack's environment and secrets (the gateway routes to it);
+# Ctrl-C stops it, `make restart SERVICE=orders` brings the stack's copy back.
+.PHONY: restart dev test-unit
+SERVICE ?=
+restart: setup
+	@[ -n "$(SERVICE)" ] || { echo "error: name the service: make restart SERVICE=orders" >&2; exit 2; }
+	$(DEVSTACK) restart $(SERVICE) --profile local
+
+dev: setup
+	@[ -n "$(SERVICE)" ] || { echo "error: name the service: make dev SERVICE=orders" >&2; exit 2; }
+	$(DEVSTACK) dev $(SERVICE) --profile local
+
+# The fast tier: tests marked `unit` (domain rules, handlers on servicekit.testing's doubles),
+# nothing started, any socket refused (conftest.py). `make test` runs them too.
+test-unit: setup
+	$(PY) -m pytest -m unit -p no:cacheprovider -q $(PYTEST_ARGS)
 
 # The test stack uses its own ports and folder (.run/test), so it never collides with `make up`.
 # It is stopped whatever the tests do; the exit code is pytest's.

@@ -22,7 +22,21 @@ from devstack.profiles import Profile, profile
 from devstack.stack import Stack
 from servicekit.auth.keys import KeyRing
 from servicekit.events.kafka_security import KafkaSecurity
+from servicekit.testing.network import refuse_network
 from servicekit.testing.tokens import new_key_ring
+
+
+@pytest.fixture(autouse=True)
+def _unit_tests_refuse_the_network(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test marked `unit` (the `make test-unit` tier) fails when it reaches for the network,
+    also when the code under test swallows the error."""
+    if request.node.get_closest_marker("unit") is None:
+        yield
+        return
+    with refuse_network() as attempts:
+        yield
+    if attempts:
+        pytest.fail(f"a unit test used the network: {'; '.join(attempts)}")
 
 
 @pytest.fixture(scope="session")

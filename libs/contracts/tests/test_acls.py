@@ -3,8 +3,12 @@ topics, consumes only what its group subscribes to, and owns only its group's ti
 
 from __future__ import annotations
 
+import pytest
+
 from contracts.acls import Grant, service_grants, service_principals
 from contracts.topology import Topology
+
+pytestmark = pytest.mark.unit
 
 
 def test_one_principal_per_service_that_uses_the_bus(topology: Topology) -> None:

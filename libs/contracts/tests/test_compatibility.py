@@ -6,11 +6,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
+import pytest
 from pydantic import BaseModel, Field
 
 from contracts.artifacts import event_schema
 from contracts.base import Event
 from contracts.checks import incompatible_changes
+
+pytestmark = pytest.mark.unit
 
 TYPE = "orders.order.placed.v1"
 

@@ -34,6 +34,8 @@ from contracts.registry import EVENT_TYPES, event_model
 from contracts.topology import Topology
 from contracts.values import OrderLine, StockLine, StockShortfall
 
+pytestmark = pytest.mark.unit
+
 NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 SAMPLES: dict[str, Event] = {
     UserRegisteredV1.EVENT_TYPE: UserRegisteredV1(

@@ -17,6 +17,8 @@ from contracts.topology import (
     topics_file,
 )
 
+pytestmark = pytest.mark.unit
+
 DAY_MS = 24 * 60 * 60 * 1000
 
 VALID = """\

@@ -16,6 +16,8 @@ from servicekit.resilience.breaker import (
     StateChange,
 )
 
+pytestmark = pytest.mark.unit
+
 
 class FakeClock:
     def __init__(self) -> None:

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from servicekit.events.envelope import EventEnvelope
 from servicekit.events.outbox import Outbox
+
+pytestmark = pytest.mark.unit
 
 
 def _envelope(**more: object) -> EventEnvelope:

@@ -1,4 +1,8 @@
+import pytest
+
 from servicekit.ids import is_id, new_id, uuid7
+
+pytestmark = pytest.mark.unit
 
 
 def test_ids_carry_their_type_and_sort_by_creation_time() -> None:

@@ -8,6 +8,8 @@ from servicekit.errors import ProblemError
 from servicekit.ids import new_id
 from servicekit.pagination import decode_cursor, encode_cursor
 
+pytestmark = pytest.mark.unit
+
 
 def test_a_cursor_round_trips_the_id_it_was_made_from() -> None:
     last_id = new_id("ord")

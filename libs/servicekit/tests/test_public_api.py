@@ -112,13 +112,18 @@ PUBLIC_API: dict[str, list[str]] = {
     "servicekit.testing": [
         "AUDIENCE",
         "ISSUER",
+        "EventHarness",
+        "NetworkRefused",
+        "OutboxRecorder",
         "Record",
+        "RecordedEvent",
         "bearer",
         "committed_offset",
         "eventually",
         "in_process_client",
         "new_key_ring",
         "read_topic",
+        "refuse_network",
     ],
 }
 

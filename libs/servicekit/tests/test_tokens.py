@@ -13,6 +13,8 @@ from servicekit.auth.jwks import JwksKeySource
 from servicekit.auth.keys import KeyRing, load_key_ring
 from servicekit.auth.tokens import InvalidToken, TokenVerifier, issue_access_token
 
+pytestmark = pytest.mark.unit
+
 
 def _write_key(folder: Path, name: str) -> None:
     pem = Ed25519PrivateKey.generate().private_bytes(

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from catalog.domain import Product, requested_quantities, shortfalls
 from contracts.values import OrderLine
+
+pytestmark = pytest.mark.unit
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

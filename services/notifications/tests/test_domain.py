@@ -14,6 +14,8 @@ from notifications.domain import (
     render_welcome,
 )
 
+pytestmark = pytest.mark.unit
+
 
 def _registered(name: str = "Ann Lee", email: str = "ann@example.com") -> UserRegisteredV1:
     return UserRegisteredV1(

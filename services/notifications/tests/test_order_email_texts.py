@@ -15,6 +15,8 @@ from notifications.order_emails import (
     render_order_rejected,
 )
 
+pytestmark = pytest.mark.unit
+
 AT = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 ORDER = "ord_01jz3k8w6x9a2b4c5d6e7f8g9h"
 

@@ -24,6 +24,8 @@ from orders.domain import (
     steps,
 )
 
+pytestmark = pytest.mark.unit
+
 S, T = OrderStatus, Trigger
 
 ALLOWED = {

@@ -8,6 +8,8 @@ import pytest
 
 from payments.domain import GiveUpPolicy, charge_key
 
+pytestmark = pytest.mark.unit
+
 RESERVED = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
 

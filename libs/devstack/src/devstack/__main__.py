@@ -1,10 +1,14 @@
-"""`python -m devstack {up,down,status} [--profile P]` (also the `devstack` script)."""
+"""`python -m devstack {up,down,reset,status,restart,dev} [--profile P]` (also the `devstack`
+script)."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 
+from devstack.devloop import dev, restart
 from devstack.profiles import profile, profile_names
 from devstack.reset import reset
 from devstack.routes import RouteTableError
@@ -26,6 +30,16 @@ down    stop the gateway, the services, Kafka and Postgres, in that order; nothi
         running, also when some components had already died. Data is kept.
 reset   down, then delete the stack's data (Postgres, Kafka, mail, secrets); logs stay.
 status  one line per component; exits 0 when everything runs, 3 otherwise.
+
+up --without orders[,payments]   (or FLOTILLA_WITHOUT=orders; `make up WITHOUT=orders`)
+        the stack without those services (stopped if they run); the gateway answers their
+        routes with a 502 problem.
+restart SERVICE   stop one service of the running stack and start it again from the current
+        code; returns once its /readyz answers (`make restart SERVICE=orders`).
+dev SERVICE       run one service from source in the foreground with uvicorn --reload, on the
+        port and with the environment and secrets the stack gives it, so the gateway routes
+        to it; Ctrl-C stops it (`make dev SERVICE=orders`). The stack's copy is stopped first
+        and not started again afterwards: `restart` does that.
 """
 
 
@@ -35,7 +49,13 @@ def main(argv: list[str] | None = None) -> int:
         description=_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("command", choices=["up", "down", "reset", "status"])
+    parser.add_argument("command", choices=["up", "down", "reset", "status", "restart", "dev"])
+    parser.add_argument("service", nargs="?", help="the service of `restart` and `dev`")
+    parser.add_argument(
+        "--without",
+        default=os.environ.get("FLOTILLA_WITHOUT", ""),
+        help="`up` only: services to leave out, comma-separated (default: $FLOTILLA_WITHOUT)",
+    )
     parser.add_argument(
         "--profile",
         default="local",
@@ -43,12 +63,31 @@ def main(argv: list[str] | None = None) -> int:
         help="which stack: `local` (make up), `test` (make test), `bench` (make bench), "
         "or the spares `dev-a` to `dev-d`",
     )
+    parser.add_argument(
+        "--watch",
+        action="append",
+        default=[],
+        type=Path,
+        help="`dev` only: a further folder whose changes reload the service (repeatable)",
+    )
     args = parser.parse_args(argv)
     chosen = profile(args.profile)
+    needs_service = args.command in ("restart", "dev")
+    if needs_service and not args.service:
+        parser.error(f"`{args.command}` needs a service, e.g. `{args.command} orders`")
+    if args.service and not needs_service:
+        parser.error(f"`{args.command}` takes no service")
     try:
         stack = Stack(chosen)
         if args.command == "up":
-            return _up(stack)
+            return _up(
+                stack, frozenset(name.strip() for name in args.without.split(",") if name.strip())
+            )
+        if args.command == "restart":
+            restart(stack, args.service, progress=_say)
+            return 0
+        if args.command == "dev":
+            return dev(stack, args.service, progress=_say, watch=args.watch)
         if args.command == "down":
             return _down(stack)
         if args.command == "reset":
@@ -64,9 +103,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def _up(stack: Stack) -> int:
+def _up(stack: Stack, without: frozenset[str]) -> int:
     try:
-        stack.up(progress=_say)
+        stack.up(progress=_say, without=without)
     except StackError as error:
         _fail(str(error))
         print(

@@ -185,9 +185,18 @@ class Stack:
 
     # -- up / down --------------------------------------------------------------------
 
-    def up(self, progress: Progress | None = None) -> None:
-        """Start everything that is not running yet and wait until the gateway serves."""
+    def up(self, progress: Progress | None = None, without: frozenset[str] = frozenset()) -> None:
+        """Start everything that is not running yet and wait until the gateway serves.
+
+        `without`: services left out (stopped if they run); the gateway still routes to them and
+        answers their paths with a 502 problem, as it would in an outage."""
         say = progress or _silent
+        unknown = sorted(without - set(self.service_names))
+        if unknown:
+            raise StackError(
+                f"unknown service {', '.join(unknown)}; the services are "
+                f"{', '.join(self.service_names)}"
+            )
         with self._step("prepare folders and secrets"):
             self._prepare_folders()
             # Checked before `self.postgres` exists: building it generates a missing password.
@@ -229,6 +238,11 @@ class Stack:
             say(f"jaeger     ready on {self.jaeger.url} (OTLP/HTTP {self.jaeger.otlp_endpoint})")
         for name in self.service_names:
             service = self.service(name)
+            if name in without:
+                with self._step(f"leave {name} out"):
+                    service.stop()
+                say(f"{name:<10} left out (not running)")
+                continue
             with self._step(f"bootstrap {name}"):
                 service.run(
                     "bootstrap",
@@ -246,7 +260,7 @@ class Stack:
                             "ADMIN_PASSWORD": self.admin_password,
                         },
                     )
-        if self.profile.name == "local" and CATALOG in self.service_names:
+        if self.profile.name == "local" and CATALOG in set(self.service_names) - without:
             with self._step("seed the demo catalog"):
                 self.service(CATALOG).run("seed-demo")
             say(f"{CATALOG:<10} demo products seeded (python -m catalog seed-demo)")
@@ -254,7 +268,7 @@ class Stack:
             self.gateway.start()
             # Internal services (psp) are not behind the gateway; `start` waited for them.
             for route in self.routes:
-                if route.public:
+                if route.public and route.service not in without:
                     self._wait_through_gateway(route)
         say(f"gateway    ready on {self.gateway.url}")
         if self.observability:

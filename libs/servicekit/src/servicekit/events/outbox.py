@@ -49,10 +49,32 @@ class Outbox:
         `append` would: its own id, the current trace context)."""
         if not events:
             return []
+        envelopes = self.envelopes_for(events)
+        await session.execute(
+            insert(OUTBOX).values(
+                [
+                    {
+                        "event_id": envelope.id,
+                        "event_type": envelope.type,
+                        "topic": event.TOPIC,
+                        "key": envelope.subject,
+                        "headers": headers_json(envelope),
+                        "payload": envelope.data,
+                    }
+                    for event, envelope in zip(events, envelopes, strict=True)
+                ]
+            )
+        )
+        self._wake_after_commit(session.sync_session)
+        return envelopes
+
+    def envelopes_for(self, events: Sequence[Event]) -> list[EventEnvelope]:
+        """The envelopes `append_many` writes: each its own id, this service as the source,
+        the current trace context (servicekit.testing's OutboxRecorder records the same)."""
         trace_headers: dict[str, str] = {}
         propagate.inject(trace_headers)
         now = datetime.now(UTC)
-        envelopes = [
+        return [
             EventEnvelope(
                 id=new_id("evt"),
                 type=event.EVENT_TYPE,
@@ -65,23 +87,6 @@ class Outbox:
             )
             for event in events
         ]
-        await session.execute(
-            insert(OUTBOX).values(
-                [
-                    {
-                        "event_id": envelope.id,
-                        "event_type": envelope.type,
-                        "topic": event.TOPIC,
-                        "key": envelope.subject,
-                        "headers": _headers_json(envelope),
-                        "payload": envelope.data,
-                    }
-                    for event, envelope in zip(events, envelopes, strict=True)
-                ]
-            )
-        )
-        self._wake_after_commit(session.sync_session)
-        return envelopes
 
     def dataschema_for(self, event_type: str) -> str | None:
         return f"{self.schema_base_url}/{event_type}.json" if self.schema_base_url else None
@@ -102,5 +107,5 @@ class Outbox:
         sa_event.listen(session, "after_soft_rollback", forget, once=True)
 
 
-def _headers_json(envelope: EventEnvelope) -> dict[str, Any]:
+def headers_json(envelope: EventEnvelope) -> dict[str, Any]:
     return {name: value.decode() for name, value in envelope.kafka_headers()}
