@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from servicekit.db.liveness import ping_when_idle
 from servicekit.settings import ServiceSettings
 
 __all__ = ["Database"]
@@ -33,7 +34,9 @@ class Database:
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
             pool_timeout=settings.db_pool_timeout_s,
-            pool_pre_ping=True,  # a restarted Postgres is picked up without a restart of ours
+            # A restarted Postgres is picked up without a restart of ours: connections idle
+            # for a while are pinged before use (servicekit.db.liveness), not every checkout.
+            pool_pre_ping=False,
             pool_recycle=1800,
             # Errors and logs show the statement, never its values (emails, password hashes).
             hide_parameters=True,
@@ -50,6 +53,7 @@ class Database:
                 },
             },
         )
+        ping_when_idle(engine)
         return cls(engine)
 
     @asynccontextmanager
