@@ -149,7 +149,7 @@ contracts: setup
 bench: setup
 	@$(TOOLCHAIN) ensure --for up
 	$(DEVSTACK) up --profile bench
-	@set +e; $(PY) bench/events.py && $(PY) bench/http_stack.py && $(PY) bench/saga.py; rc=$$?; $(DEVSTACK) down --profile bench; exit $$rc
+	@set +e; $(PY) bench/events.py && $(PY) bench/http_stack.py && $(PY) bench/saga.py --rates 10 20 40 60 80; rc=$$?; $(DEVSTACK) down --profile bench; exit $$rc
 
 # One order of each outcome through the running `make up` stack, and each one's journey.
 .PHONY: demo chaos load

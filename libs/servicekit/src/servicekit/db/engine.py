@@ -6,9 +6,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import asyncpg
-from sqlalchemy import event, text
-from sqlalchemy.engine import ExceptionContext
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -16,9 +14,10 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from servicekit.db.liveness import discard_confused_connections, ping_when_idle
 from servicekit.settings import ServiceSettings
 
-__all__ = ["Database", "discard_confused_connections"]
+__all__ = ["Database"]
 
 
 class Database:
@@ -35,7 +34,9 @@ class Database:
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
             pool_timeout=settings.db_pool_timeout_s,
-            pool_pre_ping=True,  # a restarted Postgres is picked up without a restart of ours
+            # A restarted Postgres is picked up without a restart of ours: connections idle
+            # for a while are pinged before use (servicekit.db.liveness), not every checkout.
+            pool_pre_ping=False,
             pool_recycle=1800,
             # Errors and logs show the statement, never its values (emails, password hashes).
             hide_parameters=True,
@@ -52,6 +53,7 @@ class Database:
                 },
             },
         )
+        ping_when_idle(engine)
         discard_confused_connections(engine)
         return cls(engine)
 
@@ -93,33 +95,3 @@ def _waiting_checkouts(pool: object) -> int:
         return 0
     return sum(1 for waiter in getters if not waiter.done())
 
-
-def discard_confused_connections(engine: AsyncEngine) -> None:
-    """Treat a connection whose driver lost track of its own state as disconnected, so the pool
-    discards it (and the error reads as an unavailable database: 503, a consumer's outage).
-
-    asyncpg can be left so when Postgres dies or stalls under an operation that is then cut
-    off: "cannot switch to state …; another operation is in progress", or a transaction whose
-    BEGIN never answered, which makes every later one a SAVEPOINT the server refuses. Left in
-    the pool, such a connection fails every request that gets it until the process restarts.
-    """
-
-    def on_error(context: ExceptionContext) -> None:
-        if _driver_confused(context.original_exception):
-            context.is_disconnect = True  # type: ignore[misc]  # documented as settable
-
-    event.listen(engine.sync_engine, "handle_error", on_error)
-
-
-def _driver_confused(error: BaseException | None) -> bool:
-    for _ in range(4):  # SQLAlchemy's adapter error, then asyncpg's beneath it
-        if error is None:
-            return False
-        if isinstance(error, asyncpg.exceptions.InternalClientError):
-            return True
-        if isinstance(error, asyncpg.exceptions.NoActiveSQLTransactionError) and "SAVEPOINT" in str(
-            error
-        ):
-            return True
-        error = error.__cause__
-    return False
