@@ -94,4 +94,3 @@ def _waiting_checkouts(pool: object) -> int:
     if getters is None:
         return 0
     return sum(1 for waiter in getters if not waiter.done())
-
