@@ -21,6 +21,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import quote
 
+from devstack.process import wait_for_frozen_state
+
 __all__ = ["DEFAULT_BIN_DIR", "PostgresCluster", "PostgresError"]
 
 DEFAULT_BIN_DIR = Path("/usr/lib/postgresql/15/bin")
@@ -162,8 +164,10 @@ class PostgresCluster:
         postmaster = self.pid()
         if postmaster is not None:
             _signal(postmaster, signal.SIGSTOP)  # first, so it forks no backend we would miss
+            wait_for_frozen_state(postmaster, frozen=True)
         for pid in _processes_in(self.data_dir):
             _signal(pid, signal.SIGSTOP)
+            wait_for_frozen_state(pid, frozen=True)
 
     def thaw(self) -> None:
         """SIGCONT what `freeze()` stopped: the backends first, then the postmaster."""
@@ -173,6 +177,7 @@ class PostgresCluster:
                 _signal(pid, signal.SIGCONT)
         if postmaster is not None:
             _signal(postmaster, signal.SIGCONT)
+            wait_for_frozen_state(postmaster, frozen=False)
 
     def _remove_stale_lock(self) -> None:
         """Drop the lock files (`postmaster.pid`, the socket's) left by a killed server.

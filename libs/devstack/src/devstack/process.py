@@ -18,7 +18,15 @@ from pathlib import Path
 
 import httpx
 
-__all__ = ["ManagedProcess", "ProcessError", "free_port", "http_ok", "is_frozen", "port_open"]
+__all__ = [
+    "ManagedProcess",
+    "ProcessError",
+    "free_port",
+    "http_ok",
+    "is_frozen",
+    "port_open",
+    "wait_for_frozen_state",
+]
 
 
 # Popen objects of the children this process started, kept so that they are reaped through
@@ -116,16 +124,20 @@ class ManagedProcess:
 
     def freeze(self) -> None:
         """SIGSTOP the process group: it keeps its sockets open and answers nothing, as a
-        stalled disk or a paused VM would (fault tests); `thaw()` resumes it."""
+        stalled disk or a paused VM would (fault tests); `thaw()` resumes it. Returns once the
+        process is stopped: a signal is delivered when its target is next scheduled, which on a
+        busy machine is after `kill()` returned."""
         pid = self.pid()
         if pid is not None:
             _signal_group(pid, signal.SIGSTOP)
+            wait_for_frozen_state(pid, frozen=True)
 
     def thaw(self) -> None:
-        """SIGCONT the process group after `freeze()`."""
+        """SIGCONT the process group after `freeze()`; returns once the process runs again."""
         pid = self.pid()
         if pid is not None:
             _signal_group(pid, signal.SIGCONT)
+            wait_for_frozen_state(pid, frozen=False)
 
     def log_tail(self, lines: int = 30) -> str:
         try:
@@ -136,11 +148,28 @@ class ManagedProcess:
 
 def is_frozen(pid: int) -> bool:
     """Whether `pid` is stopped by a signal (state T), as `freeze()` leaves it."""
+    return _state(pid) == "T"
+
+
+def wait_for_frozen_state(pid: int, *, frozen: bool, timeout_s: float = 10.0) -> None:
+    """Wait until `pid` is stopped (or runs again) after SIGSTOP (SIGCONT): a signal takes
+    effect when its target is next scheduled, which on a busy machine is after `kill()`
+    returned. A process that exits meanwhile (gone, or a zombie) needs no waiting."""
+    deadline = time.monotonic() + timeout_s
+    while (state := _state(pid)) not in (None, "Z") and (state == "T") != frozen:
+        if time.monotonic() > deadline:
+            wanted = "stopped" if frozen else "running again"
+            raise RuntimeError(f"process {pid} was not {wanted} {timeout_s:g} s after the signal")
+        time.sleep(0.01)
+
+
+def _state(pid: int) -> str | None:
+    """The process's state letter from /proc (R, S, D, T, Z, …), None when it is gone."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except (FileNotFoundError, ProcessLookupError):
-        return False
-    return stat.rsplit(")", 1)[-1].split()[0] == "T"
+        return None
+    return stat.rsplit(")", 1)[-1].split()[0]
 
 
 def http_ok(url: str) -> bool:
