@@ -33,7 +33,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from servicekit.db.errors import may_be_database_outage
 from servicekit.events.metrics import CONSUMER_PAUSED
 
-__all__ = ["DependencyUnavailable", "Outages"]
+__all__ = ["DependencyUnavailable", "Outages", "Probe", "probe_answers"]
 
 log = logging.getLogger(__name__)
 
@@ -128,12 +128,16 @@ class Outages:
             self._recovered.set()
 
     async def _answers(self, reason: str) -> bool:
-        probe = self._probes.get(reason)
-        if probe is None:
-            return True
-        try:
-            async with asyncio.timeout(self._probe_timeout_s):
-                await probe()
-        except Exception:
-            return False
+        return await probe_answers(self._probes.get(reason), self._probe_timeout_s)
+
+
+async def probe_answers(probe: Probe | None, timeout_s: float) -> bool:
+    """Whether the dependency answers its probe within `timeout_s` (no probe: assumed to)."""
+    if probe is None:
         return True
+    try:
+        async with asyncio.timeout(timeout_s):
+            await probe()
+    except Exception:
+        return False
+    return True

@@ -25,18 +25,17 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 
 from aiokafka.errors import KafkaError
 
 from servicekit.db.errors import may_be_database_outage
+from servicekit.events.outages import Probe, probe_answers
 from servicekit.observability.metrics import OUTBOX_RELAY_PAUSED
 
 __all__ = ["RelayOutages"]
 
 log = logging.getLogger(__name__)
-
-Probe = Callable[[], Awaitable[object]]
 
 
 class RelayOutages:
@@ -100,12 +99,4 @@ class RelayOutages:
             await asyncio.wait_for(self._stopping.wait(), delay)
 
     async def _answers(self, reason: str) -> bool:
-        probe = self._probes.get(reason)
-        if probe is None:
-            return True
-        try:
-            async with asyncio.timeout(self._probe_timeout_s):
-                await probe()
-        except Exception:
-            return False
-        return True
+        return await probe_answers(self._probes.get(reason), self._probe_timeout_s)
