@@ -119,3 +119,12 @@ async def test_a_page_that_never_renders_fails_with_its_screenshot(
             timeout_s=2,
         )
     assert (tmp_path / "never.png").read_bytes().startswith(b"\x89PNG")
+
+
+async def test_a_browser_that_does_not_start_fails_with_a_message(tmp_path: Path) -> None:
+    not_a_browser = tmp_path / "chromium"
+    not_a_browser.write_text("#!/bin/sh\necho 'no display, no luck' >&2\nexit 3\n")
+    not_a_browser.chmod(0o755)
+    with pytest.raises(BrowserError, match=r"closed its DevTools pipe(.|\n)*no display, no luck"):
+        async with launch(not_a_browser, timeout_s=10):
+            pass

@@ -55,15 +55,20 @@ class BrowserError(RuntimeError):
 class DevTools:
     """One browser's DevTools connection: `call` a method, `on` an event."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.WriteTransport) -> None:
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        reading: asyncio.BaseTransport,
+        writer: asyncio.WriteTransport,
+    ) -> None:
         self._reader = reader
+        self._reading = reading
         self._writer = writer
         self._next_id = 0
         self._pending: dict[int, tuple[str, asyncio.Future[Json]]] = {}
         self._handlers: dict[str, list[EventHandler]] = {}
         self._closed: BrowserError | None = None
         self._task = asyncio.create_task(self._read_messages())
-        self.log = ""  # set by `launch` once the browser has exited: the end of its stderr
 
     def on(self, method: str, handler: EventHandler) -> None:
         self._handlers.setdefault(method, []).append(handler)
@@ -128,6 +133,7 @@ class DevTools:
 
     async def aclose(self) -> None:
         self._writer.close()
+        self._reading.close()
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
@@ -176,13 +182,13 @@ async def launch(
         os.close(from_browser[1])
         loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader(limit=_MESSAGE_LIMIT)
-        await loop.connect_read_pipe(
+        reading, _ = await loop.connect_read_pipe(
             lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(from_browser[0], "rb", 0)
         )
         writer, _ = await loop.connect_write_pipe(
             asyncio.BaseProtocol, os.fdopen(to_browser[1], "wb", 0)
         )
-        devtools = DevTools(reader, writer)
+        devtools = DevTools(reader, reading, writer)
         try:
             try:
                 await devtools.call("Browser.getVersion", timeout_s=timeout_s)
@@ -198,7 +204,6 @@ async def launch(
             except TimeoutError:
                 process.kill()
                 await process.wait()
-            devtools.log = _tail(log_path)
 
 
 def _as_fds_3_and_4(read_end: int, write_end: int) -> Callable[[], None]:
