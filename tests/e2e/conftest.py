@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from devstack.profiles import Profile
+from devstack.profiles import REPO_ROOT, Profile
 from devstack.provider_keys import provider_client
 from devstack.shop import Customer, Shop
 from devstack.smtp_sink import read_messages
@@ -23,6 +24,8 @@ from devstack.stack import ADMIN_EMAIL, Stack
 from servicekit.testing.events import eventually
 
 Json = dict[str, Any]
+# Kept after the run (make test deletes the test stack, not this folder); git ignores it.
+DOCS_SCREENSHOTS = REPO_ROOT / "test-artefacts" / "docs"
 SHOP_SERVICES = frozenset({"identity", "catalog", "orders", "payments", "psp", "notifications"})
 
 
@@ -148,3 +151,25 @@ def mailbox(stack_profile: Profile) -> Callable[[str, str], list[EmailMessage]]:
         ]
 
     return messages
+
+
+@pytest.fixture(scope="session")
+def docs_screenshots(request: pytest.FixtureRequest) -> Path:
+    """Where test_docs_in_a_browser.py saves each docs page as the browser showed it: emptied
+    once per run, named at the end of pytest's output."""
+    DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for old in DOCS_SCREENSHOTS.glob("*.png"):
+        old.unlink()
+    request.config.stash[_SCREENSHOTS_TAKEN] = True
+    return DOCS_SCREENSHOTS
+
+
+_SCREENSHOTS_TAKEN = pytest.StashKey[bool]()
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    if config.stash.get(_SCREENSHOTS_TAKEN, False):
+        taken = len(list(DOCS_SCREENSHOTS.glob("*.png")))
+        terminalreporter.write_line(f"docs screenshots ({taken}) kept in {DOCS_SCREENSHOTS}/")

@@ -9,11 +9,13 @@ are still served, and still name no outside host, but have no scripts to load.
 
 from __future__ import annotations
 
+import json
 import logging
+from html import escape
 from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Request
-from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse
 
 __all__ = ["ASSETS_PATH", "install_api_docs"]
@@ -64,13 +66,47 @@ def install_api_docs(app: FastAPI, assets: Path | None) -> None:
     @app.get("/redoc", include_in_schema=False)
     async def redoc(request: Request) -> HTMLResponse:
         root = _root(request)
-        return get_redoc_html(
-            openapi_url=f"{root}{app.openapi_url}",
+        return _redoc_page(
             title=f"{app.title} - ReDoc",
-            redoc_js_url=f"{root}{_REDOC}/redoc.standalone.js",
-            redoc_favicon_url=f"{root}{_SWAGGER_UI}/favicon-32x32.png",
-            with_google_fonts=False,
+            openapi_url=f"{root}{app.openapi_url}",
+            script_url=f"{root}{_REDOC}/redoc.standalone.js",
+            favicon_url=f"{root}{_SWAGGER_UI}/favicon-32x32.png",
         )
+
+
+def _redoc_page(*, title: str, openapi_url: str, script_url: str, favicon_url: str) -> HTMLResponse:
+    """ReDoc 3's bundle is an ES module (it uses `import.meta`): loaded as a classic script, as
+    FastAPI's `get_redoc_html` loads it, it fails to parse and the page stays blank. Imported
+    here as a module and started with `disableTelemetry`: by default ReDoc 3 sends usage traces
+    to Redocly's collector (otel.cloud.redocly.com), which a docs page must not do."""
+    options = {"disableTelemetry": True}
+    return HTMLResponse(
+        f"""<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{escape(title)}</title>
+<link rel="shortcut icon" href="{escape(favicon_url)}">
+<link rel="modulepreload" href="{escape(script_url)}">
+<style>body {{ margin: 0; padding: 0; }}</style>
+</head>
+<body>
+<noscript>ReDoc needs JavaScript to show this document: read {escape(openapi_url)}.</noscript>
+<div id="redoc"></div>
+<script type="module">
+import {{ init }} from {_script_string(script_url)};
+init({_script_string(openapi_url)}, {json.dumps(options)}, document.getElementById("redoc"));
+</script>
+</body>
+</html>
+"""
+    )
+
+
+def _script_string(value: str) -> str:
+    """`value` as a JavaScript string literal that cannot end the <script> element."""
+    return json.dumps(value).replace("<", "\\u003c")
 
 
 def _root(request: Request) -> str:

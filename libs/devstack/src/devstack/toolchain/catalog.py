@@ -45,10 +45,11 @@ JAEGER_VERSION = "v1.75.0"
 # The breaking-change gate on the services' committed OpenAPI documents (`make lint`).
 OASDIFF_VERSION = "v1.39.0"
 # The API docs pages' scripts and styles, served by the services themselves (never a CDN): the
-# npm packages' files, fetched with npm into the tool cache.
+# npm packages' files, fetched with npm into the tool cache. ReDoc's bundle is given its logo
+# inline (devstack.toolchain.docs_assets): "-local-logo" names that entry.
 SWAGGER_UI_VERSION = "5.35.0"
 REDOC_VERSION = "3.0.1"
-DOCS_ASSETS_VERSION = f"swagger-ui-dist-{SWAGGER_UI_VERSION}-redoc-{REDOC_VERSION}"
+DOCS_ASSETS_VERSION = f"swagger-ui-dist-{SWAGGER_UI_VERSION}-redoc-{REDOC_VERSION}-local-logo"
 # The CRDs (and skaffold's JSON schema) that tests/deploy validates rendered objects against.
 PROMETHEUS_OPERATOR_VERSION = "v0.85.0"
 GATEWAY_API_VERSION = "v1.4.1"
@@ -161,6 +162,8 @@ SYSTEM_TOOLS: dict[str, SystemTool] = {
         SystemTool("mvn", ("mvn",), ("--version",), "maven"),
         SystemTool("npm", ("npm",), ("--version",), "npm"),
         SystemTool("prometheus", ("prometheus",), ("--version",), "prometheus"),
+        # tests/e2e/test_docs_in_a_browser.py opens the docs pages in it, headless.
+        SystemTool("chromium", ("chromium", "/usr/bin/chromium"), ("--version",), "chromium"),
         SystemTool("promtool", ("promtool",), ("--version",), "prometheus"),
         # The single-node Kubernetes cluster (devstack.cluster) and its host plumbing.
         SystemTool("etcd", ("etcd",), ("--version",), "etcd-server"),
@@ -254,7 +257,7 @@ TARGETS: dict[str, tuple[str, ...]] = {
     "up": ("python3", "uv", *_STACK),
     "obs": _OBSERVABILITY,
     "deploy-check": ("python3", "uv", *_DEPLOY),
-    "test": ("python3", "uv", *_STACK, *_OBSERVABILITY, *_DEPLOY, "oasdiff"),
+    "test": ("python3", "uv", *_STACK, *_OBSERVABILITY, *_DEPLOY, "oasdiff", "chromium"),
     "k8s": (
         "python3",
         "uv",

@@ -12,8 +12,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tarfile
-import tempfile
 from pathlib import Path
 
 from devstack.toolchain.cache import build_once, cache_root, go_env
@@ -21,13 +19,12 @@ from devstack.toolchain.catalog import (
     CACHED_TOOLS,
     GATEWAY_API_VERSION,
     PROMETHEUS_OPERATOR_VERSION,
-    REDOC_VERSION,
     SKAFFOLD_SCHEMA,
     SKAFFOLD_VERSION,
-    SWAGGER_UI_VERSION,
     SYSTEM_TOOLS,
     CachedTool,
 )
+from devstack.toolchain.docs_assets import fetch_docs_assets
 from devstack.toolchain.progress import StepFailed, announce, run_step
 
 __all__ = ["InstallError", "ensure"]
@@ -97,7 +94,7 @@ def _build(tool: CachedTool) -> None:
         "crds": _fetch_crds,
         "uv": _install_uv,
         "asyncapi": _install_npm_packages,
-        "docs-assets": _fetch_docs_assets,
+        "docs-assets": fetch_docs_assets,
     }
     estimate = {
         "uv": "about 10 s",
@@ -239,38 +236,3 @@ def _fetch_crds(go: str, tool: CachedTool, folder: Path, estimate: str) -> None:
             if name.endswith(".json"):
                 name = f"skaffold-{name}"
             shutil.copyfile(source / relative, folder / name)
-
-
-# The files of each npm package the docs pages load (paths inside the package), and the folder
-# of the cache entry they go to: servicekit serves the entry as /docs-assets/.
-_DOCS_ASSET_FILES = {
-    f"swagger-ui-dist@{SWAGGER_UI_VERSION}": (
-        "swagger-ui",
-        ("swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png", "LICENSE"),
-    ),
-    f"redoc@{REDOC_VERSION}": ("redoc", ("bundles/redoc.standalone.js", "LICENSE")),
-}
-
-
-def _fetch_docs_assets(go: str, tool: CachedTool, folder: Path, estimate: str) -> None:
-    """Swagger UI's and ReDoc's files from their npm packages (`npm pack` checks the registry's
-    integrity hash), so no docs page ever loads a script or a style from a CDN."""
-    npm = SYSTEM_TOOLS["npm"].locate()
-    if npm is None:
-        raise StepFailed(f"npm is missing: {SYSTEM_TOOLS['npm'].fix}")
-    with tempfile.TemporaryDirectory() as scratch:
-        for package, (target, files) in _DOCS_ASSET_FILES.items():
-            run_step(
-                [str(npm), "pack", "--silent", "--pack-destination", scratch, package],
-                what=f"fetching {package} from the npm registry",
-                estimate=estimate,
-                cwd=Path(scratch),
-            )
-            name, _, version = package.rpartition("@")
-            with tarfile.open(Path(scratch) / f"{name}-{version}.tgz") as archive:
-                (folder / target).mkdir(parents=True, exist_ok=True)
-                for relative in files:
-                    member = archive.extractfile(f"package/{relative}")
-                    if member is None:
-                        raise StepFailed(f"{package} has no file {relative}")
-                    (folder / target / Path(relative).name).write_bytes(member.read())
