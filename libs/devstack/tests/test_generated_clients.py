@@ -1,7 +1,7 @@
 """The generated clients as contracts: each committed `libs/clients/src/clients/<service>/` is what
 openapi-python-client makes of the service's committed openapi.json, and a client that is not —
 its document changed since, or its code edited by hand — is named by the check `make lint` runs.
-Tried on a copy of orders' document and client in a folder of their own."""
+The stale cases are tried on a copy of orders' document and client in a folder of their own."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 
 from devstack.generated_clients import CONFIG, client_path, stale, write
 from devstack.profiles import REPO_ROOT
+from devstack.routes import load_routes
 
 ORDERS_DOCUMENT = Path("services", "orders", "openapi.json")
 STALE_ORDERS = "libs/clients/src/clients/orders is stale"
@@ -38,8 +39,8 @@ def _add_a_field_to_order_out(root: Path) -> None:
     (root / ORDERS_DOCUMENT).write_text(json.dumps(document, indent=2) + "\n")
 
 
-def test_the_committed_client_is_the_one_its_document_generates(copy: Path) -> None:
-    assert stale(["orders"], copy) == []
+def test_every_committed_client_is_the_one_its_document_generates() -> None:
+    assert stale([route.service for route in load_routes()]) == []
 
 
 def test_a_client_behind_its_document_is_named_with_the_file_that_changed(copy: Path) -> None:
