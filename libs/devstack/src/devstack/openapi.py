@@ -163,12 +163,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not path.exists() or path.read_text() != text:
                 path.write_text(text)
                 print(f"openapi: updated {path.relative_to(REPO_ROOT)}")
-        for client in generated_clients.write(expected):
+        try:
+            updated = generated_clients.write(expected)
+        except RuntimeError as error:
+            print(f"openapi: cannot generate the clients: {error}", file=sys.stderr)
+            return 1
+        for client in updated:
             print(f"openapi: updated {client}")
         return 0
     if args.command == "check":
         problems = [*operation_problems(), *stale_documents(expected)]
-        problems += generated_clients.stale(expected)
+        try:
+            problems += generated_clients.stale(expected)
+        except RuntimeError as error:
+            problems.append(f"cannot generate the clients to compare: {error}")
         if problems:
             print(f"openapi check failed ({len(problems)}):", file=sys.stderr)
             for problem in problems:
