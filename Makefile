@@ -36,7 +36,7 @@ help:
 	@echo "make doctor  every external tool: needed by, from where, present, version"
 	@echo "make tools   install every tool (or TOOLS=\"helm promtool\", or FOR=<target>)"
 	@echo "make lint    ruff, mypy, import-linter, contracts (stale or breaking: oasdiff)"
-	@echo "make contracts  regenerate the event JSON Schemas, asyncapi.yaml and openapi.json"
+	@echo "make contracts  regenerate the event schemas, asyncapi.yaml, openapi.json, the clients"
 	@echo "make bench  benchmarks, each printed as a ratio against a baseline in the same run"
 	@echo "make demo   one order of each outcome through the running stack, and its journey"
 	@echo "make chaos  the long fault tests (tests/chaos) against a fresh test stack"
@@ -119,9 +119,10 @@ test: setup obs-tools deploy-check
 	if [ $$rc -eq 0 ] && [ $$down_rc -ne 0 ]; then rc=$$down_rc; fi; \
 	exit $$rc
 
-# The services' OpenAPI documents (services/<name>/openapi.json): fresh, every operation with its
-# own id, and no breaking change against the merge base with main (HEAD on main; OPENAPI_BASE=<rev>
-# to choose), checked by oasdiff (pinned in devstack.toolchain.catalog, built into the tool cache).
+# The services' OpenAPI documents (services/<name>/openapi.json) and generated clients: fresh,
+# every operation with its own id, and no breaking change against the merge base with main (HEAD
+# on main; OPENAPI_BASE=<rev> to choose), checked by oasdiff (pinned in devstack.toolchain.catalog,
+# built into the tool cache).
 OPENAPI_BASE ?=
 lint: setup
 	@$(TOOLCHAIN) ensure --for lint
@@ -139,8 +140,9 @@ format: setup
 	$(VENV)/bin/ruff format .
 
 # The committed contract files (libs/contracts/src/contracts/schemas/, asyncapi.yaml), from the
-# event models and deploy/topics.yaml, and each service's services/<name>/openapi.json from its
-# declared API (<name>.main.API); `make lint` fails when they are stale.
+# event models and deploy/topics.yaml, each service's services/<name>/openapi.json from its
+# declared API (<name>.main.API), and its typed client libs/clients/src/clients/<name>/ from that
+# document (openapi-python-client, a dev dependency); `make lint` fails when they are stale.
 contracts: setup
 	$(PY) -m contracts generate
 	$(PY) -m devstack.openapi generate

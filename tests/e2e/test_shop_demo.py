@@ -37,12 +37,7 @@ async def test_the_demo_prints_the_journey_of_an_order_of_each_outcome(
     await asyncio.to_thread(test_stack.service("catalog").run, "seed-demo")
     for product in await shop.products():
         if product["sku"] in RESTOCKED and product["stock"] < 10:
-            await shop.call(
-                "PATCH",
-                f"/catalog/v1/products/{product['id']}",
-                token=admin.token,
-                json={"stock_adjustment": 100},
-            )
+            await shop.restock(admin, product["id"], 100)
 
     demo = await asyncio.to_thread(_demo, "--profile", stack_profile.name)
 

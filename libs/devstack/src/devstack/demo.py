@@ -82,8 +82,8 @@ async def _demo(gateway: str, stack: Profile) -> int:
         httpx.AsyncClient(base_url=gateway, timeout=30, trust_env=False) as http,
         provider_client(whole, timeout=30) as provider,
     ):
-        await _check_running(http, gateway, whole)
         shop = Shop(http, provider=provider)
+        await _check_running(shop, gateway, whole)
         print(f"Flotilla's shop, through the gateway at {gateway}\n")
         try:
             return await _run(shop, str(stack.mail))
@@ -91,11 +91,13 @@ async def _demo(gateway: str, stack: Profile) -> int:
             raise DemoError(f"{type(error).__name__}: {error}") from None
 
 
-async def _check_running(http: httpx.AsyncClient, gateway: str, stack: Stack) -> None:
+async def _check_running(shop: Shop, gateway: str, stack: Stack) -> None:
     """The gateway answers, and each service is ready on its own port (/readyz is not served
     through the gateway; psp is not behind it at all)."""
     try:
-        await http.get("/catalog/v1/products")
+        await shop.products()
+    except ShopError:
+        pass  # the gateway answered: the readiness of each service below says what is wrong
     except httpx.TransportError:
         raise DemoError(
             f"nothing answers at {gateway}: the stack is not running. "

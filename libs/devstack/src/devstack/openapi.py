@@ -2,9 +2,11 @@
 
 `python -m devstack.openapi generate | check | breaking`
 
-generate   write every service's OpenAPI document from its declared API (`<name>.main.API`)
-check      exit 1, naming each problem, when a committed document is stale or an operation has
-           no explicit operation id or shares one with another operation of the platform
+generate   write every service's OpenAPI document from its declared API (`<name>.main.API`),
+           then its typed Python client from that document (devstack.generated_clients)
+check      exit 1, naming each problem, when a committed document or client is stale or an
+           operation has no explicit operation id or shares one with another operation of the
+           platform
 breaking   compare each regenerated document against the one committed at a base revision
            with oasdiff (built into the tool cache, see devstack.toolchain.catalog), and exit 1
            on a breaking change: a response field removed, a type narrowed, a new required
@@ -28,6 +30,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from devstack import generated_clients
 from devstack.profiles import REPO_ROOT
 from devstack.routes import load_routes
 from servicekit.openapi import ServiceApi, operation_id_problems
@@ -147,8 +150,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Generate and check the services' committed OpenAPI documents.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("generate", help="write services/<name>/openapi.json")
-    commands.add_parser("check", help="fail on stale documents and missing or shared ids")
+    commands.add_parser("generate", help="write services/<name>/openapi.json and the clients")
+    commands.add_parser("check", help="fail on stale documents or clients, missing or shared ids")
     breaking = commands.add_parser("breaking", help="fail on a breaking change (oasdiff)")
     breaking.add_argument("--oasdiff", type=Path, required=True, help="the oasdiff binary")
     breaking.add_argument("--base", help="the revision to compare with (default: see module)")
@@ -160,16 +163,27 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not path.exists() or path.read_text() != text:
                 path.write_text(text)
                 print(f"openapi: updated {path.relative_to(REPO_ROOT)}")
+        try:
+            updated = generated_clients.write(expected)
+        except RuntimeError as error:
+            print(f"openapi: cannot generate the clients: {error}", file=sys.stderr)
+            return 1
+        for client in updated:
+            print(f"openapi: updated {client}")
         return 0
     if args.command == "check":
         problems = [*operation_problems(), *stale_documents(expected)]
+        try:
+            problems += generated_clients.stale(expected)
+        except RuntimeError as error:
+            problems.append(f"cannot generate the clients to compare: {error}")
         if problems:
             print(f"openapi check failed ({len(problems)}):", file=sys.stderr)
             for problem in problems:
                 print(f"  - {problem}", file=sys.stderr)
             print("Regenerate with `make contracts`.", file=sys.stderr)
             return 1
-        print(f"openapi: {len(expected)} services' documents: ok")
+        print(f"openapi: {len(expected)} services' documents and clients: ok")
         return 0
     base = args.base or default_base()
     failed = []

@@ -4,11 +4,16 @@ nothing else — but for what the shop's checks read at the payment provider, wh
 `python -m devstack.demo`, bench/saga.py and the end-to-end and chaos tests (tests/e2e,
 tests/chaos) drive the running stack with it.
 
-Every POST and PATCH carries a fresh Idempotency-Key, reused by its own retries. A `429` from
-the gateway's rate limit is retried after its `Retry-After`; with `patience_s`, so are `502`,
-`503` and `504` (a service restarting, a breaker open) until that much time has passed, and a
-`409 …:idempotency-key-in-progress` (its own earlier attempt, cut off by a timeout, still holds
-the key), which is how a well-behaved client rides out a restart without placing an order twice.
+Every call is an operation of a service's generated client (`clients.<service>`, from its
+openapi.json), sent through the httpx clients the Shop was given (devstack.shop_clients); its
+answer is parsed into the client's model and returned as that model's JSON (`to_dict()`).
+
+Every POST, PATCH and PUT carries a fresh Idempotency-Key, reused by its own retries. A `429`
+from the gateway's rate limit is retried after its `Retry-After`; with `patience_s`, so are
+`502`, `503` and `504` (a service restarting, a breaker open) until that much time has passed,
+and a `409 …:idempotency-key-in-progress` (its own earlier attempt, cut off by a timeout, still
+holds the key), which is how a well-behaved client rides out a restart without placing an order
+twice (devstack.shop_calls).
 """
 
 from __future__ import annotations
@@ -16,11 +21,42 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 import httpx
+
+import clients.catalog
+import clients.identity
+import clients.notifications
+import clients.orders
+import clients.payments
+import clients.psp
+from clients.catalog.api.products import create_product, get_product, list_products, update_product
+from clients.catalog.api.reservations import list_reservations
+from clients.catalog.models import (
+    NewProduct,
+    ProductChange,
+    ProductOut,
+    ProductPage,
+    ReservationList,
+)
+from clients.identity.api.tokens import create_token
+from clients.identity.api.users import get_current_user, sign_up
+from clients.identity.models import NewUser, TokenRequest, TokenResponse, UserOut
+from clients.notifications.api.notifications import list_my_notifications
+from clients.notifications.models import NotificationPage
+from clients.orders.api.orders import create_order, get_order, list_my_orders
+from clients.orders.models import NewOrder, NewOrderLine, OrderAccepted, OrderOut, OrderPage
+from clients.payments.api.payments import list_order_payments
+from clients.payments.models import PaymentPage
+from clients.psp.api.charges import list_charges
+from clients.psp.api.faults import set_faults
+from clients.psp.models import ChargePage, FaultsIn, FaultsOut
+from devstack.shop_calls import Answer, AnyPage, ShopError, fresh_key, patiently
+from devstack.shop_clients import Reach
 
 __all__ = [
     "FINAL_STATUSES",
@@ -36,19 +72,8 @@ FINAL_STATUSES = frozenset({"confirmed", "cancelled", "rejected"})
 PASSWORD = "correct horse battery staple"  # noqa: S105 - throw-away test accounts
 """The password of every customer a Shop signs up (they are throw-away accounts)."""
 
-_UNAVAILABLE = frozenset({502, 503, 504})
-_RATE_LIMIT_PATIENCE_S = 30.0
-_IN_PROGRESS = "urn:flotilla:problem:idempotency-key-in-progress"
-
 Json = dict[str, Any]
-
-
-class ShopError(RuntimeError):
-    """The shop answered what the caller did not expect; says what was asked and answered."""
-
-    def __init__(self, method: str, path: str, status: int, body: str) -> None:
-        super().__init__(f"{method} {path} answered {status}: {body[:500]}")
-        self.status = status
+Parsed = TypeVar("Parsed")
 
 
 class StillOpen(TimeoutError):
@@ -92,6 +117,7 @@ class Shop:
         self.http = http
         self.provider = provider
         self.patience_s = patience_s
+        self._reach = Reach(http, provider)
 
     # -- accounts --------------------------------------------------------------------------
 
@@ -99,38 +125,70 @@ class Shop:
         self, name: str = "Shopper", email: str | None = None, password: str = PASSWORD
     ) -> Customer:
         email = email or unique_email()
-        await self.call(
-            "POST",
-            "/identity/v1/users",
-            json={"email": email, "password": password, "name": name},
+        user = NewUser(email=email, password=password, name=name)
+        key = fresh_key()
+        await self._call(
+            "POST /identity/v1/users",
+            partial(
+                sign_up.asyncio_detailed,
+                client=clients.identity.Client(**self._reach.public("identity")),
+                body=user,
+                idempotency_key=key,
+            ),
+            UserOut,
             ok=(201,),
         )
         return await self.log_in(email, password)
 
     async def log_in(self, email: str, password: str) -> Customer:
-        tokens = await self.call(
-            "POST", "/identity/v1/tokens", json={"email": email, "password": password}
+        credentials = TokenRequest(email=email, password=password)
+        tokens = await self._call(
+            "POST /identity/v1/tokens",
+            partial(
+                create_token.asyncio_detailed,
+                client=clients.identity.Client(**self._reach.public("identity")),
+                body=credentials,
+            ),
+            TokenResponse,
         )
-        token = str(tokens["access_token"])
-        me = await self.call("GET", "/identity/v1/users/me", token=token)
-        return Customer(email=email, user_id=str(me["id"]), token=token)
+        token = tokens.access_token
+        me = await self._call(
+            "GET /identity/v1/users/me",
+            partial(
+                get_current_user.asyncio_detailed,
+                client=clients.identity.AuthenticatedClient(
+                    **self._reach.public("identity"), token=token
+                ),
+            ),
+            UserOut,
+        )
+        return Customer(email=email, user_id=me.id, token=token)
 
     # -- catalog ---------------------------------------------------------------------------
 
     async def products(self) -> list[Json]:
         """Every product, through all pages."""
-        found: list[Json] = []
-        cursor: str | None = None
-        while True:
-            params = {"limit": "100", **({"cursor": cursor} if cursor else {})}
-            page = await self.call("GET", "/catalog/v1/products", params=params)
-            found += page["items"]
-            cursor = page["next_cursor"]
-            if cursor is None:
-                return found
+        return await self._every_page(
+            "GET /catalog/v1/products",
+            partial(
+                list_products.asyncio_detailed,
+                client=clients.catalog.Client(**self._reach.public("catalog")),
+                limit=100,
+            ),
+            ProductPage,
+        )
 
     async def product(self, product_id: str) -> Json:
-        return await self.call("GET", f"/catalog/v1/products/{product_id}")
+        product = await self._call(
+            f"GET /catalog/v1/products/{product_id}",
+            partial(
+                get_product.asyncio_detailed,
+                product_id,
+                client=clients.catalog.Client(**self._reach.public("catalog")),
+            ),
+            ProductOut,
+        )
+        return product.to_dict()
 
     async def add_product(
         self,
@@ -142,23 +200,59 @@ class Shop:
         currency: str = "EUR",
         sku: str | None = None,
     ) -> Json:
-        body = {
-            "sku": sku or f"T-{uuid.uuid4().hex[:16]}",
-            "name": name,
-            "price_cents": price_cents,
-            "currency": currency,
-            "stock": stock,
-        }
-        return await self.call(
-            "POST", "/catalog/v1/products", token=admin.token, json=body, ok=(201,)
+        new = NewProduct(
+            sku=sku or f"T-{uuid.uuid4().hex[:16]}",
+            name=name,
+            price_cents=price_cents,
+            currency=currency,
+            stock=stock,
         )
+        key = fresh_key()
+        product = await self._call(
+            "POST /catalog/v1/products",
+            partial(
+                create_product.asyncio_detailed,
+                client=self._catalog(admin),
+                body=new,
+                idempotency_key=key,
+            ),
+            ProductOut,
+            ok=(201,),
+        )
+        return product.to_dict()
+
+    async def restock(self, admin: Customer, product_id: str, adjustment: int) -> Json:
+        """Add `adjustment` to the product's stock (admin); the product as it is then."""
+        change = ProductChange(stock_adjustment=adjustment)
+        key = fresh_key()
+        product = await self._call(
+            f"PATCH /catalog/v1/products/{product_id}",
+            partial(
+                update_product.asyncio_detailed,
+                product_id,
+                client=self._catalog(admin),
+                body=change,
+                idempotency_key=key,
+            ),
+            ProductOut,
+        )
+        return product.to_dict()
 
     async def reservations(self, admin: Customer, order_id: str) -> list[Json]:
         """The stock catalog reserved for the order (admin): none, or one reserved/released."""
-        page = await self.call(
-            "GET", "/catalog/v1/reservations", token=admin.token, params={"order_id": order_id}
+        found = await self._call(
+            f"GET /catalog/v1/reservations?order_id={order_id}",
+            partial(
+                list_reservations.asyncio_detailed, client=self._catalog(admin), order_id=order_id
+            ),
+            ReservationList,
         )
-        return list(page["items"])
+        return [reservation.to_dict() for reservation in found.items]
+
+    def _catalog(self, reader: Customer) -> clients.catalog.AuthenticatedClient:
+        return clients.catalog.AuthenticatedClient(
+            **self._reach.public("catalog"), token=reader.token
+        )
 
     # -- orders ----------------------------------------------------------------------------
 
@@ -166,29 +260,44 @@ class Shop:
         self, customer: Customer, lines: Mapping[str, int], payment_method: str = "pm_card_visa"
     ) -> str:
         """Place an order (202, pending); returns its id."""
-        body = {
-            "items": [{"product_id": p, "quantity": q} for p, q in lines.items()],
-            "payment_method": payment_method,
-        }
-        accepted = await self.call(
-            "POST", "/orders/v1/orders", token=customer.token, json=body, ok=(202,)
+        new = NewOrder(
+            items=[NewOrderLine(product_id=p, quantity=q) for p, q in lines.items()],
+            payment_method=payment_method,
         )
-        return str(accepted["id"])
+        key = fresh_key()
+        accepted = await self._call(
+            "POST /orders/v1/orders",
+            partial(
+                create_order.asyncio_detailed,
+                client=self._orders(customer),
+                body=new,
+                idempotency_key=key,
+            ),
+            OrderAccepted,
+            ok=(202,),
+        )
+        return accepted.id
 
     async def order(self, customer: Customer, order_id: str) -> Json:
-        return await self.call("GET", f"/orders/v1/orders/{order_id}", token=customer.token)
+        order = await self._call(
+            f"GET /orders/v1/orders/{order_id}",
+            partial(get_order.asyncio_detailed, order_id, client=self._orders(customer)),
+            OrderOut,
+        )
+        return order.to_dict()
 
     async def orders(self, customer: Customer) -> list[Json]:
         """Every order of the customer, newest first, through all pages."""
-        found: list[Json] = []
-        cursor: str | None = None
-        while True:
-            params = {"limit": "100", **({"cursor": cursor} if cursor else {})}
-            page = await self.call("GET", "/orders/v1/orders", token=customer.token, params=params)
-            found += page["items"]
-            cursor = page["next_cursor"]
-            if cursor is None:
-                return found
+        return await self._every_page(
+            "GET /orders/v1/orders",
+            partial(list_my_orders.asyncio_detailed, client=self._orders(customer), limit=100),
+            OrderPage,
+        )
+
+    def _orders(self, customer: Customer) -> clients.orders.AuthenticatedClient:
+        return clients.orders.AuthenticatedClient(
+            **self._reach.public("orders"), token=customer.token
+        )
 
     async def until_final(self, customer: Customer, order_id: str, timeout_s: float = 30.0) -> Json:
         """Poll the order until it is confirmed, cancelled or rejected; raises StillOpen."""
@@ -205,94 +314,84 @@ class Shop:
 
     async def payments(self, reader: Customer, order_id: str) -> list[Json]:
         """The order's payments (the reader's own, or anyone's for the administrator)."""
-        page = await self.call(
-            "GET", "/payments/v1/payments", token=reader.token, params={"order_id": order_id}
+        page = await self._call(
+            f"GET /payments/v1/payments?order_id={order_id}",
+            partial(
+                list_order_payments.asyncio_detailed,
+                client=clients.payments.AuthenticatedClient(
+                    **self._reach.public("payments"), token=reader.token
+                ),
+                order_id=order_id,
+            ),
+            PaymentPage,
         )
-        return list(page["items"])
+        return [payment.to_dict() for payment in page.items]
 
     async def charges(self, order_id: str) -> list[Json]:
         """What the payment provider (psp) charged for the order, oldest first."""
-        page = await self.call(
-            "GET", "/v1/charges", params={"reference": order_id}, client=self._provider()
+        page = await self._call(
+            f"GET psp /v1/charges?reference={order_id}",
+            partial(
+                list_charges.asyncio_detailed,
+                client=clients.psp.AuthenticatedClient(**self._reach.provider()),
+                reference=order_id,
+            ),
+            ChargePage,
         )
-        return list(page["items"])
+        return [charge.to_dict() for charge in page.items]
 
     async def set_psp_faults(self, admin: Customer, **knobs: Any) -> Json:
         """Set the provider's fault knobs (`outage`, `error_rate`, ...); omitted ones are off."""
-        return await self.call(
-            "PUT", "/v1/admin/faults", token=admin.token, json=knobs, client=self._provider()
+        faults = FaultsIn(**knobs)
+        key = fresh_key()
+        answer = await self._call(
+            "PUT psp /v1/admin/faults",
+            partial(
+                set_faults.asyncio_detailed,
+                client=clients.psp.AuthenticatedClient(**self._reach.provider(admin.token)),
+                body=faults,
+                idempotency_key=key,
+            ),
+            FaultsOut,
         )
-
-    def _provider(self) -> httpx.AsyncClient:
-        if self.provider is None:
-            raise RuntimeError("this Shop was made without a provider client (psp is internal)")
-        return self.provider
+        return answer.to_dict()
 
     async def notifications(self, customer: Customer) -> list[Json]:
         """The customer's latest notifications (emails), newest first."""
-        page = await self.call(
-            "GET", "/notifications/v1/notifications", token=customer.token, params={"limit": "100"}
+        page = await self._call(
+            "GET /notifications/v1/notifications",
+            partial(
+                list_my_notifications.asyncio_detailed,
+                client=clients.notifications.AuthenticatedClient(
+                    **self._reach.public("notifications"), token=customer.token
+                ),
+                limit=100,
+            ),
+            NotificationPage,
         )
-        return list(page["items"])
+        return [notification.to_dict() for notification in page.items]
 
     # -- the one way every call is made ----------------------------------------------------
 
-    async def call(
+    async def _call(
         self,
-        method: str,
-        path: str,
+        what: str,
+        send: Callable[[], Awaitable[Answer]],
+        parsed: type[Parsed],
         *,
-        token: str | None = None,
-        json: Any = None,
-        params: Mapping[str, str] | None = None,
         ok: tuple[int, ...] = (200,),
-        client: httpx.AsyncClient | None = None,
-    ) -> Json:
-        """One request (through the gateway, unless `client` is given), retried as the module
-        says; its JSON body, or ShopError."""
-        http = client or self.http
-        headers = {"authorization": f"Bearer {token}"} if token else {}
-        if method in ("POST", "PATCH", "PUT", "DELETE"):
-            headers["Idempotency-Key"] = str(uuid.uuid4())
-        started = time.monotonic()
-        delay = 0.1
+    ) -> Parsed:
+        return await patiently(what, send, parsed, ok=ok, patience_s=self.patience_s)
+
+    async def _every_page(
+        self, what: str, page: Callable[..., Awaitable[Answer]], parsed: type[AnyPage]
+    ) -> list[Json]:
+        """The items of every page: `page(cursor=...)` from the first (no cursor) on."""
+        found: list[Json] = []
+        cursor: str | None = None
         while True:
-            waited = time.monotonic() - started
-            try:
-                response = await http.request(
-                    method, path, headers=headers, json=json, params=params
-                )
-            except httpx.TransportError:
-                if waited >= self.patience_s:
-                    raise
-                status, pause = 0, delay
-            else:
-                status = response.status_code
-                if status in ok:
-                    return dict(response.json()) if response.content else {}
-                pause = _retry_after(response, delay)
-                if not (
-                    (status == 429 and waited < max(self.patience_s, _RATE_LIMIT_PATIENCE_S))
-                    or (status in _UNAVAILABLE and waited < self.patience_s)
-                    or (_in_progress(response) and waited < self.patience_s)
-                ):
-                    raise ShopError(method, path, status, response.text)
-            await asyncio.sleep(pause)
-            delay = min(delay * 2, 1.0)
-
-
-def _in_progress(response: httpx.Response) -> bool:
-    if response.status_code != 409:
-        return False
-    try:
-        body = response.json()
-    except ValueError:
-        return False
-    return isinstance(body, dict) and body.get("type") == _IN_PROGRESS
-
-
-def _retry_after(response: httpx.Response, default: float) -> float:
-    try:
-        return min(float(response.headers.get("retry-after", default)), 5.0)
-    except ValueError:
-        return default
+            one = await self._call(what, partial(page, cursor=cursor), parsed)
+            found += [item.to_dict() for item in one.items]
+            cursor = one.next_cursor
+            if cursor is None:
+                return found

@@ -1,0 +1,171 @@
+from http import HTTPStatus
+from typing import Any, cast
+
+import httpx
+
+from ... import errors
+from ...client import AuthenticatedClient, Client
+from ...models.reservation_list import ReservationList
+from ...types import UNSET, Response
+
+
+def _get_kwargs(
+    *,
+    order_id: str,
+) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+
+    params["order_id"] = order_id
+
+    params = {k: v for k, v in params.items() if v is not UNSET and v is not None}
+
+    _kwargs: dict[str, Any] = {
+        "method": "get",
+        "url": "/v1/reservations",
+        "params": params,
+    }
+
+    return _kwargs
+
+
+def _parse_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> Any | ReservationList | None:
+    if response.status_code == 200:
+        response_200 = ReservationList.from_dict(response.json())
+
+        return response_200
+
+    if response.status_code == 401:
+        response_401 = cast(Any, None)
+        return response_401
+
+    if response.status_code == 403:
+        response_403 = cast(Any, None)
+        return response_403
+
+    if response.status_code == 422:
+        response_422 = cast(Any, None)
+        return response_422
+
+    if client.raise_on_unexpected_status:
+        raise errors.UnexpectedStatus(response.status_code, response.content)
+    else:
+        return None
+
+
+def _build_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> Response[Any | ReservationList]:
+    return Response(
+        status_code=HTTPStatus(response.status_code),
+        content=response.content,
+        headers=response.headers,
+        parsed=_parse_response(client=client, response=response),
+    )
+
+
+def sync_detailed(
+    *,
+    client: AuthenticatedClient,
+    order_id: str,
+) -> Response[Any | ReservationList]:
+    """The stock reserved for an order (admin)
+
+    Args:
+        order_id (str): `ord_…`
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[Any | ReservationList]
+    """
+
+    kwargs = _get_kwargs(
+        order_id=order_id,
+    )
+
+    response = client.get_httpx_client().request(
+        **kwargs,
+    )
+
+    return _build_response(client=client, response=response)
+
+
+def sync(
+    *,
+    client: AuthenticatedClient,
+    order_id: str,
+) -> Any | ReservationList | None:
+    """The stock reserved for an order (admin)
+
+    Args:
+        order_id (str): `ord_…`
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Any | ReservationList
+    """
+
+    return sync_detailed(
+        client=client,
+        order_id=order_id,
+    ).parsed
+
+
+async def asyncio_detailed(
+    *,
+    client: AuthenticatedClient,
+    order_id: str,
+) -> Response[Any | ReservationList]:
+    """The stock reserved for an order (admin)
+
+    Args:
+        order_id (str): `ord_…`
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[Any | ReservationList]
+    """
+
+    kwargs = _get_kwargs(
+        order_id=order_id,
+    )
+
+    response = await client.get_async_httpx_client().request(**kwargs)
+
+    return _build_response(client=client, response=response)
+
+
+async def asyncio(
+    *,
+    client: AuthenticatedClient,
+    order_id: str,
+) -> Any | ReservationList | None:
+    """The stock reserved for an order (admin)
+
+    Args:
+        order_id (str): `ord_…`
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Any | ReservationList
+    """
+
+    return (
+        await asyncio_detailed(
+            client=client,
+            order_id=order_id,
+        )
+    ).parsed

@@ -1,0 +1,12 @@
+from enum import StrEnum
+
+
+class HistoryOutStatus(StrEnum):
+    AWAITING_PAYMENT = "awaiting_payment"
+    CANCELLED = "cancelled"
+    CONFIRMED = "confirmed"
+    PENDING = "pending"
+    REJECTED = "rejected"
+
+    def __str__(self) -> str:
+        return str(self.value)
