@@ -24,6 +24,7 @@ from devstack.stack import Stack
 from identity.main import build_app
 from identity.settings import IdentitySettings
 from notifications.consumers import build_registry
+from notifications.handlers import Emails
 from notifications.mailer import SmtpConfig, SmtpMailer, smtp_breaker
 from notifications.settings import NotificationsSettings
 from servicekit.auth.keys import write_new_signing_key
@@ -103,7 +104,7 @@ async def welcome_consumer(
         consumer = EventConsumer(
             group=group,
             topics=[UserRegisteredV1.TOPIC],
-            registry=build_registry(mailer, "flotilla.local", database),
+            registry=build_registry(Emails(database, mailer, "flotilla.local")),
             database=database,
             outbox=Outbox("notifications"),
             bootstrap_servers=test_stack.kafka.bootstrap_servers,

@@ -14,6 +14,7 @@ import os
 
 from notifications.consumers import build_registry
 from notifications.domain import Email
+from notifications.handlers import Emails
 from notifications.mailer import SmtpConfig, SmtpMailer, smtp_breaker
 from notifications.settings import NotificationsSettings
 from servicekit.db.engine import Database
@@ -46,9 +47,11 @@ async def main() -> None:
         group=os.environ["CONSUMER_GROUP"],
         topics=[os.environ["SOURCE_TOPIC"]],
         registry=build_registry(
-            DiesAroundSending(mailer, before=os.environ.get("CRASH_BEFORE_SEND") == "1"),
-            "flotilla.local",
-            database,
+            Emails(
+                database,
+                DiesAroundSending(mailer, before=os.environ.get("CRASH_BEFORE_SEND") == "1"),
+                "flotilla.local",
+            )
         ),
         database=database,
         outbox=Outbox("notifications"),

@@ -27,6 +27,7 @@ from devstack.kafka import TopicSpec
 from devstack.smtp_sink import SmtpSink
 from devstack.stack import Stack
 from notifications.consumers import build_registry
+from notifications.handlers import Emails
 from notifications.mailer import SmtpMailer
 from notifications.settings import NotificationsSettings
 from notifications.tables import notifications
@@ -134,7 +135,7 @@ async def _consume_again(
     consumer = EventConsumer(
         group=group,
         topics=[source],
-        registry=build_registry(mailer, "flotilla.local", database),
+        registry=build_registry(Emails(database, mailer, "flotilla.local")),
         database=database,
         outbox=Outbox("notifications"),
         bootstrap_servers=test_stack.kafka.bootstrap_servers,

@@ -23,6 +23,7 @@ from devstack.kafka import TopicSpec
 from devstack.smtp_sink import SmtpSink, read_messages
 from devstack.stack import Stack
 from notifications.consumers import build_registry
+from notifications.handlers import Emails
 from notifications.mailer import SmtpMailer, smtp_breaker
 from notifications.tables import notifications
 from servicekit import BreakerPolicy, new_id
@@ -75,7 +76,7 @@ def _consumer(topics: Topics, database: Database, mailer: SmtpMailer) -> EventCo
     return EventConsumer(
         group=topics.group,
         topics=[topics.source],
-        registry=build_registry(mailer, "flotilla.local", database),
+        registry=build_registry(Emails(database, mailer, "flotilla.local")),
         database=database,
         outbox=Outbox("notifications"),
         bootstrap_servers=topics.servers,

@@ -15,6 +15,7 @@ from contracts.identity import UserRegisteredV1
 from contracts.notifications import NotificationSentV1
 from devstack.smtp_sink import SmtpSink, read_messages
 from notifications.consumers import build_registry
+from notifications.handlers import Emails
 from notifications.mailer import Mailer, SmtpMailer
 from notifications.tables import notifications
 from servicekit import is_id, new_id
@@ -53,7 +54,7 @@ async def _deliver(
     database: Database, mailer: Mailer, event: UserRegisteredV1, context: EventContext
 ) -> None:
     """What the consumer does: the handler inside one transaction that commits after it."""
-    registration = build_registry(mailer, "flotilla.local", database).get(event.EVENT_TYPE)
+    registration = build_registry(Emails(database, mailer, "flotilla.local")).get(event.EVENT_TYPE)
     assert registration is not None
     async with database.transaction() as session:
         await registration.handler(session, event, context)

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from contracts.base import Event
 from contracts.catalog import StockReservedV1
 from contracts.payments import PaymentSucceededV1
 from contracts.values import StockLine
@@ -17,7 +18,7 @@ from orders.handlers import on_payment_succeeded, on_stock_reserved
 from orders.sweeper import OverdueSweeper
 from servicekit import new_id
 from servicekit.db import Database
-from servicekit.events import Outbox
+from servicekit.events import EventContext, EventEnvelope, Outbox
 from servicekit.testing import eventually
 
 PlaceOrder = Callable[..., Awaitable[Order]]
@@ -31,41 +32,48 @@ def _sweeper(database: Database, batch_size: int = 100) -> OverdueSweeper:
     return OverdueSweeper(database, Outbox("orders"), interval_s=0.05, batch_size=batch_size)
 
 
+def _context(event: Event) -> EventContext:
+    """What the consumer hands a handler with `event`."""
+    envelope = EventEnvelope(
+        id=new_id("evt"),
+        type=event.EVENT_TYPE,
+        source="/test",
+        subject=event.subject(),
+        time=datetime.now(UTC),
+        data=event.model_dump_json().encode(),
+    )
+    return EventContext(envelope=envelope, outbox=Outbox("orders"), attempt=1)
+
+
 async def _reserve(database: Database, order: Order) -> None:
     async with database.transaction() as session:
-        await on_stock_reserved(
-            session,
-            Outbox("orders"),
-            StockReservedV1(
-                order_id=order.id,
-                user_id=order.user_id,
-                items=[
-                    StockLine(product_id=line.product_id, quantity=line.quantity)
-                    for line in order.lines
-                ],
-                total_cents=order.total_cents,
-                currency=order.currency,
-                payment_method=order.payment_method,
-                reserved_at=datetime.now(UTC),
-            ),
+        reserved = StockReservedV1(
+            order_id=order.id,
+            user_id=order.user_id,
+            items=[
+                StockLine(product_id=line.product_id, quantity=line.quantity)
+                for line in order.lines
+            ],
+            total_cents=order.total_cents,
+            currency=order.currency,
+            payment_method=order.payment_method,
+            reserved_at=datetime.now(UTC),
         )
+        await on_stock_reserved(session, reserved, _context(reserved))
 
 
 async def _pay(database: Database, order: Order) -> None:
     async with database.transaction() as session:
-        await on_payment_succeeded(
-            session,
-            Outbox("orders"),
-            PaymentSucceededV1(
-                payment_id=new_id("pay"),
-                order_id=order.id,
-                user_id=order.user_id,
-                amount_cents=order.total_cents,
-                currency=order.currency,
-                charge_id=new_id("ch"),
-                succeeded_at=datetime.now(UTC),
-            ),
+        succeeded = PaymentSucceededV1(
+            payment_id=new_id("pay"),
+            order_id=order.id,
+            user_id=order.user_id,
+            amount_cents=order.total_cents,
+            currency=order.currency,
+            charge_id=new_id("ch"),
+            succeeded_at=datetime.now(UTC),
         )
+        await on_payment_succeeded(session, succeeded, _context(succeeded))
 
 
 async def _read(api: httpx.AsyncClient, auth: Auth, order: Order) -> dict[str, Any]:
