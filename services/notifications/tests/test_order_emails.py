@@ -22,7 +22,8 @@ from notifications.mailer import Mailer, SmtpMailer
 from notifications.tables import notifications
 from servicekit import new_id
 from servicekit.db import Database
-from servicekit.events import OUTBOX, EventContext, EventEnvelope, Outbox, PermanentError
+from servicekit.events import OUTBOX, EventContext, Outbox, PermanentError
+from servicekit.testing import event_context
 
 MailerFactory = Callable[..., SmtpMailer]
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -68,15 +69,7 @@ def _rejected() -> OrderRejectedV1:
 
 
 def _context(event: Event) -> EventContext:
-    envelope = EventEnvelope(
-        id=new_id("evt"),
-        type=event.EVENT_TYPE,
-        source="/orders",
-        subject=event.subject(),
-        time=datetime.now(UTC),
-        data=event.model_dump_json().encode(),
-    )
-    return EventContext(envelope=envelope, outbox=Outbox("notifications"), attempt=1)
+    return event_context(event, Outbox("notifications"), source="/orders")
 
 
 async def _deliver(database: Database, mailer: Mailer, event: Event, context: EventContext) -> None:

@@ -23,11 +23,11 @@ from servicekit.db import Database
 from servicekit.events import (
     OUTBOX,
     EventContext,
-    EventEnvelope,
     Outbox,
     PermanentError,
     TransientError,
 )
+from servicekit.testing import event_context
 
 MailerFactory = Callable[..., SmtpMailer]
 
@@ -39,15 +39,7 @@ def _registration(email: str | None = None) -> tuple[UserRegisteredV1, EventCont
         name="Ann Lee",
         registered_at=datetime.now(UTC),
     )
-    envelope = EventEnvelope(
-        id=new_id("evt"),
-        type=event.EVENT_TYPE,
-        source="/identity",
-        subject=event.user_id,
-        time=datetime.now(UTC),
-        data=event.model_dump_json().encode(),
-    )
-    return event, EventContext(envelope=envelope, outbox=Outbox("notifications"), attempt=1)
+    return event, event_context(event, Outbox("notifications"), source="/identity")
 
 
 async def _deliver(

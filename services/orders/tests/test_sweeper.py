@@ -9,7 +9,6 @@ from typing import Any
 
 import httpx
 
-from contracts.base import Event
 from contracts.catalog import StockReservedV1
 from contracts.payments import PaymentSucceededV1
 from contracts.values import StockLine
@@ -18,8 +17,8 @@ from orders.handlers import on_payment_succeeded, on_stock_reserved
 from orders.sweeper import OverdueSweeper
 from servicekit import new_id
 from servicekit.db import Database
-from servicekit.events import EventContext, EventEnvelope, Outbox
-from servicekit.testing import eventually
+from servicekit.events import Outbox
+from servicekit.testing import event_context, eventually
 
 PlaceOrder = Callable[..., Awaitable[Order]]
 OutboxEvents = Callable[[str], Awaitable[list[dict[str, Any]]]]
@@ -30,19 +29,6 @@ OVERDUE = 0.001  # seconds: past its deadline by the time the sweeper looks
 
 def _sweeper(database: Database, batch_size: int = 100) -> OverdueSweeper:
     return OverdueSweeper(database, Outbox("orders"), interval_s=0.05, batch_size=batch_size)
-
-
-def _context(event: Event) -> EventContext:
-    """What the consumer hands a handler with `event`."""
-    envelope = EventEnvelope(
-        id=new_id("evt"),
-        type=event.EVENT_TYPE,
-        source="/test",
-        subject=event.subject(),
-        time=datetime.now(UTC),
-        data=event.model_dump_json().encode(),
-    )
-    return EventContext(envelope=envelope, outbox=Outbox("orders"), attempt=1)
 
 
 async def _reserve(database: Database, order: Order) -> None:
@@ -59,7 +45,7 @@ async def _reserve(database: Database, order: Order) -> None:
             payment_method=order.payment_method,
             reserved_at=datetime.now(UTC),
         )
-        await on_stock_reserved(session, reserved, _context(reserved))
+        await on_stock_reserved(session, reserved, event_context(reserved, Outbox("orders")))
 
 
 async def _pay(database: Database, order: Order) -> None:
@@ -73,7 +59,7 @@ async def _pay(database: Database, order: Order) -> None:
             charge_id=new_id("ch"),
             succeeded_at=datetime.now(UTC),
         )
-        await on_payment_succeeded(session, succeeded, _context(succeeded))
+        await on_payment_succeeded(session, succeeded, event_context(succeeded, Outbox("orders")))
 
 
 async def _read(api: httpx.AsyncClient, auth: Auth, order: Order) -> dict[str, Any]:
