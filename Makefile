@@ -36,7 +36,7 @@ help:
 	@echo "make doctor  every external tool: needed by, from where, present, version"
 	@echo "make tools   install every tool (or TOOLS=\"helm promtool\", or FOR=<target>)"
 	@echo "make lint    ruff, mypy, import-linter, contracts (stale or breaking: oasdiff)"
-	@echo "make contracts  regenerate the event JSON Schemas, asyncapi.yaml and openapi.json"
+	@echo "make contracts  regenerate the event JSON Schemas, asyncapi.yaml, the topic file's copy and openapi.json"
 	@echo "make bench  benchmarks, each printed as a ratio against a baseline in the same run"
 	@echo "make demo   one order of each outcome through the running stack, and its journey"
 	@echo "make chaos  the long fault tests (tests/chaos) against a fresh test stack"
@@ -138,8 +138,9 @@ format: setup
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-# The committed contract files (libs/contracts/src/contracts/schemas/, asyncapi.yaml), from the
-# event models and deploy/topics.yaml, and each service's services/<name>/openapi.json from its
+# The committed contract files (libs/contracts/src/contracts/schemas/, asyncapi.yaml, and
+# topics.yaml: deploy/topics.yaml's copy that ships in the package), from the event models and
+# deploy/topics.yaml, and each service's services/<name>/openapi.json from its
 # declared API (<name>.main.API); `make lint` fails when they are stale.
 contracts: setup
 	$(PY) -m contracts generate

@@ -19,6 +19,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy import select
 
 from contracts.identity import UserRegisteredV1
+from contracts.topology import ConsumerGroup
 from devstack.kafka import TopicSpec
 from devstack.smtp_sink import SmtpSink, read_messages
 from devstack.stack import Stack
@@ -73,15 +74,13 @@ async def producer(topics: Topics) -> AsyncIterator[AIOKafkaProducer]:
 
 
 def _consumer(topics: Topics, database: Database, mailer: SmtpMailer) -> EventConsumer:
-    return EventConsumer(
-        group=topics.group,
-        topics=[topics.source],
-        registry=build_registry(Emails(database, mailer, "flotilla.local")),
+    return EventConsumer.for_group(
+        ConsumerGroup.declare(topics.group, (topics.source,), (0.5, 1.0)),
+        build_registry(Emails(database, mailer, "flotilla.local")),
         database=database,
         outbox=Outbox("notifications"),
         bootstrap_servers=topics.servers,
         security=topics.security,
-        retry_delays_s=(0.5, 1.0),
         in_place_attempts=2,
         in_place_backoff_s=0.01,
         shutdown_timeout_s=1.0,
