@@ -36,7 +36,7 @@ help:
 	@echo "make doctor  every external tool: needed by, from where, present, version"
 	@echo "make tools   install every tool (or TOOLS=\"helm promtool\", or FOR=<target>)"
 	@echo "make lint    ruff, mypy, import-linter, contracts (stale or breaking: oasdiff)"
-	@echo "make contracts  regenerate the event schemas, asyncapi.yaml, openapi.json, the clients"
+	@echo "make contracts  regenerate the event schemas, asyncapi.yaml, the topic file's copy, openapi.json, the clients"
 	@echo "make bench  benchmarks, each printed as a ratio against a baseline in the same run"
 	@echo "make demo   one order of each outcome through the running stack, and its journey"
 	@echo "make chaos  the long fault tests (tests/chaos) against a fresh test stack"
@@ -139,10 +139,11 @@ format: setup
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-# The committed contract files (libs/contracts/src/contracts/schemas/, asyncapi.yaml), from the
-# event models and deploy/topics.yaml, each service's services/<name>/openapi.json from its
-# declared API (<name>.main.API), and its typed client libs/clients/src/clients/<name>/ from that
-# document (openapi-python-client, a dev dependency); `make lint` fails when they are stale.
+# The committed contract files (libs/contracts/src/contracts/schemas/, asyncapi.yaml, and
+# topics.yaml: deploy/topics.yaml's copy that ships in the package), from the event models and
+# deploy/topics.yaml, each service's services/<name>/openapi.json from its declared API
+# (<name>.main.API), and its typed client libs/clients/src/clients/<name>/ from that document
+# (openapi-python-client, a dev dependency); `make lint` fails when they are stale.
 contracts: setup
 	$(PY) -m contracts generate
 	$(PY) -m devstack.openapi generate

@@ -84,6 +84,16 @@ def test_service_image_has_nothing_to_build_with_and_starts(service: str, revisi
     assert size < SERVICE_SIZE_LIMIT, f"{service}: {size / 1e6:.0f} MB"
 
 
+@pytest.mark.parametrize("service", SERVICES)
+def test_service_image_reads_the_topic_file_its_contracts_ship(service: str, revision: str) -> None:
+    # An image has no deploy/: a consumer's group (topics, retry delays) comes from the copy
+    # of deploy/topics.yaml inside the installed contracts package.
+    script = "from contracts.topology import load_topology as t; print(t().source, t().groups)"
+    found = _run(_name(service, revision), "-c", script, entrypoint="python")
+    assert "site-packages/contracts/topics.yaml" in found, found
+    assert "ConsumerGroup(name='payments'" in found, found
+
+
 @pytest.mark.parametrize("image", list(CATALOGUE))
 def test_no_proxy_certificate_is_baked_in(image: str, revision: str) -> None:
     extra = sorted(EXTRA_CA_DIR.glob("*.crt")) if EXTRA_CA_DIR.is_dir() else []

@@ -17,6 +17,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 from contracts.identity import UserRegisteredV1
+from contracts.topology import ConsumerGroup
 from devstack.kafka import TopicSpec
 from devstack.process import free_port
 from devstack.smtp_sink import SmtpSink, read_messages
@@ -24,6 +25,7 @@ from devstack.stack import Stack
 from identity.main import build_app
 from identity.settings import IdentitySettings
 from notifications.consumers import build_registry
+from notifications.handlers import Emails
 from notifications.mailer import SmtpConfig, SmtpMailer, smtp_breaker
 from notifications.settings import NotificationsSettings
 from servicekit.auth.keys import write_new_signing_key
@@ -100,15 +102,13 @@ async def welcome_consumer(
             ),
             smtp_breaker(BreakerPolicy()),
         )
-        consumer = EventConsumer(
-            group=group,
-            topics=[UserRegisteredV1.TOPIC],
-            registry=build_registry(mailer, "flotilla.local", database),
+        consumer = EventConsumer.for_group(
+            ConsumerGroup.declare(group, (UserRegisteredV1.TOPIC,), ()),
+            build_registry(Emails(database, mailer, "flotilla.local")),
             database=database,
             outbox=Outbox("notifications"),
             bootstrap_servers=test_stack.kafka.bootstrap_servers,
             security=KafkaSecurity.from_environment(test_stack.kafka_admin_env()),
-            retry_delays_s=(),
             tracer_provider=provider,
             consumer_options={"auto_offset_reset": "latest"},
         )

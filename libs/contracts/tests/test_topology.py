@@ -9,6 +9,7 @@ import pytest
 
 from contracts import topology as topology_module
 from contracts.topology import (
+    PACKAGED_TOPICS_FILE,
     TOPICS_FILE_ENV,
     ConsumerGroup,
     TopicSettings,
@@ -20,6 +21,8 @@ from contracts.topology import (
 pytestmark = pytest.mark.unit
 
 DAY_MS = 24 * 60 * 60 * 1000
+# libs/contracts/tests/test_topology.py -> the repository root, three levels up
+REPOSITORY_TOPIC_FILE = Path(__file__).resolve().parents[3] / "deploy" / "topics.yaml"
 
 VALID = """\
 defaults:
@@ -61,6 +64,7 @@ def error_for(tmp_path: Path, text: str) -> str:
 def test_public_surface() -> None:
     assert sorted(topology_module.__all__) == [
         "ConsumerGroup",
+        "PACKAGED_TOPICS_FILE",
         "TOPICS_FILE_ENV",
         "TopicRole",
         "TopicSettings",
@@ -143,6 +147,23 @@ def test_env_overrides_the_default_file_and_an_explicit_path_wins(
     explicit = tmp_path / "explicit.yaml"
     explicit.write_text(VALID.replace("orders", "billing"), encoding="utf-8")
     assert [g.subscribes for g in load_topology(explicit).groups] == [("billing.order",)]
+
+
+def test_without_the_repository_the_package_s_copy_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An installed package (a service's image) has no deploy/: it reads the copy `make
+    contracts` keeps in the package, which declares what the repository's file declares."""
+    monkeypatch.delenv(TOPICS_FILE_ENV, raising=False)
+    monkeypatch.setattr(topology_module, "_SOURCE_TREE_FILE", tmp_path / "no-such-repo.yaml")
+
+    assert topics_file() == PACKAGED_TOPICS_FILE
+    assert load_topology() == load_topology(REPOSITORY_TOPIC_FILE)
+
+
+def test_a_test_s_own_group_gets_the_names_the_file_would_give_it(tmp_path: Path) -> None:
+    declared = load_topology(write(tmp_path, VALID)).group("stock")
+    assert ConsumerGroup.declare("stock", declared.subscribes, declared.retry_delays_s) == declared
 
 
 def test_unknown_keys_are_refused_with_their_entry(tmp_path: Path) -> None:

@@ -119,6 +119,7 @@ PUBLIC_API: dict[str, list[str]] = {
         "RecordedEvent",
         "bearer",
         "committed_offset",
+        "event_context",
         "eventually",
         "in_process_client",
         "new_key_ring",

@@ -24,7 +24,8 @@ from contracts.orders import CancelReason, OrderCancelledV1, OrderPlacedV1
 from contracts.values import OrderLine
 from servicekit import new_id
 from servicekit.db import Database
-from servicekit.events import OUTBOX, EventContext, EventEnvelope, Outbox
+from servicekit.events import OUTBOX, Outbox
+from servicekit.testing import event_context
 
 
 async def _product(
@@ -89,15 +90,7 @@ async def _deliver(database: Database, event: Event) -> None:
     """One delivery, with an event id of its own (as a re-published event would have)."""
     registration = build_registry().get(event.EVENT_TYPE)
     assert registration is not None
-    envelope = EventEnvelope(
-        id=new_id("evt"),
-        type=event.EVENT_TYPE,
-        source="/orders",
-        subject=event.subject(),
-        time=datetime.now(UTC),
-        data=event.model_dump_json().encode(),
-    )
-    context = EventContext(envelope=envelope, outbox=Outbox("catalog"), attempt=1)
+    context = event_context(event, Outbox("catalog"), source="/orders")
     async with database.transaction() as session:
         await registration.handler(session, event, context)
 

@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import os
 
+from contracts.topology import ConsumerGroup
 from notifications.consumers import build_registry
 from notifications.domain import Email
+from notifications.handlers import Emails
 from notifications.mailer import SmtpConfig, SmtpMailer, smtp_breaker
 from notifications.settings import NotificationsSettings
 from servicekit.db.engine import Database
@@ -42,19 +44,17 @@ async def main() -> None:
         SmtpConfig(host=settings.smtp_host, port=settings.smtp_port, sender=settings.sender),
         smtp_breaker(BreakerPolicy()),
     )
-    consumer = EventConsumer(
-        group=os.environ["CONSUMER_GROUP"],
-        topics=[os.environ["SOURCE_TOPIC"]],
-        registry=build_registry(
-            DiesAroundSending(mailer, before=os.environ.get("CRASH_BEFORE_SEND") == "1"),
-            "flotilla.local",
-            database,
-        ),
+    dies = DiesAroundSending(mailer, before=os.environ.get("CRASH_BEFORE_SEND") == "1")
+    group = ConsumerGroup.declare(
+        os.environ["CONSUMER_GROUP"], (os.environ["SOURCE_TOPIC"],), retry_delays_s=(0.5, 1.0)
+    )
+    consumer = EventConsumer.for_group(
+        group,
+        build_registry(Emails(database, dies, "flotilla.local")),
         database=database,
         outbox=Outbox("notifications"),
         bootstrap_servers=settings.kafka_bootstrap_servers,
         security=settings.kafka_security(),
-        retry_delays_s=(0.5, 1.0),
         max_batch_size=1,
         consumer_options={"heartbeat_interval_ms": 300, "session_timeout_ms": 10_000},
     )

@@ -23,10 +23,12 @@ from sqlalchemy import select
 
 from contracts.identity import UserRegisteredV1
 from contracts.notifications import NotificationSentV1
+from contracts.topology import ConsumerGroup
 from devstack.kafka import TopicSpec
 from devstack.smtp_sink import SmtpSink
 from devstack.stack import Stack
 from notifications.consumers import build_registry
+from notifications.handlers import Emails
 from notifications.mailer import SmtpMailer
 from notifications.settings import NotificationsSettings
 from notifications.tables import notifications
@@ -131,15 +133,13 @@ async def _consume_again(
 ) -> None:
     """The same group again, with a mailer that works, until the event has an outcome."""
     group, source = group_and_topic
-    consumer = EventConsumer(
-        group=group,
-        topics=[source],
-        registry=build_registry(mailer, "flotilla.local", database),
+    consumer = EventConsumer.for_group(
+        ConsumerGroup.declare(group, (source,), (0.5, 1.0)),
+        build_registry(Emails(database, mailer, "flotilla.local")),
         database=database,
         outbox=Outbox("notifications"),
         bootstrap_servers=test_stack.kafka.bootstrap_servers,
         security=KafkaSecurity.from_environment(test_stack.kafka_admin_env()),
-        retry_delays_s=(0.5, 1.0),
         max_batch_size=1,
         shutdown_timeout_s=1.0,
         consumer_options={"heartbeat_interval_ms": 300, "session_timeout_ms": 10_000},

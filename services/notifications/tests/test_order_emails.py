@@ -17,11 +17,13 @@ from contracts.orders import OrderCancelledV1, OrderConfirmedV1, OrderPlacedV1, 
 from contracts.values import StockShortfall
 from devstack.smtp_sink import SmtpSink, read_messages
 from notifications.consumers import build_registry
+from notifications.handlers import Emails
 from notifications.mailer import Mailer, SmtpMailer
 from notifications.tables import notifications
 from servicekit import new_id
 from servicekit.db import Database
-from servicekit.events import OUTBOX, EventContext, EventEnvelope, Outbox, PermanentError
+from servicekit.events import OUTBOX, EventContext, Outbox, PermanentError
+from servicekit.testing import event_context
 
 MailerFactory = Callable[..., SmtpMailer]
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -67,20 +69,12 @@ def _rejected() -> OrderRejectedV1:
 
 
 def _context(event: Event) -> EventContext:
-    envelope = EventEnvelope(
-        id=new_id("evt"),
-        type=event.EVENT_TYPE,
-        source="/orders",
-        subject=event.subject(),
-        time=datetime.now(UTC),
-        data=event.model_dump_json().encode(),
-    )
-    return EventContext(envelope=envelope, outbox=Outbox("notifications"), attempt=1)
+    return event_context(event, Outbox("notifications"), source="/orders")
 
 
 async def _deliver(database: Database, mailer: Mailer, event: Event, context: EventContext) -> None:
     """What the consumer does: the handler inside one transaction that commits after it."""
-    registration = build_registry(mailer, "flotilla.local", database).get(event.EVENT_TYPE)
+    registration = build_registry(Emails(database, mailer, "flotilla.local")).get(event.EVENT_TYPE)
     assert registration is not None
     async with database.transaction() as session:
         await registration.handler(session, event, context)
@@ -175,6 +169,6 @@ async def test_an_order_email_to_an_unusable_address_is_a_permanent_error(
 def test_a_placed_order_is_no_email_and_is_left_to_the_consumer_to_skip(
     make_mailer: MailerFactory, unused_port: int, database: Database
 ) -> None:
-    registry = build_registry(make_mailer(unused_port), "flotilla.local", database)
+    registry = build_registry(Emails(database, make_mailer(unused_port), "flotilla.local"))
     assert registry.get(OrderPlacedV1.EVENT_TYPE) is None
     assert registry.topics == {"identity.user", "orders.order"}

@@ -19,10 +19,12 @@ from prometheus_client import REGISTRY
 from sqlalchemy import select
 
 from contracts.identity import UserRegisteredV1
+from contracts.topology import ConsumerGroup
 from devstack.kafka import TopicSpec
 from devstack.smtp_sink import SmtpSink, read_messages
 from devstack.stack import Stack
 from notifications.consumers import build_registry
+from notifications.handlers import Emails
 from notifications.mailer import SmtpMailer, smtp_breaker
 from notifications.tables import notifications
 from servicekit import BreakerPolicy, new_id
@@ -72,15 +74,13 @@ async def producer(topics: Topics) -> AsyncIterator[AIOKafkaProducer]:
 
 
 def _consumer(topics: Topics, database: Database, mailer: SmtpMailer) -> EventConsumer:
-    return EventConsumer(
-        group=topics.group,
-        topics=[topics.source],
-        registry=build_registry(mailer, "flotilla.local", database),
+    return EventConsumer.for_group(
+        ConsumerGroup.declare(topics.group, (topics.source,), (0.5, 1.0)),
+        build_registry(Emails(database, mailer, "flotilla.local")),
         database=database,
         outbox=Outbox("notifications"),
         bootstrap_servers=topics.servers,
         security=topics.security,
-        retry_delays_s=(0.5, 1.0),
         in_place_attempts=2,
         in_place_backoff_s=0.01,
         shutdown_timeout_s=1.0,

@@ -15,6 +15,7 @@ from contracts.identity import UserRegisteredV1
 from contracts.notifications import NotificationSentV1
 from devstack.smtp_sink import SmtpSink, read_messages
 from notifications.consumers import build_registry
+from notifications.handlers import Emails
 from notifications.mailer import Mailer, SmtpMailer
 from notifications.tables import notifications
 from servicekit import is_id, new_id
@@ -22,11 +23,11 @@ from servicekit.db import Database
 from servicekit.events import (
     OUTBOX,
     EventContext,
-    EventEnvelope,
     Outbox,
     PermanentError,
     TransientError,
 )
+from servicekit.testing import event_context
 
 MailerFactory = Callable[..., SmtpMailer]
 
@@ -38,22 +39,14 @@ def _registration(email: str | None = None) -> tuple[UserRegisteredV1, EventCont
         name="Ann Lee",
         registered_at=datetime.now(UTC),
     )
-    envelope = EventEnvelope(
-        id=new_id("evt"),
-        type=event.EVENT_TYPE,
-        source="/identity",
-        subject=event.user_id,
-        time=datetime.now(UTC),
-        data=event.model_dump_json().encode(),
-    )
-    return event, EventContext(envelope=envelope, outbox=Outbox("notifications"), attempt=1)
+    return event, event_context(event, Outbox("notifications"), source="/identity")
 
 
 async def _deliver(
     database: Database, mailer: Mailer, event: UserRegisteredV1, context: EventContext
 ) -> None:
     """What the consumer does: the handler inside one transaction that commits after it."""
-    registration = build_registry(mailer, "flotilla.local", database).get(event.EVENT_TYPE)
+    registration = build_registry(Emails(database, mailer, "flotilla.local")).get(event.EVENT_TYPE)
     assert registration is not None
     async with database.transaction() as session:
         await registration.handler(session, event, context)

@@ -1,15 +1,17 @@
 """Item 9: the inbox does not grow forever. Event ids older than the retention are purged in
 batches by a background task (servicekit.events.inbox_retention), counted in
-`flotilla_rows_purged_total{table="inbox"}`; a retention too short to outlive a redelivery is
-refused at start-up."""
+`flotilla_rows_purged_total{table="inbox"}`; a retention too short to outlive a redelivery
+through the group's retry tiers (deploy/topics.yaml) is refused at start-up."""
 
 from __future__ import annotations
 
 import pytest
-from pydantic import ValidationError
 from sqlalchemy import literal_column, select
 from sqlalchemy.dialects.postgresql import insert
 
+from contracts.topology import load_topology
+from orders.consumers import CONSUMER_GROUP
+from orders.main import build_app
 from orders.settings import OrdersSettings
 from servicekit.db.engine import Database
 from servicekit.db.retention import ROWS_PURGED
@@ -43,7 +45,9 @@ async def test_event_ids_older_than_the_retention_are_purged_in_batches(
     old = [await _handled(database, "3 days 1 second") for _ in range(5)]
     recent = await _handled(database, "2 days 23 hours")
     settings = InboxRetentionSettings(inbox_retention_s=3 * DAY_S)
-    purger = inbox_purger(database, settings, batch_size=2)  # three batches for five old ids
+    purger = inbox_purger(
+        database, settings, retry_delays_s=(2.0, 10.0), batch_size=2
+    )  # three batches for five old ids
     before = ROWS_PURGED.labels("inbox")._value.get()
 
     purged = await purger.purge_once()
@@ -57,10 +61,14 @@ async def test_event_ids_older_than_the_retention_are_purged_in_batches(
 
 
 def test_a_retention_shorter_than_the_redelivery_window_is_refused(
-    orders_settings: OrdersSettings,
+    orders_settings: OrdersSettings, database: Database
 ) -> None:
-    window = sum(orders_settings.consumer_retry_delays_s) + REDELIVERY_ALLOWANCE_S
-    with pytest.raises(ValidationError, match="must exceed the longest redelivery window"):
-        OrdersSettings(**{**orders_settings.model_dump(), "inbox_retention_s": window})
-    accepted = OrdersSettings(**{**orders_settings.model_dump(), "inbox_retention_s": window + 1})
-    assert accepted.inbox_retention_s == window + 1
+    delays = load_topology().group(CONSUMER_GROUP).retry_delays_s
+    window = sum(delays) + REDELIVERY_ALLOWANCE_S
+    too_short = orders_settings.model_copy(update={"inbox_retention_s": window})
+    with pytest.raises(ValueError, match="must exceed the longest redelivery window"):
+        inbox_purger(database, too_short, retry_delays_s=delays)
+    long_enough = orders_settings.model_copy(update={"inbox_retention_s": window + 1})
+    inbox_purger(database, long_enough, retry_delays_s=delays)
+    with pytest.raises(ValueError, match="must exceed the longest redelivery window"):
+        build_app(too_short)

@@ -23,6 +23,7 @@ from prometheus_client import REGISTRY
 from contracts.base import Event
 from contracts.catalog import StockRejectedV1, StockReservedV1
 from contracts.payments import PaymentFailedV1, PaymentSucceededV1
+from contracts.topology import ConsumerGroup
 from contracts.values import StockLine, StockShortfall
 from devstack.kafka import TopicSpec
 from devstack.stack import Stack
@@ -66,15 +67,13 @@ def topics(test_stack: Stack) -> Topics:
 async def consumer(
     topics: Topics, database: Database, test_stack: Stack
 ) -> AsyncIterator[EventConsumer]:
-    consumer = EventConsumer(
-        group=topics.group,
-        topics=[topics.stock, topics.payment],
-        registry=build_registry(),
+    consumer = EventConsumer.for_group(
+        ConsumerGroup.declare(topics.group, (topics.stock, topics.payment), (0.5, 1.0)),
+        build_registry(),
         database=database,
         outbox=Outbox("orders"),
         bootstrap_servers=test_stack.kafka.bootstrap_servers,
         security=KafkaSecurity.from_environment(test_stack.kafka_admin_env()),
-        retry_delays_s=(0.5, 1.0),
         in_place_backoff_s=0.01,
         shutdown_timeout_s=1.0,
         consumer_options={"heartbeat_interval_ms": 300, "session_timeout_ms": 10_000},

@@ -18,7 +18,7 @@ from orders.sweeper import OverdueSweeper
 from servicekit import new_id
 from servicekit.db import Database
 from servicekit.events import Outbox
-from servicekit.testing import eventually
+from servicekit.testing import event_context, eventually
 
 PlaceOrder = Callable[..., Awaitable[Order]]
 OutboxEvents = Callable[[str], Awaitable[list[dict[str, Any]]]]
@@ -33,39 +33,33 @@ def _sweeper(database: Database, batch_size: int = 100) -> OverdueSweeper:
 
 async def _reserve(database: Database, order: Order) -> None:
     async with database.transaction() as session:
-        await on_stock_reserved(
-            session,
-            Outbox("orders"),
-            StockReservedV1(
-                order_id=order.id,
-                user_id=order.user_id,
-                items=[
-                    StockLine(product_id=line.product_id, quantity=line.quantity)
-                    for line in order.lines
-                ],
-                total_cents=order.total_cents,
-                currency=order.currency,
-                payment_method=order.payment_method,
-                reserved_at=datetime.now(UTC),
-            ),
+        reserved = StockReservedV1(
+            order_id=order.id,
+            user_id=order.user_id,
+            items=[
+                StockLine(product_id=line.product_id, quantity=line.quantity)
+                for line in order.lines
+            ],
+            total_cents=order.total_cents,
+            currency=order.currency,
+            payment_method=order.payment_method,
+            reserved_at=datetime.now(UTC),
         )
+        await on_stock_reserved(session, reserved, event_context(reserved, Outbox("orders")))
 
 
 async def _pay(database: Database, order: Order) -> None:
     async with database.transaction() as session:
-        await on_payment_succeeded(
-            session,
-            Outbox("orders"),
-            PaymentSucceededV1(
-                payment_id=new_id("pay"),
-                order_id=order.id,
-                user_id=order.user_id,
-                amount_cents=order.total_cents,
-                currency=order.currency,
-                charge_id=new_id("ch"),
-                succeeded_at=datetime.now(UTC),
-            ),
+        succeeded = PaymentSucceededV1(
+            payment_id=new_id("pay"),
+            order_id=order.id,
+            user_id=order.user_id,
+            amount_cents=order.total_cents,
+            currency=order.currency,
+            charge_id=new_id("ch"),
+            succeeded_at=datetime.now(UTC),
         )
+        await on_payment_succeeded(session, succeeded, event_context(succeeded, Outbox("orders")))
 
 
 async def _read(api: httpx.AsyncClient, auth: Auth, order: Order) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 
 from contracts.catalog import StockReservedV1
 from contracts.orders import OrderCancelledV1
+from contracts.topology import ConsumerGroup
 from contracts.values import StockLine
 from devstack.kafka import TopicSpec
 from devstack.provider_keys import provider_client, psp_api_key
@@ -32,6 +33,9 @@ from servicekit.db import Database, bootstrap_database
 from servicekit.events import OUTBOX, EventEnvelope, Outbox
 from servicekit.http import ResilientClient
 from servicekit.testing import eventually
+
+RETRY_DELAYS_S = (0.5, 2.0, 30.0)
+"""The test group's retry tiers: short, so a retried charge is seen within a test."""
 
 # Fast to notice an outage and its end: one HTTP attempt per handler attempt (the consumer
 # retries), and a breaker that closes again quickly.
@@ -55,7 +59,6 @@ async def payments_settings(
         **test_stack.kafka_admin_settings(),
         downstreams={"psp": {**PSP_POLICY, "base_url": test_stack.service("psp").url}},
         psp_api_key=psp_api_key(test_stack.secrets),
-        consumer_retry_delays_s=(0.5, 2.0, 30.0),
         log_format="console",
         environment="test",
     )
@@ -132,17 +135,22 @@ class Pipeline:
         self._source = source
 
     @asynccontextmanager
-    async def consuming(self, settings: PaymentsSettings | None = None) -> AsyncIterator[None]:
-        """The consumer runs inside the block (with `settings`, if given)."""
+    async def consuming(
+        self,
+        settings: PaymentsSettings | None = None,
+        retry_delays_s: tuple[float, ...] = RETRY_DELAYS_S,
+    ) -> AsyncIterator[None]:
+        """The consumer runs inside the block (with `settings` and `retry_delays_s`, if given):
+        the test's own group, declared here as the topic file declares the real one."""
         settings = settings or self.settings
+        group = ConsumerGroup.declare(self.group, (self._source,), retry_delays_s)
         async with ResilientClient.from_settings("psp", settings) as client:
             consumer = build_consumer(
                 settings,
                 self.database,
                 Outbox("payments"),
                 PspProvider(client, settings.psp_api_key),
-                group=self.group,
-                topics=[self._source],
+                group=group,
             )
             await consumer.start()
             try:

@@ -67,7 +67,6 @@ async def test_the_last_attempt_fails_the_payment_instead_of_dead_lettering_it(
     settings = pipeline.settings.model_copy(
         update={
             "payment_give_up_s": 3600.0,
-            "consumer_retry_delays_s": (0.2, 0.2),
             "consumer_in_place_attempts": 2,
         }
     )
@@ -75,7 +74,7 @@ async def test_the_last_attempt_fails_the_payment_instead_of_dead_lettering_it(
     reserved = reservation()
     await pipeline.publish(reserved)
 
-    async with pipeline.consuming(settings):
+    async with pipeline.consuming(settings, retry_delays_s=(0.2, 0.2)):
         payment = await pipeline.settled(reserved.order_id)
 
     assert (payment.status, payment.reason) == ("failed", "provider_unavailable")

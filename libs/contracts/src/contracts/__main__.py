@@ -1,6 +1,7 @@
 """`python -m contracts generate | check`.
 
-generate   write the JSON Schemas and asyncapi.yaml from the registry and deploy/topics.yaml
+generate   write the JSON Schemas and asyncapi.yaml from the registry and deploy/topics.yaml,
+           and the package's copy of deploy/topics.yaml (topics.yaml)
 check      exit 1, naming each problem, when a committed file is stale, a published schema
            changed incompatibly, or the registry and the topic file disagree; else exit 0
 """

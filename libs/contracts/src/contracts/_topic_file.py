@@ -80,10 +80,9 @@ class TopicFile(BaseModel):
     groups: list[GroupEntry] = []
 
 
-def derived_topic_names(group: GroupEntry) -> tuple[list[str], str]:
+def derived_topic_names(group: str, retry_tiers: int) -> tuple[list[str], str]:
     """The group's retry topics (`<group>.retry.<n>`, one per delay) and its `<group>.dlq`."""
-    tiers = range(1, len(group.retry_delays_s) + 1)
-    return [f"{group.name}.retry.{tier}" for tier in tiers], f"{group.name}.dlq"
+    return [f"{group}.retry.{tier}" for tier in range(1, retry_tiers + 1)], f"{group}.dlq"
 
 
 def parse_topic_file(raw: Any, source: Path) -> TopicFile:
@@ -166,7 +165,7 @@ def _group_problems(parsed: TopicFile) -> list[str]:
         delays = group.retry_delays_s
         if any(later <= earlier for earlier, later in pairwise(delays)):
             problems.append(f"consumer group {name!r}: retry delays must grow, got {list(delays)}")
-        retry_topics, dlq_topic = derived_topic_names(group)
+        retry_topics, dlq_topic = derived_topic_names(name, len(delays))
         problems.extend(
             f"topic {topic!r} is derived from consumer group {name!r}; do not declare it"
             for topic in [*retry_topics, dlq_topic]

@@ -2,8 +2,10 @@
 
     schemas/<event_type>.json   one JSON Schema (draft 2020-12) per event type and major version
     asyncapi.yaml               the AsyncAPI 3.0.0 document for every topic
+    topics.yaml                 deploy/topics.yaml as it is, for installs without the repository
+                                (a service's image): its consumer reads its group there
 
-Both live in this package (`package_dir`), so they ship with it. Rendering is deterministic
+All live in this package (`package_dir`), so they ship with it. Rendering is deterministic
 (sorted keys, fixed indentation, a trailing newline): regenerating unchanged contracts
 changes nothing.
 """
@@ -19,7 +21,7 @@ import yaml
 
 from contracts.asyncapi import asyncapi_document, payload_ref
 from contracts.base import Event
-from contracts.topology import Topology
+from contracts.topology import PACKAGED_TOPICS_FILE, Topology
 
 __all__ = [
     "JSON_SCHEMA_DIALECT",
@@ -27,6 +29,7 @@ __all__ = [
     "asyncapi_path",
     "event_schema",
     "expected_files",
+    "packaged_topic_file",
     "render_json",
     "render_yaml",
     "schema_dir",
@@ -98,7 +101,14 @@ def expected_files(
         for event_type, model in sorted(events.items())
     }
     files[asyncapi_path(package_dir)] = render_yaml(asyncapi_document(events, topology))
+    if topology.source is not None and topology.source != PACKAGED_TOPICS_FILE:
+        files[package_dir / PACKAGED_TOPICS_FILE.name] = packaged_topic_file(topology.source)
     return files
+
+
+def packaged_topic_file(source: Path) -> str:
+    """The topic file's text under a line saying where it comes from (it stays valid YAML)."""
+    return f"# {_GENERATED} A copy of deploy/topics.yaml.\n" + source.read_text(encoding="utf-8")
 
 
 def write_files(expected: Mapping[Path, str], package_dir: Path = PACKAGE_DIR) -> list[Path]:

@@ -6,7 +6,11 @@ partitions, replication and retention are set in one place. Each consumer group'
 listed in `Topology.topics` after the declared ones.
 
 Which file: an explicit `path`, else `$FLOTILLA_TOPICS_FILE`, else the repository's
-`deploy/topics.yaml` (found relative to this package when it runs from the source tree).
+`deploy/topics.yaml` (found relative to this package when it runs from the source tree), else
+the copy shipped inside this package (`contracts/topics.yaml`, written by `make contracts` and
+checked fresh by `make lint`): an installed package, as in a service's image, has no `deploy/`.
+A service's consumer takes its group's topics and retry delays from here (servicekit's
+`EventConsumer.for_group`), so the file is the only place they are declared.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from contracts._topic_file import (
 )
 
 __all__ = [
+    "PACKAGED_TOPICS_FILE",
     "TOPICS_FILE_ENV",
     "ConsumerGroup",
     "TopicRole",
@@ -41,6 +46,8 @@ __all__ = [
 TOPICS_FILE_ENV = "FLOTILLA_TOPICS_FILE"
 # libs/contracts/src/contracts/topology.py -> the repository root, four levels up
 _SOURCE_TREE_FILE = Path(__file__).resolve().parents[4] / "deploy" / "topics.yaml"
+PACKAGED_TOPICS_FILE = Path(__file__).resolve().parent / "topics.yaml"
+"""The copy that ships with the package, for where the repository is not (an image)."""
 
 TopicRole = Literal["stream", "retry", "dlq"]
 
@@ -68,6 +75,15 @@ class ConsumerGroup:
     """`<group>.retry.<n>`, one per delay, in the same order."""
     dlq_topic: str
 
+    @classmethod
+    def declare(
+        cls, name: str, subscribes: tuple[str, ...], retry_delays_s: tuple[float, ...]
+    ) -> ConsumerGroup:
+        """A group with the derived topic names the topic file would give it: for tests that
+        consume with a group and topics of their own (short delays, a scratch topic)."""
+        retry_topics, dlq_topic = derived_topic_names(name, len(retry_delays_s))
+        return cls(name, subscribes, retry_delays_s, tuple(retry_topics), dlq_topic)
+
 
 @dataclass(frozen=True)
 class Topology:
@@ -91,11 +107,14 @@ class Topology:
 
 
 def topics_file(path: Path | None = None) -> Path:
-    """The topic file to read: `path`, else `$FLOTILLA_TOPICS_FILE`, else the source tree's."""
+    """The topic file to read: `path`, else `$FLOTILLA_TOPICS_FILE`, else the source tree's,
+    else the package's copy."""
     if path is not None:
         return path
     from_env = os.environ.get(TOPICS_FILE_ENV)
-    return Path(from_env) if from_env else _SOURCE_TREE_FILE
+    if from_env:
+        return Path(from_env)
+    return _SOURCE_TREE_FILE if _SOURCE_TREE_FILE.is_file() else PACKAGED_TOPICS_FILE
 
 
 def load_topology(path: Path | None = None) -> Topology:
@@ -157,7 +176,7 @@ def _expand(parsed: TopicFile, source: Path) -> Topology:
     ]
     groups: list[ConsumerGroup] = []
     for entry in parsed.groups:
-        retry_topics, dlq_topic = derived_topic_names(entry)
+        retry_topics, dlq_topic = derived_topic_names(entry.name, len(entry.retry_delays_s))
         delays = entry.retry_delays_s
         for tier, (name, delay) in enumerate(zip(retry_topics, delays, strict=True), start=1):
             topics.append(

@@ -147,10 +147,6 @@ class Stack:
             env["SECRETS_DIR"] = str(self.secrets.service_dir(name, files))
         if self.observability:
             env["OTEL_EXPORTER_OTLP_ENDPOINT"] = self.jaeger.otlp_endpoint
-        # The group's retry tiers as deploy/topics.yaml declares them (the one place they live).
-        groups = {group.name: group for group in load_topology().groups}
-        if name in groups:
-            env["CONSUMER_RETRY_DELAYS_S"] = json.dumps(list(groups[name].retry_delays_s))
         # Every other service, called directly (not through the gateway), as the resilient
         # client's DOWNSTREAMS setting; a service reads the ones it calls.
         env["DOWNSTREAMS"] = json.dumps(

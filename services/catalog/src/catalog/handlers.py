@@ -14,7 +14,7 @@ from contracts.orders import OrderCancelledV1, OrderPlacedV1
 from contracts.values import StockLine
 from servicekit import new_id
 from servicekit.db import transaction_time
-from servicekit.events import Outbox
+from servicekit.events import EventContext
 
 __all__ = [
     "DEMO_PRODUCTS",
@@ -87,7 +87,7 @@ async def reservation_for(session: AsyncSession, order_id: str) -> Reservation |
     return reservation
 
 
-async def reserve_stock(session: AsyncSession, outbox: Outbox, event: OrderPlacedV1) -> None:
+async def reserve_stock(session: AsyncSession, event: OrderPlacedV1, context: EventContext) -> None:
     """Reserve every line of a placed order, or none, and say which.
 
     Once per order: a second placement of an order already decided (or cancelled before its
@@ -112,7 +112,7 @@ async def reserve_stock(session: AsyncSession, outbox: Outbox, event: OrderPlace
     now = await transaction_time(session)
     if missing:
         if await reservations.decide(event.order_id, event.user_id, "rejected", {}, now):
-            await outbox.append(
+            await context.outbox.append(
                 session,
                 StockRejectedV1(
                     order_id=event.order_id,
@@ -126,7 +126,7 @@ async def reserve_stock(session: AsyncSession, outbox: Outbox, event: OrderPlace
     if not await reservations.decide(event.order_id, event.user_id, "reserved", requested, now):
         return  # a concurrent delivery decided first
     await repository.take(requested)
-    await outbox.append(
+    await context.outbox.append(
         session,
         StockReservedV1(
             order_id=event.order_id,
@@ -142,7 +142,9 @@ async def reserve_stock(session: AsyncSession, outbox: Outbox, event: OrderPlace
     log.info("stock reserved", extra={"order_id": event.order_id})
 
 
-async def release_stock(session: AsyncSession, outbox: Outbox, event: OrderCancelledV1) -> None:
+async def release_stock(
+    session: AsyncSession, event: OrderCancelledV1, context: EventContext
+) -> None:
     """Give a cancelled order's reserved units back, once (`catalog.stock.released.v1`).
 
     An order never reserved (rejected) or already released changes nothing. An order not seen
@@ -165,7 +167,7 @@ async def release_stock(session: AsyncSession, outbox: Outbox, event: OrderCance
     assert reservation is not None
     await ProductRepository(session).give_back(dict(reservation.lines))
     await reservations.mark_released(event.order_id, now)
-    await outbox.append(
+    await context.outbox.append(
         session,
         StockReleasedV1(
             order_id=event.order_id,

@@ -10,7 +10,6 @@ from opentelemetry.sdk.trace import SpanProcessor
 from catalog.api import router
 from catalog.consumers import CONSUMER_GROUP, build_registry
 from catalog.settings import CatalogSettings
-from contracts.orders import OrderPlacedV1
 from servicekit import DependencyCheck, ServiceApi, create_app
 from servicekit.auth import JwksTokens
 from servicekit.db import Database
@@ -28,15 +27,13 @@ API = ServiceApi(
 def build_app(settings: CatalogSettings, span_processors: Sequence[SpanProcessor] = ()) -> FastAPI:
     database = Database.from_settings(settings)
     publishing = Publishing.for_service(settings, database)
-    consumer = EventConsumer(
-        group=CONSUMER_GROUP,
-        topics=[OrderPlacedV1.TOPIC],
-        registry=build_registry(),
+    consumer = EventConsumer.for_group(
+        CONSUMER_GROUP,
+        build_registry(),
         database=database,
         outbox=publishing.outbox,
         bootstrap_servers=settings.kafka_bootstrap_servers,
         security=settings.kafka_security(),
-        retry_delays_s=settings.consumer_retry_delays_s,
         max_concurrency=settings.consumer_max_concurrency,
         # A partition's ready records share one transaction. Each reservation locks its own
         # products in id order, but a batch's later event may lock a lower id than an earlier
@@ -57,7 +54,9 @@ def build_app(settings: CatalogSettings, span_processors: Sequence[SpanProcessor
         lifespan_hooks=[
             publishing.relay.lifespan,
             consumer.lifespan,
-            inbox_purger(database, settings).lifespan,
+            inbox_purger(
+                database, settings, retry_delays_s=consumer.policy.retry_delays_s
+            ).lifespan,
             tokens.lifespan,
         ],
         span_processors=span_processors,

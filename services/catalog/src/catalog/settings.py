@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from servicekit import ServiceSettings
 from servicekit.events import InboxRetentionSettings
@@ -18,17 +18,7 @@ class CatalogSettings(ServiceSettings, InboxRetentionSettings):
     jwt_audience: str = "flotilla"
 
     kafka_bootstrap_servers: str
-    consumer_retry_delays_s: tuple[float, ...] = (2.0, 10.0)
-    """One retry topic per delay (`CONSUMER_RETRY_DELAYS_S='[2, 10]'`), as deploy/topics.yaml
-    declares for the group, then the DLQ."""
     consumer_max_concurrency: int = Field(default=8, ge=1, le=256)
 
     product_max_age_s: int = Field(default=5, ge=0, le=3600)
     """`Cache-Control: max-age` of product reads: how stale a shown stock may be."""
-
-    @field_validator("consumer_retry_delays_s")
-    @classmethod
-    def _positive_delays(cls, value: tuple[float, ...]) -> tuple[float, ...]:
-        if any(delay <= 0 for delay in value):
-            raise ValueError("retry delays must be positive")
-        return value

@@ -56,7 +56,7 @@ from servicekit import new_id
 from servicekit.db import Database
 from servicekit.events import EventContext, PermanentError
 
-__all__ = ["email_order_outcome", "list_notifications", "welcome_new_user"]
+__all__ = ["Emails", "list_notifications"]
 
 log = logging.getLogger(__name__)
 
@@ -70,130 +70,121 @@ UNCONFIRMED = Counter(
 OrderOutcome = OrderConfirmedV1 | OrderCancelledV1 | OrderRejectedV1
 
 
-async def welcome_new_user(
-    session: AsyncSession,
-    database: Database,
-    mailer: Mailer,
-    message_id_domain: str,
-    event: UserRegisteredV1,
-    context: EventContext,
-) -> None:
-    """Email the new user a welcome, once per registration."""
-    await _email_once(
-        session,
-        database,
-        mailer,
-        message_id_domain,
-        context,
-        user_id=event.user_id,
-        email=event.email,
-        template=WELCOME,
-        rendered=render_welcome(event),
-    )
+class Emails:
+    """The event handlers that email customers, built once with what sending needs: `database`
+    commits each email's `sending` claim before it is sent (the module docstring), `mailer`
+    sends, `message_id_domain` ends every Message-ID. Its methods are registered as they are
+    (notifications.consumers)."""
 
+    def __init__(self, database: Database, mailer: Mailer, message_id_domain: str) -> None:
+        self._database = database
+        self._mailer = mailer
+        self._message_id_domain = message_id_domain
 
-async def email_order_outcome(
-    session: AsyncSession,
-    database: Database,
-    mailer: Mailer,
-    message_id_domain: str,
-    event: OrderOutcome,
-    context: EventContext,
-) -> None:
-    """Tell the customer how their order ended (confirmed, cancelled or rejected), once."""
-    if isinstance(event, OrderConfirmedV1):
-        template, rendered = ORDER_CONFIRMED, render_order_confirmed(event)
-    elif isinstance(event, OrderCancelledV1):
-        template, rendered = ORDER_CANCELLED, render_order_cancelled(event)
-    else:
-        template, rendered = ORDER_REJECTED, render_order_rejected(event)
-    await _email_once(
-        session,
-        database,
-        mailer,
-        message_id_domain,
-        context,
-        user_id=event.user_id,
-        email=event.email,
-        template=template,
-        rendered=rendered,
-    )
-
-
-async def _email_once(
-    session: AsyncSession,
-    database: Database,
-    mailer: Mailer,
-    message_id_domain: str,
-    context: EventContext,
-    *,
-    user_id: str,
-    email: str,
-    template: str,
-    rendered: RenderedEmail,
-) -> None:
-    """Send `rendered` to `email`, at most once per causing event and template (the module's
-    docstring draws how). A second delivery of a sent one finds it `sent` and does nothing."""
-    try:
-        recipient = recipient_address(email)
-    except InvalidRecipient:
-        raise PermanentError(f"{email!r} is not an address mail can be sent to") from None
-    async with database.transaction() as claiming:
-        notification, claimed = await NotificationRepository(claiming).claim(
-            Notification(
-                id=new_id("ntf"),
-                user_id=user_id,
-                channel="email",
-                template=template,
-                recipient=recipient.addr_spec,
-                subject=rendered.subject,
-                body=rendered.body,
-                cause_event_id=context.envelope.id,
-                status="sending",
-                created_at=datetime.now(UTC),
-                sent_at=None,
-            )
+    async def welcome_new_user(
+        self, session: AsyncSession, event: UserRegisteredV1, context: EventContext
+    ) -> None:
+        """Email the new user a welcome, once per registration."""
+        await self._email_once(
+            session,
+            context,
+            user_id=event.user_id,
+            email=event.email,
+            template=WELCOME,
+            rendered=render_welcome(event),
         )
-    repository = NotificationRepository(session)
-    logged = {"notification_id": notification.id, "template": template, "user_id": user_id}
-    if not claimed:
-        if notification.status == "sending":
-            await repository.mark_unconfirmed(notification.id)
-            UNCONFIRMED.labels(template).inc()
-            log.warning(
-                "notification claimed by an attempt that never finished; not sent again",
-                extra=logged,
-            )
+
+    async def email_order_outcome(
+        self, session: AsyncSession, event: OrderOutcome, context: EventContext
+    ) -> None:
+        """Tell the customer how their order ended (confirmed, cancelled or rejected), once."""
+        if isinstance(event, OrderConfirmedV1):
+            template, rendered = ORDER_CONFIRMED, render_order_confirmed(event)
+        elif isinstance(event, OrderCancelledV1):
+            template, rendered = ORDER_CANCELLED, render_order_cancelled(event)
         else:
-            log.info("notification already %s", notification.status, extra=logged)
-        return
-    try:
-        await mailer.send(
-            Email(
-                message_id=message_id(notification.id, message_id_domain),
-                recipient=recipient,
-                subject=notification.subject,
-                body=notification.body,
-            )
+            template, rendered = ORDER_REJECTED, render_order_rejected(event)
+        await self._email_once(
+            session,
+            context,
+            user_id=event.user_id,
+            email=event.email,
+            template=template,
+            rendered=rendered,
         )
-    except Exception:
-        await _release(database, notification.id, logged)
-        raise
-    sent_at = datetime.now(UTC)
-    await repository.mark_sent(notification.id, sent_at)
-    await context.outbox.append(
-        session,
-        NotificationSentV1(
-            notification_id=notification.id,
-            user_id=notification.user_id,
-            channel=notification.channel,
-            template=notification.template,
-            recipient=notification.recipient,
-            cause_event_id=notification.cause_event_id,
-            sent_at=sent_at,
-        ),
-    )
-    log.info("notification sent", extra=logged)
+
+    async def _email_once(
+        self,
+        session: AsyncSession,
+        context: EventContext,
+        *,
+        user_id: str,
+        email: str,
+        template: str,
+        rendered: RenderedEmail,
+    ) -> None:
+        """Send `rendered` to `email`, at most once per causing event and template (the module's
+        docstring draws how). A second delivery of a sent one finds it `sent` and does nothing."""
+        try:
+            recipient = recipient_address(email)
+        except InvalidRecipient:
+            raise PermanentError(f"{email!r} is not an address mail can be sent to") from None
+        async with self._database.transaction() as claiming:
+            notification, claimed = await NotificationRepository(claiming).claim(
+                Notification(
+                    id=new_id("ntf"),
+                    user_id=user_id,
+                    channel="email",
+                    template=template,
+                    recipient=recipient.addr_spec,
+                    subject=rendered.subject,
+                    body=rendered.body,
+                    cause_event_id=context.envelope.id,
+                    status="sending",
+                    created_at=datetime.now(UTC),
+                    sent_at=None,
+                )
+            )
+        repository = NotificationRepository(session)
+        logged = {"notification_id": notification.id, "template": template, "user_id": user_id}
+        if not claimed:
+            if notification.status == "sending":
+                await repository.mark_unconfirmed(notification.id)
+                UNCONFIRMED.labels(template).inc()
+                log.warning(
+                    "notification claimed by an attempt that never finished; not sent again",
+                    extra=logged,
+                )
+            else:
+                log.info("notification already %s", notification.status, extra=logged)
+            return
+        try:
+            await self._mailer.send(
+                Email(
+                    message_id=message_id(notification.id, self._message_id_domain),
+                    recipient=recipient,
+                    subject=notification.subject,
+                    body=notification.body,
+                )
+            )
+        except Exception:
+            await _release(self._database, notification.id, logged)
+            raise
+        sent_at = datetime.now(UTC)
+        await repository.mark_sent(notification.id, sent_at)
+        await context.outbox.append(
+            session,
+            NotificationSentV1(
+                notification_id=notification.id,
+                user_id=notification.user_id,
+                channel=notification.channel,
+                template=notification.template,
+                recipient=notification.recipient,
+                cause_event_id=notification.cause_event_id,
+                sent_at=sent_at,
+            ),
+        )
+        log.info("notification sent", extra=logged)
 
 
 async def _release(database: Database, notification_id: str, logged: dict[str, str]) -> None:

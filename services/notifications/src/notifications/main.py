@@ -9,6 +9,7 @@ from opentelemetry.sdk.trace import SpanProcessor
 
 from notifications.api import router
 from notifications.consumers import CONSUMER_GROUP, build_registry
+from notifications.handlers import Emails
 from notifications.mailer import SmtpConfig, SmtpMailer, smtp_breaker
 from notifications.settings import NotificationsSettings
 from servicekit import DependencyCheck, ServiceApi, create_app
@@ -48,16 +49,13 @@ def build_app(
         ),
         smtp_breaker(settings.smtp_breaker_policy()),
     )
-    registry = build_registry(mailer, sender.domain, database)
-    consumer = EventConsumer(
-        group=CONSUMER_GROUP,
-        topics=sorted(registry.topics),  # identity.user, orders.order
-        registry=registry,
+    consumer = EventConsumer.for_group(
+        CONSUMER_GROUP,
+        build_registry(Emails(database, mailer, sender.domain)),
         database=database,
         outbox=publishing.outbox,
         bootstrap_servers=settings.kafka_bootstrap_servers,
         security=settings.kafka_security(),
-        retry_delays_s=settings.consumer_retry_delays_s,
         max_concurrency=settings.consumer_max_concurrency,
         # Sending mail is a side effect outside the transaction: a batch rolled back because a
         # neighbour failed would send its emails twice, so each event commits on its own.
@@ -79,7 +77,9 @@ def build_app(
         lifespan_hooks=[
             publishing.relay.lifespan,
             consumer.lifespan,
-            inbox_purger(database, settings).lifespan,
+            inbox_purger(
+                database, settings, retry_delays_s=consumer.policy.retry_delays_s
+            ).lifespan,
             tokens.lifespan,
         ],
         span_processors=span_processors,

@@ -22,8 +22,6 @@ class NotificationsSettings(ServiceSettings, InboxRetentionSettings):
     jwt_audience: str = "flotilla"
 
     kafka_bootstrap_servers: str
-    consumer_retry_delays_s: tuple[float, ...] = (5.0, 30.0)
-    """One retry topic per delay (`CONSUMER_RETRY_DELAYS_S='[5, 30]'`), then the DLQ."""
     consumer_max_concurrency: int = Field(default=8, ge=1, le=256)
 
     smtp_host: str
@@ -53,13 +51,6 @@ class NotificationsSettings(ServiceSettings, InboxRetentionSettings):
         _, address = parseaddr(value)
         if "@" not in address or any(char in value for char in "\r\n"):
             raise ValueError("must be an address such as 'Flotilla <no-reply@example.com>'")
-        return value
-
-    @field_validator("consumer_retry_delays_s")
-    @classmethod
-    def _positive_delays(cls, value: tuple[float, ...]) -> tuple[float, ...]:
-        if any(delay <= 0 for delay in value):
-            raise ValueError("retry delays must be positive")
         return value
 
     @property

@@ -42,7 +42,7 @@ from orders.domain import (
 from orders.repository import OrderRepository
 from servicekit import new_id
 from servicekit.db import transaction_time
-from servicekit.events import Outbox
+from servicekit.events import EventContext, Outbox
 
 __all__ = [
     "CAUSE_DEADLINE",
@@ -159,11 +159,15 @@ async def list_orders(
 # -- the saga's events --------------------------------------------------------------------------
 
 
-async def on_stock_reserved(session: AsyncSession, outbox: Outbox, event: StockReservedV1) -> None:
+async def on_stock_reserved(
+    session: AsyncSession, event: StockReservedV1, context: EventContext
+) -> None:
     await _apply(session, event.order_id, Trigger.STOCK_RESERVED, event.EVENT_TYPE)
 
 
-async def on_stock_rejected(session: AsyncSession, outbox: Outbox, event: StockRejectedV1) -> None:
+async def on_stock_rejected(
+    session: AsyncSession, event: StockRejectedV1, context: EventContext
+) -> None:
     order = await _apply(
         session,
         event.order_id,
@@ -172,7 +176,7 @@ async def on_stock_rejected(session: AsyncSession, outbox: Outbox, event: StockR
         reason=event.shortfalls[0].reason,
     )
     if order is not None:
-        await outbox.append(
+        await context.outbox.append(
             session,
             OrderRejectedV1(
                 order_id=order.id,
@@ -185,11 +189,11 @@ async def on_stock_rejected(session: AsyncSession, outbox: Outbox, event: StockR
 
 
 async def on_payment_succeeded(
-    session: AsyncSession, outbox: Outbox, event: PaymentSucceededV1
+    session: AsyncSession, event: PaymentSucceededV1, context: EventContext
 ) -> None:
     order = await _apply(session, event.order_id, Trigger.PAYMENT_SUCCEEDED, event.EVENT_TYPE)
     if order is not None:
-        await outbox.append(
+        await context.outbox.append(
             session,
             OrderConfirmedV1(
                 order_id=order.id,
@@ -202,13 +206,15 @@ async def on_payment_succeeded(
         )
 
 
-async def on_payment_failed(session: AsyncSession, outbox: Outbox, event: PaymentFailedV1) -> None:
+async def on_payment_failed(
+    session: AsyncSession, event: PaymentFailedV1, context: EventContext
+) -> None:
     reason = cancel_reason_for_payment(event.reason)
     order = await _apply(
         session, event.order_id, Trigger.PAYMENT_FAILED, event.EVENT_TYPE, reason=reason
     )
     if order is not None:
-        await outbox.append(session, _cancelled(order, reason))
+        await context.outbox.append(session, _cancelled(order, reason))
 
 
 async def cancel_overdue_orders(session: AsyncSession, outbox: Outbox, *, limit: int) -> int:

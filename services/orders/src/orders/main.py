@@ -9,7 +9,7 @@ from opentelemetry.sdk.trace import SpanProcessor
 
 from orders.api import router
 from orders.catalog import CATALOG, CatalogPrices
-from orders.consumers import CONSUMER_GROUP, TOPICS, build_registry
+from orders.consumers import CONSUMER_GROUP, build_registry
 from orders.settings import OrdersSettings
 from orders.sweeper import OverdueSweeper
 from servicekit import DependencyCheck, ServiceApi, create_app
@@ -33,15 +33,13 @@ def build_app(settings: OrdersSettings, span_processors: Sequence[SpanProcessor]
     catalog_policy = settings.downstream(CATALOG)  # a missing entry fails at start-up
     database = Database.from_settings(settings)
     publishing = Publishing.for_service(settings, database)
-    consumer = EventConsumer(
-        group=CONSUMER_GROUP,
-        topics=TOPICS,
-        registry=build_registry(),
+    consumer = EventConsumer.for_group(
+        CONSUMER_GROUP,
+        build_registry(),
         database=database,
         outbox=publishing.outbox,
         bootstrap_servers=settings.kafka_bootstrap_servers,
         security=settings.kafka_security(),
-        retry_delays_s=settings.consumer_retry_delays_s,
         max_concurrency=settings.consumer_max_concurrency,
     )
     sweeper = OverdueSweeper(
@@ -67,7 +65,9 @@ def build_app(settings: OrdersSettings, span_processors: Sequence[SpanProcessor]
         lifespan_hooks=[
             publishing.relay.lifespan,
             consumer.lifespan,
-            inbox_purger(database, settings).lifespan,
+            inbox_purger(
+                database, settings, retry_delays_s=consumer.policy.retry_delays_s
+            ).lifespan,
             sweeper.lifespan,
             tokens.lifespan,
             catalog.lifespan,

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from servicekit import ServiceSettings
 from servicekit.events import InboxRetentionSettings
@@ -21,9 +21,6 @@ class OrdersSettings(ServiceSettings, DownstreamSettings, InboxRetentionSettings
     jwt_audience: str = "flotilla"
 
     kafka_bootstrap_servers: str
-    consumer_retry_delays_s: tuple[float, ...] = (2.0, 10.0)
-    """One retry topic per delay (`CONSUMER_RETRY_DELAYS_S='[2, 10]'`), then the DLQ; the
-    topics are deploy/topics.yaml's `orders` group's."""
     consumer_max_concurrency: int = Field(default=8, ge=1, le=256)
 
     order_deadline_s: float = Field(default=120.0, gt=0, le=86_400)
@@ -32,10 +29,3 @@ class OrdersSettings(ServiceSettings, DownstreamSettings, InboxRetentionSettings
     """How often the sweeper looks for orders past their deadline."""
     sweep_batch_size: int = Field(default=100, ge=1, le=10_000)
     """Orders cancelled per transaction."""
-
-    @field_validator("consumer_retry_delays_s")
-    @classmethod
-    def _positive_delays(cls, value: tuple[float, ...]) -> tuple[float, ...]:
-        if any(delay <= 0 for delay in value):
-            raise ValueError("retry delays must be positive")
-        return value

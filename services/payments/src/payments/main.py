@@ -57,7 +57,9 @@ def build_app(settings: PaymentsSettings, span_processors: Sequence[SpanProcesso
             publishing.relay.lifespan,
             psp.lifespan,
             consumer.lifespan,
-            inbox_purger(database, settings).lifespan,
+            inbox_purger(
+                database, settings, retry_delays_s=consumer.policy.retry_delays_s
+            ).lifespan,
             tokens.lifespan,
         ],
         span_processors=span_processors,
@@ -66,11 +68,11 @@ def build_app(settings: PaymentsSettings, span_processors: Sequence[SpanProcesso
     consumer.use_tracer_provider(app.state.tracer_provider)
     psp.use_tracer_provider(app.state.tracer_provider)
     tokens.install(app)
-    if sum(settings.consumer_retry_delays_s) < settings.payment_give_up_s:
+    if sum(consumer.policy.retry_delays_s) < settings.payment_give_up_s:
         log.warning(
             "the retry delays (%s s) end before PAYMENT_GIVE_UP_S (%s s): while the provider "
             "is down, payments fail at the consumer's last attempt, before the give-up time",
-            sum(settings.consumer_retry_delays_s),
+            sum(consumer.policy.retry_delays_s),
             settings.payment_give_up_s,
         )
     return app

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr
 
 from servicekit import ServiceSettings
 from servicekit.events import InboxRetentionSettings
@@ -26,9 +26,6 @@ class PaymentsSettings(ServiceSettings, DownstreamSettings, InboxRetentionSettin
     on every call: from the secret file `psp_api_key` in SECRETS_DIR."""
 
     kafka_bootstrap_servers: str
-    consumer_retry_delays_s: tuple[float, ...] = (5.0, 15.0, 45.0)
-    """One retry topic per delay (`CONSUMER_RETRY_DELAYS_S='[5, 15, 45]'`), then the DLQ; as
-    many as deploy/topics.yaml declares for the group."""
     consumer_in_place_attempts: int = Field(default=3, ge=1, le=10)
     consumer_max_concurrency: int = Field(default=8, ge=1, le=256)
 
@@ -40,10 +37,3 @@ class PaymentsSettings(ServiceSettings, DownstreamSettings, InboxRetentionSettin
     payment_give_up_s: float = Field(default=60.0, gt=0)
     """While the provider is unavailable a reservation is retried; once it is older than this,
     its payment fails with reason `provider_unavailable`, so the order's saga ends."""
-
-    @field_validator("consumer_retry_delays_s")
-    @classmethod
-    def _positive_delays(cls, value: tuple[float, ...]) -> tuple[float, ...]:
-        if not value or any(delay <= 0 for delay in value):
-            raise ValueError("at least one retry delay, every one positive")
-        return value

@@ -1,11 +1,16 @@
 """The event consumer: one consumer group per service, handlers by event type, at-least-once
 delivery made effectively-once by the inbox.
 
-    consumer = EventConsumer(group="notifications", topics=["identity.user"], registry=registry,
-                             database=database, outbox=outbox, bootstrap_servers=...,
-                             retry_delays_s=(5, 60, 600))
+    consumer = EventConsumer.for_group("notifications", registry, database=database,
+                                       outbox=outbox, bootstrap_servers=...)
     app = create_app(settings, lifespan_hooks=[consumer.lifespan],
                      extra_checks=[DependencyCheck("kafka", consumer.probe)])
+
+A service names its group and nothing else: the topics it subscribes to and its retry delays
+are the group's declaration in deploy/topics.yaml (`contracts.topology`), the one place they
+live. A test that consumes with a group of its own passes a `ConsumerGroup` instead
+(`ConsumerGroup.declare(name, topics, delays)`). The constructor, which takes them one by one,
+is for servicekit's own tests.
 
 The group subscribes to its source topics and its own retry topics (`retry.py`); the group's
 retry and dead-letter topics must exist. Records are processed per partition in order, in
@@ -39,6 +44,7 @@ from opentelemetry import trace
 from opentelemetry.trace import TracerProvider
 
 from contracts.registry import TOPIC_OWNERS
+from contracts.topology import ConsumerGroup, load_topology
 from servicekit.db.engine import Database
 from servicekit.events.dead_letters import dlq_topic as default_dlq_topic
 from servicekit.events.forwarding import Forwarder
@@ -152,7 +158,44 @@ class EventConsumer:
         self._partitions: Partitions | None = None
         self._last_error: BaseException | None = None
 
+    @classmethod
+    def for_group(
+        cls,
+        group: str | ConsumerGroup,
+        registry: HandlerRegistry,
+        *,
+        database: Database,
+        outbox: Outbox,
+        bootstrap_servers: str,
+        **options: Any,
+    ) -> EventConsumer:
+        """The consumer of a group as the topic file declares it (a name): its topics, retry
+        delays and dead-letter topic; raises ValueError for a group the file does not declare.
+        A `ConsumerGroup` is used as it is: a test's own group (`ConsumerGroup.declare`), or
+        one the caller has loaded already. `options` are the constructor's tuning
+        (concurrency, batches, security)."""
+        if isinstance(group, str):
+            try:
+                group = load_topology().group(group)
+            except KeyError as error:
+                raise ValueError(error.args[0]) from None
+        return cls(
+            group=group.name,
+            topics=group.subscribes,
+            registry=registry,
+            database=database,
+            outbox=outbox,
+            bootstrap_servers=bootstrap_servers,
+            retry_delays_s=group.retry_delays_s,
+            dlq_topic=group.dlq_topic,
+            **options,
+        )
+
     # -- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def registry(self) -> HandlerRegistry:
+        return self._registry
 
     @property
     def subscribed_topics(self) -> tuple[str, ...]:

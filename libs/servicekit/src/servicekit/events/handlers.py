@@ -1,10 +1,17 @@
-"""What a service writes to react to events: one async function per event type.
+"""What a service writes to react to events: one async function per event type, with the one
+signature the consumer calls, registered as it is (no adapter in between).
 
-    registry = HandlerRegistry()
-
-    @registry.on(UserRegisteredV1)
-    async def send_welcome(session: AsyncSession, event: UserRegisteredV1, context: EventContext):
+    # handlers.py
+    async def reserve_stock(session: AsyncSession, event: OrderPlacedV1, context: EventContext):
         ...  # write state with `session`, publish follow-ups with `context.outbox.append(...)`
+
+    # consumers.py
+    registry = HandlerRegistry()
+    registry.on(OrderPlacedV1)(reserve_stock)
+    registry.on(UserRegisteredV1)(emails.welcome_new_user)  # a method: collaborators on `self`
+
+A handler that needs collaborators (a mailer, a payment provider) is a method of a small class
+built with them in `main.py`; the registry takes the bound method.
 
 The handler runs inside the consumer's transaction (inbox row, the handler's writes and any
 outbox rows commit together) and never commits. Raise `PermanentError` for an event that can

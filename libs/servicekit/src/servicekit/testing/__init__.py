@@ -6,7 +6,12 @@ the real one by contract tests) and a guard that refuses the network (`network`)
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from servicekit.testing.doubles import EventHarness, OutboxRecorder, RecordedEvent
+    from servicekit.testing.doubles import (
+        EventHarness,
+        OutboxRecorder,
+        RecordedEvent,
+        event_context,
+    )
     from servicekit.testing.events import Record, committed_offset, eventually, read_topic
     from servicekit.testing.network import NetworkRefused, refuse_network
     from servicekit.testing.tokens import AUDIENCE, ISSUER, bearer, in_process_client, new_key_ring
@@ -21,6 +26,7 @@ __all__ = [
     "RecordedEvent",
     "bearer",
     "committed_offset",
+    "event_context",
     "eventually",
     "in_process_client",
     "new_key_ring",
@@ -34,7 +40,12 @@ if not TYPE_CHECKING:
     __getattr__ = lazy_exports(
         __name__,
         {
-            "servicekit.testing.doubles": ["EventHarness", "OutboxRecorder", "RecordedEvent"],
+            "servicekit.testing.doubles": [
+                "EventHarness",
+                "OutboxRecorder",
+                "RecordedEvent",
+                "event_context",
+            ],
             "servicekit.testing.network": ["NetworkRefused", "refuse_network"],
             "servicekit.testing.events": ["Record", "committed_offset", "eventually", "read_topic"],
             "servicekit.testing.tokens": [

@@ -30,7 +30,7 @@ from servicekit.events.handlers import EventContext, HandlerRegistry
 from servicekit.events.outbox import Outbox, headers_json
 from servicekit.ids import new_id
 
-__all__ = ["EventHarness", "OutboxRecorder", "RecordedEvent"]
+__all__ = ["EventHarness", "OutboxRecorder", "RecordedEvent", "event_context"]
 
 EventT = TypeVar("EventT", bound=Event)
 
@@ -96,6 +96,24 @@ class _NoDatabase:
         )
 
 
+def event_context(
+    event: Event, outbox: Outbox, *, attempt: int = 1, source: str = "/unit-test", **envelope: Any
+) -> EventContext:
+    """What the consumer hands a handler with `event`: its envelope (a new event id and the
+    time now, unless `envelope` says otherwise), `outbox` and the `attempt`. For tests that
+    call a handler themselves, on a real session or a double."""
+    delivered = EventEnvelope(
+        id=envelope.pop("id", None) or new_id("evt"),
+        type=event.EVENT_TYPE,
+        source=source,
+        subject=event.subject(),
+        time=envelope.pop("time", None) or datetime.now(UTC),
+        data=event.model_dump_json().encode(),
+        **envelope,
+    )
+    return EventContext(delivered, outbox, attempt)
+
+
 class EventHarness:
     """Deliver events to a registry's handlers in memory, as `EventConsumer` would."""
 
@@ -121,23 +139,13 @@ class EventHarness:
         registration = self.registry.get(event.EVENT_TYPE)
         if registration is None:
             raise LookupError(f"no handler is registered for {event.EVENT_TYPE}")
-        delivered = EventEnvelope(
-            id=envelope.pop("id", None) or new_id("evt"),
-            type=event.EVENT_TYPE,
-            source=source,
-            subject=event.subject(),
-            time=envelope.pop("time", None) or datetime.now(UTC),
-            data=event.model_dump_json().encode(),
-            **envelope,
-        )
+        context = event_context(event, self.outbox, attempt=attempt, source=source, **envelope)
         # The consumer decodes the record's bytes with the handler's model; so does this.
-        decoded = registration.model.model_validate_json(delivered.data)
-        self.seen.append(delivered)
+        decoded = registration.model.model_validate_json(context.envelope.data)
+        self.seen.append(context.envelope)
         before = len(self.outbox.recorded)
         try:
-            await registration.handler(
-                self.session, decoded, EventContext(delivered, self.outbox, attempt)
-            )
+            await registration.handler(self.session, decoded, context)
         except BaseException:
             del self.outbox.recorded[before:]  # the consumer's transaction rolls back
             raise
