@@ -8,11 +8,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import pytest
 from sqlalchemy import event, text
 
 from orders.domain import HistoryEntry, OrderStatus
-from orders.repository import OrderRepository
+from orders.repository import LockedOrder, OrderRepository
 from servicekit.db import Database, transaction_time
 from servicekit.testing.events import eventually
 
@@ -34,16 +33,22 @@ def statements(database: Database) -> Iterator[list[str]]:
         event.remove(database.engine.sync_engine, "before_cursor_execute", record)
 
 
-@pytest.mark.parametrize("read", ["get", "lock"])
 async def test_an_order_is_read_with_its_lines_and_history_in_one_statement(
-    database: Database, place: PlaceOrder, read: str
+    database: Database, place: PlaceOrder
 ) -> None:
+    """Also when it is locked, and the lock reads the transaction's time along with it."""
     placed = await place()
     async with database.transaction() as session:
-        with statements(database) as sent:
-            found = await getattr(OrderRepository(session), read)(placed.id)
+        repository = OrderRepository(session)
+        with statements(database) as reading:
+            found = await repository.get(placed.id)
+        with statements(database) as locking:
+            locked = await repository.lock(placed.id)
+        assert locked is not None
+        assert locked.now == await transaction_time(session)
     assert found == placed
-    assert len(sent) == 1
+    assert locked.order == placed
+    assert (len(reading), len(locking)) == (1, 1)
 
 
 async def test_a_lock_that_waited_for_a_move_reads_the_history_that_move_wrote(
@@ -63,14 +68,16 @@ async def test_a_lock_that_waited_for_a_move_reads_the_history_that_move_wrote(
         await eventually(lambda: _someone_waits_for_a_lock(database), what="a lock wait")
     locked = await waiter
     assert locked is not None
-    assert locked.status is OrderStatus.AWAITING_PAYMENT
-    assert locked.history == (
+    assert locked.order.status is OrderStatus.AWAITING_PAYMENT
+    assert locked.order.history == (
         *placed.history,
         HistoryEntry(OrderStatus.AWAITING_PAYMENT, moved_at, "test"),
     )
 
 
-async def _lock_in_a_transaction_of_its_own(database: Database, order_id: str) -> Any:
+async def _lock_in_a_transaction_of_its_own(
+    database: Database, order_id: str
+) -> LockedOrder | None:
     async with database.transaction() as session:
         return await OrderRepository(session).lock(order_id)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,6 +12,7 @@ from sqlalchemy import (
     Column,
     ColumnElement,
     Label,
+    Row,
     Select,
     Table,
     func,
@@ -25,7 +27,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from orders.domain import HistoryEntry, Order, OrderLine, OrderStatus
 from orders.tables import OPEN_STATUSES, order_history, order_lines, orders
 
-__all__ = ["OrderRepository"]
+__all__ = ["LockedOrder", "OrderRepository"]
+
+
+@dataclass(frozen=True)
+class LockedOrder:
+    """An order `OrderRepository.lock` locked, with the time its transaction moves it at."""
+
+    order: Order
+    now: datetime
+    """The transaction's now() (servicekit.db.clock.transaction_time), read by the statement
+    that locked the order: no round trip of its own."""
 
 
 class OrderRepository:
@@ -81,11 +93,19 @@ class OrderRepository:
         found = await self._load(select(orders).where(orders.c.id == order_id))
         return found[0] if found else None
 
-    async def lock(self, order_id: str) -> Order | None:
+    async def lock(self, order_id: str) -> LockedOrder | None:
         """The order, its row locked until the transaction ends: transitions of one order
-        (consumers, the sweeper) happen one at a time."""
-        found = await self._load(select(orders).where(orders.c.id == order_id).with_for_update())
-        return found[0] if found else None
+        (consumers, the sweeper) happen one at a time. The same statement reads the
+        transaction's now(), the clock a transition is stamped with."""
+        found = await self._read(
+            select(orders, func.now().label("transaction_time"))
+            .where(orders.c.id == order_id)
+            .with_for_update()
+        )
+        if not found:
+            return None
+        row, order = found[0]
+        return LockedOrder(order, row.transaction_time)
 
     async def lock_overdue(self, limit: int) -> list[Order]:
         """Up to `limit` open orders whose deadline has passed by the database's clock,
@@ -154,15 +174,19 @@ class OrderRepository:
         )
 
     async def _load(self, statement: Select[Any]) -> list[Order]:
+        return [order for _, order in await self._read(statement)]
+
+    async def _read(self, statement: Select[Any]) -> list[tuple[Row[Any], Order]]:
         """The orders `statement` selects, each with its lines and history, in one statement:
-        two correlated subqueries aggregate them as JSON next to the order's columns."""
+        two correlated subqueries aggregate them as JSON next to the order's columns. Each
+        comes with its row, for what else `statement` selected."""
         rows = (await self._session.execute(statement.add_columns(_LINES, _HISTORY))).all()
         loaded = []
         for row in rows:
             history = row.history
             if not _agrees(row, history):
                 history = await self._history(row.id)
-            loaded.append(_order(row._mapping, _lines(row.lines), _history(history)))
+            loaded.append((row, _order(row._mapping, _lines(row.lines), _history(history))))
         return loaded
 
     async def _history(self, order_id: str) -> list[dict[str, Any]]:
