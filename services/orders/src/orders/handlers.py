@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -224,10 +224,13 @@ async def cancel_overdue_orders(session: AsyncSession, outbox: Outbox, *, limit:
     round."""
     repository = OrderRepository(session)
     overdue = await repository.lock_overdue(limit)
+    if not overdue:
+        return 0
+    now = await transaction_time(session)  # the clock the orders' deadlines were stamped with
     events: list[Event] = []
     for order in overdue:
         cancelled = await _move(
-            session, repository, order, Trigger.DEADLINE_PASSED, CAUSE_DEADLINE, "timeout"
+            session, repository, order, now, Trigger.DEADLINE_PASSED, CAUSE_DEADLINE, "timeout"
         )
         events.append(_cancelled(cancelled, "timeout"))
         log.info("order timed out", extra={"order_id": order.id, "status": order.status.value})
@@ -249,13 +252,14 @@ async def _apply(
     """Move the order as `trigger` says; the order if it reached a final state by it, None
     when it did not (also when the event did not fit and changed nothing)."""
     repository = OrderRepository(session)
-    order = await repository.lock(order_id)
-    if order is None:
+    locked = await repository.lock(order_id)
+    if locked is None:
         log.warning("event for an unknown order", extra={"order_id": order_id, "type": event_type})
         metrics.count_ignored(session, event_type, "unknown")
         return None
+    order = locked.order
     try:
-        moved = await _move(session, repository, order, trigger, event_type, reason)
+        moved = await _move(session, repository, order, locked.now, trigger, event_type, reason)
     except TransitionRefused:
         _ignore(session, order, trigger, event_type)
         return None
@@ -266,14 +270,15 @@ async def _move(
     session: AsyncSession,
     repository: OrderRepository,
     order: Order,
+    now: datetime,
     trigger: Trigger,
     cause: str,
     reason: str | None,
 ) -> Order:
     """Take the edges `trigger` allows from the order's status (raises TransitionRefused) and
-    record them; returns the order as it now is (without re-reading it)."""
+    record them, stamped `now` (the transaction's now(): the clock the order's deadline was
+    stamped with); returns the order as it now is (without re-reading it)."""
     path = steps(order.status, trigger)
-    now = await transaction_time(session)  # the clock the order's deadline was stamped with
     entries = [
         HistoryEntry(step.status, now, f"{cause} (implied reservation)" if step.implied else cause)
         for step in path

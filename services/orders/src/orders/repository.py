@@ -2,17 +2,42 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, func, insert, select, update
+from sqlalchemy import (
+    JSON,
+    Column,
+    ColumnElement,
+    Label,
+    Row,
+    Select,
+    Table,
+    func,
+    insert,
+    literal_column,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orders.domain import HistoryEntry, Order, OrderLine, OrderStatus
 from orders.tables import OPEN_STATUSES, order_history, order_lines, orders
 
-__all__ = ["OrderRepository"]
+__all__ = ["LockedOrder", "OrderRepository"]
+
+
+@dataclass(frozen=True)
+class LockedOrder:
+    """An order `OrderRepository.lock` locked, with the time its transaction moves it at."""
+
+    order: Order
+    now: datetime
+    """The transaction's now() (servicekit.db.clock.transaction_time), read by the statement
+    that locked the order: no round trip of its own."""
 
 
 class OrderRepository:
@@ -68,11 +93,19 @@ class OrderRepository:
         found = await self._load(select(orders).where(orders.c.id == order_id))
         return found[0] if found else None
 
-    async def lock(self, order_id: str) -> Order | None:
+    async def lock(self, order_id: str) -> LockedOrder | None:
         """The order, its row locked until the transaction ends: transitions of one order
-        (consumers, the sweeper) happen one at a time."""
-        found = await self._load(select(orders).where(orders.c.id == order_id).with_for_update())
-        return found[0] if found else None
+        (consumers, the sweeper) happen one at a time. The same statement reads the
+        transaction's now(), the clock a transition is stamped with."""
+        found = await self._read(
+            select(orders, func.now().label("transaction_time"))
+            .where(orders.c.id == order_id)
+            .with_for_update()
+        )
+        if not found:
+            return None
+        row, order = found[0]
+        return LockedOrder(order, row.transaction_time)
 
     async def lock_overdue(self, limit: int) -> list[Order]:
         """Up to `limit` open orders whose deadline has passed by the database's clock,
@@ -141,27 +174,94 @@ class OrderRepository:
         )
 
     async def _load(self, statement: Select[Any]) -> list[Order]:
-        heads = (await self._session.execute(statement)).all()
-        if not heads:
-            return []
-        ids = [head.id for head in heads]
-        lines: dict[str, list[OrderLine]] = defaultdict(list)
-        for row in await self._session.execute(
-            select(order_lines)
-            .where(order_lines.c.order_id.in_(ids))
-            .order_by(order_lines.c.order_id, order_lines.c.line_no)
-        ):
-            lines[row.order_id].append(
-                OrderLine(row.product_id, row.quantity, row.unit_price_cents)
+        return [order for _, order in await self._read(statement)]
+
+    async def _read(self, statement: Select[Any]) -> list[tuple[Row[Any], Order]]:
+        """The orders `statement` selects, each with its lines and history, in one statement:
+        two correlated subqueries aggregate them as JSON next to the order's columns. Each
+        comes with its row, for what else `statement` selected."""
+        rows = (await self._session.execute(statement.add_columns(_LINES, _HISTORY))).all()
+        loaded = []
+        for row in rows:
+            history = row.history
+            if not _agrees(row, history):
+                history = await self._history(row.id)
+            loaded.append((row, _order(row._mapping, _lines(row.lines), _history(history))))
+        return loaded
+
+    async def _history(self, order_id: str) -> list[dict[str, Any]]:
+        """The order's history read again, in a statement of its own (see `_agrees`)."""
+        return list(
+            (
+                await self._session.execute(select(_HISTORY).where(orders.c.id == order_id))
+            ).scalar_one()
+        )
+
+
+def _json_array(table: Table, order_by: ColumnElement[Any], *columns: Column[Any]) -> Label[Any]:
+    """A correlated subquery: the order's rows of `table` as a JSON array of objects (the
+    given columns, in `order_by` order; [] when none), labelled `lines` or `history`."""
+    fields: list[ColumnElement[Any]] = []
+    for column in columns:
+        fields += [literal_column(f"'{column.name}'"), column]
+    return (
+        select(
+            func.coalesce(
+                func.json_agg(aggregate_order_by(func.json_build_object(*fields), order_by)),
+                literal_column("'[]'::json"),
+                type_=JSON,
             )
-        history: dict[str, list[HistoryEntry]] = defaultdict(list)
-        for row in await self._session.execute(
-            select(order_history)
-            .where(order_history.c.order_id.in_(ids))
-            .order_by(order_history.c.order_id, order_history.c.id)
-        ):
-            history[row.order_id].append(HistoryEntry(OrderStatus(row.status), row.at, row.cause))
-        return [_order(head._mapping, lines[head.id], history[head.id]) for head in heads]
+        )
+        .where(table.c.order_id == orders.c.id)
+        .scalar_subquery()
+        .label(table.name.removeprefix("order_"))
+    )
+
+
+# An order's lines and history next to its columns: the order with both is one round trip
+# instead of three.
+_LINES = _json_array(
+    order_lines,
+    order_lines.c.line_no,
+    order_lines.c.product_id,
+    order_lines.c.quantity,
+    order_lines.c.unit_price_cents,
+)
+_HISTORY = _json_array(
+    order_history,
+    order_history.c.id,
+    order_history.c.status,
+    order_history.c.at,
+    order_history.c.cause,
+)
+
+
+def _agrees(row: Any, history: Sequence[dict[str, Any]]) -> bool:
+    """Whether the history read with the order ends where the order stands.
+
+    It does unless the statement locked the row after waiting for a transaction that moved
+    the order: Postgres then hands out the row's newest version, but the subqueries still see
+    the statement's snapshot, taken before that transaction committed. Every transition stamps
+    `updated_at` with the time of its last history entry, which is how that is seen; the
+    history is then read again (rare: only after a wait on the order's lock)."""
+    if not history:
+        return False
+    last = history[-1]
+    return bool(last["status"] == row.status and _timestamp(last["at"]) == row.updated_at)
+
+
+def _lines(rows: Sequence[dict[str, Any]]) -> list[OrderLine]:
+    return [OrderLine(r["product_id"], r["quantity"], r["unit_price_cents"]) for r in rows]
+
+
+def _history(rows: Sequence[dict[str, Any]]) -> list[HistoryEntry]:
+    return [HistoryEntry(OrderStatus(r["status"]), _timestamp(r["at"]), r["cause"]) for r in rows]
+
+
+def _timestamp(text: str) -> datetime:
+    """A timestamptz as json_build_object writes it (ISO 8601 with the session's offset, to
+    the microsecond), in UTC as asyncpg returns timestamps."""
+    return datetime.fromisoformat(text).astimezone(UTC)
 
 
 def _order(mapping: Any, lines: Sequence[OrderLine], history: Sequence[HistoryEntry]) -> Order:

@@ -1,0 +1,93 @@
+"""Reading an order: its row, lines and history in one statement (issue 15: fewer statements
+per saga step), and a locked order that is as new as the lock, history included."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import event, text
+
+from orders.domain import HistoryEntry, OrderStatus
+from orders.repository import LockedOrder, OrderRepository
+from servicekit.db import Database, transaction_time
+from servicekit.testing.events import eventually
+
+from .conftest import PlaceOrder
+
+
+@contextmanager
+def statements(database: Database) -> Iterator[list[str]]:
+    """The SQL statements the database's engine sends while the block runs."""
+    sent: list[str] = []
+
+    def record(*args: Any) -> None:
+        sent.append(args[2])
+
+    event.listen(database.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(database.engine.sync_engine, "before_cursor_execute", record)
+
+
+async def test_an_order_is_read_with_its_lines_and_history_in_one_statement(
+    database: Database, place: PlaceOrder
+) -> None:
+    """Also when it is locked, and the lock reads the transaction's time along with it."""
+    placed = await place()
+    async with database.transaction() as session:
+        repository = OrderRepository(session)
+        with statements(database) as reading:
+            found = await repository.get(placed.id)
+        with statements(database) as locking:
+            locked = await repository.lock(placed.id)
+        assert locked is not None
+        assert locked.now == await transaction_time(session)
+    assert found == placed
+    assert locked.order == placed
+    assert (len(reading), len(locking)) == (1, 1)
+
+
+async def test_a_lock_that_waited_for_a_move_reads_the_history_that_move_wrote(
+    database: Database, place: PlaceOrder
+) -> None:
+    """The row is re-read once the lock is granted; the history must be just as new, although
+    the waiting statement's snapshot was taken before the move committed."""
+    placed = await place()
+    async with database.transaction() as mover:
+        repository = OrderRepository(mover)
+        assert await repository.lock(placed.id) is not None
+        moved_at = await transaction_time(mover)
+        await repository.record_transition(
+            placed.id, [HistoryEntry(OrderStatus.AWAITING_PAYMENT, moved_at, "test")]
+        )
+        waiter = asyncio.create_task(_lock_in_a_transaction_of_its_own(database, placed.id))
+        await eventually(lambda: _someone_waits_for_a_lock(database), what="a lock wait")
+    locked = await waiter
+    assert locked is not None
+    assert locked.order.status is OrderStatus.AWAITING_PAYMENT
+    assert locked.order.history == (
+        *placed.history,
+        HistoryEntry(OrderStatus.AWAITING_PAYMENT, moved_at, "test"),
+    )
+
+
+async def _lock_in_a_transaction_of_its_own(
+    database: Database, order_id: str
+) -> LockedOrder | None:
+    async with database.transaction() as session:
+        return await OrderRepository(session).lock(order_id)
+
+
+async def _someone_waits_for_a_lock(database: Database) -> bool:
+    async with database.transaction() as session:
+        waiting = await session.execute(
+            text(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            )
+        )
+        return bool(waiting.scalar_one())
