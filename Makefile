@@ -2,7 +2,8 @@
 #   make up     start the platform (Postgres, Kafka, gateway, services) in the background
 #   make down   stop everything `make up` started
 #   make test   set up, start a separate test stack, run every test, stop the stack
-#   make lint   ruff, mypy (strict on libs/), import-linter, the event and HTTP contracts
+#   make lint   ruff, mypy (strict on libs/), import-linter, the per-service lists, the event
+#               and HTTP contracts
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -128,8 +129,9 @@ lint: setup
 	@$(TOOLCHAIN) ensure --for lint
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy libs/servicekit/src libs/contracts/src libs/devstack/src services/identity/src services/notifications/src services/psp/src services/payments/src services/orders/src services/catalog/src
+	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
+	$(PY) -m devstack.manifests check
 	$(PY) -m contracts check
 	$(PY) -m devstack.openapi check
 	$(PY) -m devstack.openapi breaking --oasdiff $(call tool_path,oasdiff) $(if $(OPENAPI_BASE),--base $(OPENAPI_BASE))
@@ -195,13 +197,19 @@ chaos: setup
 deploy-tools:
 	@$(TOOLCHAIN) ensure --for deploy-check
 
-# Rewrite the generated copies: the umbrella's files/platform.yaml and files/observability/, and
-# deploy/k8s's rendered manifests (after a change to deploy/routes.yaml, deploy/topics.yaml,
-# deploy/observability or the charts).
+# Rewrite what is generated: first, from the services' manifests (services/<name>/src/<name>/
+# service.toml), every per-service list (pyproject.toml's, skaffold.yaml's, the route table, the
+# topic file and its packaged copy, the umbrella chart's dependencies and values, the overlays',
+# dev-secrets.sh's: devstack.manifests), the event contracts that follow from the topic file;
+# then the umbrella's files/platform.yaml and files/observability/, and deploy/k8s's rendered
+# manifests (after a change to a manifest, deploy/observability or the charts).
 deploy-generate: setup deploy-tools
+	$(PY) -m devstack.manifests generate
+	$(PY) -m contracts generate
 	$(PY) -m devstack.charts generate --helm $(call tool_path,helm)
 
 deploy-check: setup deploy-tools
+	$(PY) -m devstack.manifests check
 	$(PY) -m devstack.charts check --helm $(call tool_path,helm)
 	$(PY) -m pytest tests/deploy -q
 

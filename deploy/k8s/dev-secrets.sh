@@ -5,7 +5,9 @@
 # psp's accounts and in payments' secret). Existing Secrets are left alone. Usage: dev-secrets.sh [namespace]
 set -euo pipefail
 namespace=${1:-flotilla-dev}
-services=(identity notifications psp catalog orders payments)
+# >>> generated services: from services/*/src/*/service.toml by make deploy-generate, do not edit
+services=(identity notifications psp payments catalog orders)
+# <<< generated services
 host=flotilla-postgres:5432
 
 kubectl get namespace "$namespace" >/dev/null 2>&1 || kubectl create namespace "$namespace"

@@ -70,6 +70,16 @@ def test_a_valid_manifest_is_read_with_its_defaults(tmp_path: Path) -> None:
     assert manifest.tokens == "jwks"
     assert manifest.http.rate_limit is None
     assert manifest.migrations
+    assert manifest.production
+
+
+def test_a_stand_in_for_the_outside_world_is_kept_out_of_production(tmp_path: Path) -> None:
+    manifest = load_manifest(
+        write(tmp_path, VALID.replace("slot = 6", "slot = 6\nproduction = false"))
+    )
+
+    assert not manifest.production
+    assert not packaged_manifest("psp").production  # the payment provider simulator
 
 
 @pytest.mark.parametrize(

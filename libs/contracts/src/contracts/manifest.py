@@ -146,6 +146,10 @@ class ServiceManifest(_Strict):
     """Extra `python -m <name> <command>`s: name → `module:async function(settings)`."""
     migrations: bool = True
     """Whether it owns a schema (`<name>/migrations`): bootstrap and the migration Job run."""
+    production: bool = True
+    """False for a stand-in of something outside the platform (psp, the payment provider
+    simulator): the local stack, dev and test run it, a production release never does, and its
+    callers reach the real thing there (values-prod.yaml's `downstreams`)."""
 
     @property
     def public(self) -> bool:
