@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
+from contracts.manifest import load_manifests
 from devstack.charts import KUBE_VERSION
 from devstack.profiles import REPO_ROOT
 from servicekit.observability.sampling import SAMPLERS, trace_sampler
@@ -19,7 +20,9 @@ UMBRELLA = REPO_ROOT / "deploy" / "helm" / "flotilla"
 SERVICE_CHART = REPO_ROOT / "deploy" / "helm" / "service"
 
 VALUES = [(), ("values-dev.yaml",), ("values-prod.yaml",)]
-SERVICES = ["identity", "notifications", "psp", "catalog", "orders", "payments"]
+MANIFESTS = load_manifests(REPO_ROOT / "services")
+SERVICES = [manifest.name for manifest in MANIFESTS]
+PRODUCTION = {manifest.name for manifest in MANIFESTS if manifest.production}
 PER_SERVICE_KINDS = {
     "Deployment", "Service", "ServiceAccount", "ConfigMap", "HorizontalPodAutoscaler",
     "PodDisruptionBudget", "NetworkPolicy", "ServiceMonitor", "Job",
@@ -181,7 +184,8 @@ def test_traces_go_to_the_collector_over_otlp_http_sampled_as_the_values_say(
     # 0 is falsy to Helm's templates: it must still reach the services as "0", not vanish.
     sets = ["global.flotilla.tracesSampler=traceidratio", "global.flotilla.tracesSamplerArg=0"]
     unsampled = _service_configs(helm_template(sets=sets))
-    assert set(prod) == set(SERVICES) - {"psp"}  # the simulator never runs in prod
+    assert set(prod) == PRODUCTION  # a simulator (psp) never runs in prod
+    assert "psp" not in PRODUCTION
     for service in SERVICES:
         assert default[service]["OTEL_TRACES_SAMPLER"] == "parentbased_always_on"
         assert "OTEL_TRACES_SAMPLER_ARG" not in default[service]

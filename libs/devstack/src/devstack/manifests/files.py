@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 
+from contracts.artifacts import packaged_topic_file
 from contracts.manifest import ServiceManifest, load_manifests
 from devstack.manifests import chart_values, delivery, platform_files, workspace
 from devstack.manifests.blocks import BlockError, sections
@@ -115,10 +116,10 @@ def _render(root: Path, shown: str, render: Callable[[str, str], str]) -> Genera
 
 
 def _packaged_topics(root: Path, topics_text: str) -> str:
-    """contracts' copy of the topic file, as `make contracts` writes it."""
+    """contracts' copy of the topic file, as `make contracts` writes it, of the expected text."""
     source = root / TOPICS
-    # packaged_topic_file reads its source: hand it the expected text, not the committed one.
-    header = platform_files.packaged_topics(source).removesuffix(source.read_text("utf-8"))
+    # packaged_topic_file reads the committed file: keep only the header it puts above it.
+    header = packaged_topic_file(source).removesuffix(source.read_text(encoding="utf-8"))
     return header + topics_text
 
 
@@ -129,8 +130,7 @@ def _stale_blocks(current: str, expected: str, shown: str) -> list[str]:
     except BlockError:
         return []
     names = [name for name in then if now.get(name) != then[name]]
-    names += [name for name in now if name not in then]
-    return names if names else []
+    return names + [name for name in now if name not in then]
 
 
 def _check_slots(manifests: Sequence[ServiceManifest]) -> None:

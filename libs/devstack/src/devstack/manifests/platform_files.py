@@ -1,21 +1,19 @@
 """The platform files every stack reads: the route table (deploy/routes.yaml), the topic file
-(deploy/topics.yaml) and its packaged copy, and the service list of the alert rules."""
+(deploy/topics.yaml), and the service list of the alert rules."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel
 
-from contracts.artifacts import packaged_topic_file
 from contracts.manifest import ServiceManifest
 from devstack.manifests.blocks import replace_blocks
 
-__all__ = ["alert_rules", "packaged_topics", "routes", "scalar", "topics"]
+__all__ = ["alert_rules", "routes", "scalar", "topics"]
 
 _DAY_MS = 86_400_000
 # The settings a topic, retry or dlq entry may override, in the topic file's order.
@@ -73,11 +71,6 @@ def topics(manifests: Sequence[ServiceManifest], text: str, where: str) -> str:
         group_entries.append(entry)
     bodies = {"topics": "".join(topic_entries), "groups": "".join(group_entries)}
     return replace_blocks(text, bodies, where)
-
-
-def packaged_topics(topics_file: Path) -> str:
-    """contracts' copy of the topic file, read by a service's image (as `make contracts`)."""
-    return packaged_topic_file(topics_file)
 
 
 def alert_rules(manifests: Sequence[ServiceManifest], text: str, where: str) -> str:
