@@ -13,10 +13,17 @@ from pathlib import Path
 import pytest
 import yaml
 
+from contracts.manifest import load_manifests
 from contracts.topology import load_topology
 from devstack.manifests import expected_files, stale_files
 from devstack.manifests.__main__ import main
-from devstack.manifests.blocks import BlockError, begin_marker, end_marker, replace_blocks
+from devstack.manifests.blocks import (
+    BlockError,
+    begin_marker,
+    end_marker,
+    replace_blocks,
+    sections,
+)
 from devstack.profiles import REPO_ROOT, profile
 from devstack.routes import load_routes
 
@@ -75,6 +82,33 @@ def check(root: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
 
 def test_the_repository_lists_every_service_as_its_manifests_say() -> None:
     assert stale_files(expected_files(REPO_ROOT)) == []
+
+
+def test_no_hand_written_line_lists_the_services() -> None:
+    """Outside the generated blocks (and the copies rendered from them), no line names every
+    service: such a list would need a hand edit for each new service."""
+    names = [m.name for m in load_manifests(REPO_ROOT / "services")]
+    rendered = (
+        "deploy/k8s/base/",
+        "deploy/k8s/overlays/dev/infra.yaml",
+        "deploy/helm/flotilla/files/",
+    )
+    candidates = [REPO_ROOT / "Makefile", REPO_ROOT / "pyproject.toml", REPO_ROOT / "skaffold.yaml"]
+    candidates += [
+        path
+        for path in sorted((REPO_ROOT / "deploy").rglob("*"))
+        if path.suffix in {".yaml", ".sh", ".txt", ".tpl", ".json"}
+        and not str(path.relative_to(REPO_ROOT)).startswith(rendered)
+    ]
+    listing = []
+    for path in candidates:
+        shown = str(path.relative_to(REPO_ROOT))
+        text = path.read_text(encoding="utf-8")
+        text = replace_blocks(text, {name: "" for name, _ in sections(text, shown)}, shown)
+        listing += [
+            f"{shown}: {line}" for line in text.splitlines() if all(n in line for n in names)
+        ]
+    assert listing == []
 
 
 def test_a_new_service_is_stale_everywhere_until_generated(
