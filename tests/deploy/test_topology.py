@@ -3,7 +3,6 @@ what each service's code serves and consumes (its app built from the chart's own
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +18,7 @@ from starlette.routing import Route
 from contracts.topology import load_topology
 from devstack.profiles import REPO_ROOT
 from devstack.routes import load_routes
+from servicekit import ServiceApp
 from servicekit.auth.keys import write_new_signing_key
 from servicekit.events.consumer import EventConsumer
 from servicekit.settings import load_settings
@@ -125,8 +125,8 @@ def apps(
             )
             for key, value in env.items():
                 patch.setenv(key, value)
-            cli = importlib.import_module(f"{service}.__main__").cli
-            built[service] = cli.build_app(load_settings(cli.settings_type))
+            app = ServiceApp.from_package(service)
+            built[service] = app.build_app(load_settings(app.settings_type))
             for key in env:
                 patch.delenv(key)
     return built

@@ -10,7 +10,6 @@ from sqlalchemy import literal_column, select
 from sqlalchemy.dialects.postgresql import insert
 
 from contracts.topology import load_topology
-from orders.consumers import CONSUMER_GROUP
 from orders.main import build_app
 from orders.settings import OrdersSettings
 from servicekit.db.engine import Database
@@ -63,7 +62,7 @@ async def test_event_ids_older_than_the_retention_are_purged_in_batches(
 def test_a_retention_shorter_than_the_redelivery_window_is_refused(
     orders_settings: OrdersSettings, database: Database
 ) -> None:
-    delays = load_topology().group(CONSUMER_GROUP).retry_delays_s
+    delays = load_topology().group("orders").retry_delays_s
     window = sum(delays) + REDELIVERY_ALLOWANCE_S
     too_short = orders_settings.model_copy(update={"inbox_retention_s": window})
     with pytest.raises(ValueError, match="must exceed the longest redelivery window"):

@@ -23,12 +23,13 @@ from contracts.values import StockLine
 from devstack.kafka import TopicSpec
 from devstack.provider_keys import provider_client, psp_api_key
 from devstack.stack import ADMIN_EMAIL, Stack
-from payments.consumers import build_consumer
+from payments.consumers import build_registry
 from payments.domain import Payment
+from payments.main import SERVICE
 from payments.provider import PspProvider
 from payments.repository import PaymentRepository
 from payments.settings import PaymentsSettings
-from servicekit import new_id
+from servicekit import ServiceContext, new_id
 from servicekit.db import Database, bootstrap_database
 from servicekit.events import OUTBOX, EventEnvelope, Outbox
 from servicekit.http import ResilientClient
@@ -145,13 +146,13 @@ class Pipeline:
         settings = settings or self.settings
         group = ConsumerGroup.declare(self.group, (self._source,), retry_delays_s)
         async with ResilientClient.from_settings("psp", settings) as client:
-            consumer = build_consumer(
-                settings,
-                self.database,
-                Outbox("payments"),
-                PspProvider(client, settings.psp_api_key),
-                group=group,
+            context = ServiceContext(
+                SERVICE.manifest, settings, self.database, Outbox("payments"), {"psp": client}
             )
+            registry = build_registry(
+                settings, PspProvider(client, settings.psp_api_key), retry_delays_s
+            )
+            consumer = SERVICE.consumer(context, registry, group=group)
             await consumer.start()
             try:
                 yield

@@ -11,7 +11,7 @@ changes that test too.
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from servicekit.app import create_app
+    from servicekit.app import LifespanHook, create_app
     from servicekit.cli import CommandFailed, ServiceCli
     from servicekit.errors import PROBLEM_JSON, ProblemError, ServiceUnavailable, problem_body
     from servicekit.health import DependencyCheck, NotReady
@@ -24,6 +24,8 @@ if TYPE_CHECKING:
         CircuitOpenError,
         CircuitState,
     )
+    from servicekit.service_app import ServiceApp
+    from servicekit.service_context import ServiceContext
     from servicekit.settings import ServiceSettings, load_settings
 
 __all__ = [
@@ -34,10 +36,13 @@ __all__ = [
     "CircuitState",
     "CommandFailed",
     "DependencyCheck",
+    "LifespanHook",
     "NotReady",
     "ProblemError",
     "ServiceApi",
+    "ServiceApp",
     "ServiceCli",
+    "ServiceContext",
     "ServiceSettings",
     "ServiceUnavailable",
     "create_app",
@@ -55,7 +60,7 @@ if not TYPE_CHECKING:
     __getattr__ = lazy_exports(
         __name__,
         {
-            "servicekit.app": ["create_app"],
+            "servicekit.app": ["LifespanHook", "create_app"],
             "servicekit.cli": ["CommandFailed", "ServiceCli"],
             "servicekit.errors": [
                 "PROBLEM_JSON",
@@ -73,6 +78,8 @@ if not TYPE_CHECKING:
                 "CircuitOpenError",
                 "CircuitState",
             ],
+            "servicekit.service_app": ["ServiceApp"],
+            "servicekit.service_context": ["ServiceContext"],
             "servicekit.settings": ["ServiceSettings", "load_settings"],
         },
     )

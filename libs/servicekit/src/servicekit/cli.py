@@ -41,26 +41,31 @@ log = logging.getLogger(__name__)
 class ServiceCli(Generic[SettingsT]):
     settings_type: type[SettingsT]
     build_app: Callable[[SettingsT], FastAPI]
-    migrations: str
-    """Alembic script location as `package:folder`, e.g. `identity:migrations`."""
+    migrations: str | None
+    """Alembic script location as `package:folder`, e.g. `identity:migrations`; None for a
+    service that owns no schema (it has no `bootstrap` command)."""
     commands: Mapping[str, Command[SettingsT]] = field(default_factory=dict)
+    program: str | None = None
+    """The name in usage lines (default: `python -m <the migrations' package>`)."""
 
     def main(self, argv: list[str] | None = None) -> int:
-        parser = argparse.ArgumentParser(prog=f"python -m {self.migrations.split(':')[0]}")
+        program = self.program or f"python -m {(self.migrations or '').split(':')[0]}"
+        parser = argparse.ArgumentParser(prog=program)
         sub = parser.add_subparsers(dest="command", required=True)
         sub.add_parser("serve", help="run the HTTP server (SIGTERM drains and exits 0)")
-        bootstrap = sub.add_parser(
-            "bootstrap",
-            help="create the role and schema (needs ADMIN_DATABASE_URL_FILE or "
-            "ADMIN_DATABASE_URL) and run migrations",
-        )
-        bootstrap.add_argument(
-            "--wait-for-database",
-            type=float,
-            default=0.0,
-            metavar="SECONDS",
-            help="retry a database that does not answer yet for up to this long (default: 0)",
-        )
+        if self.migrations is not None:
+            bootstrap = sub.add_parser(
+                "bootstrap",
+                help="create the role and schema (needs ADMIN_DATABASE_URL_FILE or "
+                "ADMIN_DATABASE_URL) and run migrations",
+            )
+            bootstrap.add_argument(
+                "--wait-for-database",
+                type=float,
+                default=0.0,
+                metavar="SECONDS",
+                help="retry a database that does not answer yet for up to this long (default: 0)",
+            )
         for name, command in self.commands.items():
             sub.add_parser(name, help=(command.__doc__ or name).strip().splitlines()[0])
         args = parser.parse_args(argv)
@@ -90,6 +95,7 @@ class ServiceCli(Generic[SettingsT]):
         return 0
 
     async def _bootstrap(self, settings: SettingsT, wait_s: float = 0.0) -> None:
+        assert self.migrations is not None  # the command exists only then
         await bootstrap_database(
             settings, admin_database_url(os.environ), self.migrations, wait_s=wait_s
         )

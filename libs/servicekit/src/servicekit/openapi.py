@@ -28,7 +28,8 @@ OPERATION_ID = re.compile(r"^[a-z][A-Za-z0-9]*$")
 
 @dataclass(frozen=True)
 class ServiceApi:
-    """What a service's main.py declares once and passes to `create_app`."""
+    """What a service declares once (its manifest's title, description and routers,
+    `ServiceApp.api`) and `create_app` serves."""
 
     title: str
     description: str

@@ -73,6 +73,11 @@ class ServiceSettings(BaseSettings):
     log_format: Literal["json", "console"] = "json"
 
     kafka_bootstrap_servers: str | None = None
+    consumer_max_concurrency: int = Field(default=8, ge=1, le=256)
+    """For a consuming service: how many records its consumer handles at once, across its
+    partitions (servicekit.events.consumer)."""
+    consumer_in_place_attempts: int = Field(default=3, ge=1, le=10)
+    """Attempts of a failing record before it moves to the next retry topic (or the DLQ)."""
     # How every Kafka client of the service authenticates (servicekit.events.kafka_security);
     # the password is read from a file (a mounted Secret), never from the environment.
     kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"

@@ -18,7 +18,6 @@ class CatalogSettings(ServiceSettings, InboxRetentionSettings):
     jwt_audience: str = "flotilla"
 
     kafka_bootstrap_servers: str
-    consumer_max_concurrency: int = Field(default=8, ge=1, le=256)
 
     product_max_age_s: int = Field(default=5, ge=0, le=3600)
     """`Cache-Control: max-age` of product reads: how stale a shown stock may be."""

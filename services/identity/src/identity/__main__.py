@@ -1,45 +1,12 @@
-"""`python -m identity {serve,bootstrap,ensure-admin}`."""
-
-from __future__ import annotations
+"""`python -m identity {serve,bootstrap,...}`: the commands its service.toml declares."""
 
 import sys
 
-from identity.handlers import ensure_admin
-from identity.main import build_app
-from identity.passwords import Passwords
-from identity.settings import IdentitySettings
-from servicekit import CommandFailed, ServiceCli
-from servicekit.db import Database
-
-
-async def ensure_admin_command(settings: IdentitySettings) -> None:
-    """create or update the admin user from ADMIN_EMAIL and ADMIN_PASSWORD"""
-    if not settings.admin_email or settings.admin_password is None:
-        raise CommandFailed("ADMIN_EMAIL and ADMIN_PASSWORD must be set")
-    database = Database.from_settings(settings)
-    try:
-        async with database.transaction() as session:
-            user = await ensure_admin(
-                session,
-                Passwords(),
-                email=settings.admin_email,
-                password=settings.admin_password.get_secret_value(),
-            )
-    finally:
-        await database.dispose()
-    print(f"admin ready: {user.email} ({user.id})")
-
-
-cli = ServiceCli(
-    settings_type=IdentitySettings,
-    build_app=build_app,
-    migrations="identity:migrations",
-    commands={"ensure-admin": ensure_admin_command},
-)
+from identity.main import SERVICE
 
 
 def main() -> None:
-    sys.exit(cli.main())
+    sys.exit(SERVICE.cli().main())
 
 
 if __name__ == "__main__":

@@ -1,22 +1,12 @@
-"""`python -m notifications {serve,bootstrap}`."""
-
-from __future__ import annotations
+"""`python -m notifications {serve,bootstrap,...}`: the commands its service.toml declares."""
 
 import sys
 
-from notifications.main import build_app
-from notifications.settings import NotificationsSettings
-from servicekit import ServiceCli
-
-cli = ServiceCli(
-    settings_type=NotificationsSettings,
-    build_app=build_app,
-    migrations="notifications:migrations",
-)
+from notifications.main import SERVICE
 
 
 def main() -> None:
-    sys.exit(cli.main())
+    sys.exit(SERVICE.cli().main())
 
 
 if __name__ == "__main__":

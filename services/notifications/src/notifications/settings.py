@@ -22,7 +22,6 @@ class NotificationsSettings(ServiceSettings, InboxRetentionSettings):
     jwt_audience: str = "flotilla"
 
     kafka_bootstrap_servers: str
-    consumer_max_concurrency: int = Field(default=8, ge=1, le=256)
 
     smtp_host: str
     smtp_port: int = Field(default=25, ge=1, le=65535)

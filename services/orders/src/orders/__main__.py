@@ -1,22 +1,12 @@
-"""`python -m orders {serve,bootstrap}`."""
-
-from __future__ import annotations
+"""`python -m orders {serve,bootstrap,...}`: the commands its service.toml declares."""
 
 import sys
 
-from orders.main import build_app
-from orders.settings import OrdersSettings
-from servicekit import ServiceCli
-
-cli = ServiceCli(
-    settings_type=OrdersSettings,
-    build_app=build_app,
-    migrations="orders:migrations",
-)
+from orders.main import SERVICE
 
 
 def main() -> None:
-    sys.exit(cli.main())
+    sys.exit(SERVICE.cli().main())
 
 
 if __name__ == "__main__":

@@ -13,12 +13,15 @@ import logging
 from collections.abc import Mapping, Sequence
 from urllib.parse import quote
 
+from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from orders.domain import ProductPrice
+from orders.settings import OrdersSettings
+from servicekit import ServiceContext
 from servicekit.http import DownstreamUnavailable, ResilientClient
 
-__all__ = ["CatalogPrices"]
+__all__ = ["CatalogPrices", "wire"]
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +29,14 @@ CATALOG = "catalog"
 
 # What catalog says for a product id it does not have (or cannot have: a malformed one).
 _UNKNOWN_STATUSES = frozenset({404, 422})
+
+
+def wire(context: ServiceContext[OrdersSettings], app: FastAPI) -> None:
+    """service.toml's `wiring`: the prices placing an order reads (`app.state.prices`), from
+    the catalog client servicekit built for the `catalog` downstream (`app.state.catalog`)."""
+    catalog = context.downstream[CATALOG]
+    app.state.catalog = catalog
+    app.state.prices = CatalogPrices(catalog)
 
 
 class _Product(BaseModel):

@@ -1,8 +1,8 @@
 """Which event runs which handler: the registry the event consumer dispatches through.
 
-The group (deploy/topics.yaml) reads catalog's `catalog.stock` and payments' `payments.payment`;
-the event types it has no handler for there (`catalog.stock.released.v1`) are skipped and
-counted by servicekit.
+The group (service.toml's `[consumer]`) reads catalog's `catalog.stock` and payments'
+`payments.payment`; the event types it has no handler for there (`catalog.stock.released.v1`)
+are skipped and counted by servicekit.
 """
 
 from __future__ import annotations
@@ -15,11 +15,16 @@ from orders.handlers import (
     on_stock_rejected,
     on_stock_reserved,
 )
+from orders.settings import OrdersSettings
+from servicekit import ServiceContext
 from servicekit.events import HandlerRegistry
 
-__all__ = ["CONSUMER_GROUP", "build_registry"]
+__all__ = ["build_registry", "handlers"]
 
-CONSUMER_GROUP = "orders"
+
+def handlers(context: ServiceContext[OrdersSettings]) -> HandlerRegistry:
+    """The registry service.toml's `[consumer]` names; the handlers need no collaborators."""
+    return build_registry()
 
 
 def build_registry() -> HandlerRegistry:

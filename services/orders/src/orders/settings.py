@@ -21,7 +21,6 @@ class OrdersSettings(ServiceSettings, DownstreamSettings, InboxRetentionSettings
     jwt_audience: str = "flotilla"
 
     kafka_bootstrap_servers: str
-    consumer_max_concurrency: int = Field(default=8, ge=1, le=256)
 
     order_deadline_s: float = Field(default=120.0, gt=0, le=86_400)
     """How long an order may take to reach a final state before it is cancelled (timeout)."""

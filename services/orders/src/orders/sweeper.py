@@ -22,10 +22,12 @@ from fastapi import FastAPI
 from orders.handlers import cancel_overdue_orders
 from orders.metrics import OVERDUE_OLDEST_AGE, OVERDUE_ORDERS
 from orders.repository import OrderRepository
+from orders.settings import OrdersSettings
+from servicekit import LifespanHook, ServiceContext
 from servicekit.db import Database
 from servicekit.events import Outbox
 
-__all__ = ["OverdueSweeper"]
+__all__ = ["OverdueSweeper", "overdue_sweeper"]
 
 log = logging.getLogger(__name__)
 
@@ -96,3 +98,15 @@ class OverdueSweeper:
                 log.warning("measuring overdue orders failed", exc_info=True)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), timeout=self.interval_s)
+
+
+def overdue_sweeper(context: ServiceContext[OrdersSettings]) -> LifespanHook:
+    """service.toml's `background`: the sweeper runs with the app."""
+    assert context.outbox is not None  # orders publishes `orders.order`
+    sweeper = OverdueSweeper(
+        context.database,
+        context.outbox,
+        interval_s=context.settings.sweep_interval_s,
+        batch_size=context.settings.sweep_batch_size,
+    )
+    return sweeper.lifespan

@@ -1,20 +1,12 @@
-"""`python -m payments {serve,bootstrap}`."""
-
-from __future__ import annotations
+"""`python -m payments {serve,bootstrap,...}`: the commands its service.toml declares."""
 
 import sys
 
-from payments.main import build_app
-from payments.settings import PaymentsSettings
-from servicekit import ServiceCli
-
-cli = ServiceCli(
-    settings_type=PaymentsSettings, build_app=build_app, migrations="payments:migrations"
-)
+from payments.main import SERVICE
 
 
 def main() -> None:
-    sys.exit(cli.main())
+    sys.exit(SERVICE.cli().main())
 
 
 if __name__ == "__main__":

@@ -26,8 +26,6 @@ class PaymentsSettings(ServiceSettings, DownstreamSettings, InboxRetentionSettin
     on every call: from the secret file `psp_api_key` in SECRETS_DIR."""
 
     kafka_bootstrap_servers: str
-    consumer_in_place_attempts: int = Field(default=3, ge=1, le=10)
-    consumer_max_concurrency: int = Field(default=8, ge=1, le=256)
 
     payment_deadline_margin_s: float = Field(default=5.0, ge=0)
     """No charge starts this close to the order's deadline (carried by the reservation): the

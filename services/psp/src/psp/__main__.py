@@ -1,18 +1,12 @@
-"""`python -m psp {serve,bootstrap}`."""
-
-from __future__ import annotations
+"""`python -m psp {serve,bootstrap,...}`: the commands its service.toml declares."""
 
 import sys
 
-from psp.main import build_app
-from psp.settings import PspSettings
-from servicekit import ServiceCli
-
-cli = ServiceCli(settings_type=PspSettings, build_app=build_app, migrations="psp:migrations")
+from psp.main import SERVICE
 
 
 def main() -> None:
-    sys.exit(cli.main())
+    sys.exit(SERVICE.cli().main())
 
 
 if __name__ == "__main__":

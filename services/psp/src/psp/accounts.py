@@ -17,15 +17,18 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Mapping
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import SecretStr
 
-from servicekit import ProblemError
+from servicekit import ProblemError, ServiceContext
 
-__all__ = ["ACCOUNT_ID", "API_KEY", "MerchantAccount", "MerchantKeys", "install_merchant_keys"]
+if TYPE_CHECKING:
+    from psp.settings import PspSettings  # which imports this module's ACCOUNT_ID and API_KEY
+
+__all__ = ["ACCOUNT_ID", "API_KEY", "MerchantAccount", "MerchantKeys", "wire"]
 
 ACCOUNT_ID = r"^acct_[a-z0-9_]{1,40}$"
 API_KEY = r"^sk_(test|live)_[A-Za-z0-9]{24,100}$"
@@ -54,8 +57,9 @@ class MerchantKeys:
         return found
 
 
-def install_merchant_keys(app: FastAPI, keys: MerchantKeys) -> None:
-    app.state.merchant_keys = keys
+def wire(context: ServiceContext[PspSettings], app: FastAPI) -> None:
+    """service.toml's `wiring`: the configured accounts, for `MerchantAccount`."""
+    app.state.merchant_keys = MerchantKeys(context.settings.api_keys)
 
 
 async def _merchant_account(

@@ -9,9 +9,15 @@ from sqlalchemy import exists, not_, select
 
 from psp.settings import PspSettings
 from psp.tables import charges, refunds
+from servicekit import LifespanHook, ServiceContext
 from servicekit.db import Database, Retention, RetentionPurger
 
-__all__ = ["charge_purger"]
+__all__ = ["charge_purger", "charge_purger_task"]
+
+
+def charge_purger_task(context: ServiceContext[PspSettings]) -> LifespanHook:
+    """service.toml's `background`: the purger runs with the app."""
+    return charge_purger(context.database, context.settings).lifespan
 
 
 def charge_purger(database: Database, settings: PspSettings) -> RetentionPurger:

@@ -11,7 +11,8 @@ signature the consumer calls, registered as it is (no adapter in between).
     registry.on(UserRegisteredV1)(emails.welcome_new_user)  # a method: collaborators on `self`
 
 A handler that needs collaborators (a mailer, a payment provider) is a method of a small class
-built with them in `main.py`; the registry takes the bound method.
+built with them in the service's `handlers(context)` factory (the one its service.toml names,
+servicekit.service_app); the registry takes the bound method.
 
 The handler runs inside the consumer's transaction (inbox row, the handler's writes and any
 outbox rows commit together) and never commits. Raise `PermanentError` for an event that can
