@@ -239,8 +239,7 @@ async def plain_post_versus_pgbench(database_url: str, requests: int, pgbench_pa
     )
     print(
         f"no goal in issue 15 for this pair: the POST path keeps {ours.per_s / base.per_s:.0%} "
-        "of what Postgres does for the same insert (pgbench's p50/p99 from its per-transaction "
-        "log, whose clock is read lazily: sub-millisecond transactions may show as 0)"
+        "of what Postgres does for the same insert (docs/performance.md)"
     )
 
 
