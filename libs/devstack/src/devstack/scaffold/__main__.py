@@ -16,7 +16,6 @@ from devstack.scaffold import generation
 from devstack.scaffold.names import NameRefused, ServiceNames, service_names
 from devstack.scaffold.render import REGISTRY, ScaffoldError, register_event, rendered_files
 from devstack.scaffold.render import write_files as write_rendered
-from devstack.toolchain import StepFailed
 from devstack.toolchain.catalog import CACHED_TOOLS, SYSTEM_TOOLS
 
 __all__ = ["main"]
@@ -71,10 +70,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         try:
             generation.run(root, steps)
-        except StepFailed as failed:
+        except generation.GenerationFailed as failed:
             print(
                 f"error: {failed}\nThe service's files are written ({len(written)}); fix the "
-                "cause and run `make contracts deploy-generate`, or delete them and start over.",
+                "cause, then run this step and the ones after it by hand:\n"
+                + "\n".join(f"  {' '.join(step.argv)}" for step in failed.remaining),
                 file=sys.stderr,
             )
             return 1

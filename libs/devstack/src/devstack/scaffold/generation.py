@@ -18,9 +18,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from devstack.toolchain import run_step
+from devstack.toolchain import StepFailed, run_step
 
-__all__ = ["Step", "generation_steps", "run"]
+__all__ = ["GenerationFailed", "Step", "generation_steps", "run"]
 
 
 @dataclass(frozen=True)
@@ -80,10 +80,21 @@ def generation_steps(
     return steps, left
 
 
+class GenerationFailed(RuntimeError):
+    """A step failed; the message has its output's tail, `remaining` that step and the rest."""
+
+    def __init__(self, message: str, remaining: Sequence[Step]) -> None:
+        super().__init__(message)
+        self.remaining = tuple(remaining)
+
+
 def run(root: Path, steps: Sequence[Step]) -> None:
-    """Run each step in `root`; raises toolchain.StepFailed with the failed step's log tail."""
-    for step in steps:
-        run_step(step.argv, what=step.what, estimate=step.estimate, cwd=root)
+    """Run each step in `root`, stopping at the first that fails (GenerationFailed)."""
+    for index, step in enumerate(steps):
+        try:
+            run_step(step.argv, what=step.what, estimate=step.estimate, cwd=root)
+        except StepFailed as failed:
+            raise GenerationFailed(str(failed), steps[index:]) from failed
 
 
 def _py(module: str, *args: str) -> tuple[str, ...]:
