@@ -38,7 +38,7 @@ def _names(name: str, **options: str) -> object:
         ("re_views", "no '-' or '_'"),
         ("r2d2", "starting with two letters"),
         ("", "not a service name"),
-        ("x" * 31, "2 to 30"),
+        ("x" * 21, "2 to 20"),
         ("async", "Python keyword"),
         ("match", "Python keyword"),
         ("json", "standard library"),
@@ -218,16 +218,23 @@ def test_a_registry_without_its_event_list_is_named(tmp_path: Path) -> None:
         register_event(tmp_path, service_names("reviews", EXISTING, TOPICS))
 
 
-def test_the_written_code_passes_ruff_once_its_imports_are_ordered(written: Path) -> None:
-    """What the scaffold runs after writing: `ruff check --fix` leaves nothing unfixed."""
+@pytest.mark.parametrize(
+    ("name", "aggregate"),
+    [("reviews", None), ("abcdefghijklmnopqrst", "uvwxyzabcdefghijklmn")],  # the longest allowed
+)
+def test_the_written_code_passes_ruff_once_its_imports_are_ordered(
+    tmp_path: Path, name: str, aggregate: str | None
+) -> None:
+    """What the scaffold runs after writing: once its imports are ordered and it is formatted,
+    ruff finds nothing, whatever the names' length."""
+    root = _repository(tmp_path)
+    options = ["--aggregate", aggregate] if aggregate else []
+    assert main(["new", name, "--root", str(root), "--files-only", *options]) == 0
     ruff = Path(sys.executable).parent / "ruff"
-    new = [
-        str(written / "services/reviews"),
-        str(written / "libs/contracts/src/contracts/reviews.py"),
-    ]
     config = ("--config", str(REPO_ROOT / "pyproject.toml"))
+    new = [str(root / "services" / name), str(root / f"libs/contracts/src/contracts/{name}.py")]
     for argv in (
-        [ruff, "check", *config, "--fix", *new],
+        [ruff, "check", *config, "--select", "I", "--fix", *new],
         [ruff, "format", *config, *new],
         [ruff, "check", *config, *new],
     ):

@@ -3,7 +3,8 @@
 Order matters, each step reading what the one before wrote:
 1. `devstack.manifests generate`: from the manifests, the route table, the topic file's entries,
    the workspace's tool lists (mypy, import-linter, isort), the chart and skaffold, dev secrets;
-2. ruff, on the new files (the import order depends on the lists step 1 wrote);
+2. ruff on the new files: their imports ordered (the order depends on the lists step 1 wrote),
+   formatted, then linted (a finding there is the template's fault);
 3. `uv lock` and `uv sync`: the new package is a workspace member, installed in `.venv`;
 4. `contracts generate`: the event's JSON Schema and the AsyncAPI document (needs the topic);
 5. `devstack.openapi generate`: the service's openapi.json and typed client (imports it);
@@ -36,7 +37,7 @@ def generation_steps(
     """The steps to run in `root`, and what is left undone (to tell the user)."""
     python = sys.executable
     ruff = str(Path(python).parent / "ruff")
-    shown = [str(path.relative_to(root)) for path in new_paths]
+    quiet = ("--quiet", *(str(path.relative_to(root)) for path in new_paths))
     steps: list[Step] = []
     left: list[str] = []
     if importlib.util.find_spec("devstack.manifests") is not None:
@@ -52,8 +53,9 @@ def generation_steps(
             "deploy/topics.yaml and the pyproject.toml lists by hand"
         )
     steps += [
-        Step("ordering and formatting the new files", (ruff, "check", "--fix", "--quiet", *shown)),
-        Step("formatting the new files", (ruff, "format", "--quiet", *shown)),
+        Step("ordering the new files' imports", (ruff, "check", "--select", "I", "--fix", *quiet)),
+        Step("formatting the new files", (ruff, "format", *quiet)),
+        Step("linting the new files", (ruff, "check", *quiet)),
         Step("adding the package to uv.lock", (str(uv), "lock"), "a few seconds"),
         Step(
             "installing it into .venv",

@@ -19,7 +19,8 @@ from contracts.manifest import ServiceManifest
 
 __all__ = ["RESERVED", "NameRefused", "ServiceNames", "service_names"]
 
-_NAME = re.compile(r"^[a-z]{2}[a-z0-9]{0,28}$")
+_NAME = re.compile(r"^[a-z]{2}[a-z0-9]{0,18}$")
+"""At most 20 characters: the template's lines that spell it twice stay within 100."""
 
 RESERVED = frozenset(
     {
@@ -148,7 +149,7 @@ def service_names(
     known_topics = set(topics) | {t for m in manifests for t in m.topics}
     if not _NAME.match(name):
         raise NameRefused(
-            f"{name!r} is not a service name: use 2 to 30 lower-case letters and digits, "
+            f"{name!r} is not a service name: use 2 to 20 lower-case letters and digits, "
             "starting with two letters (no '-' or '_': the name is a Python package and a "
             "Kubernetes name at once), e.g. reviews"
         )
@@ -181,8 +182,8 @@ def service_names(
     chosen = aggregate if aggregate is not None else _singular(name)
     if not _NAME.match(chosen):
         raise NameRefused(
-            f"aggregate {chosen!r}: use lower-case letters and digits, starting with two "
-            "letters, e.g. review"
+            f"aggregate {chosen!r}: use 2 to 20 lower-case letters and digits, starting with "
+            "two letters, e.g. review"
         )
     if (
         keyword.iskeyword(chosen)
