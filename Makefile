@@ -32,6 +32,7 @@ help:
 	@echo "make up WITHOUT=orders  the platform without one service (its routes answer 502)"
 	@echo "make restart SERVICE=orders  restart one service of the running stack (waits for /readyz)"
 	@echo "make dev SERVICE=orders  run one service from source with --reload in its place (Ctrl-C stops)"
+	@echo "make new-service NAME=reviews  a new service: route, event, subscription, migration, tests"
 	@echo "make test-unit  the fast tier: domain and handler tests, nothing started, no network"
 	@echo "make test    run every test against a separate test stack (sets everything up)"
 	@echo "make doctor  every external tool: needed by, from where, present, version"
@@ -99,6 +100,18 @@ restart: setup
 dev: setup
 	@[ -n "$(SERVICE)" ] || { echo "error: name the service: make dev SERVICE=orders" >&2; exit 2; }
 	$(DEVSTACK) dev $(SERVICE) --profile local
+
+# `make new-service NAME=reviews [AGGREGATE=review]`: a new service that works at once -- one public
+# route, one event published through the outbox, one subscription, a migration, unit and stack
+# tests, its manifest -- and everything derived from it regenerated (python -m devstack.scaffold;
+# docs/adding-a-service.md). NAME must be given on the command line (a NAME in the environment
+# is not taken for one).
+.PHONY: new-service
+new-service: setup
+	@[ "$(origin NAME)" = "command line" ] && [ -n "$(NAME)" ] || { echo "error: name the service: make new-service NAME=reviews" >&2; exit 2; }
+	@$(TOOLCHAIN) ensure --for new-service
+	$(PY) -m devstack.scaffold new "$(NAME)" $(if $(AGGREGATE),--aggregate "$(AGGREGATE)") \
+	  --uv $(call tool_path,uv) --helm $(call tool_path,helm)
 
 # The fast tier: tests marked `unit` (domain rules, handlers on servicekit.testing's doubles),
 # nothing started, any socket refused (conftest.py). `make test` runs them too.

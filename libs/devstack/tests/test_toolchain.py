@@ -132,7 +132,9 @@ def test_doctor_names_each_missing_tool_with_the_command_that_installs_it(tmp_pa
     env = {"PATH": str(empty_bin), "FLOTILLA_CACHE": str(tmp_path / "cache"), "HOME": str(tmp_path)}
     result = _toolchain("doctor", "--for", "deploy-check", env=env)
     assert result.returncode == 1
-    assert re.search(r"^helm\s+deploy-check,test,k8s\s+.*MISSING", result.stdout, re.MULTILINE)
+    assert re.search(
+        r"^helm\s+deploy-check,new-service,test,k8s\s+.*MISSING", result.stdout, re.MULTILINE
+    )
     assert "  helm: make tools TOOLS=helm" in result.stderr
     assert "  promtool: make tools TOOLS=promtool  (apt-get install prometheus)" in result.stderr
     assert "Traceback" not in result.stderr
@@ -162,6 +164,7 @@ def test_every_tool_the_makefile_locates_is_in_the_catalogue() -> None:
         ("obs-tools", "obs"),
         ("bench", "bench"),
         ("chaos", "up"),
+        ("new-service", "new-service"),
     ]:
         recipe = re.search(rf"^{re.escape(target)}:.*\n((?:\t.*\n)+)", makefile, re.MULTILINE)
         assert recipe, target

@@ -265,6 +265,8 @@ TARGETS: dict[str, tuple[str, ...]] = {
     "up": ("python3", "uv", *_STACK),
     "obs": _OBSERVABILITY,
     "deploy-check": ("python3", "uv", *_DEPLOY),
+    # the scaffold refreshes the chart's generated copies with helm (built with go)
+    "new-service": ("python3", "uv", "go", "helm"),
     "test": ("python3", "uv", *_STACK, *_OBSERVABILITY, *_DEPLOY, "oasdiff", "chromium"),
     "k8s": (
         "python3",
