@@ -11,7 +11,6 @@ import-linter over the whole workspace; and `make deploy-check`. Its stack tests
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -20,24 +19,7 @@ from pathlib import Path
 
 import pytest
 
-import servicekit
 from devstack.profiles import REPO_ROOT
-
-
-def _missing_foundations() -> list[str]:
-    """What the template is written against and this checkout may not have yet."""
-    missing = []
-    if not hasattr(servicekit, "ServiceApp"):
-        missing.append("servicekit.ServiceApp")
-    if importlib.util.find_spec("devstack.manifests") is None:
-        missing.append("devstack.manifests")
-    return missing
-
-
-pytestmark = pytest.mark.skipif(
-    bool(_missing_foundations()),
-    reason=f"the scaffold's template needs {', '.join(_missing_foundations())}",
-)
 
 # What the copy's commands must not inherit from this run: they use the copy's own virtualenv,
 # and a `make` inside `make test` would otherwise take the outer make's flags.
@@ -116,10 +98,8 @@ def test_the_workspace_is_still_clean_and_typed(copy: Path) -> None:
     tools = copy / ".venv" / "bin"
     _run([str(tools / "ruff"), "check", "."], copy)
     _run([str(tools / "ruff"), "format", "--check", "."], copy)
-    sources = ["libs/servicekit/src", "libs/contracts/src", "libs/devstack/src"]
-    services = sorted(str(p.relative_to(copy)) for p in (copy / "services").glob("*/src"))
-    assert "services/reviews/src" in services
-    _run([str(tools / "mypy"), *sources, *services], copy)
+    assert '"services/reviews/src"' in (copy / "pyproject.toml").read_text()  # mypy's files
+    _run([str(tools / "mypy")], copy)
     _run([str(tools / "lint-imports")], copy)
 
 

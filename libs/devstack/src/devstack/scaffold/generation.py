@@ -13,7 +13,6 @@ Order matters, each step reading what the one before wrote:
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -38,21 +37,9 @@ def generation_steps(
     python = sys.executable
     ruff = str(Path(python).parent / "ruff")
     quiet = ("--quiet", *(str(path.relative_to(root)) for path in new_paths))
-    steps: list[Step] = []
     left: list[str] = []
-    if importlib.util.find_spec("devstack.manifests") is not None:
-        steps.append(
-            Step(
-                "deriving the deploy files from the manifests",
-                _py("devstack.manifests", "generate"),
-            )
-        )
-    else:
-        left.append(
-            "devstack.manifests is not in this checkout: add the service to deploy/routes.yaml, "
-            "deploy/topics.yaml and the pyproject.toml lists by hand"
-        )
-    steps += [
+    steps = [
+        Step("deriving the deploy files from the manifests", _py("devstack.manifests", "generate")),
         Step("ordering the new files' imports", (ruff, "check", "--select", "I", "--fix", *quiet)),
         Step("formatting the new files", (ruff, "format", *quiet)),
         Step("linting the new files", (ruff, "check", *quiet)),
