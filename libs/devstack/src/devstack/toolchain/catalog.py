@@ -277,7 +277,7 @@ TARGETS: dict[str, tuple[str, ...]] = {
         "openssl",
         "busybox",
     ),
-    "images": ("python3", "uv", "git", "mvn", *_IMAGES),
+    "images": ("python3", "uv", "git", "mvn", "npm", "docs-assets", *_IMAGES),
 }
 
 
