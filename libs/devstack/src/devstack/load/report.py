@@ -91,7 +91,7 @@ def summary_lines(tally: Tally, rate: float, arrivals_s: float, elapsed_s: float
     started = sum(tally.journeys.values())
     per_s = started / arrivals_s if arrivals_s > 0 else 0.0
     lines = [
-        f"{started} journeys started in {arrivals_s:g} s ({per_s:.1f}/s of {rate:g}/s offered;"
+        f"{started} journeys started in {arrivals_s:.0f} s ({per_s:.1f}/s of {rate:g}/s offered;"
         f" {tally.dropped} dropped), all done after {elapsed_s:.0f} s: "
         + ", ".join(f"{name} {count}" for name, count in sorted(tally.journeys.items())),
         f"{tally.requests} requests, answers: "
