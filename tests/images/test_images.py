@@ -24,7 +24,8 @@ SERVICES = [name for name, image in CATALOGUE.items() if image.service]
 RUN_AS = {**dict.fromkeys(SERVICES, "10001"), "gateway": "101", "postgres": "999", "kafka": "1000",
           "smtp-sink": "10025", "load-generator": "10001"}  # fmt: skip
 TAG = re.compile(r"^flotilla/[a-z][a-z0-9-]*:[0-9][0-9.]*-[0-9a-f]{7}(-dirty)?$")
-SERVICE_SIZE_LIMIT = 250e6
+# Debian's Python, the virtualenv, and ~4 MB of Swagger UI's and ReDoc's files for /docs.
+SERVICE_SIZE_LIMIT = 255e6
 EXTRA_CA_DIR = Path("/usr/local/share/ca-certificates")
 _TMP = "/tmp"  # noqa: S108 - the container's /tmp, as the chart's emptyDir
 _OWNED = "rw,U"  # a tmpfs owned by the image's user, as a volume with fsGroup is
