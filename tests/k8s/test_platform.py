@@ -222,7 +222,10 @@ async def test_each_services_docs_pages_load_their_files_from_the_service(gatewa
                     assert file.startswith(f"{route.prefix}/docs-assets/"), file
                     served = await http.get(file)
                     assert served.status_code == 200, (file, served.status_code, served.text[:200])
-                    assert len(served.content) > 1000, file
+                    kind = {"js": "javascript", "css": "text/css", "png": "image/png"}
+                    wanted = kind[file.rpartition(".")[2]]
+                    assert wanted in served.headers["content-type"], (file, served.headers)
+                    assert served.content, file
 
 
 async def _stream(
