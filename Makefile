@@ -262,8 +262,9 @@ k8s-status: setup
 # NetworkPolicy where the kernel allows), then the platform on it (tests/k8s/test_platform.py):
 # `make images` (kept per commit), loaded into the cluster's containerd, the umbrella chart
 # installed with one `helm install --wait` and the dev values, the shop flow through its gateway
-# (the welcome email read from the in-cluster SMTP sink), one service's chart alone in its own
-# namespace, uninstalled; the dev kustomize overlay applied server-side, Ready, deleted
+# (the welcome email read from the in-cluster SMTP sink), each service's docs pages and their
+# files, one service's chart alone in its own namespace, uninstalled; the load generator turned
+# on, placing orders, turned off (test_load_generator.py); the dev kustomize overlay applied server-side, Ready, deleted
 # (test_kustomize.py); the prod values dry-run on the API server with the CRDs they need
 # installed (test_prod_values.py). A
 # cluster that was already up stays up; one that this target started is stopped again
@@ -287,10 +288,11 @@ k8s-test: setup k8s-packages images deploy-tools
 	exit $$rc
 
 # ---- Container images (issue 12)
-# `make images`: every image the charts reference (the six services, the dev gateway, Postgres
-# and Kafka), built with podman from Debian packages, uv's wheel and Maven Central -- no
-# registry pulls, no Docker engine (libs/devstack/src/devstack/images.py, recipes in
-# deploy/images). Installs podman, buildah and mmdebstrap when missing (`ensure --for images`);
+# `make images`: every image the charts reference (the six services with their API docs pages'
+# files, the load generator, the dev gateway, Postgres, Kafka and SMTP sink), built with podman
+# from Debian packages, uv's wheel, the npm registry (the tool cache's docs-assets entry) and
+# Maven Central -- no registry image pulls, no Docker engine
+# (libs/devstack/src/devstack/images.py, recipes in deploy/images). Installs podman, buildah and mmdebstrap when missing (`ensure --for images`);
 # the Debian root filesystem and the Kafka jars are cached with the tools. Tags are
 # <version>-<git short sha>; `python -m devstack.images list | helm-set | save <archive>` serve
 # the cluster. `make images-check`: the built images' properties (tests/images).

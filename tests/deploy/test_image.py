@@ -24,19 +24,37 @@ def _uv() -> Path:
     return found
 
 
-def _stages() -> list[str]:
-    return re.split(r"^FROM ", DOCKERFILE, flags=re.MULTILINE)[1:]
+def _stages() -> dict[str, str]:
+    """Each stage's text by its name (`FROM … AS <name>`)."""
+    stages = re.split(r"^FROM ", DOCKERFILE, flags=re.MULTILINE)[1:]
+    return {stage.split("\n", 1)[0].split(" AS ")[-1].strip(): stage for stage in stages}
 
 
-def test_final_stage_is_non_root_without_build_tools_or_healthcheck() -> None:
+def test_final_stages_are_non_root_without_build_tools_or_healthcheck() -> None:
     stages = _stages()
-    assert len(stages) >= 2
-    final = stages[-1]
-    assert re.search(r"^USER 10001", final, re.MULTILINE)
+    assert list(stages)[-1] == "service"  # the default target: `docker build` gives a service
+    runtime = stages["runtime"]
+    assert "COPY --from=build" in runtime
+    assert "/app/.venv" in runtime
     assert not re.search(r"^HEALTHCHECK", DOCKERFILE, re.MULTILINE)
-    assert not re.search(r"uv |apt-get|pip install|gcc|build-essential", final)
-    assert "COPY --from=build" in final
-    assert "/app/.venv" in final
+    for name in ("runtime", "load-generator", "service"):
+        stage = stages[name]
+        assert re.search(r"^USER 10001", stage, re.MULTILINE), name
+        assert not re.search(r"uv |apt-get|pip install|gcc|build-essential", stage), name
+    assert stages["load-generator"].startswith("runtime AS")
+    assert stages["service"].startswith("runtime AS")
+    assert '"devstack.load"' in stages["load-generator"]
+
+
+def test_service_images_carry_the_docs_pages_files() -> None:
+    # servicekit.api_docs serves /docs-assets/ from DOCS_ASSETS_DIR; never a CDN at run time.
+    service = _stages()["service"]
+    assert "COPY --from=docs-assets" in service
+    assert "/app/docs-assets" in service
+    assert "DOCS_ASSETS_DIR=/app/docs-assets" in service
+    # Docker's default fetches the files with devstack's own toolchain code (its pins).
+    fetch = _stages()["docs-assets-fetch"]
+    assert "devstack.toolchain ensure docs-assets" in fetch
 
 
 def test_build_stage_installs_only_from_the_lock_file() -> None:

@@ -43,15 +43,26 @@ def test_one_artifact_per_service_and_profiles_dev_and_prod() -> None:
     services = {
         p.name for p in (REPO_ROOT / "services").iterdir() if (p / "pyproject.toml").exists()
     }
+    built = config["build"]["artifacts"]
     artifacts = {
-        a["docker"]["buildArgs"]["SERVICE"]: a["image"] for a in config["build"]["artifacts"]
+        a["docker"]["buildArgs"]["SERVICE"]: a["image"]
+        for a in built
+        if a["docker"].get("target", "service") == "service"
     }
-    assert set(artifacts) >= services
+    assert set(artifacts) == services
     assert all(image == f"flotilla/{name}" for name, image in artifacts.items())
     release = config["deploy"]["helm"]["releases"][0]
     assert release["chartPath"] == "deploy/helm/flotilla"
     for name in artifacts:
         assert f"{name}.image.tag" in release["setValueTemplates"]
+    # The load generator: the Dockerfile's stage of that name, with the devstack package.
+    (generator,) = [a for a in built if a["docker"].get("target") == "load-generator"]
+    assert generator["image"] == "flotilla/load-generator"
+    assert generator["docker"]["buildArgs"] == {
+        "SERVICE": "devstack",
+        "PACKAGE_DIR": "libs/devstack",
+    }
+    assert "flotilla_load_generator" in release["setValueTemplates"]["loadGenerator.image"]
     profiles = {p["name"]: p for p in config["profiles"]}
     assert set(profiles) == {"dev", "prod"}
     dev = profiles["dev"]["patches"][0]["value"]

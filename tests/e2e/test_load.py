@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 
 from devstack.load.__main__ import load
+from devstack.load.report import Report
 from devstack.load.runner import Plan
 from devstack.profiles import Profile
 from devstack.stack import Stack
@@ -20,7 +21,7 @@ async def test_a_short_load_run_gets_every_answer_it_expects_and_every_order_end
 
     mix = random.Random(11)  # noqa: S311 - a traffic mix
     gateway = stack_profile.gateway_url
-    tally = await load(gateway, plan, test_stack.admin_password, mix, shown.append)
+    tally = await load(gateway, plan, test_stack.admin_password, mix, Report(shown.append))
 
     assert sum(tally.journeys.values()) > 0
     assert tally.requests > 0

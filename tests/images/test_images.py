@@ -1,8 +1,8 @@
 """What `make images` promises of every image the charts reference, checked on the images
 themselves: an immutable `<version>-<git sha>` tag, a non-root user matching the chart's
-`runAsUser`, nothing to build with in a service image, no proxy CA baked in, and each image
-doing its job when started the way its chart starts it (without a network: nothing listens on
-the host)."""
+`runAsUser`, nothing to build with in a service image, the API docs pages' files in every
+service image, no proxy CA baked in, and each image doing its job when started the way its chart
+starts it (without a network: nothing listens on the host)."""
 
 from __future__ import annotations
 
@@ -22,9 +22,10 @@ CATALOGUE = {image.name: image for image in images.catalogue()}
 SERVICES = [name for name, image in CATALOGUE.items() if image.service]
 # The chart's pod securityContext for each (deploy/helm/service, templates/dev-*.yaml).
 RUN_AS = {**dict.fromkeys(SERVICES, "10001"), "gateway": "101", "postgres": "999", "kafka": "1000",
-          "smtp-sink": "10025"}  # fmt: skip
+          "smtp-sink": "10025", "load-generator": "10001"}  # fmt: skip
 TAG = re.compile(r"^flotilla/[a-z][a-z0-9-]*:[0-9][0-9.]*-[0-9a-f]{7}(-dirty)?$")
-SERVICE_SIZE_LIMIT = 250e6
+# Debian's Python, the virtualenv, and ~4 MB of Swagger UI's and ReDoc's files for /docs.
+SERVICE_SIZE_LIMIT = 255e6
 EXTRA_CA_DIR = Path("/usr/local/share/ca-certificates")
 _TMP = "/tmp"  # noqa: S108 - the container's /tmp, as the chart's emptyDir
 _OWNED = "rw,U"  # a tmpfs owned by the image's user, as a volume with fsGroup is
@@ -47,6 +48,19 @@ def _run(image_ref: str, *args: str, entrypoint: str | None = None, timeout: flo
     )
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
+
+
+def _exit(image_ref: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """The image run read-only as its chart runs it, whatever its exit code."""
+    argv = ["podman", "run", "--rm", "--pull=never", "--network=none", "--read-only"]
+    return subprocess.run(
+        [*argv, image_ref, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=podman_env(),
+        check=False,
+    )
 
 
 def _inspect(image_ref: str, template: str) -> str:
@@ -92,6 +106,34 @@ def test_service_image_reads_the_topic_file_its_contracts_ship(service: str, rev
     found = _run(_name(service, revision), "-c", script, entrypoint="python")
     assert "site-packages/contracts/topics.yaml" in found, found
     assert "ConsumerGroup(name='payments'" in found, found
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_service_image_holds_the_docs_pages_files(service: str, revision: str) -> None:
+    # servicekit.api_docs serves these from DOCS_ASSETS_DIR: without them /docs is blank.
+    script = (
+        "import os, pathlib; root = pathlib.Path(os.environ['DOCS_ASSETS_DIR']); "
+        "print(sorted(str(p.relative_to(root)) for p in root.rglob('*') if p.is_file()))"
+    )
+    found = _run(_name(service, revision), "-c", script, entrypoint="python")
+    for name in ("swagger-ui/swagger-ui-bundle.js", "swagger-ui/swagger-ui.css",
+                 "swagger-ui/favicon-32x32.png", "redoc/redoc.standalone.js"):  # fmt: skip
+        assert f"'{name}'" in found, found
+
+
+def test_load_generator_image_refuses_bad_settings_and_names_an_absent_gateway(
+    revision: str,
+) -> None:
+    name = _name("load-generator", revision)
+    found = _run(name, "-c", "for t in uv pip gcc; do command -v $t || true; done", entrypoint="sh")
+    assert found.strip() == "", found
+    bad = _exit(name, "--rate", "0")
+    assert bad.returncode == 2
+    assert "--rate and --duration must be positive" in bad.stderr
+    # As the chart runs it: read-only, a gateway that never answers, then the reason and exit 1.
+    absent = _exit(name, "--gateway", "http://127.0.0.1:9", "--continuous", "--log-format=json")
+    assert absent.returncode == 1, absent.stdout + absent.stderr
+    assert "the gateway does not answer" in absent.stderr
 
 
 @pytest.mark.parametrize("image", list(CATALOGUE))

@@ -256,3 +256,9 @@ def install(helm: Helm) -> None:
     ordinary Job beside the release's own Kafka, so nothing waits on a hook."""
     helm.run("install", RELEASE, str(CHART), *install_flags(), "--wait", "--timeout",
              f"{INSTALL_TIMEOUT_S}s", timeout=INSTALL_TIMEOUT_S + 30)  # fmt: skip
+
+
+def seed_demo_catalog(kubectl: Kubectl, namespace: str) -> None:
+    """catalog's demo products (`python -m catalog seed-demo`: the ones not there yet)."""
+    kubectl.run("exec", "-n", namespace, "deploy/catalog", "--", "python", "-m", "catalog",
+                "seed-demo", timeout=60)  # fmt: skip

@@ -2,9 +2,10 @@
 umbrella chart installed with one plain `helm install --wait` and the dev values into a
 PodSecurity-restricted namespace, every pod Ready, orders and payments at two replicas; the
 README's shop flow through the in-cluster nginx gateway (port-forwarded to loopback), the
-welcome email read from the in-cluster SMTP sink; one service's own chart installed alone into a
-namespace of its own against the platform's Postgres; a rolling `helm upgrade` of every service
-under a stream of orders (no failed request, every order final, then `helm rollback`); a
+welcome email read from the in-cluster SMTP sink; each service's /docs and /redoc loading
+Swagger UI's and ReDoc's files from the service itself; one service's own chart installed alone
+into a namespace of its own against the platform's Postgres; a rolling `helm upgrade` of every
+service under a stream of orders (no failed request, every order final, then `helm rollback`); a
 payments pod deleted mid-stream (every order final, one payment per confirmed order); and `helm
 uninstall` leaving no workload behind.
 
@@ -33,8 +34,18 @@ import httpx
 import pytest
 
 from devstack.cluster.kubectl import Kubectl
+from devstack.routes import load_routes
 from devstack.shop import Customer, Shop, ShopError
-from tests.k8s.conftest import CHART, RELEASE, SCALED, SERVICES, Helm, diagnose, image_flags
+from tests.k8s.conftest import (
+    CHART,
+    RELEASE,
+    SCALED,
+    SERVICES,
+    Helm,
+    diagnose,
+    image_flags,
+    seed_demo_catalog,
+)
 
 ORDER_TIMEOUT_S = 60.0
 # The orders' own deadline is 2 minutes: each ends by then, cancelled if nothing else.
@@ -88,21 +99,6 @@ def gateway(
 async def shop(gateway: str) -> AsyncIterator[Shop]:
     async with httpx.AsyncClient(base_url=gateway, timeout=15.0) as http:
         yield Shop(http)
-
-
-def _seed_demo_catalog(kubectl: Kubectl, namespace: str) -> None:
-    kubectl.run(
-        "exec",
-        "-n",
-        namespace,
-        "deploy/catalog",
-        "--",
-        "python",
-        "-m",
-        "catalog",
-        "seed-demo",
-        timeout=60,
-    )
 
 
 def _sink_mail(kubectl: Kubectl, namespace: str) -> list[EmailMessage]:
@@ -179,7 +175,7 @@ def test_install_runs_every_pod_ready_in_a_restricted_namespace(
 async def test_an_order_is_confirmed_and_a_declined_card_cancels_it(
     platform: str, kubectl: Kubectl, shop: Shop
 ) -> None:
-    _seed_demo_catalog(kubectl, platform)
+    seed_demo_catalog(kubectl, platform)
     customer = await shop.sign_up("K8s Shopper")
     mug = await _mug(shop)
 
@@ -208,6 +204,28 @@ async def test_an_order_is_confirmed_and_a_declined_card_cancels_it(
         return stock if stock == before else None
 
     await _eventually(f"the mug's stock back at {before}", restocked)
+
+
+async def test_each_services_docs_pages_load_their_files_from_the_service(gateway: str) -> None:
+    """Swagger UI's and ReDoc's files are in every service image (DOCS_ASSETS_DIR, put there by
+    `make images` from the tool cache's docs-assets entry): each file /docs and /redoc name is
+    below the service's own prefix, and answers 200 through the gateway."""
+    public = [route for route in load_routes() if route.public]
+    async with httpx.AsyncClient(base_url=gateway, timeout=30.0) as http:
+        for route in public:
+            for page in ("docs", "redoc"):
+                html = await http.get(f"{route.prefix}/{page}")
+                assert html.status_code == 200, (route.prefix, page, html.status_code)
+                files = set(re.findall(r'"(/[^"]*/docs-assets/[^"]+)"', html.text))
+                assert files, f"{route.prefix}/{page} names no docs file: {html.text[:400]}"
+                for file in files:
+                    assert file.startswith(f"{route.prefix}/docs-assets/"), file
+                    served = await http.get(file)
+                    assert served.status_code == 200, (file, served.status_code, served.text[:200])
+                    kind = {"js": "javascript", "css": "text/css", "png": "image/png"}
+                    wanted = kind[file.rpartition(".")[2]]
+                    assert wanted in served.headers["content-type"], (file, served.headers)
+                    assert served.content, file
 
 
 async def _stream(

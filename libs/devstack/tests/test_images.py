@@ -13,7 +13,7 @@ import yaml
 from devstack import images
 from devstack.kafka import KAFKA_VERSION
 from devstack.profiles import REPO_ROOT
-from devstack.toolchain.catalog import UV_VERSION
+from devstack.toolchain.catalog import UV_VERSION, tools_for
 
 UMBRELLA = REPO_ROOT / "deploy" / "helm" / "flotilla"
 SERVICE_CHART = REPO_ROOT / "deploy" / "helm" / "service"
@@ -36,7 +36,14 @@ def test_every_chart_image_has_one_tag_of_version_and_revision() -> None:
     names = {ref.split(":")[0] for ref in refs}
     assert names == {
         f"flotilla/{name}"
-        for name in (*images.SERVICES, "gateway", "postgres", "kafka", "smtp-sink")
+        for name in (
+            *images.SERVICES,
+            "gateway",
+            "postgres",
+            "kafka",
+            "smtp-sink",
+            "load-generator",
+        )
     }
     assert len(refs) == len(names)
     for ref in refs:
@@ -61,10 +68,14 @@ def test_helm_values_set_keys_the_charts_have() -> None:
 def test_dev_values_select_our_images_at_their_versions() -> None:
     values, dev = _yaml(UMBRELLA / "values.yaml"), _yaml(UMBRELLA / "values-dev.yaml")
     for image in images.catalogue():
-        if not image.service:
+        if image.package_dir:  # the load generator: not dev infrastructure
+            chart_image = values["loadGenerator"]["image"]
+        elif not image.service:
             key = "smtpSink" if image.name == "smtp-sink" else image.name
             chart_image = values["devInfra"][key]["image"]
-            assert chart_image == f"{image.repository}:{image.version}"
+        else:
+            continue
+        assert chart_image == f"{image.repository}:{image.version}"
     assert dev["topics"]["job"]["image"] == f"flotilla/kafka:{KAFKA_VERSION}"
 
 
@@ -81,3 +92,14 @@ def test_dockerfile_defaults_to_the_pinned_uv_and_takes_both_base_images() -> No
     assert f"ARG UV_IMAGE=ghcr.io/astral-sh/uv:{UV_VERSION}" in dockerfile
     assert re.search(r"^ARG PYTHON_IMAGE=", dockerfile, re.MULTILINE)
     assert images.UV_VERSION == UV_VERSION
+
+
+def test_the_docs_files_image_is_the_tool_caches_pinned_entry() -> None:
+    # make images passes it as DOCS_ASSETS_IMAGE; its tag names the npm packages' versions.
+    dockerfile = (REPO_ROOT / "Dockerfile").read_text()
+    assert re.search(r"^ARG DOCS_ASSETS_IMAGE=", dockerfile, re.MULTILINE)
+    assert "FROM ${DOCS_ASSETS_IMAGE} AS docs-assets" in dockerfile
+    recipe = (images.IMAGES_DIR / "docs-assets" / "Containerfile").read_text()
+    assert "FROM scratch" in recipe
+    assert {"COPY swagger-ui/ /swagger-ui/", "COPY redoc/ /redoc/"} <= set(recipe.splitlines())
+    assert "docs-assets" in tools_for("images")

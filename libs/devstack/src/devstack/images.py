@@ -1,15 +1,17 @@
 """`make images`: every image the charts reference, built here with podman, from no registry.
 
-No registry image can be pulled on this machine, so everything starts from Debian's packages:
-a minbase root filesystem from `mmdebstrap` (cached outside the clone, see
-`devstack.toolchain`) imported as the base image, Debian's python3 on top of it for the
-services, uv assembled from its PyPI wheel, Kafka's jars from Maven Central. The services are
-built with the repository's own Dockerfile, its base images passed as build arguments (the
-same file builds from public images under Docker); the gateway, Postgres, Kafka and the dev
-cluster's SMTP sink (devstack's smtp_sink.py on Debian's aiosmtpd) from the recipes in
-`deploy/images/`. The proxy's CA bundle reaches `uv sync` as a build secret, so it
-is in no image. Builds are incremental: podman's layer cache, the Dockerfile's dependency
-layer changing only with uv.lock.
+No registry image can be pulled on this machine, so everything starts from Debian's packages: a
+minbase root filesystem from `mmdebstrap` (cached outside the clone, see `devstack.toolchain`)
+imported as the base image, Debian's python3 on top of it for the services, uv assembled from
+its PyPI wheel, Kafka's jars from Maven Central. The services are built with the repository's
+own Dockerfile, its base images passed as build arguments (the same file builds from public
+images under Docker), with the API docs pages' files (Swagger UI, ReDoc) from the tool cache's
+`docs-assets` entry as a FROM-scratch image; the load generator (`python -m devstack.load`, the
+umbrella chart's optional `loadGenerator`) from the same Dockerfile's `load-generator` stage,
+with the devstack package installed; the gateway, Postgres, Kafka and the dev cluster's SMTP
+sink (devstack's smtp_sink.py on Debian's aiosmtpd) from the recipes in `deploy/images/`. The
+proxy's CA bundle reaches `uv sync` as a build secret, so it is in no image. Builds are
+incremental: podman's layer cache, the Dockerfile's dependency layer changing only with uv.lock.
 
 Tags are `<version>-<git short sha>`: a service's version from its pyproject.toml, the others'
 from what they package (Postgres 15, Kafka, Debian's nginx). A clean tree's tags are immutable
@@ -45,7 +47,7 @@ from devstack.maven import DEPENDENCY_PLUGIN
 from devstack.podman import image_exists, image_size, podman, podman_env
 from devstack.profiles import REPO_ROOT
 from devstack.toolchain import CacheEntry, StepFailed, announce, build_once, cache_root, run_step
-from devstack.toolchain.catalog import CACHED_TOOLS, UV_VERSION
+from devstack.toolchain.catalog import CACHED_TOOLS, DOCS_ASSETS_VERSION, UV_VERSION
 
 __all__ = ["Image", "build_all", "catalogue", "helm_values", "main", "refs", "revision", "save"]
 
@@ -53,6 +55,7 @@ IMAGES_DIR = REPO_ROOT / "deploy" / "images"
 POSTGRES_MAJOR = "15"
 NGINX_VERSION = "1.22"  # Debian bookworm's nginx-light
 SMTP_SINK_VERSION = "1.4"  # Debian bookworm's python3-aiosmtpd, under devstack's smtp_sink.py
+LOAD_GENERATOR_DIR = "libs/devstack"
 SERVICES = tuple(
     sorted(p.name for p in (REPO_ROOT / "services").iterdir() if (p / "pyproject.toml").is_file())
 )
@@ -92,6 +95,8 @@ class Image:
     name: str
     version: str
     service: bool = False
+    package_dir: str = ""
+    """The workspace package built by the Dockerfile's `load-generator` stage ("" otherwise)."""
 
     @property
     def repository(self) -> str:
@@ -109,6 +114,7 @@ def catalogue() -> list[Image]:
         Image("postgres", POSTGRES_MAJOR),
         Image("kafka", KAFKA_VERSION),
         Image("smtp-sink", SMTP_SINK_VERSION),
+        Image("load-generator", _package_version(LOAD_GENERATOR_DIR), package_dir="libs/devstack"),
     ]
 
 
@@ -135,6 +141,7 @@ def helm_values(rev: str | None = None) -> dict[str, str]:
         values[f"devInfra.{name}.image"] = by_name[name].ref(rev)
     values["devInfra.smtpSink.image"] = by_name["smtp-sink"].ref(rev)
     values["topics.job.image"] = by_name["kafka"].ref(rev)  # kafka-topics.sh
+    values["loadGenerator.image"] = by_name["load-generator"].ref(rev)
     return values
 
 
@@ -158,6 +165,7 @@ def build_all() -> list[str]:
     python_ref = f"localhost/flotilla-build/python:3.11-{debian.rsplit(':', 1)[1]}"
     python = _build(IMAGES_DIR / "python", python_ref, "~20 s cold", base=debian)
     uv = _uv_image()
+    docs_assets = _docs_assets_image()
     built = []
     for image in catalogue():
         name = f"docker.io/{image.ref(rev)}"
@@ -170,13 +178,22 @@ def build_all() -> list[str]:
             f"--label=org.opencontainers.image.revision={rev}",
             f"--timestamp={commit_time}",  # same commit, same layers: same id (not on bases)
         ]
-        if image.service:
+        if image.service or image.package_dir:
             args = [
-                *("-f", str(REPO_ROOT / "Dockerfile"), f"--build-arg=SERVICE={image.name}"),
+                "-f", str(REPO_ROOT / "Dockerfile"),
                 f"--build-arg=PYTHON_IMAGE={python}",
                 f"--build-arg=UV_IMAGE={uv}",
+                f"--build-arg=DOCS_ASSETS_IMAGE={docs_assets}",
                 f"--secret=id=ca_bundle,src={_CA_BUNDLE}",
-            ]
+            ]  # fmt: skip
+            if image.service:
+                args += [f"--build-arg=SERVICE={image.name}", "--target=service"]
+            else:
+                args += [
+                    f"--build-arg=SERVICE={Path(image.package_dir).name}",
+                    f"--build-arg=PACKAGE_DIR={image.package_dir}",
+                    "--target=load-generator",
+                ]
             _build(REPO_ROOT, name, "~35 s cold, ~10 s warm", extra=[*args, *labels])
         elif image.name == "kafka":
             with _kafka_context() as context:
@@ -243,6 +260,23 @@ def _uv_image() -> str:
         return _build(context, ref, "seconds")
 
 
+def _docs_assets_image() -> str:
+    """Swagger UI's and ReDoc's files (the tool cache's `docs-assets` entry, the same files the
+    local stack serves) in a FROM-scratch image: the Dockerfile's DOCS_ASSETS_IMAGE."""
+    ref = f"localhost/flotilla-build/docs-assets:{DOCS_ASSETS_VERSION}"
+    if image_exists(ref):
+        return ref
+    entry = CACHED_TOOLS["docs-assets"].locate()
+    if entry is None:
+        raise SystemExit("make images: the docs-assets files are not in the tool cache")
+    with tempfile.TemporaryDirectory(dir=cache_root()) as tmp:
+        context = Path(tmp) / "context"
+        shutil.copytree(IMAGES_DIR / "docs-assets", context)
+        for folder in ("swagger-ui", "redoc"):
+            shutil.copytree(entry / folder, context / folder)
+        return _build(context, ref, "seconds")
+
+
 @contextlib.contextmanager
 def _kafka_context() -> Iterator[Path]:
     """A build context: the recipe, the log4j config, and the jars resolved by Maven."""
@@ -276,7 +310,11 @@ def _smtp_sink_context() -> Iterator[Path]:
 
 
 def _pyproject_version(service: str) -> str:
-    data = tomllib.loads((REPO_ROOT / "services" / service / "pyproject.toml").read_text())
+    return _package_version(f"services/{service}")
+
+
+def _package_version(folder: str) -> str:
+    data = tomllib.loads((REPO_ROOT / folder / "pyproject.toml").read_text())
     return str(data["project"]["version"])
 
 

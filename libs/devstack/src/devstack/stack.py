@@ -22,6 +22,7 @@ import httpx
 
 from contracts.acls import service_grants, service_principals
 from contracts.topology import load_topology
+from devstack.accounts import ADMIN_EMAIL
 from devstack.gateway import Gateway
 from devstack.jaeger import JaegerServer
 from devstack.kafka import KafkaBroker, TopicSpec
@@ -43,7 +44,6 @@ __all__ = [
 ]
 
 DATABASE = "flotilla"
-ADMIN_EMAIL = "admin@flotilla.local"
 IDENTITY = "identity"
 CATALOG = "catalog"
 

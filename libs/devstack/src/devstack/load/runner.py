@@ -1,33 +1,42 @@
-"""Arrivals at a fixed rate for a bounded time, live progress, and the summary.
+"""Arrivals at a fixed rate, for a bounded time or until stopped, with progress snapshots.
 
 Arrivals are a Poisson process at `Plan.rate` journeys per second (exponential gaps from the
 run's random generator), open loop: a journey still waiting on an answer never delays the next
 arrival. At most `Plan.max_in_flight` journeys run at once; arrivals beyond that are counted as
-dropped instead of piling up without bound. When the time is up no journey starts, and the ones
-in flight finish (an order is followed until it is final, at most `journeys.FOLLOW_FOR_S`).
+dropped instead of piling up without bound. When the time is up (`Plan.duration_s`), or the
+`stop` event is set (a continuous run told to stop: SIGTERM in a pod), no journey starts, and
+the ones in flight finish (an order is followed until it is final, at most
+`journeys.FOLLOW_FOR_S`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from devstack.load.journeys import FOLLOW_FOR_S, Shelf
-from devstack.load.tally import Tally, percentile
+from devstack.load.report import Report, progress
+from devstack.load.tally import Tally
 from devstack.load.traffic import Traffic
 
-__all__ = ["Journey", "Plan", "run", "summary"]
+__all__ = ["DRAIN_S", "Journey", "Plan", "run"]
 
 Journey = Callable[[Traffic, Shelf], Awaitable[object]]
+
+DRAIN_S = FOLLOW_FOR_S + 15
+"""The longest wait for the journeys in flight when arrivals stop."""
 
 
 @dataclass(frozen=True)
 class Plan:
     rate: float
     """Journeys started per second, on average."""
-    duration_s: float
+    duration_s: float | None
+    """Seconds of arrivals; None: until stopped."""
     progress_every_s: float = 1.0
     max_in_flight: int = 500
 
@@ -37,10 +46,13 @@ async def run(
     shelf: Shelf,
     journeys: Mapping[str, tuple[Journey, float]],
     plan: Plan,
-    show: Callable[[str], None],
-) -> Tally:
-    """Drive the journeys for `plan.duration_s`, show progress, return the tally."""
+    report: Report,
+    stop: asyncio.Event | None = None,
+) -> tuple[Tally, float]:
+    """Drive the journeys until the plan's time is up or `stop` is set, reporting progress;
+    return the tally and the seconds of arrivals."""
     tally = traffic.tally
+    stop = stop or asyncio.Event()
     names = list(journeys)
     weights = [weight for _, weight in journeys.values()]
     in_flight: set[asyncio.Task[object]] = set()
@@ -48,10 +60,10 @@ async def run(
     next_arrival = started
     next_progress = started + plan.progress_every_s
     last_progress = started
-    end = started + plan.duration_s
-    while (now := time.monotonic()) < end:
+    end = started + plan.duration_s if plan.duration_s is not None else math.inf
+    while (now := time.monotonic()) < end and not stop.is_set():
         if now >= next_progress:
-            show(_progress_line(tally, now - started, now - last_progress, len(in_flight)))
+            report.progress(progress(tally, now - started, now - last_progress, len(in_flight)))
             last_progress, next_progress = now, next_progress + plan.progress_every_s
         if now >= next_arrival:
             next_arrival += shelf.rng.expovariate(plan.rate)
@@ -64,59 +76,18 @@ async def run(
             in_flight.add(task)
             task.add_done_callback(in_flight.discard)
             continue
-        await asyncio.sleep(max(0.0, min(next_arrival, next_progress, end) - now))
+        wake = min(next_arrival, next_progress, end) - now
+        with contextlib.suppress(TimeoutError):  # woken by the stop, or at the next event
+            await asyncio.wait_for(stop.wait(), timeout=max(0.0, wake))
+    arrivals_s = time.monotonic() - started
     if in_flight:
-        show(f"time is up: waiting for {len(in_flight)} journeys in flight to finish")
-        done, pending = await asyncio.wait(set(in_flight), timeout=FOLLOW_FOR_S + 15)
+        report.note(f"arrivals stopped: waiting for {len(in_flight)} journeys in flight to finish")
+        done, pending = await asyncio.wait(set(in_flight), timeout=DRAIN_S)
         for task in pending:
             task.cancel()
         if pending:
             tally.orders["abandoned at the end"] += len(pending)
         for task in done:
             if not task.cancelled() and task.exception() is not None:
-                show(f"a journey failed: {task.exception()!r}")
-    return tally
-
-
-def _progress_line(tally: Tally, elapsed: float, window_s: float, in_flight: int) -> str:
-    window = tally.take_window()
-    latencies = sorted(window.latencies_ms)
-    rate = len(latencies) / window_s if window_s > 0 else 0.0
-    orders = " ".join(f"{status} {count}" for status, count in sorted(tally.orders.items()))
-    return (
-        f"{elapsed:6.0f}s  {rate:6.1f} req/s  p50 {percentile(latencies, 50):6.1f} ms"
-        f"  p99 {percentile(latencies, 99):7.1f} ms  failed {window.failures:<3d}"
-        f"  in flight {in_flight:<4d} orders: {orders or '-'}"
-    )
-
-
-def summary(tally: Tally, plan: Plan, elapsed_s: float) -> list[str]:
-    """The run in a few lines: journeys, each operation's latencies, answers, orders."""
-    started = sum(tally.journeys.values())
-    lines = [
-        f"{started} journeys started in {plan.duration_s:g} s ({started / plan.duration_s:.1f}/s"
-        f" of {plan.rate:g}/s offered; {tally.dropped} dropped), all done after "
-        f"{elapsed_s:.0f} s: "
-        + ", ".join(f"{name} {count}" for name, count in sorted(tally.journeys.items())),
-        f"{tally.requests} requests, answers: "
-        + ", ".join(f"{answer}: {count}" for answer, count in sorted(tally.answers.items())),
-        "",
-        f"{'operation':30}{'count':>8}{'shed':>6}{'failed':>8}{'p50 ms':>9}{'p95 ms':>9}"
-        f"{'p99 ms':>9}{'max ms':>9}",
-    ]
-    for operation, values in sorted(tally.latencies_ms.items()):
-        ordered = sorted(values)
-        lines.append(
-            f"{operation:30}{len(ordered):8d}{tally.shed[operation]:6d}"
-            f"{tally.failures[operation]:8d}"
-            + "".join(f"{percentile(ordered, q):9.1f}" for q in (50, 95, 99, 100))
-        )
-    if tally.orders:
-        final = sorted(tally.order_final_ms)
-        lines += [
-            "",
-            "orders: " + ", ".join(f"{s} {n}" for s, n in sorted(tally.orders.items())),
-            f"POST → final state: p50 {percentile(final, 50):.0f} ms, "
-            f"p99 {percentile(final, 99):.0f} ms ({len(final)} final orders)",
-        ]
-    return lines
+                report.note(f"a journey failed: {task.exception()!r}")
+    return tally, arrivals_s

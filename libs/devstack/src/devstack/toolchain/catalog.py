@@ -287,7 +287,7 @@ TARGETS: dict[str, tuple[str, ...]] = {
         "openssl",
         "busybox",
     ),
-    "images": ("python3", "uv", "git", "mvn", *_IMAGES),
+    "images": ("python3", "uv", "git", "mvn", "npm", "docs-assets", *_IMAGES),
     "bench": ("python3", "uv", *_STACK, "pgbench"),
 }
 
