@@ -9,7 +9,8 @@
 
 Servers run as their own processes (bench/http_servers.py); load comes from a minimal
 keep-alive HTTP/1.1 client on asyncio streams, so the load generator costs little of the two
-cores. Run by `make bench` against the bench stack's Postgres.
+cores. Run by `make bench` against the bench stack's Postgres; `--profile dev-a` (any profile
+whose Postgres runs) measures against another stack's.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from devstack.process import free_port
-from devstack.profiles import profile
+from devstack.profiles import profile, profile_names
 from devstack.stack import Stack
 from servicekit.db.bootstrap import ensure_role_and_schema, role_spec
 from servicekit.http.client import ResilientClient
@@ -244,7 +245,8 @@ async def idempotent_versus_plain(database_url: str, requests: int) -> None:
     print(
         f"statements per request: idempotent {with_key.total} ({with_key.in_transaction} in the "
         f"handler's transaction + {with_key.total - with_key.in_transaction} look-up before it), "
-        f"without {without.total} ({without.in_transaction} in the transaction)"
+        f"without {without.total} ({without.in_transaction} in the transaction); connections "
+        f"checked out: idempotent {with_key.checkouts}, without {without.checkouts}"
     )
     extra = with_key.in_transaction - without.in_transaction
     print(
@@ -257,6 +259,7 @@ async def idempotent_versus_plain(database_url: str, requests: int) -> None:
 class Statements:
     total: int = 0
     in_transaction: int = 0
+    checkouts: int = 0
 
 
 async def count_statements(database_url: str) -> tuple[Statements, Statements]:
@@ -275,11 +278,17 @@ async def count_statements(database_url: str) -> tuple[Statements, Statements]:
     def on_execute(conn: object, cursor: object, statement: str, *args: object) -> None:
         if current:
             current[0].total += 1
-            # The key's look-up runs on a connection of its own, before the transaction.
+            # The key's look-up runs before the transaction (in autocommit).
             if "FROM idempotency_records" not in statement:
                 current[0].in_transaction += 1
 
-    sa_event.listen(app.state.database.engine.sync_engine, "before_cursor_execute", on_execute)
+    def on_checkout(*args: object) -> None:
+        if current:
+            current[0].checkouts += 1
+
+    engine = app.state.database.engine.sync_engine
+    sa_event.listen(engine, "before_cursor_execute", on_execute)
+    sa_event.listen(engine.pool, "checkout", on_checkout)
     async with LifespanManager(app) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
@@ -330,8 +339,8 @@ async def resilient_versus_raw(requests: int) -> None:
     )
 
 
-async def run(requests: int) -> None:
-    stack = Stack(profile("bench"))
+async def run(requests: int, profile_name: str) -> None:
+    stack = Stack(profile(profile_name))
     database_url = await prepare_database(stack)
     await stack_versus_bare(database_url, requests, sampler_ratio=1.0)
     await stack_versus_bare(database_url, requests, sampler_ratio=0.1)
@@ -342,8 +351,15 @@ async def run(requests: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=6_000)
+    parser.add_argument(
+        "--profile",
+        default="bench",
+        choices=profile_names(),
+        help="the stack whose Postgres the servers use (only its Postgres must run; "
+        "default: bench, which `make bench` starts)",
+    )
     args = parser.parse_args()
-    asyncio.run(run(args.requests))
+    asyncio.run(run(args.requests, args.profile))
 
 
 if __name__ == "__main__":
