@@ -147,7 +147,8 @@ async def idempotent_versus_plain(database_url: str, requests: int) -> None:
     print(
         f"statements per request: idempotent {with_key.total} ({with_key.in_transaction} in the "
         f"handler's transaction + {with_key.total - with_key.in_transaction} look-up before it), "
-        f"without {without.total} ({without.in_transaction} in the transaction)"
+        f"without {without.total} ({without.in_transaction} in the transaction); connections "
+        f"checked out: idempotent {with_key.checkouts}, without {without.checkouts}"
     )
     extra = with_key.in_transaction - without.in_transaction
     print(f"goal: at most one extra statement in the transaction: {_verdict(extra <= 1)} ({extra})")
@@ -157,6 +158,7 @@ async def idempotent_versus_plain(database_url: str, requests: int) -> None:
 class Statements:
     total: int = 0
     in_transaction: int = 0
+    checkouts: int = 0
 
 
 async def count_statements(database_url: str) -> tuple[Statements, Statements]:
@@ -175,11 +177,17 @@ async def count_statements(database_url: str) -> tuple[Statements, Statements]:
     def on_execute(conn: object, cursor: object, statement: str, *args: object) -> None:
         if current:
             current[0].total += 1
-            # The key's look-up runs on a connection of its own, before the transaction.
+            # The key's look-up runs before the transaction (in autocommit).
             if "FROM idempotency_records" not in statement:
                 current[0].in_transaction += 1
 
-    sa_event.listen(app.state.database.engine.sync_engine, "before_cursor_execute", on_execute)
+    def on_checkout(*args: object) -> None:
+        if current:
+            current[0].checkouts += 1
+
+    engine = app.state.database.engine.sync_engine
+    sa_event.listen(engine, "before_cursor_execute", on_execute)
+    sa_event.listen(engine.pool, "checkout", on_checkout)
     async with LifespanManager(app) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:

@@ -147,6 +147,19 @@ async def test_the_callers_budget_header_shortens_the_deadline(client: httpx.Asy
     assert "0.05" in str(body["detail"])
 
 
+async def test_concurrent_requests_are_each_cut_at_their_own_deadline(
+    client: httpx.AsyncClient,
+) -> None:
+    # Deadlines due in the same slot share a timer, others have their own: every one is cut.
+    budgets_ms = (30, 30, 35, 120, 200)
+    responses = await asyncio.gather(
+        *(client.get("/slow", headers={"x-request-budget-ms": str(ms)}) for ms in budgets_ms)
+    )
+    for ms, response in zip(budgets_ms, responses, strict=True):
+        body = _assert_problem(response, 504)
+        assert f"{ms / 1000:.3g} s" in str(body["detail"])
+
+
 async def test_every_response_carries_the_request_id_given_or_made(
     client: httpx.AsyncClient,
 ) -> None:

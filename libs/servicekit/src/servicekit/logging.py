@@ -66,6 +66,13 @@ def configure_logging(service: str, version: str, level: str, fmt: str) -> None:
         handler.setFormatter(JsonFormatter(service, version))
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    # Neither format reads the caller's file and line, the thread or the process, so records
+    # skip collecting them: the logging HOWTO's "Optimization" section names these switches.
+    # It is a few microseconds per line, and the access log writes a line per sampled request.
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

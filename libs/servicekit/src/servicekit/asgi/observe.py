@@ -14,13 +14,15 @@ of them for its trouble. Metrics count every request.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
 
-from opentelemetry import trace
+from opentelemetry import context, trace
+from opentelemetry.context import Context
 from opentelemetry.propagate import extract
-from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
+from prometheus_client import Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from servicekit.errors import send_problem
@@ -44,23 +46,27 @@ class ObserveRequests:
         self.app = app
         self.tracer = tracer
         self.slow_request_s = slow_request_s
+        # The metrics' labelled children, looked up once per label set rather than through
+        # prometheus_client's `labels()` (a lock and argument checks) on every request.
+        self._active: dict[str, Gauge] = {}
+        self._durations: dict[tuple[str, str, int], Histogram] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         if scope["path"] in _UNTRACED_PATHS:
-            await self._observe(scope, receive, send)
+            await self._observe(scope, receive, send, None)
             return
         method: str = scope["method"]
-        parent = extract(
-            {
-                name.decode(): value.decode("latin-1")
-                for name, value in scope["headers"]
-                if name in _TRACE_HEADERS
-            }
-        )
-        with self.tracer.start_as_current_span(
+        carrier: dict[str, str] | None = None
+        for name, value in scope["headers"]:
+            if name in _TRACE_HEADERS:
+                carrier = carrier or {}
+                carrier[name.decode()] = value.decode("latin-1")
+        # Without trace headers there is nothing to extract: the parent is an empty context.
+        parent = extract(carrier) if carrier else Context()
+        span = self.tracer.start_span(
             method,
             context=parent,
             kind=SpanKind.SERVER,
@@ -72,17 +78,24 @@ class ObserveRequests:
             },
             record_exception=False,
             set_status_on_exception=False,
-        ) as span:
-            status = await self._observe(scope, receive, send)
-            route = _route(scope)
-            if route != _UNMATCHED_ROUTE:
-                span.update_name(f"{method} {route}")
-                span.set_attribute("http.route", route)
-            span.set_attribute("http.response.status_code", status)
-            if status >= 500:
-                span.set_status(Status(StatusCode.ERROR))
+        )
+        # What `start_as_current_span` does, without its two context-manager layers.
+        token = context.attach(trace.set_span_in_context(span))
+        try:
+            status = await self._observe(scope, receive, send, span)
+            if span.is_recording():  # an unsampled span keeps nothing set on it
+                route = _route(scope)
+                if route != _UNMATCHED_ROUTE:
+                    span.update_name(f"{method} {route}")
+                    span.set_attribute("http.route", route)
+                span.set_attribute("http.response.status_code", status)
+                if status >= 500:
+                    span.set_status(Status(StatusCode.ERROR))
+        finally:
+            context.detach(token)
+            span.end()
 
-    async def _observe(self, scope: Scope, receive: Receive, send: Send) -> int:
+    async def _observe(self, scope: Scope, receive: Receive, send: Send, span: Span | None) -> int:
         """Run the app; returns the response status."""
         request_id = _request_id(scope)
         token = request_id_var.set(request_id)
@@ -90,7 +103,10 @@ class ObserveRequests:
         status = 500
         response_started = False
         logged = False
-        active = HTTP_ACTIVE_REQUESTS.labels(method)
+        active = self._active.get(method)
+        if active is None:
+            active = self._active[method] = HTTP_ACTIVE_REQUESTS.labels(method)
+        sampled_trace = None if span is None else _sampled_trace_id(span)
         started = time.perf_counter()
 
         def record() -> None:
@@ -100,8 +116,11 @@ class ObserveRequests:
             logged = True
             elapsed = time.perf_counter() - started
             route = _route(scope)
-            sampled_trace = _sampled_trace_id()
-            HTTP_REQUEST_DURATION.labels(route, method, str(status)).observe(
+            durations = self._durations.get((route, method, status))
+            if durations is None:
+                durations = HTTP_REQUEST_DURATION.labels(route, method, str(status))
+                self._durations[(route, method, status)] = durations
+            durations.observe(
                 elapsed, exemplar=None if sampled_trace is None else {"trace_id": sampled_trace}
             )
             if scope["path"] not in _QUIET_PATHS and (
@@ -143,8 +162,7 @@ class ObserveRequests:
             await self.app(scope, receive, send_with_request_id)
         except Exception as error:
             error_log.exception("unhandled error", extra={"http_route": _route(scope)})
-            span = trace.get_current_span()
-            if span.is_recording():
+            if span is not None and span.is_recording():
                 span.record_exception(error)
             if not response_started:
                 status = 500
@@ -161,20 +179,21 @@ class ObserveRequests:
         return status
 
 
-def _sampled_trace_id() -> str | None:
+def _sampled_trace_id(span: Span) -> str | None:
     """The sampled trace the request belongs to: its latency sample's exemplar (a dashboard
     jumps from a slow bucket straight to one of its traces) and the reason to log it."""
-    context = trace.get_current_span().get_span_context()
-    if not (context.is_valid and context.trace_flags.sampled):
+    span_context = span.get_span_context()
+    if not (span_context.is_valid and span_context.trace_flags.sampled):
         return None
-    return format(context.trace_id, "032x")
+    return format(span_context.trace_id, "032x")
 
 
 def _request_id(scope: Scope) -> str:
     for name, value in scope["headers"]:
         if name == b"x-request-id" and _REQUEST_ID.match(value):
             return bytes(value).decode()
-    return uuid.uuid4().hex
+    # 128 random bits as 32 hex digits, the length of a uuid4's hex without building a UUID.
+    return os.urandom(16).hex()
 
 
 def _route(scope: Scope) -> str:

@@ -16,15 +16,20 @@ from sqlalchemy import (
     Column,
     DateTime,
     Index,
+    Interval,
     LargeBinary,
     MetaData,
+    Select,
     SmallInteger,
     String,
     Table,
+    TextClause,
+    bindparam,
     func,
     select,
+    text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 __all__ = [
@@ -87,17 +92,21 @@ class StoredResponse:
 async def find_record(
     connection: AsyncConnection, principal: str, key: str
 ) -> StoredResponse | None:
-    """The live (unexpired) record for the key, as committed right now."""
-    table = IDEMPOTENCY_RECORDS
-    row = (
-        await connection.execute(
-            select(table.c.fingerprint, table.c.status_code, table.c.headers, table.c.body).where(
-                table.c.principal == principal,
-                table.c.key == key,
-                table.c.expires_at > func.now(),
-            )
-        )
-    ).first()
+    """The live (unexpired) record for the key, as committed right now.
+
+    One statement in autocommit, outside any transaction: no `BEGIN`/`ROLLBACK` around it, so
+    the look-up costs one round trip and the connection can go on to the request's own
+    transaction (it is left in its default isolation level, with no transaction open).
+    """
+    default_isolation = connection.default_isolation_level
+    await connection.execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        row = (await connection.execute(_FIND, {"principal": principal, "key": key})).first()
+    finally:
+        # Ends SQLAlchemy's autobegun block (nothing is sent in autocommit); a rollback, so
+        # that a connection the statement broke is released rather than raising again.
+        await connection.rollback()
+        await connection.execution_options(isolation_level=default_isolation)
     if row is None:
         return None
     return StoredResponse(row.fingerprint, row.status_code, dict(row.headers), bytes(row.body))
@@ -111,24 +120,49 @@ async def insert_record(
     A concurrent transaction that holds the same key uncommitted makes this statement wait
     (up to the connection's lock_timeout). An expired record still in the table is replaced.
     """
-    table = IDEMPOTENCY_RECORDS
-    values = {
+    parameters = {
         "principal": principal,
         "key": key,
         "fingerprint": response.fingerprint,
         "status_code": response.status_code,
         "headers": response.headers,
         "body": response.body,
-        "created_at": func.now(),
-        "expires_at": func.now() + ttl,
+        "ttl": ttl,
     }
-    inserting = insert(table).values(values)
-    replaced = {
-        name: inserting.excluded[name] for name in values if name not in ("principal", "key")
-    }
-    statement = inserting.on_conflict_do_update(
-        index_elements=[table.c.principal, table.c.key],
-        set_=replaced,
-        where=table.c.expires_at <= func.now(),
-    ).returning(table.c.key)
-    return (await session.execute(statement)).first() is not None
+    return (await session.execute(_INSERT, parameters)).first() is not None
+
+
+def _find_statement() -> Select[tuple[str, int, dict[str, str], bytes]]:
+    table = IDEMPOTENCY_RECORDS
+    return select(table.c.fingerprint, table.c.status_code, table.c.headers, table.c.body).where(
+        table.c.principal == bindparam("principal"),
+        table.c.key == bindparam("key"),
+        table.c.expires_at > func.now(),
+    )
+
+
+def _insert_statement() -> TextClause:
+    """Written as SQL text on purpose: SQLAlchemy never caches the compiled form of its
+    PostgreSQL `insert()` (the dialect's Insert opts out of the statement cache), so building
+    the `ON CONFLICT` statement with it compiled it afresh on every request. A text statement
+    is compiled once and reused; every value is a bound parameter."""
+    return text(
+        """INSERT INTO idempotency_records (principal, key, fingerprint, status_code, headers, body,
+            created_at, expires_at)
+        VALUES (:principal, :key, :fingerprint, :status_code, :headers, :body, now(),
+            now() + :ttl)
+        ON CONFLICT (principal, key) DO UPDATE SET fingerprint = excluded.fingerprint,
+            status_code = excluded.status_code, headers = excluded.headers,
+            body = excluded.body, created_at = excluded.created_at,
+            expires_at = excluded.expires_at
+        WHERE idempotency_records.expires_at <= now()
+        RETURNING key"""
+    ).bindparams(
+        bindparam("headers", type_=JSONB),
+        bindparam("body", type_=LargeBinary),
+        bindparam("ttl", type_=Interval),
+    )
+
+
+_FIND = _find_statement()
+_INSERT = _insert_statement()

@@ -2,9 +2,10 @@
 
     router = APIRouter(route_class=IdempotentRoute)
 
-A request with a key is first looked up, outside any transaction: a live record with the same
-fingerprint is replayed (`Idempotent-Replayed: true`), one with another fingerprint is a 422.
-Otherwise the route runs in a transaction opened here — the same one its `SessionDep` gets —
+A request with a key is first looked up, outside any transaction (one statement in autocommit, on
+the connection the request then keeps): a live record with the same fingerprint is replayed
+(`Idempotent-Replayed: true`), one with another fingerprint is a 422. Otherwise the route runs
+in a transaction opened here on that same connection — the one its `SessionDep` gets —
 and its 2xx response is inserted as the key's record as the last statement before commit, so
 the record and the handler's writes commit together or not at all. A concurrent duplicate in
 the same process waits before running anything (`key_locks`); one in another replica runs,
@@ -25,6 +26,7 @@ from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute
 
@@ -133,36 +135,40 @@ async def _handle(request: Request, handler: Handler) -> Response:
 async def _handle_alone(
     request: Request, handler: Handler, scope: str, key: str, fingerprint: str
 ) -> Response:
-    """The request's key handled as the only one with that key in this process."""
+    """The request's key handled as the only one with that key in this process.
+
+    One connection serves the whole request: the look-up (one statement in autocommit), then
+    the handler's transaction, and any replay or stored 4xx after it."""
     database: Database = request.app.state.database
     ttl = timedelta(seconds=request.app.state.settings.idempotency_ttl_s)
     async with database.engine.connect() as connection:
         stored = await find_record(connection, scope, key)
-    if stored is not None:
-        return _replay(stored, fingerprint, "replayed")
-
-    try:
-        return await _run_and_store(request, handler, database, scope, key, fingerprint, ttl)
-    except _LostRace:
-        return await _replay_winner(database, scope, key, fingerprint)
-    except DBAPIError as error:
-        if getattr(error.orig, "sqlstate", None) != _LOCK_NOT_AVAILABLE:
-            raise
-        raise _in_progress() from None
-    except (ProblemError, StarletteHTTPException, RequestValidationError) as error:
-        rendered = await _render(request, error)
-        if rendered.status_code not in _DETERMINISTIC_CLIENT_ERRORS or "retry-after" in (
-            rendered.headers
-        ):
-            IDEMPOTENCY_REQUESTS.labels("not_stored").inc()
-            raise
-        async with database.transaction() as session:
-            inserted = await insert_record(session, scope, key, _stored(rendered, fingerprint), ttl)
-        if not inserted:
-            # Typically a unique violation caused by a concurrent duplicate's commit.
-            return await _replay_winner(database, scope, key, fingerprint)
-        IDEMPOTENCY_REQUESTS.labels("stored").inc()
-        return rendered
+        if stored is not None:
+            return _replay(stored, fingerprint, "replayed")
+        session = database.sessions(bind=connection)
+        try:
+            return await _run_and_store(request, handler, session, scope, key, fingerprint, ttl)
+        except _LostRace:
+            return await _replay_winner(connection, fingerprint, scope, key)
+        except DBAPIError as error:
+            if getattr(error.orig, "sqlstate", None) != _LOCK_NOT_AVAILABLE:
+                raise
+            raise _in_progress() from None
+        except (ProblemError, StarletteHTTPException, RequestValidationError) as error:
+            rendered = await _render(request, error)
+            if rendered.status_code not in _DETERMINISTIC_CLIENT_ERRORS or "retry-after" in (
+                rendered.headers
+            ):
+                IDEMPOTENCY_REQUESTS.labels("not_stored").inc()
+                raise
+            async with database.sessions(bind=connection) as session, session.begin():
+                stored_4xx = _stored(rendered, fingerprint)
+                inserted = await insert_record(session, scope, key, stored_4xx, ttl)
+            if not inserted:
+                # Typically a unique violation caused by a concurrent duplicate's commit.
+                return await _replay_winner(connection, fingerprint, scope, key)
+            IDEMPOTENCY_REQUESTS.labels("stored").inc()
+            return rendered
 
 
 def _in_progress() -> ProblemError:
@@ -178,13 +184,13 @@ def _in_progress() -> ProblemError:
 async def _run_and_store(
     request: Request,
     handler: Handler,
-    database: Database,
+    session: AsyncSession,
     scope: str,
     key: str,
     fingerprint: str,
     ttl: timedelta,
 ) -> Response:
-    async with database.sessions() as session:
+    async with session:
         request.scope[SESSION_SCOPE_KEY] = session
         try:
             async with session.begin():
@@ -201,9 +207,10 @@ async def _run_and_store(
     return response
 
 
-async def _replay_winner(database: Database, scope: str, key: str, fingerprint: str) -> Response:
-    async with database.engine.connect() as connection:
-        stored = await find_record(connection, scope, key)
+async def _replay_winner(
+    connection: AsyncConnection, fingerprint: str, scope: str, key: str
+) -> Response:
+    stored = await find_record(connection, scope, key)
     if stored is None:  # the winner's record expired in between: vanishingly rare
         raise ProblemError(
             "A concurrent request with this Idempotency-Key finished; retry to read its result.",
