@@ -3,36 +3,25 @@
     python bench/http_servers.py bare PORT                  # bare FastAPI under uvicorn
     python bench/http_servers.py stack PORT DATABASE_URL [SAMPLER_RATIO]
                                                             # servicekit's create_app + serve
+    python bench/http_servers.py ecosystem PORT [SAMPLER_RATIO]
+                                                            # FastAPI + the ecosystem's parts
     python bench/http_servers.py downstream PORT            # a trivial downstream for clients
 
-Both apps answer `GET /ping` the same way; `stack` also has `POST /notes` (idempotent) and
-`POST /plain-notes` (the same handler, exempt), which insert one row each.
+Every app answers `GET /ping` the same way; `stack` (bench/notes_app.py) also has `POST /notes`
+(idempotent) and `POST /plain-notes` (the same handler, exempt), which insert one row each.
+`ecosystem` needs the bench dependency group (pyproject.toml; `make bench` installs it).
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import sys
-import uuid
+import time
+from collections.abc import Awaitable, Callable
 
 import uvicorn
-from fastapi import APIRouter, FastAPI, status
-from pydantic import BaseModel
-from sqlalchemy import Column, MetaData, String, Table
-
-from servicekit.app import create_app
-from servicekit.db.session import SessionDep
-from servicekit.idempotency import IdempotentRoute, add_idempotency_table, idempotency_exempt
-from servicekit.server import serve
-from servicekit.settings import ServiceSettings
-
-SCHEMA = "bench_http"
-metadata = MetaData()
-notes = Table("notes", metadata, Column("id", String(40), primary_key=True), Column("text", String))
-add_idempotency_table(metadata)
-
-
-class NoteIn(BaseModel):
-    text: str
+from fastapi import FastAPI, Request, Response
 
 
 async def ping() -> dict[str, str]:
@@ -45,47 +34,90 @@ def bare_app() -> FastAPI:
     return app
 
 
-def stack_router() -> APIRouter:
-    router = APIRouter(route_class=IdempotentRoute)
-    router.add_api_route("/ping", ping)
+def ecosystem_app(sampler_ratio: float) -> FastAPI:
+    """The stack a team assembles from the ecosystem for what servicekit's chassis does on
+    `GET /ping`: OpenTelemetry's FastAPI instrumentation (server spans, sampled at the same
+    ratio, exported nowhere, as the stack's are in this benchmark), prometheus-fastapi-
+    instrumentator (request metrics, and `/metrics`), asgi-correlation-id (the request id) and
+    a JSON access line per request, written by an `@app.middleware("http")` function as
+    FastAPI's documentation shows. Imported here, not at the top: only the bench group has
+    them."""
+    from asgi_correlation_id import CorrelationIdMiddleware, correlation_id
+    from opentelemetry import trace
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.sampling import ParentBasedTraceIdRatio
+    from prometheus_fastapi_instrumentator import Instrumentator
 
-    async def add_note(body: NoteIn, session: SessionDep) -> dict[str, str]:
-        note_id = uuid.uuid4().hex
-        await session.execute(notes.insert().values(id=note_id, text=body.text))
-        return {"id": note_id, "text": body.text}
+    access = logging.getLogger("ecosystem.access")
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(_JsonLines())
+    access.addHandler(handler)
+    access.setLevel(logging.INFO)
+    access.propagate = False
 
-    router.add_api_route("/notes", add_note, methods=["POST"], status_code=status.HTTP_201_CREATED)
-    router.add_api_route(
-        "/plain-notes",
-        add_note,
-        methods=["POST"],
-        status_code=status.HTTP_201_CREATED,
-        openapi_extra=idempotency_exempt("the benchmark's baseline"),
-    )
-    return router
+    app = FastAPI()
+    app.add_api_route("/ping", ping)
+
+    @app.middleware("http")
+    async def access_line(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        span = trace.get_current_span().get_span_context()
+        access.info(
+            "request",
+            extra={
+                "http": {
+                    "method": request.method,
+                    "path": request.url.path,
+                    "status": response.status_code,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                },
+                "request_id": correlation_id.get(),
+                "trace_id": format(span.trace_id, "032x") if span.is_valid else None,
+            },
+        )
+        return response
+
+    app.add_middleware(CorrelationIdMiddleware)
+    Instrumentator().instrument(app).expose(app)
+    provider = TracerProvider(sampler=ParentBasedTraceIdRatio(sampler_ratio))
+    FastAPIInstrumentor.instrument_app(app, tracer_provider=provider)
+    return app
 
 
-def stack_settings(port: int, database_url: str, sampler_ratio: float = 1.0) -> ServiceSettings:
-    return ServiceSettings(
-        service_name=SCHEMA,
-        db_schema=SCHEMA,
-        database_url=database_url,
-        http_host="127.0.0.1",
-        http_port=port,
-        otel_traces_sampler="parentbased_traceidratio",
-        otel_traces_sampler_arg=str(sampler_ratio),
-    )
+class _JsonLines(logging.Formatter):
+    _FIELDS = ("http", "request_id", "trace_id")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "time": self.formatTime(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        line.update({name: getattr(record, name) for name in self._FIELDS if hasattr(record, name)})
+        return json.dumps(line)
 
 
 def main() -> None:
     kind, port = sys.argv[1], int(sys.argv[2])
     if kind == "stack":
-        settings = stack_settings(port, sys.argv[3], *map(float, sys.argv[4:5]))
-        serve(create_app(settings, routers=[stack_router()]), settings)
+        # Imported here: servicekit's imports must not weigh on the bare server's start and
+        # memory, which bench/services.py takes as the floor.
+        from notes_app import serve_notes
+
+        serve_notes(port, sys.argv[3], *map(float, sys.argv[4:5]))
+    elif kind == "ecosystem":
+        ratio = float(sys.argv[3]) if len(sys.argv) > 3 else 1.0
+        app = ecosystem_app(ratio)
+        uvicorn.run(app, host="127.0.0.1", port=port, access_log=False, log_level="warning")
     elif kind in ("bare", "downstream"):
         uvicorn.run(bare_app(), host="127.0.0.1", port=port, access_log=False, log_level="warning")
     else:
-        raise SystemExit(f"unknown server kind {kind!r}: bare, stack or downstream")
+        raise SystemExit(f"unknown server kind {kind!r}: bare, stack, ecosystem or downstream")
 
 
 if __name__ == "__main__":

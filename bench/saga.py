@@ -18,6 +18,8 @@ import argparse
 import asyncio
 import statistics
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -163,12 +165,25 @@ def report(result: Result, seconds: float) -> None:
     )
 
 
-async def run(rates: list[float], seconds: float, profile_name: str) -> None:
-    chosen = profile(profile_name)
-    stack = Stack(chosen)
+@dataclass
+class Shoppers:
+    """What placing orders needs: the shop's client, its customers, a product in stock."""
+
+    shop: Shop
+    customers: list[Customer]
+    product_id: str
+
+    async def measure(self, rate: float, seconds: float) -> Result:
+        return await measure(self.shop, self.customers, self.product_id, rate, seconds)
+
+
+@asynccontextmanager
+async def open_shop(stack: Stack) -> AsyncIterator[Shoppers]:
+    """A product with plenty of stock and a few customers on `stack`, through its gateway,
+    warmed up with a couple of seconds of orders."""
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=100)
     async with httpx.AsyncClient(
-        base_url=chosen.gateway_url, timeout=60, limits=limits, trust_env=False
+        base_url=stack.profile.gateway_url, timeout=60, limits=limits, trust_env=False
     ) as http:
         shop = Shop(http)
         admin = await shop.log_in(ADMIN_EMAIL, stack.admin_password)
@@ -176,10 +191,16 @@ async def run(rates: list[float], seconds: float, profile_name: str) -> None:
         customers = list(
             await asyncio.gather(*(shop.sign_up(f"Bench {n}") for n in range(CUSTOMERS)))
         )
-        await measure(shop, customers, product["id"], rate=10, seconds=2)  # warm-up
+        ready = Shoppers(shop, customers, product["id"])
+        await ready.measure(rate=10, seconds=2)  # warm-up
+        yield ready
+
+
+async def run(rates: list[float], seconds: float, profile_name: str) -> None:
+    async with open_shop(Stack(profile(profile_name))) as shoppers:
         results = []
         for rate in rates:
-            results.append(await measure(shop, customers, product["id"], rate, seconds))
+            results.append(await shoppers.measure(rate, seconds))
             report(results[-1], seconds)
             if not results[-1].kept_up:
                 break  # a higher rate only queues more

@@ -165,17 +165,18 @@ class Service:
             )
         return output
 
-    def start(self, timeout: float = 60.0) -> None:
-        """Start `serve` (a no-op if it runs) and wait until `/readyz` answers 200."""
+    def start(self, timeout: float = 60.0, poll_s: float = 0.25) -> None:
+        """Start `serve` (a no-op if it runs) and wait until `/readyz` answers 200, asking every
+        `poll_s` (bench/services.py times the start-up with a finer step)."""
         if not self.process.is_running() and port_open(self.host, self.port):
             raise ServiceError(
                 f"{self.name}: port {self.port} is already in use by a process devstack "
                 f"does not know (a leftover server?)"
             )
         self.process.start(self.command("serve"), env=self.env)
-        self.wait_ready(timeout)
+        self.wait_ready(timeout, poll_s)
 
-    def wait_ready(self, timeout: float = 60.0) -> None:
+    def wait_ready(self, timeout: float = 60.0, poll_s: float = 0.25) -> None:
         deadline = time.monotonic() + timeout
         while True:
             if not self.process.is_running():
@@ -190,7 +191,7 @@ class Service:
                     f"{self.name} was not ready within {timeout:.0f}s "
                     f"(GET {self.url}/readyz); last lines of {self.log_file}:\n{self.log_tail()}"
                 )
-            time.sleep(0.25)
+            time.sleep(poll_s)
 
     def is_ready(self) -> bool:
         return http_ok(f"{self.url}/readyz")

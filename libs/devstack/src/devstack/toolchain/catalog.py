@@ -158,6 +158,14 @@ SYSTEM_TOOLS: dict[str, SystemTool] = {
             ("--version",),
             "postgresql-client-15",
         ),
+        # `make bench` sets a one-row POST beside pgbench's same insert; Debian ships it with
+        # the server, next to the binaries devstack runs.
+        SystemTool(
+            "pgbench",
+            ("/usr/lib/postgresql/15/bin/pgbench",),
+            ("--version",),
+            "postgresql-15",
+        ),
         SystemTool("java", ("java",), ("-version",), "openjdk-17-jre-headless"),
         SystemTool("mvn", ("mvn",), ("--version",), "maven"),
         SystemTool("npm", ("npm",), ("--version",), "npm"),
@@ -278,6 +286,7 @@ TARGETS: dict[str, tuple[str, ...]] = {
         "busybox",
     ),
     "images": ("python3", "uv", "git", "mvn", *_IMAGES),
+    "bench": ("python3", "uv", *_STACK, "pgbench"),
 }
 
 
