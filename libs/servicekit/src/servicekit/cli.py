@@ -16,6 +16,7 @@ import asyncio
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,7 +82,10 @@ class ServiceCli(Generic[SettingsT]):
         )
         try:
             if args.command == "serve":
-                serve(self.build_app(settings), settings)
+                started = time.perf_counter()
+                app = self.build_app(settings)
+                log.info("app built", extra={"build_s": round(time.perf_counter() - started, 3)})
+                serve(app, settings)
             elif args.command == "bootstrap":
                 asyncio.run(self._bootstrap(settings, args.wait_for_database))
             else:
