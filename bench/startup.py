@@ -97,7 +97,7 @@ def _median(values: list[float | None]) -> float | None:
 def report(runs: dict[str, list[Phases]], bare_s: float) -> None:
     print(f"\nstart-up phases, median of {len(next(iter(runs.values())))} restarts (seconds)")
     print(
-        f"{'':14}{'imports':>9}{'build':>8}{'lifespan':>10}{'consumer':>10}{'ready':>8}"
+        f"{'':14}{'imports':>9}{'build':>8}{'server+lifespan':>16}{'consumer':>10}{'ready':>8}"
         f"{'÷ bare':>8}  slowest hooks"
     )
     for name, phases in runs.items():
@@ -107,15 +107,15 @@ def report(runs: dict[str, list[Phases]], bare_s: float) -> None:
             hook: _median([each.hooks_s.get(hook) for each in phases]) for hook in phases[0].hooks_s
         }
         slowest = sorted(hooks.items(), key=lambda item: -(item[1] or 0))[:2]
+        consumer_column = f"{consumer:10.2f}" if consumer is not None else f"{'-':>10}"
         print(
             f"{name:14}{_median([e.imports_s for e in phases]):9.2f}"
             f"{_median([e.build_s for e in phases]):8.2f}"
-            f"{_median([e.lifespan_s for e in phases]):10.2f}"
-            f"{consumer if consumer is not None else float('nan'):10.2f}"
+            f"{_median([e.lifespan_s for e in phases]):16.2f}{consumer_column}"
             f"{ready:8.2f}{ready / bare_s:8.1f}  "
             + ", ".join(f"{hook} {seconds:.2f}" for hook, seconds in slowest if seconds)
         )
-    print(f"{'bare FastAPI':14}{'':45}{bare_s:8.2f}")
+    print(f"{'bare FastAPI':14}{'':51}{bare_s:8.2f}")
 
 
 def main() -> None:
@@ -126,6 +126,11 @@ def main() -> None:
     args = parser.parse_args()
     stack = running_stack(args.profile)
     names = args.services or stack.service_names
+    unknown = sorted(set(names) - set(stack.service_names))
+    if unknown:
+        parser.error(
+            f"no such service: {', '.join(unknown)} (these: {', '.join(stack.service_names)})"
+        )
     runs: dict[str, list[Phases]] = {name: [] for name in names}
     bare: list[float] = []
     for _ in range(args.runs):  # interleaved, so a burst of load spreads over every service

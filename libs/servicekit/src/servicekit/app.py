@@ -5,7 +5,8 @@ to build otherwise. The chassis, outermost first: OpenTelemetry server span → 
 metrics, access log and catch-all 500 → body size limit (413) → request deadline (504) →
 FastAPI's routing with problem+json handlers. The API docs pages
 (servicekit.api_docs) load their scripts from the service, never from a CDN. The lifespan opens
-the database pool and closes it after the server has drained.
+the database pool and closes it after the server has drained; its "service started" line says
+what each hook took to enter (`hooks_s`).
 """
 
 from __future__ import annotations
