@@ -9,6 +9,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from logging.handlers import BufferingHandler
 
 import pytest
 from asgi_lifespan import LifespanManager
@@ -37,27 +38,17 @@ async def lighthouse(app: FastAPI) -> AsyncIterator[None]:
     yield
 
 
-class _Started(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.getMessage() == "service started":
-            self.records.append(record)
-
-
 @pytest.fixture
-def started() -> Iterator[list[logging.LogRecord]]:
-    handler = _Started()
-    logger = logging.getLogger("servicekit.app")
-    logger.addHandler(handler)
-    yield handler.records
-    logger.removeHandler(handler)
+def app_lines() -> Iterator[list[logging.LogRecord]]:
+    """servicekit.app's records (create_app replaces the root's handlers, pytest's too)."""
+    lines = BufferingHandler(capacity=1000)
+    logging.getLogger("servicekit.app").addHandler(lines)
+    yield lines.buffer
+    logging.getLogger("servicekit.app").removeHandler(lines)
 
 
 async def test_service_started_names_each_hook_with_its_time(
-    started: list[logging.LogRecord],
+    app_lines: list[logging.LogRecord],
 ) -> None:
     settings = ServiceSettings.model_validate(
         {
@@ -74,7 +65,7 @@ async def test_service_started_names_each_hook_with_its_time(
     async with LifespanManager(app):
         pass
 
-    (record,) = started
+    (record,) = [line for line in app_lines if line.getMessage() == "service started"]
     hooks_s = record.__dict__["hooks_s"]
     assert list(hooks_s) == ["Tugboat", "lighthouse", "Tugboat#2"]
     assert hooks_s["Tugboat"] >= SLOW_S
