@@ -108,7 +108,7 @@ def _pid(stack: Stack, name: str) -> int:
     return pid
 
 
-def _stack(profile_name: str) -> Stack:
+def running_stack(profile_name: str) -> Stack:
     stack = Stack(profile(profile_name))
     if stack.jaeger.is_running():
         # Started with observability: a restarted service must keep exporting its traces.
@@ -118,7 +118,7 @@ def _stack(profile_name: str) -> Stack:
 
 
 async def run(profile_name: str, rate: float, seconds: float) -> None:
-    stack = _stack(profile_name)
+    stack = running_stack(profile_name)
     names = stack.service_names
     baseline = await bare_fastapi()
     ready = {name: restart_timed(stack, name) for name in names}

@@ -26,7 +26,7 @@ class _HeldHasher(PasswordHasher):
     def __init__(self) -> None:
         super().__init__(memory_cost=64 * 1024, time_cost=1)
         self.release = threading.Event()
-        self.release.set()  # the decoy hash made at start-up goes through
+        self.release.set()
         self.finished = threading.Event()
         """Set when a hash's thread is done."""
 

@@ -16,6 +16,7 @@ import asyncio
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +25,6 @@ from typing import Any, Generic, TypeVar
 from fastapi import FastAPI
 from pydantic import ValidationError
 
-from servicekit.db.bootstrap import bootstrap_database
 from servicekit.logging import configure_logging
 from servicekit.server import serve
 from servicekit.settings import ServiceSettings, load_settings
@@ -81,7 +81,10 @@ class ServiceCli(Generic[SettingsT]):
         )
         try:
             if args.command == "serve":
-                serve(self.build_app(settings), settings)
+                started = time.perf_counter()
+                app = self.build_app(settings)
+                log.info("app built", extra={"build_s": round(time.perf_counter() - started, 3)})
+                serve(app, settings)
             elif args.command == "bootstrap":
                 asyncio.run(self._bootstrap(settings, args.wait_for_database))
             else:
@@ -96,6 +99,10 @@ class ServiceCli(Generic[SettingsT]):
 
     async def _bootstrap(self, settings: SettingsT, wait_s: float = 0.0) -> None:
         assert self.migrations is not None  # the command exists only then
+        # Imported here: bootstrap brings alembic (and its templates' mako), which `serve`
+        # never needs (tests/test_serve_imports.py).
+        from servicekit.db.bootstrap import bootstrap_database
+
         await bootstrap_database(
             settings, admin_database_url(os.environ), self.migrations, wait_s=wait_s
         )

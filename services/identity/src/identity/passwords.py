@@ -10,11 +10,13 @@ Retry-After (HashingBusy) — the service stays up and answers everyone else.
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from argon2.low_level import ARGON2_VERSION
 
 from servicekit import ServiceUnavailable
 
@@ -52,7 +54,7 @@ class Passwords:
         self._slots = asyncio.Semaphore(slots)
         self._wait_s = wait_s
         # Verified against when the email is unknown, so both failures take the same time.
-        self._decoy = self._hasher.hash("decoy password that never matches")
+        self._decoy = _decoy(self._hasher)
 
     @property
     def full(self) -> bool:
@@ -86,3 +88,18 @@ class Passwords:
         self._slots.release()
         if not done.cancelled():
             done.exception()  # retrieved here too, so an abandoned failure is not reported
+
+
+def _decoy(hasher: PasswordHasher) -> str:
+    """A stored hash no password matches, with the hasher's parameters, so verifying against
+    it costs what verifying a real one does. Written out rather than hashed: a hash at
+    start-up held 64 MiB and half a second of identity's start (docs/performance.md)."""
+
+    def encoded(data: bytes) -> str:
+        return base64.b64encode(data).decode().rstrip("=")
+
+    return (
+        f"$argon2{hasher.type.name.lower()}$v={ARGON2_VERSION}"
+        f"$m={hasher.memory_cost},t={hasher.time_cost},p={hasher.parallelism}"
+        f"${encoded(bytes(hasher.salt_len))}${encoded(bytes(hasher.hash_len))}"
+    )

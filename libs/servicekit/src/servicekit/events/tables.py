@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from alembic import op
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -66,6 +65,8 @@ def add_event_tables(metadata: MetaData) -> tuple[Table, Table]:
 
 def create_event_tables() -> None:
     """Call from a migration's upgrade()."""
+    from alembic import op  # here, not at the top: a serving process never loads alembic
+
     op.create_table("outbox", *_outbox_columns())
     op.create_index(
         "ix_outbox_unpublished", "outbox", ["id"], postgresql_where=text("published_at IS NULL")
@@ -76,6 +77,8 @@ def create_event_tables() -> None:
 
 
 def drop_event_tables() -> None:
+    from alembic import op
+
     op.drop_table("inbox")
     op.drop_table("outbox")
 

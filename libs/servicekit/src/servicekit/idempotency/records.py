@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from alembic import op
 from sqlalchemy import (
     Column,
     DateTime,
@@ -73,11 +72,15 @@ IDEMPOTENCY_RECORDS = add_idempotency_table(_metadata)
 
 def create_idempotency_table() -> None:
     """Call from a migration's upgrade()."""
+    from alembic import op  # here, not at the top: a serving process never loads alembic
+
     op.create_table(_TABLE, *_columns())
     op.create_index(*_expiry_index(_TABLE))
 
 
 def drop_idempotency_table() -> None:
+    from alembic import op
+
     op.drop_table(_TABLE)
 
 
