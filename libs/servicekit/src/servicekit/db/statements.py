@@ -39,7 +39,7 @@ def prepared(statement: UpdateBase) -> TextClause | TextualSelect:
 
     Raises ValueError for a value given as a literal instead of a named `bindparam` (it would be
     frozen into the clause; write `null()` for a constant NULL), or SQL with a colon of its own
-    that text() would misread as a parameter.
+    (other than a `::` cast) that text() would misread as a parameter.
     """
     compiled = statement.compile(dialect=_NAMED_POSTGRESQL)
     # A literal value compiles to a unique, anonymous bind whose value would be frozen in.
@@ -48,12 +48,14 @@ def prepared(statement: UpdateBase) -> TextClause | TextualSelect:
         raise ValueError(f"prepared(): bind {', '.join(frozen)} with bindparam(name), not a value")
     names = {name: bind.type for bind, name in compiled.bind_names.items()}
     sql = compiled.string
-    unparsed = sql
+    unparsed = sql.replace("::", "")  # casts, e.g. `:headers::JSONB`, escaped below
     for name in names:
         unparsed = unparsed.replace(f":{name}", "")
     if ":" in unparsed:
         raise ValueError(f"prepared(): the SQL has a colon text() would misread: {sql}")
-    clause = text(sql).bindparams(*(bindparam(name, type_=type_) for name, type_ in names.items()))
+    clause = text(sql.replace("::", r"\:\:")).bindparams(
+        *(bindparam(name, type_=type_) for name, type_ in names.items())
+    )
     declared = statement._returning
     returning: list[ColumnElement[Any]] = [
         column for column in declared if isinstance(column, ColumnElement)

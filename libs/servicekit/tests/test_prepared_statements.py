@@ -1,4 +1,5 @@
-"""The inbox's claims: one effect per event id, and SQL compiled once, not per event.
+"""Statements compiled once (servicekit.db.prepared), the inbox's claims first: one effect per
+event id, and SQL compiled once, not per event.
 
 SQLAlchemy does not cache PostgreSQL `insert(...).on_conflict_do_nothing()` constructs; the
 inbox's inserts are `prepared` (servicekit.db.statements) so that the second claim reuses the
@@ -13,8 +14,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import MetaData, bindparam, event
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Column, MetaData, String, Table, bindparam, event
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -101,6 +102,30 @@ def test_a_postgresql_insert_with_on_conflict_is_not_cached_by_sqlalchemy() -> N
     """Why `prepared` exists: if SQLAlchemy starts caching these constructs, it can go."""
     statement = insert(INBOX).values(event_id="x", event_type="y").on_conflict_do_nothing()
     assert statement._generate_cache_key() is None
+
+
+async def test_a_cast_parameter_keeps_its_value_and_its_type(
+    engine: AsyncEngine, cache_outcomes: list[str]
+) -> None:
+    """PostgreSQL renders a JSONB parameter as `:name::JSONB`; the cast must not hide the name."""
+    notes = Table(
+        "prepared_notes",
+        MetaData(),
+        Column("id", String(40), primary_key=True),
+        Column("body", JSONB, nullable=False),
+    )
+    add = prepared(
+        insert(notes)
+        .values(id=bindparam("id"), body=bindparam("body"))
+        .on_conflict_do_update(index_elements=[notes.c.id], set_={"body": bindparam("body")})
+        .returning(notes.c.body)
+    )
+    async with engine.begin() as connection:
+        await connection.run_sync(notes.metadata.create_all)
+        first = (await connection.execute(add, {"id": "n1", "body": {"a": [1]}})).scalar_one()
+        again = (await connection.execute(add, {"id": "n1", "body": {"b": 2}})).scalar_one()
+    assert (first, again) == ({"a": [1]}, {"b": 2})
+    assert cache_outcomes[1:] == ["cached"]
 
 
 def test_a_literal_value_is_refused_since_it_would_be_frozen_into_the_statement() -> None:
