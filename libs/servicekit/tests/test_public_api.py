@@ -65,6 +65,7 @@ PUBLIC_API: dict[str, list[str]] = {
         "bootstrap_database",
         "get_database",
         "new_metadata",
+        "prepared",
         "run_migrations",
         "statement_time",
         "transaction_time",

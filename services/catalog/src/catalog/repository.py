@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, null, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,8 +21,25 @@ from catalog.domain import (
     StockLimitExceeded,
 )
 from catalog.tables import products, reservation_lines, reservations
+from servicekit.db import prepared
 
 __all__ = ["ProductRepository", "ReservationRepository"]
+
+# Compiled once (servicekit.db.statements): a PostgreSQL insert with ON CONFLICT is otherwise
+# compiled on every execution, and this one runs once per order.
+_DECIDE = prepared(
+    pg_insert(reservations)
+    .values(
+        order_id=bindparam("order_id"),
+        user_id=bindparam("user_id"),
+        status=bindparam("status"),
+        reserved_at=bindparam("reserved_at"),
+        released_at=null(),
+        decided_at=bindparam("decided_at"),
+    )
+    .on_conflict_do_nothing(index_elements=["order_id"])
+    .returning(reservations.c.order_id)
+)
 
 
 class ProductRepository:
@@ -152,17 +169,14 @@ class ReservationRepository:
         waits for the first to commit and then finds it."""
         decided = (
             await self._session.execute(
-                pg_insert(reservations)
-                .values(
-                    order_id=order_id,
-                    user_id=user_id,
-                    status=status,
-                    reserved_at=at if status == "reserved" else None,
-                    released_at=None,
-                    decided_at=at,
-                )
-                .on_conflict_do_nothing(index_elements=["order_id"])
-                .returning(reservations.c.order_id)
+                _DECIDE,
+                {
+                    "order_id": order_id,
+                    "user_id": user_id,
+                    "status": status,
+                    "reserved_at": at if status == "reserved" else None,
+                    "decided_at": at,
+                },
             )
         ).first()
         if decided is None:

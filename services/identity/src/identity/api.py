@@ -36,22 +36,24 @@ router = APIRouter(route_class=IdempotentRoute)
 _PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 
 
-def _passwords(request: Request) -> Passwords:
+# The dependencies are `async` although they never await: FastAPI runs a plain `def` one in its
+# thread pool, a thread hand-off per request for an attribute read.
+async def _passwords(request: Request) -> Passwords:
     passwords: Passwords = request.app.state.passwords
     return passwords
 
 
-def _keys(request: Request) -> KeyRing:
+async def _keys(request: Request) -> KeyRing:
     keys: KeyRing = request.app.state.key_ring
     return keys
 
 
-def _policy(request: Request) -> TokenPolicy:
+async def _policy(request: Request) -> TokenPolicy:
     policy: TokenPolicy = request.app.state.token_policy
     return policy
 
 
-def _throttle(request: Request) -> LoginThrottle:
+async def _throttle(request: Request) -> LoginThrottle:
     throttle: LoginThrottle = request.app.state.login_throttle
     return throttle
 

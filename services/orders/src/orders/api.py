@@ -29,12 +29,14 @@ router = APIRouter(route_class=IdempotentRoute)
 _PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 
 
-def _prices(request: Request) -> PriceSource:
+# The dependencies are `async` although they never await: FastAPI runs a plain `def` one in its
+# thread pool, a thread hand-off per request for an attribute read.
+async def _prices(request: Request) -> PriceSource:
     prices: PriceSource = request.app.state.prices
     return prices
 
 
-def _settings(request: Request) -> OrdersSettings:
+async def _settings(request: Request) -> OrdersSettings:
     settings: OrdersSettings = request.app.state.settings
     return settings
 

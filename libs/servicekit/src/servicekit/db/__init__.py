@@ -1,8 +1,8 @@
 """A service's database: its engine and pool (`Database`), the request's session
 (`SessionDep`, committed by servicekit, never by a handler), work deferred until that commit
 (`after_commit`), its tables' metadata, its role and schema, its migrations, the database's
-clock (`transaction_time`, `statement_time`: one clock for every deadline) and the purge of
-old rows by retention (`RetentionPurger`)."""
+clock (`transaction_time`, `statement_time`: one clock for every deadline), PostgreSQL-only
+statements compiled once (`prepared`) and the purge of old rows by retention (`RetentionPurger`)."""
 
 from typing import TYPE_CHECKING
 
@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from servicekit.db.models import new_metadata
     from servicekit.db.retention import Retention, RetentionPurger
     from servicekit.db.session import SessionDep, get_database
+    from servicekit.db.statements import prepared
 
 __all__ = [
     "Database",
@@ -25,6 +26,7 @@ __all__ = [
     "bootstrap_database",
     "get_database",
     "new_metadata",
+    "prepared",
     "run_migrations",
     "statement_time",
     "transaction_time",
@@ -42,6 +44,7 @@ if not TYPE_CHECKING:
             "servicekit.db.engine": ["Database"],
             "servicekit.db.migrations": ["run_migrations"],
             "servicekit.db.models": ["new_metadata"],
+            "servicekit.db.statements": ["prepared"],
             "servicekit.db.retention": ["Retention", "RetentionPurger"],
             "servicekit.db.session": ["SessionDep", "get_database"],
         },

@@ -21,7 +21,9 @@ SESSION_SCOPE_KEY = "flotilla.session"
 """Where a route wrapper that owns the request's transaction (idempotency) leaves its session."""
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
+    """The app's database. `async` although it never awaits: FastAPI runs a plain `def`
+    dependency in its thread pool, a thread hand-off per request for an attribute read."""
     database: Database = request.app.state.database
     return database
 

@@ -11,7 +11,8 @@ from servicekit.events.outbox import Outbox
 __all__ = ["OutboxDep"]
 
 
-def _outbox(request: Request) -> Outbox:
+async def _outbox(request: Request) -> Outbox:
+    # async: a plain `def` dependency would run in the thread pool (servicekit.db.session).
     outbox: Outbox = request.app.state.outbox
     return outbox
 

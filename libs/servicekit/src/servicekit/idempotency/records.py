@@ -26,10 +26,12 @@ from sqlalchemy import (
     bindparam,
     func,
     select,
-    text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.sql.selectable import TextualSelect
+
+from servicekit.db.statements import prepared
 
 __all__ = [
     "IDEMPOTENCY_RECORDS",
@@ -144,26 +146,28 @@ def _find_statement() -> Select[tuple[str, int, dict[str, str], bytes]]:
     )
 
 
-def _insert_statement() -> TextClause:
-    """Written as SQL text on purpose: SQLAlchemy never caches the compiled form of its
-    PostgreSQL `insert()` (the dialect's Insert opts out of the statement cache), so building
-    the `ON CONFLICT` statement with it compiled it afresh on every request. A text statement
-    is compiled once and reused; every value is a bound parameter."""
-    return text(
-        """INSERT INTO idempotency_records (principal, key, fingerprint, status_code, headers, body,
-            created_at, expires_at)
-        VALUES (:principal, :key, :fingerprint, :status_code, :headers, :body, now(),
-            now() + :ttl)
-        ON CONFLICT (principal, key) DO UPDATE SET fingerprint = excluded.fingerprint,
-            status_code = excluded.status_code, headers = excluded.headers,
-            body = excluded.body, created_at = excluded.created_at,
-            expires_at = excluded.expires_at
-        WHERE idempotency_records.expires_at <= now()
-        RETURNING key"""
-    ).bindparams(
-        bindparam("headers", type_=JSONB),
-        bindparam("body", type_=LargeBinary),
-        bindparam("ttl", type_=Interval),
+def _insert_statement() -> TextClause | TextualSelect:
+    """Compiled once (servicekit.db.prepared): SQLAlchemy never caches its PostgreSQL `insert()`,
+    so this `ON CONFLICT` statement was otherwise compiled afresh on every keyed request. An
+    expired record still in the table is replaced; a live one is left as it is."""
+    table = IDEMPOTENCY_RECORDS
+    replaced = ("fingerprint", "status_code", "headers", "body", "created_at", "expires_at")
+    values = insert(table).values(
+        principal=bindparam("principal"),
+        key=bindparam("key"),
+        fingerprint=bindparam("fingerprint"),
+        status_code=bindparam("status_code"),
+        headers=bindparam("headers"),
+        body=bindparam("body"),
+        created_at=func.now(),
+        expires_at=func.now() + bindparam("ttl", type_=Interval),
+    )
+    return prepared(
+        values.on_conflict_do_update(
+            index_elements=[table.c.principal, table.c.key],
+            set_={name: values.excluded[name] for name in replaced},
+            where=table.c.expires_at <= func.now(),
+        ).returning(table.c.key)
     )
 
 
