@@ -156,6 +156,10 @@ class PostgresCluster:
         pid = self.pid()
         if pid is not None:
             _kill(pid)
+            # Waited for by its pid: a process being torn down has already let go of its
+            # working directory, so the search by folder below no longer finds it, while it is
+            # not yet a zombie either and would still read as running.
+            _wait_gone([pid], 10.0)
         self._kill_orphans()
 
     def freeze(self) -> None:
