@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from devstack.kafka import KafkaBroker, TopicSpec
@@ -171,6 +171,45 @@ async def test_a_rolled_back_transaction_publishes_nothing(
     finally:
         await relay.stop()
     assert [record.key for record in records] == ["thg_kept"]
+
+
+async def test_a_batch_is_read_and_marked_in_two_statements_with_no_transaction_around_them(
+    database: Database, relay_settings: ServiceSettings, topic: str
+) -> None:
+    """Every statement the relay sends stands alone (autocommit): the round trips a
+    transaction's BEGIN and COMMIT would add per batch, twice, are not sent."""
+    sent: list[str] = []
+    relay_database = Database.from_settings(relay_settings)  # the relay's connection only
+
+    def log_statements(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.driver_connection.add_query_logger(lambda query: sent.append(query.query))
+
+    event.listen(relay_database.engine.sync_engine, "connect", log_statements)
+    outbox = Outbox("relay_it")
+    model = event_on_topic(topic)
+    await _append(database, outbox, [model(thing_id="thg_t", sequence=n) for n in range(3)])
+    relay = _relay(
+        relay_database,
+        outbox,
+        str(relay_settings.kafka_bootstrap_servers),
+        security=relay_settings.kafka_security(),
+    )
+    await relay.start()
+    try:
+        await read_topic(
+            str(relay_settings.kafka_bootstrap_servers),
+            topic,
+            3,
+            security=relay_settings.kafka_security(),
+        )
+        await eventually(lambda: _is_zero(_unpublished(database)), what="all rows marked")
+    finally:
+        await relay.stop()
+        await relay_database.dispose()
+    words = [statement.split(None, 1)[0].upper().rstrip(";") for statement in sent]
+    assert "SELECT" in words
+    assert "UPDATE" in words  # the batch marked: the logger sees the relay's statements
+    assert not {"BEGIN", "COMMIT", "ROLLBACK"} & set(words), sent
 
 
 class _CrashBeforeMarking(OutboxRelay):

@@ -172,11 +172,14 @@ class OutboxRelay:
 
     async def _lead_when_possible(self) -> None:
         async with self._database.engine.connect() as connection:
+            # Each of the relay's statements stands on its own (the lock belongs to the session,
+            # a batch is read, then marked once Kafka acknowledged it): in autocommit, none pays
+            # a BEGIN and a COMMIT round trip around it.
+            await connection.execution_options(isolation_level="AUTOCOMMIT")
             while not self._stopping.is_set():
                 acquired = await connection.scalar(
                     text("SELECT pg_try_advisory_lock(:key)"), {"key": self._lock_key}
                 )
-                await connection.commit()
                 if acquired:
                     break
                 await self._pause(self._settings.standby_interval_s)
@@ -225,7 +228,6 @@ class OutboxRelay:
                 .limit(self._settings.batch_size)
             )
         ).all()
-        await connection.commit()
         if not rows:
             return 0
         spans = []
@@ -259,7 +261,6 @@ class OutboxRelay:
             .values(published_at=func.now()),
             {"ids": ids},
         )
-        await connection.commit()
 
     def _producer_span(
         self, topic: str, key: str, stored: dict[str, Any]
@@ -316,7 +317,6 @@ class OutboxRelay:
             .scalar_subquery()
         )
         await connection.execute(delete(OUTBOX).where(OUTBOX.c.id.in_(expired)))
-        await connection.commit()
 
     async def _wait_for_work(self) -> None:
         with contextlib.suppress(TimeoutError):
