@@ -72,14 +72,26 @@ async def _append(database: Database, outbox: Outbox, events: list[ThingHappened
             await outbox.append(session, event)
 
 
-def _relay(database: Database, outbox: Outbox, servers: str, **kwargs: Any) -> OutboxRelay:
-    return OutboxRelay(
+def _relay(
+    database: Database,
+    outbox: Outbox,
+    kafka: ServiceSettings,
+    kind: type[OutboxRelay] = OutboxRelay,
+) -> OutboxRelay:
+    """A relay of the test's database to the Kafka `kafka` names."""
+    return kind(
         service="relay_it",
         database=database,
         outbox=outbox,
-        bootstrap_servers=servers,
-        settings=kwargs.pop("settings", FAST),
-        **kwargs,
+        bootstrap_servers=str(kafka.kafka_bootstrap_servers),
+        settings=FAST,
+        security=kafka.kafka_security(),
+    )
+
+
+async def _read(kafka: ServiceSettings, topic: str, count: int) -> list[Any]:
+    return await read_topic(
+        str(kafka.kafka_bootstrap_servers), topic, count, security=kafka.kafka_security()
     )
 
 
@@ -110,20 +122,10 @@ async def test_committed_events_are_published_in_order_per_aggregate_as_cloudeve
         await _append(
             database, outbox, [model(thing_id=f"thg_{k}", sequence=sequence) for k in "abc"]
         )
-    relay = _relay(
-        database,
-        outbox,
-        str(relay_settings.kafka_bootstrap_servers),
-        security=relay_settings.kafka_security(),
-    )
+    relay = _relay(database, outbox, relay_settings)
     await relay.start()
     try:
-        records = await read_topic(
-            str(relay_settings.kafka_bootstrap_servers),
-            topic,
-            30,
-            security=relay_settings.kafka_security(),
-        )
+        records = await _read(relay_settings, topic, 30)
         await eventually(lambda: _is_zero(_unpublished(database)), what="all rows marked")
     finally:
         await relay.stop()
@@ -153,20 +155,10 @@ async def test_a_rolled_back_transaction_publishes_nothing(
     with pytest.raises(RuntimeError):
         await failing_use_case()
     await _append(database, outbox, [model(thing_id="thg_kept", sequence=0)])
-    relay = _relay(
-        database,
-        outbox,
-        str(relay_settings.kafka_bootstrap_servers),
-        security=relay_settings.kafka_security(),
-    )
+    relay = _relay(database, outbox, relay_settings)
     await relay.start()
     try:
-        records = await read_topic(
-            str(relay_settings.kafka_bootstrap_servers),
-            topic,
-            1,
-            security=relay_settings.kafka_security(),
-        )
+        records = await _read(relay_settings, topic, 1)
         await eventually(lambda: _is_zero(_unpublished(database)), what="all rows marked")
     finally:
         await relay.stop()
@@ -196,20 +188,10 @@ async def test_a_batch_is_read_and_marked_with_no_transaction_around_its_stateme
     outbox = Outbox("relay_it")
     model = event_on_topic(topic)
     await _append(database, outbox, [model(thing_id="thg_t", sequence=n) for n in range(3)])
-    relay = _relay(
-        relay_database,
-        outbox,
-        str(relay_settings.kafka_bootstrap_servers),
-        security=relay_settings.kafka_security(),
-    )
+    relay = _relay(relay_database, outbox, relay_settings)
     await relay.start()
     try:
-        await read_topic(
-            str(relay_settings.kafka_bootstrap_servers),
-            topic,
-            3,
-            security=relay_settings.kafka_security(),
-        )
+        await _read(relay_settings, topic, 3)
         await eventually(lambda: _is_zero(_unpublished(database)), what="all rows marked")
     finally:
         await relay.stop()
@@ -242,23 +224,11 @@ async def test_a_crash_between_publish_and_mark_republishes_and_loses_nothing(
     outbox = Outbox("relay_it")
     model = event_on_topic(topic)
     await _append(database, outbox, [model(thing_id="thg_x", sequence=n) for n in range(5)])
-    relay = _CrashBeforeMarking(
-        service="relay_it",
-        database=database,
-        outbox=outbox,
-        bootstrap_servers=str(relay_settings.kafka_bootstrap_servers),
-        settings=FAST,
-        security=relay_settings.kafka_security(),
-    )
+    relay = _relay(database, outbox, relay_settings, _CrashBeforeMarking)
     await relay.start()
     try:
         await eventually(lambda: _is_zero(_unpublished(database)), what="all rows marked")
-        records = await read_topic(
-            str(relay_settings.kafka_bootstrap_servers),
-            topic,
-            10,
-            security=relay_settings.kafka_security(),
-        )
+        records = await _read(relay_settings, topic, 10)
     finally:
         await relay.stop()
     assert _CrashBeforeMarking.crashed
@@ -270,14 +240,11 @@ async def test_a_crash_between_publish_and_mark_republishes_and_loses_nothing(
 async def test_one_relay_publishes_and_a_standby_takes_over_when_it_dies(
     database: Database, topic: str, relay_settings: ServiceSettings
 ) -> None:
-    servers = str(relay_settings.kafka_bootstrap_servers)
     model = event_on_topic(topic)
     first_outbox, second_outbox = Outbox("relay_it"), Outbox("relay_it")
-    first = _relay(database, first_outbox, servers, security=relay_settings.kafka_security())
+    first = _relay(database, first_outbox, relay_settings)
     second_database = Database.from_settings(relay_settings)
-    second = _relay(
-        second_database, second_outbox, servers, security=relay_settings.kafka_security()
-    )
+    second = _relay(second_database, second_outbox, relay_settings)
     await first.start()
     await eventually(lambda: _true(first.is_active), what="the first relay to lead")
     await second.start()
@@ -285,7 +252,7 @@ async def test_one_relay_publishes_and_a_standby_takes_over_when_it_dies(
         await _append(
             database, first_outbox, [model(thing_id="thg_o", sequence=n) for n in range(3)]
         )
-        await read_topic(servers, topic, 3, security=relay_settings.kafka_security())
+        await _read(relay_settings, topic, 3)
         assert first.is_active
         assert not second.is_active
 
@@ -294,7 +261,7 @@ async def test_one_relay_publishes_and_a_standby_takes_over_when_it_dies(
         await _append(
             database, first_outbox, [model(thing_id="thg_o", sequence=n) for n in range(3, 6)]
         )
-        records = await read_topic(servers, topic, 6, security=relay_settings.kafka_security())
+        records = await _read(relay_settings, topic, 6)
     finally:
         await first.stop()
         await second.stop()
@@ -329,7 +296,13 @@ async def test_events_appended_while_kafka_is_down_are_delivered_when_it_returns
     own_kafka.create_topics([TopicSpec(topic, partitions=1)])
     model = event_on_topic(topic)
     outbox = Outbox("relay_it")
-    relay = _relay(database, outbox, own_kafka.bootstrap_servers)
+    relay = OutboxRelay(
+        service="relay_it",
+        database=database,
+        outbox=outbox,
+        bootstrap_servers=own_kafka.bootstrap_servers,
+        settings=FAST,
+    )
     await relay.start()
     try:
         own_kafka.stop()
