@@ -3,13 +3,14 @@
 One relay is active per service, whatever the number of replicas: each instance tries to take
 a Postgres advisory lock on a connection it keeps; the holder publishes, the others stand by
 and retry the lock. If the holder dies its connection closes, the lock is released and a
-stand-by takes over. All the holder's reads and writes go through that same connection, so it
-cannot keep publishing after losing the lock: when Postgres restarts, the lock goes with the
-session, the holder's next statement fails, and it closes that connection for good (never
-letting SQLAlchemy reconnect it, which would bring a new session without the lock) and
-campaigns again like every other instance. A batch is selected on that connection before it is
-sent, so a former holder can at most finish sending the one batch it selected before the
-restart; consumers deduplicate.
+stand-by takes over. All the holder's reads and writes go through that same connection (each
+statement on its own, in autocommit: none needs a transaction around it), so it cannot keep
+publishing after losing the lock: when Postgres restarts, the lock goes with the session, the
+holder's next statement fails, and it closes that connection for good (never letting
+SQLAlchemy reconnect it, which would bring a new session without the lock) and campaigns again
+like every other instance. A batch is selected on that connection before it is sent, so a
+former holder can at most finish sending the one batch it selected before the restart;
+consumers deduplicate.
 
 An unavailable Postgres or Kafka is waited out (`relay_outages.py`): no leader, probes with
 jittered back-off, `flotilla_outbox_relay_paused{reason}` = 1, then a new campaign.
