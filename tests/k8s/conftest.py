@@ -116,6 +116,21 @@ def diagnose(kubectl: Kubectl, namespace: str) -> str:
     return "\n".join(out)
 
 
+def wait_for_jobs(kubectl: Kubectl, namespace: str, timeout_s: int) -> None:
+    """Every Job of the namespace Complete, waited for as a condition before its pods are read:
+    a Job's pod reads "Completed" as soon as its container ends, but its phase turns Succeeded
+    only when the kubelet next reports (until then it is a running pod that is not ready), and
+    the Job controller counts it a moment after that. A Job is Complete once its pod is
+    Succeeded."""
+    if not kubectl.json("jobs", "-n", namespace)["items"]:
+        return
+    completed = kubectl.run(
+        "wait", "-n", namespace, "--for=condition=Complete", "job", "--all",
+        f"--timeout={timeout_s}s", timeout=timeout_s + 30, check=False,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr + diagnose(kubectl, namespace)
+
+
 def image_flags() -> list[str]:
     """The `--set` flags of `python -m devstack.images helm-set` (`make k8s-test` passes them as
     FLOTILLA_K8S_HELM_SET: the images it built and loaded)."""

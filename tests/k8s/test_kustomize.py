@@ -25,6 +25,7 @@ from tests.k8s.conftest import (
     delete_namespace,
     diagnose,
     restricted_namespace,
+    wait_for_jobs,
 )
 
 NAMESPACE = "flotilla-kustomize"
@@ -77,6 +78,8 @@ def test_the_dev_overlay_applies_server_side_and_every_pod_gets_ready(
             for d in kubectl.json("deploy", "-n", NAMESPACE)["items"]
         }
         assert {name: deployments.get(name) for name in SERVICES} == dict.fromkeys(SERVICES, 1)
+        # The migration Jobs (one per service) and the topics Job all complete.
+        wait_for_jobs(kubectl, NAMESPACE, WAIT_S)
         pods = kubectl.json("pods", "-n", NAMESPACE)["items"]
         running = [p for p in pods if p["status"].get("phase") != "Succeeded"]
         not_ready = [
@@ -86,14 +89,6 @@ def test_the_dev_overlay_applies_server_side_and_every_pod_gets_ready(
             != "True"
         ]
         assert not_ready == [], diagnose(kubectl, NAMESPACE)
-        # The migration Jobs (one per service) and the topics Job all completed. A Job is
-        # complete once its controller has counted its finished pod, a moment after the pod
-        # ended: waited for as a condition, not read at once.
-        completed = kubectl.run(
-            "wait", "-n", NAMESPACE, "--for=condition=Complete", "job", "--all",
-            f"--timeout={WAIT_S}s", timeout=WAIT_S + 30, check=False,
-        )  # fmt: skip
-        assert completed.returncode == 0, completed.stderr + diagnose(kubectl, NAMESPACE)
         jobs = kubectl.json("jobs", "-n", NAMESPACE)["items"]
         incomplete = [j["metadata"]["name"] for j in jobs if not j["status"].get("succeeded")]
         assert len(jobs) == len(SERVICES) + 1, json.dumps([j["metadata"]["name"] for j in jobs])

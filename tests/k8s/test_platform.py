@@ -45,6 +45,7 @@ from tests.k8s.conftest import (
     diagnose,
     image_flags,
     seed_demo_catalog,
+    wait_for_jobs,
 )
 
 ORDER_TIMEOUT_S = 60.0
@@ -146,6 +147,7 @@ def test_install_runs_every_pod_ready_in_a_restricted_namespace(
         want = SCALED.get(service, 1)
         ready = deployments[service]["status"].get("readyReplicas", 0)
         assert ready == want, f"{service}: {ready}/{want} ready\n{diagnose(kubectl, platform)}"
+    wait_for_jobs(kubectl, platform, 300)  # the topics Job
     pods = kubectl.json("pods", "-n", platform)["items"]
     not_ready = [
         p["metadata"]["name"]
