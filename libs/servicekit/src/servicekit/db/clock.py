@@ -19,14 +19,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 __all__ = ["statement_time", "transaction_time"]
 
+_NOW = select(func.now())
+_CLOCK_TIMESTAMP = select(func.clock_timestamp())
+
 
 async def transaction_time(session: AsyncSession) -> datetime:
     """The database's now(): when the session's transaction started."""
-    value: datetime = (await session.execute(select(func.now()))).scalar_one()
+    value: datetime = (await session.execute(_NOW)).scalar_one()
     return value
 
 
 async def statement_time(session: AsyncSession) -> datetime:
     """The database's clock_timestamp(): the time as this statement runs."""
-    value: datetime = (await session.execute(select(func.clock_timestamp()))).scalar_one()
+    value: datetime = (await session.execute(_CLOCK_TIMESTAMP)).scalar_one()
     return value

@@ -4,18 +4,23 @@
 context, in the same transaction as the state change it describes: both commit or neither
 does. The relay (`relay.py`) publishes committed rows; when the transaction commits, the
 relay in this process is woken at once (polling covers other processes and missed wake-ups).
+
+Any number of events is one INSERT built once (arrays unnested in their order, as the inbox's
+claim): a statement built per call costs more CPU than the round trip it makes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from opentelemetry import propagate
+from sqlalchemy import LargeBinary, String, Text, bindparam, cast, func, insert, select
 from sqlalchemy import event as sa_event
-from sqlalchemy import insert
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -27,6 +32,33 @@ from servicekit.ids import new_id
 __all__ = ["Outbox"]
 
 _WAKE_KEY = "flotilla_outbox_wake"
+
+_APPENDED = (
+    func.unnest(
+        bindparam("event_ids", type_=ARRAY(String)),
+        bindparam("event_types", type_=ARRAY(String)),
+        bindparam("topics", type_=ARRAY(String)),
+        bindparam("keys", type_=ARRAY(String)),
+        bindparam("headers", type_=ARRAY(Text)),
+        bindparam("payloads", type_=ARRAY(LargeBinary)),
+    )
+    .table_valued(
+        "event_id", "event_type", "topic", "key", "headers", "payload", with_ordinality="n"
+    )
+    .render_derived()
+)
+_APPEND = insert(OUTBOX).from_select(
+    ["event_id", "event_type", "topic", "key", "headers", "payload"],
+    select(
+        _APPENDED.c.event_id,
+        _APPENDED.c.event_type,
+        _APPENDED.c.topic,
+        _APPENDED.c.key,
+        cast(_APPENDED.c.headers, JSONB),
+        _APPENDED.c.payload,
+    ).order_by(_APPENDED.c.n),
+)
+"""The events' rows, their ids (the relay's order) following the given order."""
 
 
 class Outbox:
@@ -45,25 +77,21 @@ class Outbox:
     async def append_many(
         self, session: AsyncSession, events: Sequence[Event]
     ) -> list[EventEnvelope]:
-        """Append several events with one multi-row INSERT, in the given order (each as
+        """Append several events with one INSERT, in the given order (each as
         `append` would: its own id, the current trace context)."""
         if not events:
             return []
         envelopes = self.envelopes_for(events)
         await session.execute(
-            insert(OUTBOX).values(
-                [
-                    {
-                        "event_id": envelope.id,
-                        "event_type": envelope.type,
-                        "topic": event.TOPIC,
-                        "key": envelope.subject,
-                        "headers": headers_json(envelope),
-                        "payload": envelope.data,
-                    }
-                    for event, envelope in zip(events, envelopes, strict=True)
-                ]
-            )
+            _APPEND,
+            {
+                "event_ids": [envelope.id for envelope in envelopes],
+                "event_types": [envelope.type for envelope in envelopes],
+                "topics": [event.TOPIC for event in events],
+                "keys": [envelope.subject for envelope in envelopes],
+                "headers": [json.dumps(headers_json(envelope)) for envelope in envelopes],
+                "payloads": [envelope.data for envelope in envelopes],
+            },
         )
         self._wake_after_commit(session.sync_session)
         return envelopes

@@ -40,7 +40,8 @@ from aiokafka.errors import KafkaError
 from fastapi import FastAPI
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, TracerProvider
-from sqlalchemy import bindparam, delete, func, select, text, update
+from sqlalchemy import BigInteger, Integer, bindparam, delete, func, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from servicekit.db.engine import Database
@@ -59,6 +60,21 @@ from servicekit.observability.metrics import (
 __all__ = ["OutboxRelay", "RelaySettings"]
 
 log = logging.getLogger(__name__)
+
+
+# The two statements of every batch, built once (a statement built per call costs more CPU than
+# its round trip).
+_UNPUBLISHED = (
+    select(OUTBOX.c.id, OUTBOX.c.topic, OUTBOX.c.key, OUTBOX.c.headers, OUTBOX.c.payload)
+    .where(OUTBOX.c.published_at.is_(None))
+    .order_by(OUTBOX.c.id)
+    .limit(bindparam("batch_size", type_=Integer))
+)
+_MARK_PUBLISHED = (
+    update(OUTBOX)
+    .where(OUTBOX.c.id == func.any(bindparam("ids", type_=ARRAY(BigInteger))))
+    .values(published_at=func.now())
+)
 
 
 @dataclass(frozen=True)
@@ -220,14 +236,7 @@ class OutboxRelay:
 
     async def _publish_batch(self, connection: AsyncConnection, producer: AIOKafkaProducer) -> int:
         rows = (
-            await connection.execute(
-                select(
-                    OUTBOX.c.id, OUTBOX.c.topic, OUTBOX.c.key, OUTBOX.c.headers, OUTBOX.c.payload
-                )
-                .where(OUTBOX.c.published_at.is_(None))
-                .order_by(OUTBOX.c.id)
-                .limit(self._settings.batch_size)
-            )
+            await connection.execute(_UNPUBLISHED, {"batch_size": self._settings.batch_size})
         ).all()
         if not rows:
             return 0
@@ -256,12 +265,7 @@ class OutboxRelay:
         return len(rows)
 
     async def _mark_published(self, connection: AsyncConnection, ids: list[int]) -> None:
-        await connection.execute(
-            update(OUTBOX)
-            .where(OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
-            .values(published_at=func.now()),
-            {"ids": ids},
-        )
+        await connection.execute(_MARK_PUBLISHED, {"ids": ids})
 
     def _producer_span(
         self, topic: str, key: str, stored: dict[str, Any]
