@@ -11,15 +11,17 @@ from sqlalchemy import (
     JSON,
     Column,
     ColumnElement,
+    DateTime,
     Label,
     Row,
     Select,
+    String,
     Table,
+    bindparam,
     func,
-    insert,
     literal_column,
     select,
-    update,
+    text,
 )
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -45,63 +47,37 @@ class OrderRepository:
         self._session = session
 
     async def add(self, order: Order) -> None:
-        """Insert a new order with its lines and history."""
+        """Insert a new order with its lines and history (one statement)."""
         await self._session.execute(
-            insert(orders).values(
-                id=order.id,
-                user_id=order.user_id,
-                email=order.email,
-                status=order.status.value,
-                total_cents=order.total_cents,
-                currency=order.currency,
-                payment_method=order.payment_method,
-                reason=order.reason,
-                created_at=order.created_at,
-                updated_at=order.updated_at,
-                deadline_at=order.deadline_at,
-            )
-        )
-        await self._session.execute(
-            insert(order_lines).values(
-                [
-                    {
-                        "order_id": order.id,
-                        "line_no": number,
-                        "product_id": line.product_id,
-                        "quantity": line.quantity,
-                        "unit_price_cents": line.unit_price_cents,
-                    }
-                    for number, line in enumerate(order.lines, start=1)
-                ]
-            )
-        )
-        await self._session.execute(
-            insert(order_history).values(
-                [
-                    {
-                        "order_id": order.id,
-                        "status": entry.status.value,
-                        "at": entry.at,
-                        "cause": entry.cause,
-                    }
-                    for entry in order.history
-                ]
-            )
+            _ADD,
+            {
+                "id": order.id,
+                "user_id": order.user_id,
+                "email": order.email,
+                "status": order.status.value,
+                "total_cents": order.total_cents,
+                "currency": order.currency,
+                "payment_method": order.payment_method,
+                "reason": order.reason,
+                "created_at": order.created_at,
+                "updated_at": order.updated_at,
+                "deadline_at": order.deadline_at,
+                "product_ids": [line.product_id for line in order.lines],
+                "quantities": [line.quantity for line in order.lines],
+                "unit_prices_cents": [line.unit_price_cents for line in order.lines],
+                **_history_values(order.history),
+            },
         )
 
     async def get(self, order_id: str) -> Order | None:
-        found = await self._load(select(orders).where(orders.c.id == order_id))
+        found = await self._load(_GET, {"order_id": order_id})
         return found[0] if found else None
 
     async def lock(self, order_id: str) -> LockedOrder | None:
         """The order, its row locked until the transaction ends: transitions of one order
         (consumers, the sweeper) happen one at a time. The same statement reads the
         transaction's now(), the clock a transition is stamped with."""
-        found = await self._read(
-            select(orders, func.now().label("transaction_time"))
-            .where(orders.c.id == order_id)
-            .with_for_update()
-        )
+        found = await self._read(_LOCK, {"order_id": order_id})
         if not found:
             return None
         row, order = found[0]
@@ -112,7 +88,7 @@ class OrderRepository:
         locked; rows another transaction holds (a consumer, another replica's sweeper) are
         skipped, not waited on."""
         return await self._load(
-            select(orders)
+            _whole(select(orders))
             .where(orders.c.status.in_(OPEN_STATUSES), orders.c.deadline_at <= func.now())
             .order_by(orders.c.deadline_at)
             .limit(limit)
@@ -136,7 +112,7 @@ class OrderRepository:
     ) -> list[Order]:
         """Newest first; `before_id` continues after the last one of the previous page."""
         statement = (
-            select(orders)
+            _whole(select(orders))
             .where(orders.c.user_id == user_id)
             .order_by(orders.c.id.desc())
             .limit(limit)
@@ -155,32 +131,28 @@ class OrderRepository:
         """Move a locked order to the last of `entries`' statuses and append them all to its
         history."""
         last = entries[-1]
-        values: dict[str, Any] = {"status": last.status.value, "updated_at": last.at}
-        if reason is not None:
-            values["reason"] = reason
-        await self._session.execute(update(orders).where(orders.c.id == order_id).values(values))
         await self._session.execute(
-            insert(order_history).values(
-                [
-                    {
-                        "order_id": order_id,
-                        "status": entry.status.value,
-                        "at": entry.at,
-                        "cause": entry.cause,
-                    }
-                    for entry in entries
-                ]
-            )
+            _RECORD_TRANSITION,
+            {
+                "order_id": order_id,
+                "status": last.status.value,
+                "updated_at": last.at,
+                "reason": reason,
+                **_history_values(entries),
+            },
         )
 
-    async def _load(self, statement: Select[Any]) -> list[Order]:
-        return [order for _, order in await self._read(statement)]
+    async def _load(
+        self, statement: Select[Any], parameters: dict[str, Any] | None = None
+    ) -> list[Order]:
+        return [order for _, order in await self._read(statement, parameters)]
 
-    async def _read(self, statement: Select[Any]) -> list[tuple[Row[Any], Order]]:
-        """The orders `statement` selects, each with its lines and history, in one statement:
-        two correlated subqueries aggregate them as JSON next to the order's columns. Each
+    async def _read(
+        self, statement: Select[Any], parameters: dict[str, Any] | None = None
+    ) -> list[tuple[Row[Any], Order]]:
+        """The orders a `_whole(...)` statement selects, each with its lines and history. Each
         comes with its row, for what else `statement` selected."""
-        rows = (await self._session.execute(statement.add_columns(_LINES, _HISTORY))).all()
+        rows = (await self._session.execute(statement, parameters)).all()
         loaded = []
         for row in rows:
             history = row.history
@@ -191,11 +163,7 @@ class OrderRepository:
 
     async def _history(self, order_id: str) -> list[dict[str, Any]]:
         """The order's history read again, in a statement of its own (see `_agrees`)."""
-        return list(
-            (
-                await self._session.execute(select(_HISTORY).where(orders.c.id == order_id))
-            ).scalar_one()
-        )
+        return list((await self._session.execute(_HISTORY_OF, {"order_id": order_id})).scalar_one())
 
 
 def _json_array(table: Table, order_by: ColumnElement[Any], *columns: Column[Any]) -> Label[Any]:
@@ -234,6 +202,81 @@ _HISTORY = _json_array(
     order_history.c.at,
     order_history.c.cause,
 )
+
+
+def _whole(statement: Select[Any]) -> Select[Any]:
+    """`statement` (selecting orders) with each order's lines and history next to its columns,
+    in one statement: two correlated subqueries aggregate them as JSON."""
+    return statement.add_columns(_LINES, _HISTORY)
+
+
+# The statements of the saga's every step, built once and run with their values (building a
+# statement costs more CPU than its round trip).
+_GET = _whole(select(orders)).where(orders.c.id == bindparam("order_id"))
+_LOCK = (
+    _whole(select(orders, func.now().label("transaction_time")))
+    .where(orders.c.id == bindparam("order_id"))
+    .with_for_update()
+)
+_HISTORY_OF = select(_HISTORY).where(orders.c.id == bindparam("order_id"))
+
+_ADD = text(
+    """
+    WITH placed AS (
+        INSERT INTO orders (id, user_id, email, status, total_cents, currency, payment_method,
+                            reason, created_at, updated_at, deadline_at)
+        VALUES (:id, :user_id, :email, :status, :total_cents, :currency, :payment_method,
+                :reason, :created_at, :updated_at, :deadline_at)
+    ), lines AS (
+        INSERT INTO order_lines (order_id, line_no, product_id, quantity, unit_price_cents)
+        SELECT :id, line.line_no, line.product_id, line.quantity, line.unit_price_cents
+        FROM unnest(CAST(:product_ids AS VARCHAR[]), CAST(:quantities AS INTEGER[]),
+                    CAST(:unit_prices_cents AS BIGINT[]))
+             WITH ORDINALITY AS line (product_id, quantity, unit_price_cents, line_no)
+    )
+    INSERT INTO order_history (order_id, status, at, cause)
+    SELECT :id, entry.status, entry.at, entry.cause
+    FROM unnest(CAST(:history_statuses AS VARCHAR[]), CAST(:history_ats AS TIMESTAMPTZ[]),
+                CAST(:history_causes AS VARCHAR[]))
+         WITH ORDINALITY AS entry (status, at, cause, n)
+    ORDER BY entry.n
+    """
+).bindparams(
+    bindparam("created_at", type_=DateTime(timezone=True)),
+    bindparam("updated_at", type_=DateTime(timezone=True)),
+    bindparam("deadline_at", type_=DateTime(timezone=True)),
+)
+"""The order, its lines (numbered from 1) and its history (ids in the given order), with the
+foreign keys checked at the statement's end, when all three are in."""
+
+_RECORD_TRANSITION = text(
+    """
+    WITH moved AS (
+        UPDATE orders
+        SET status = :status, updated_at = :updated_at, reason = coalesce(:reason, reason)
+        WHERE id = :order_id
+    )
+    INSERT INTO order_history (order_id, status, at, cause)
+    SELECT :order_id, entry.status, entry.at, entry.cause
+    FROM unnest(CAST(:history_statuses AS VARCHAR[]), CAST(:history_ats AS TIMESTAMPTZ[]),
+                CAST(:history_causes AS VARCHAR[]))
+         WITH ORDINALITY AS entry (status, at, cause, n)
+    ORDER BY entry.n
+    """
+).bindparams(
+    bindparam("updated_at", type_=DateTime(timezone=True)),
+    bindparam("reason", type_=String),
+)
+"""The order moved to its last history entry's status (its reason set when one is given) and
+the entries appended to its history, in order."""
+
+
+def _history_values(entries: Sequence[HistoryEntry]) -> dict[str, list[Any]]:
+    return {
+        "history_statuses": [entry.status.value for entry in entries],
+        "history_ats": [entry.at for entry in entries],
+        "history_causes": [entry.cause for entry in entries],
+    }
 
 
 def _agrees(row: Any, history: Sequence[dict[str, Any]]) -> bool:
