@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, insert, null, select, update
+from sqlalchemy import BigInteger, String, bindparam, func, insert, null, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -41,6 +42,36 @@ _DECIDE = prepared(
     .returning(reservations.c.order_id)
 )
 
+# The statements of every reservation, built once and run with their values (building a
+# statement costs more CPU than its round trip).
+_BY_ID = select(products).where(products.c.id == bindparam("product_id"))
+"""A product by its id: what orders asks for each line of every order it prices."""
+_LOCK_PRODUCTS = (
+    select(products)
+    .where(products.c.id == func.any(bindparam("product_ids", type_=ARRAY(String))))
+    .order_by(products.c.id)
+    .with_for_update()
+)
+_MOVE_STOCK = (
+    update(products)
+    .where(products.c.id == bindparam("product_id"))
+    .values(stock=products.c.stock + bindparam("change", type_=BigInteger), updated_at=func.now())
+)
+_STATUS = select(reservations.c.status).where(reservations.c.order_id == bindparam("order_id"))
+_LOCK_STATUS = _STATUS.with_for_update()
+_NEW_LINES = (
+    func.unnest(
+        bindparam("product_ids", type_=ARRAY(String)),
+        bindparam("quantities", type_=ARRAY(BigInteger)),
+    )
+    .table_valued("product_id", "quantity")
+    .render_derived()
+)
+_ADD_LINES = insert(reservation_lines).from_select(
+    ["order_id", "product_id", "quantity"],
+    select(bindparam("order_id", type_=String), _NEW_LINES.c.product_id, _NEW_LINES.c.quantity),
+)
+
 
 class ProductRepository:
     def __init__(self, session: AsyncSession) -> None:
@@ -69,9 +100,7 @@ class ProductRepository:
         return [_product(row) for row in rows]
 
     async def by_id(self, product_id: str) -> Product | None:
-        row = (
-            await self._session.execute(select(products).where(products.c.id == product_id))
-        ).first()
+        row = (await self._session.execute(_BY_ID, {"product_id": product_id})).first()
         return _product(row) if row else None
 
     async def page(self, *, limit: int, after_id: str | None = None) -> list[Product]:
@@ -120,12 +149,7 @@ class ProductRepository:
         The rows are locked in id order (the sort runs below the row locking), so concurrent
         reservations of overlapping products queue instead of deadlocking.
         """
-        rows = await self._session.execute(
-            select(products)
-            .where(products.c.id.in_(list(product_ids)))
-            .order_by(products.c.id)
-            .with_for_update()
-        )
+        rows = await self._session.execute(_LOCK_PRODUCTS, {"product_ids": list(product_ids)})
         return {row.id: _product(row) for row in rows}
 
     async def take(self, quantities: Mapping[str, int]) -> None:
@@ -139,9 +163,7 @@ class ProductRepository:
     async def _move_stock(self, quantities: Mapping[str, int], *, sign: int) -> None:
         for product_id, quantity in sorted(quantities.items()):
             await self._session.execute(
-                update(products)
-                .where(products.c.id == product_id)
-                .values(stock=products.c.stock + sign * quantity, updated_at=func.now())
+                _MOVE_STOCK, {"product_id": product_id, "change": sign * quantity}
             )
 
 
@@ -150,10 +172,10 @@ class ReservationRepository:
         self._session = session
 
     async def status_of(self, order_id: str, *, lock: bool = False) -> ReservationStatus | None:
-        statement = select(reservations.c.status).where(reservations.c.order_id == order_id)
-        if lock:
-            statement = statement.with_for_update()
-        status: ReservationStatus | None = (await self._session.execute(statement)).scalar()
+        statement = _LOCK_STATUS if lock else _STATUS
+        status: ReservationStatus | None = (
+            await self._session.execute(statement, {"order_id": order_id})
+        ).scalar()
         return status
 
     async def decide(
@@ -183,12 +205,12 @@ class ReservationRepository:
             return False
         if lines:
             await self._session.execute(
-                insert(reservation_lines).values(
-                    [
-                        {"order_id": order_id, "product_id": product_id, "quantity": quantity}
-                        for product_id, quantity in lines.items()
-                    ]
-                )
+                _ADD_LINES,
+                {
+                    "order_id": order_id,
+                    "product_ids": list(lines),
+                    "quantities": list(lines.values()),
+                },
             )
         return True
 
