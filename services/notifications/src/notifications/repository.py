@@ -4,14 +4,68 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, literal_column, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notifications.domain import Notification
 from notifications.tables import notifications
+from servicekit.db import prepared
 
 __all__ = ["NotificationRepository"]
+
+# The statements of every notification, built once and run with their values (building a
+# statement costs more CPU than its round trip; the ON CONFLICT insert is `prepared`, since
+# SQLAlchemy would compile it afresh each time).
+_ADD_SENDING = prepared(
+    insert(notifications)
+    .values(
+        {
+            **{
+                name: bindparam(name)
+                for name in (
+                    "id",
+                    "user_id",
+                    "channel",
+                    "template",
+                    "recipient",
+                    "subject",
+                    "body",
+                    "cause_event_id",
+                )
+            },
+            "status": literal_column("'sending'"),
+        }
+    )
+    .on_conflict_do_nothing(index_elements=["cause_event_id", "template"])
+    .returning(*notifications.c)
+)
+# An UPDATE's own parameters are named after its columns: the others are named apart.
+_SAME = select(notifications).where(
+    notifications.c.cause_event_id == bindparam("same_cause_event_id"),
+    notifications.c.template == bindparam("same_template"),
+)
+"""The notification of one cause and template."""
+_RECLAIM = (
+    update(notifications)
+    .where(
+        notifications.c.cause_event_id == bindparam("same_cause_event_id"),
+        notifications.c.template == bindparam("same_template"),
+        notifications.c.status == "pending",
+    )
+    .values(status="sending")
+    .returning(*notifications.c)
+)
+_MOVE_FROM_SENDING = (
+    update(notifications)
+    .where(notifications.c.id == bindparam("notification_id"), notifications.c.status == "sending")
+    .values(status=bindparam("status"))
+)
+_MARK_SENT = (
+    update(notifications)
+    .where(notifications.c.id == bindparam("notification_id"))
+    .values(status="sent", sent_at=bindparam("sent_at"))
+)
 
 
 class NotificationRepository:
@@ -32,57 +86,36 @@ class NotificationRepository:
             "subject": notification.subject,
             "body": notification.body,
             "cause_event_id": notification.cause_event_id,
-            "status": "sending",
         }
-        inserted = (
-            await self._session.execute(
-                insert(notifications)
-                .values(values)
-                .on_conflict_do_nothing(index_elements=["cause_event_id", "template"])
-                .returning(*notifications.c)
-            )
-        ).first()
+        inserted = (await self._session.execute(_ADD_SENDING, values)).first()
         if inserted is not None:
             return _notification(inserted), True
-        same = (
-            notifications.c.cause_event_id == notification.cause_event_id,
-            notifications.c.template == notification.template,
-        )
-        reclaimed = (
-            await self._session.execute(
-                update(notifications)
-                .where(*same, notifications.c.status == "pending")
-                .values(status="sending")
-                .returning(*notifications.c)
-            )
-        ).first()
+        same = {
+            "same_cause_event_id": notification.cause_event_id,
+            "same_template": notification.template,
+        }
+        reclaimed = (await self._session.execute(_RECLAIM, same)).first()
         if reclaimed is not None:
             return _notification(reclaimed), True
-        existing = (await self._session.execute(select(notifications).where(*same))).one()
+        existing = (await self._session.execute(_SAME, same)).one()
         return _notification(existing), False
 
     async def release(self, notification_id: str) -> None:
         """`sending` → `pending`: the send failed, so a later attempt may send it."""
         await self._session.execute(
-            update(notifications)
-            .where(notifications.c.id == notification_id, notifications.c.status == "sending")
-            .values(status="pending")
+            _MOVE_FROM_SENDING, {"notification_id": notification_id, "status": "pending"}
         )
 
     async def mark_sent(self, notification_id: str, sent_at: datetime) -> None:
         await self._session.execute(
-            update(notifications)
-            .where(notifications.c.id == notification_id)
-            .values(status="sent", sent_at=sent_at)
+            _MARK_SENT, {"notification_id": notification_id, "sent_at": sent_at}
         )
 
     async def mark_unconfirmed(self, notification_id: str) -> None:
         """`sending` → `unconfirmed`: an attempt claimed it and never said how the send went.
         A `sent` mark that commits meanwhile wins (the row lock orders the two)."""
         await self._session.execute(
-            update(notifications)
-            .where(notifications.c.id == notification_id, notifications.c.status == "sending")
-            .values(status="unconfirmed")
+            _MOVE_FROM_SENDING, {"notification_id": notification_id, "status": "unconfirmed"}
         )
 
     async def page_for_user(
