@@ -9,9 +9,12 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
+    BindParameter,
     Column,
     ColumnElement,
     DateTime,
+    Integer,
     Label,
     Row,
     Select,
@@ -19,11 +22,12 @@ from sqlalchemy import (
     Table,
     bindparam,
     func,
+    insert,
     literal_column,
     select,
-    text,
+    update,
 )
-from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orders.domain import HistoryEntry, Order, OrderLine, OrderStatus
@@ -51,7 +55,7 @@ class OrderRepository:
         await self._session.execute(
             _ADD,
             {
-                "id": order.id,
+                "order_id": order.id,
                 "user_id": order.user_id,
                 "email": order.email,
                 "status": order.status.value,
@@ -137,7 +141,7 @@ class OrderRepository:
                 "order_id": order_id,
                 "status": last.status.value,
                 "updated_at": last.at,
-                "reason": reason,
+                "new_reason": reason,
                 **_history_values(entries),
             },
         )
@@ -220,52 +224,64 @@ _LOCK = (
 )
 _HISTORY_OF = select(_HISTORY).where(orders.c.id == bindparam("order_id"))
 
-_ADD = text(
-    """
-    WITH placed AS (
-        INSERT INTO orders (id, user_id, email, status, total_cents, currency, payment_method,
-                            reason, created_at, updated_at, deadline_at)
-        VALUES (:id, :user_id, :email, :status, :total_cents, :currency, :payment_method,
-                :reason, :created_at, :updated_at, :deadline_at)
-    ), lines AS (
-        INSERT INTO order_lines (order_id, line_no, product_id, quantity, unit_price_cents)
-        SELECT :id, line.line_no, line.product_id, line.quantity, line.unit_price_cents
-        FROM unnest(CAST(:product_ids AS VARCHAR[]), CAST(:quantities AS INTEGER[]),
-                    CAST(:unit_prices_cents AS BIGINT[]))
-             WITH ORDINALITY AS line (product_id, quantity, unit_price_cents, line_no)
+_ENTRIES = (
+    func.unnest(
+        bindparam("history_statuses", type_=ARRAY(String)),
+        bindparam("history_ats", type_=ARRAY(DateTime(timezone=True))),
+        bindparam("history_causes", type_=ARRAY(String)),
     )
-    INSERT INTO order_history (order_id, status, at, cause)
-    SELECT :id, entry.status, entry.at, entry.cause
-    FROM unnest(CAST(:history_statuses AS VARCHAR[]), CAST(:history_ats AS TIMESTAMPTZ[]),
-                CAST(:history_causes AS VARCHAR[]))
-         WITH ORDINALITY AS entry (status, at, cause, n)
-    ORDER BY entry.n
-    """
-).bindparams(
-    bindparam("created_at", type_=DateTime(timezone=True)),
-    bindparam("updated_at", type_=DateTime(timezone=True)),
-    bindparam("deadline_at", type_=DateTime(timezone=True)),
+    .table_valued("status", "at", "cause", with_ordinality="n")
+    .render_derived()
 )
-"""The order, its lines (numbered from 1) and its history (ids in the given order), with the
-foreign keys checked at the statement's end, when all three are in."""
+_APPEND_HISTORY = insert(order_history).from_select(
+    ["order_id", "status", "at", "cause"],
+    select(
+        bindparam("order_id", type_=String), _ENTRIES.c.status, _ENTRIES.c.at, _ENTRIES.c.cause
+    ).order_by(_ENTRIES.c.n),
+)
+"""The entries (`_history_values`) appended to the order's history, ids in their order."""
 
-_RECORD_TRANSITION = text(
-    """
-    WITH moved AS (
-        UPDATE orders
-        SET status = :status, updated_at = :updated_at, reason = coalesce(:reason, reason)
-        WHERE id = :order_id
+_NEW_LINES = (
+    func.unnest(
+        bindparam("product_ids", type_=ARRAY(String)),
+        bindparam("quantities", type_=ARRAY(Integer)),
+        bindparam("unit_prices_cents", type_=ARRAY(BigInteger)),
     )
-    INSERT INTO order_history (order_id, status, at, cause)
-    SELECT :order_id, entry.status, entry.at, entry.cause
-    FROM unnest(CAST(:history_statuses AS VARCHAR[]), CAST(:history_ats AS TIMESTAMPTZ[]),
-                CAST(:history_causes AS VARCHAR[]))
-         WITH ORDINALITY AS entry (status, at, cause, n)
-    ORDER BY entry.n
-    """
-).bindparams(
-    bindparam("updated_at", type_=DateTime(timezone=True)),
-    bindparam("reason", type_=String),
+    .table_valued("product_id", "quantity", "unit_price_cents", with_ordinality="line_no")
+    .render_derived()
+)
+_ORDER_VALUES: dict[str, BindParameter[Any]] = {
+    column.name: bindparam("order_id" if column is orders.c.id else column.name)
+    for column in orders.c
+}
+"""Each column's value by its name, the id's as `order_id` (as in every statement here)."""
+_ADD = _APPEND_HISTORY.add_cte(
+    insert(orders).values(_ORDER_VALUES).cte("placed"),
+    insert(order_lines)
+    .from_select(
+        ["order_id", "line_no", "product_id", "quantity", "unit_price_cents"],
+        select(
+            bindparam("order_id", type_=String),
+            _NEW_LINES.c.line_no,
+            _NEW_LINES.c.product_id,
+            _NEW_LINES.c.quantity,
+            _NEW_LINES.c.unit_price_cents,
+        ),
+    )
+    .cte("lines"),
+)
+"""The order, its lines (numbered from 1) and its history, in one statement: the foreign keys
+are checked at its end, when all three are in."""
+
+_RECORD_TRANSITION = _APPEND_HISTORY.add_cte(
+    update(orders)
+    .where(orders.c.id == bindparam("order_id"))
+    .values(
+        status=bindparam("status"),
+        updated_at=bindparam("updated_at"),
+        reason=func.coalesce(bindparam("new_reason", type_=String), orders.c.reason),
+    )
+    .cte("moved")
 )
 """The order moved to its last history entry's status (its reason set when one is given) and
 the entries appended to its history, in order."""
