@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from devstack.process import free_port, port_open
-from devstack.smtp_sink import MaildirHandler, SmtpSink, main, read_messages
+from devstack.smtp_sink import MaildirHandler, Sessions, SmtpSink, main, read_messages
+from servicekit.testing import eventually
 
 
 def _message(subject: str, to: str = "ann@example.com") -> EmailMessage:
@@ -53,6 +54,36 @@ def test_messages_come_back_in_arrival_order(sink: SmtpSink) -> None:
         for number in range(5):
             client.send_message(_message(f"message {number}"))
     assert [m["Subject"] for m in sink.messages()] == [f"message {n}" for n in range(5)]
+
+
+async def test_sessions_are_counted_per_connection_with_how_they_ended(sink: SmtpSink) -> None:
+    assert sink.sessions() == Sessions(opened=0, open=0, quit=0)  # not the controller's probe
+    with smtplib.SMTP(sink.host, sink.port, local_hostname="tests", timeout=5) as client:
+        client.send_message(_message("one"))
+        client.send_message(_message("two"))
+        assert sink.sessions() == Sessions(opened=1, open=1, quit=0)
+    assert sink.sessions().quit == 1  # counted before the reply to QUIT
+    await eventually(lambda: sink.sessions().open == 0, timeout_s=5, what="the session closed")
+
+    dropped = smtplib.SMTP(sink.host, sink.port, local_hostname="tests", timeout=5)
+    dropped.close()  # no QUIT
+    await eventually(lambda: sink.sessions().opened == 2, timeout_s=5, what="a second session")
+    await eventually(lambda: sink.sessions().open == 0, timeout_s=5, what="it closed")
+    assert sink.sessions().quit == 1
+
+
+async def test_the_sink_hangs_up_on_its_clients_when_told_to(sink: SmtpSink) -> None:
+    client = smtplib.SMTP(sink.host, sink.port, local_hostname="tests", timeout=5)
+    try:
+        client.ehlo()
+        assert sink.sessions().open == 1
+        sink.drop_sessions()
+        with pytest.raises(smtplib.SMTPServerDisconnected):
+            client.noop()
+        await eventually(lambda: sink.sessions().open == 0, timeout_s=5, what="the hang-up")
+        assert sink.sessions().quit == 0
+    finally:
+        client.close()
 
 
 def test_a_missing_folder_reads_as_no_messages(tmp_path: Path) -> None:
@@ -96,4 +127,6 @@ def test_the_command_serves_until_sigterm(tmp_path: Path) -> None:
             process.communicate()
     assert process.returncode == 0, output
     assert [m["Subject"] for m in read_messages(folder)] == ["via the command"]
+    assert b"smtp sink listening" in output
+    assert b">>" not in output  # aiosmtpd's line per command, without --verbose
     assert not port_open("127.0.0.1", port)

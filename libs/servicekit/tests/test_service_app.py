@@ -84,6 +84,29 @@ def test_the_consumer_is_the_topic_file_s_group_with_the_settings_tuning(
     assert consumer.policy.in_place_attempts == 2  # the settings'
 
 
+async def test_what_the_factories_give_to_at_shutdown_is_closed_as_the_app_stops(
+    harbour: ServiceApp,
+) -> None:
+    app = harbour.build_app(settings(harbour))
+    context: ServiceContext[Any] = app.state.harbour_context
+    closed: list[str] = []
+
+    async def close_mailer() -> None:
+        closed.append("mailer")
+
+    async def close_broken() -> None:
+        raise RuntimeError("already gone")
+
+    async def close_cache() -> None:
+        closed.append("cache")
+
+    for close in (close_mailer, close_broken, close_cache):
+        context.at_shutdown(close)
+    async with context.lifespan(app):  # one of the app's lifespan hooks, left after the consumer
+        assert closed == []
+    assert closed == ["cache", "mailer"]  # the last given first; a failure (logged) stops none
+
+
 def test_the_commands_are_the_manifest_s(harbour: ServiceApp, capsys: Any) -> None:
     with pytest.raises(SystemExit):
         harbour.cli().main(["--help"])

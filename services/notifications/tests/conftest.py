@@ -34,8 +34,10 @@ MailerFactory = Callable[..., SmtpMailer]
 
 
 @pytest.fixture
-def make_mailer() -> MailerFactory:
-    """An SmtpMailer for 127.0.0.1:`port`: fast retries, and a breaker that opens quickly."""
+async def make_mailer() -> AsyncIterator[MailerFactory]:
+    """An SmtpMailer for 127.0.0.1:`port`: fast retries, and a breaker that opens quickly.
+    The connections the mailers keep open are closed after the test."""
+    made: list[SmtpMailer] = []
 
     def make(port: int, breaker: CircuitBreaker | None = None, **config: object) -> SmtpMailer:
         options: dict[str, object] = {
@@ -45,12 +47,16 @@ def make_mailer() -> MailerFactory:
             "backoff_max_s": 0.02,
             **config,
         }
-        return SmtpMailer(
+        mailer = SmtpMailer(
             SmtpConfig(host="127.0.0.1", port=port, sender=SENDER, **options),  # type: ignore[arg-type]
             breaker or smtp_breaker(BreakerPolicy(minimum_calls=3, open_wait_s=30.0)),
         )
+        made.append(mailer)
+        return mailer
 
-    return make
+    yield make
+    for mailer in made:
+        await mailer.close()
 
 
 @pytest.fixture(scope="session")

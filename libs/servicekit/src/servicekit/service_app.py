@@ -12,8 +12,9 @@ manifest's handlers (a `kafka` readiness check, and the inbox purger); identity'
 verifier when `tokens = "jwks"`; each background task; then `create_app`, and on the built app
 the outbox dependency, the tracer provider of the relay, consumer and clients, the token
 verifier, and last the manifest's `wiring`. Lifespan hooks are entered in that order and left
-in reverse: the consumer stops before the clients its handlers call are closed, and before the
-relay that publishes what they wrote.
+in reverse: the consumer stops before the clients its handlers call are closed (and what the
+handlers factory and background tasks gave to `context.at_shutdown`), and before the relay that
+publishes what they wrote.
 
 Every reference is resolved before anything is built, so a bad one (`references.py`) or a
 handler registered for a topic the group does not subscribe to fails the build with a
@@ -161,6 +162,7 @@ class ServiceApp:
         if publishing:
             hooks.append(publishing.relay.lifespan)
         hooks.extend(client.lifespan for client in downstream.values())
+        hooks.append(context.lifespan)  # what the factories below hand to `at_shutdown`
         consumer = self.consumer(context) if manifest.consumer else None
         if consumer:
             checks.append(DependencyCheck("kafka", consumer.probe))

@@ -22,7 +22,7 @@ def handlers(context: ServiceContext[NotificationsSettings]) -> HandlerRegistry:
     """The registry service.toml's `[consumer]` names, sending through the configured SMTP
     server. SMTP is deliberately not a readiness check: while it is down the breaker fails
     sends fast and events wait in the retry topics; taking the API out of rotation helps
-    nobody."""
+    nobody. The mailer's connection is closed (QUIT) at shutdown, once the consumer stopped."""
     settings = context.settings
     sender = settings.sender
     mailer = SmtpMailer(
@@ -39,9 +39,11 @@ def handlers(context: ServiceContext[NotificationsSettings]) -> HandlerRegistry:
             max_attempts=settings.smtp_max_attempts,
             backoff_initial_s=settings.smtp_backoff_initial_s,
             backoff_max_s=settings.smtp_backoff_max_s,
+            idle_close_s=settings.smtp_idle_close_s,
         ),
         smtp_breaker(settings.smtp_breaker_policy()),
     )
+    context.at_shutdown(mailer.close)  # its connection stays open between emails
     return build_registry(Emails(context.database, mailer, sender.domain))
 
 

@@ -11,22 +11,23 @@ What the event consumer sees:
   the event goes to the dead-letter topic, since resending cannot succeed;
 - the breaker is open, or every attempt failed → `TransientError`: the event goes through the
   retry topics, by which time the server may be back.
+
+The attempts share one connection, kept open between emails (`smtp_connection.py`): an attempt
+waits for the transaction before it, within its timeout, and a connection the server closed
+while idle is replaced within the attempt, neither failing it nor counting against the
+breaker, when that can be known to be safe (before DATA). `close()` closes it at shutdown.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, localtime
-from typing import Literal, Protocol
+from typing import Protocol
 
-import aiosmtplib
 from aiosmtplib import (
     SMTPConnectError,
     SMTPDataError,
@@ -46,6 +47,7 @@ from tenacity import (
 )
 
 from notifications.domain import Email
+from notifications.smtp_connection import SmtpConfig, SmtpConnection
 from servicekit import BreakerPolicy, CircuitBreaker, CircuitOpenError
 from servicekit.events import PermanentError, TransientError
 
@@ -67,25 +69,6 @@ _SERVICE_UNAVAILABLE = 421
 class Mailer(Protocol):
     async def send(self, email: Email) -> None:
         """Deliver `email` or raise PermanentError / TransientError."""
-
-
-@dataclass(frozen=True)
-class SmtpConfig:
-    host: str
-    port: int
-    sender: Address
-    timeout_s: float = 5.0
-    tls: Literal["auto", "starttls", "implicit", "off"] = "auto"
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-    max_attempts: int = 3
-    backoff_initial_s: float = 0.2
-    backoff_max_s: float = 2.0
-
-    @property
-    def helo_name(self) -> str:
-        """Our own name in EHLO: the sender's domain (and no slow reverse-DNS lookup)."""
-        return self.sender.domain or "localhost"
 
 
 def _message_codes(error: BaseException) -> list[int] | None:
@@ -136,6 +119,7 @@ class SmtpMailer:
     def __init__(self, config: SmtpConfig, breaker: CircuitBreaker) -> None:
         self._config = config
         self._breaker = breaker
+        self._connection = SmtpConnection(config)
 
     async def send(self, email: Email) -> None:
         message = self._message(email)
@@ -164,27 +148,13 @@ class SmtpMailer:
             ) from error
 
     async def _attempt(self, message: EmailMessage) -> None:
-        config = self._config
-        client = aiosmtplib.SMTP(
-            hostname=config.host,
-            port=config.port,
-            timeout=config.timeout_s,
-            local_hostname=config.helo_name,
-            use_tls=config.tls == "implicit",
-            start_tls={"auto": None, "starttls": True}.get(config.tls, False),
-            username=config.username,
-            password=config.password,
-        )
-        try:
-            async with asyncio.timeout(config.timeout_s):
-                await client.connect()
-                await client.send_message(message)
-            # Accepted: nothing after this may fail the attempt, or a retry would send it twice.
-            with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
-                await client.quit(timeout=1.0)
-        finally:
-            # aiosmtplib leaves the socket open when cancelled (by our timeout, or a shutdown).
-            client.close()
+        # The timeout also covers the wait for the connection, while another send holds it.
+        async with asyncio.timeout(self._config.timeout_s):
+            await self._connection.deliver(message)
+
+    async def close(self) -> None:
+        """Close the connection kept open between emails (QUIT), at shutdown."""
+        await self._connection.close()
 
     def _message(self, email: Email) -> EmailMessage:
         message = EmailMessage()

@@ -31,10 +31,15 @@ class NotificationsSettings(ServiceSettings, InboxRetentionSettings):
     smtp_tls: Literal["auto", "starttls", "implicit", "off"] = "auto"
     """`auto`: STARTTLS when the server offers it; `implicit`: TLS from the first byte (465)."""
     smtp_timeout_s: float = Field(default=5.0, gt=0, le=60)
-    """Per attempt: connecting, every reply, and the attempt as a whole."""
+    """Per attempt: connecting, every reply, and the attempt as a whole (with its wait for the
+    connection while another email's transaction holds it)."""
     smtp_max_attempts: int = Field(default=3, ge=1, le=10)
     smtp_backoff_initial_s: float = Field(default=0.2, gt=0)
     smtp_backoff_max_s: float = Field(default=2.0, gt=0)
+    smtp_idle_close_s: float = Field(default=5.0, gt=0, le=300)
+    """The SMTP connection stays open between emails; this long without one, it is closed
+    (QUIT). Below the server's own idle timeout (Postfix's is 10 s when busy), so that it is
+    rarely the server that closes it."""
 
     smtp_breaker_window_s: float = Field(default=30.0, gt=0)
     smtp_breaker_minimum_calls: int = Field(default=5, ge=1)
