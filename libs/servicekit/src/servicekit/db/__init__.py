@@ -1,5 +1,6 @@
 """A service's database: its engine and pool (`Database`), the request's session
-(`SessionDep`, committed by servicekit, never by a handler), work deferred until that commit
+(`SessionDep`, committed by servicekit, never by a handler; `ReadSessionDep` for a route that
+answers from one SELECT, in autocommit), work deferred until that commit
 (`after_commit`), its tables' metadata, its role and schema, its migrations, the database's
 clock (`transaction_time`, `statement_time`: one clock for every deadline), PostgreSQL-only
 statements compiled once (`prepared`) and the purge of old rows by retention (`RetentionPurger`)."""
@@ -14,11 +15,12 @@ if TYPE_CHECKING:
     from servicekit.db.migrations import run_migrations
     from servicekit.db.models import new_metadata
     from servicekit.db.retention import Retention, RetentionPurger
-    from servicekit.db.session import SessionDep, get_database
+    from servicekit.db.session import ReadSessionDep, SessionDep, get_database
     from servicekit.db.statements import prepared
 
 __all__ = [
     "Database",
+    "ReadSessionDep",
     "Retention",
     "RetentionPurger",
     "SessionDep",
@@ -46,6 +48,6 @@ if not TYPE_CHECKING:
             "servicekit.db.models": ["new_metadata"],
             "servicekit.db.statements": ["prepared"],
             "servicekit.db.retention": ["Retention", "RetentionPurger"],
-            "servicekit.db.session": ["SessionDep", "get_database"],
+            "servicekit.db.session": ["ReadSessionDep", "SessionDep", "get_database"],
         },
     )

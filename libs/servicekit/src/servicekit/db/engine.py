@@ -6,18 +6,24 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from servicekit.db.liveness import discard_confused_connections, ping_when_idle
 from servicekit.settings import ServiceSettings
 
-__all__ = ["Database"]
+__all__ = ["Database", "WriteInReads"]
+
+
+class WriteInReads(RuntimeError):
+    """A statement other than a SELECT was run in `Database.reads()`: it would have committed
+    on its own, outside any transaction."""
 
 
 class Database:
@@ -26,6 +32,12 @@ class Database:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+        self.read_sessions = async_sessionmaker(
+            engine.execution_options(isolation_level="AUTOCOMMIT"),
+            expire_on_commit=False,
+            autoflush=False,
+            sync_session_class=_ReadSession,
+        )
 
     @classmethod
     def from_settings(cls, settings: ServiceSettings) -> Database:
@@ -63,6 +75,15 @@ class Database:
         async with self.sessions() as session, session.begin():
             yield session
 
+    @asynccontextmanager
+    async def reads(self) -> AsyncIterator[AsyncSession]:
+        """A session for reading only, in autocommit: no `BEGIN` and `COMMIT` round trips
+        around its statements. Each SELECT sees what was committed when it started, so two
+        reads may see two moments: meant for answers read by one statement. Anything but a
+        SELECT raises `WriteInReads` before it is sent."""
+        async with self.read_sessions() as session:
+            yield session
+
     async def ping(self) -> float:
         """Round-trip `SELECT 1`; returns the latency in seconds."""
         started = time.perf_counter()
@@ -83,6 +104,16 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+class _ReadSession(Session):
+    """The sessions of `Database.reads()`."""
+
+
+@event.listens_for(_ReadSession, "do_orm_execute")
+def _refuse_writes(state: ORMExecuteState) -> None:
+    if not state.is_select:
+        raise WriteInReads(f"only SELECTs run in Database.reads(), not: {state.statement}")
 
 
 def _waiting_checkouts(pool: object) -> int:

@@ -3,6 +3,10 @@
 Handlers receive `SessionDep` and never commit. The transaction commits after the route
 function returns and *before* the response is sent (`scope="function"`), so a failed commit
 becomes an error response rather than a success the database never saw.
+
+A route that answers from one SELECT takes `ReadSessionDep` instead: its statements run in
+autocommit (`Database.reads()`), without the `BEGIN` and `COMMIT` round trips a transaction
+adds, and anything but a SELECT is refused.
 """
 
 from __future__ import annotations
@@ -15,7 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.db.engine import Database
 
-__all__ = ["SESSION_SCOPE_KEY", "SessionDep", "get_database", "request_transaction"]
+__all__ = [
+    "SESSION_SCOPE_KEY",
+    "ReadSessionDep",
+    "SessionDep",
+    "get_database",
+    "request_reads",
+    "request_transaction",
+]
 
 SESSION_SCOPE_KEY = "flotilla.session"
 """Where a route wrapper that owns the request's transaction (idempotency) leaves its session."""
@@ -40,3 +51,13 @@ async def request_transaction(
 
 
 SessionDep = Annotated[AsyncSession, Depends(request_transaction, scope="function")]
+
+
+async def request_reads(
+    database: Annotated[Database, Depends(get_database)],
+) -> AsyncIterator[AsyncSession]:
+    async with database.reads() as session:
+        yield session
+
+
+ReadSessionDep = Annotated[AsyncSession, Depends(request_reads, scope="function")]
