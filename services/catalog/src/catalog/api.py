@@ -34,7 +34,7 @@ from catalog.schemas import (
 )
 from servicekit import ProblemError, decode_cursor, encode_cursor, is_id
 from servicekit.auth import AdminPrincipal
-from servicekit.db import SessionDep
+from servicekit.db import ReadSessionDep, SessionDep
 from servicekit.idempotency import IdempotentRoute
 
 __all__ = ["router"]
@@ -137,7 +137,7 @@ async def patch_product(
 )
 async def products_page(
     request: Request,
-    session: SessionDep,
+    session: ReadSessionDep,
     limit: Annotated[int, Query(ge=1, le=100, description="Page size.")] = 20,
     cursor: Annotated[
         str | None, Query(max_length=200, description="`next_cursor` from the previous page.")
@@ -162,7 +162,7 @@ async def products_page(
     summary="One product (public)",
     responses={**_CACHED, 404: {"description": "No such product", **_PROBLEM}},
 )
-async def product(product_id: ProductId, request: Request, session: SessionDep) -> Response:
+async def product(product_id: ProductId, request: Request, session: ReadSessionDep) -> Response:
     _known_id(product_id)
     found = await get_product(session, product_id)
     if found is None:

@@ -18,7 +18,7 @@ from orders.schemas import HistoryOut, NewOrder, OrderAccepted, OrderLineOut, Or
 from orders.settings import OrdersSettings
 from servicekit import ProblemError, decode_cursor, encode_cursor
 from servicekit.auth import CurrentPrincipal, Principal
-from servicekit.db import SessionDep
+from servicekit.db import ReadSessionDep, SessionDep
 from servicekit.events import OutboxDep
 from servicekit.idempotency import IdempotentRoute
 
@@ -115,7 +115,7 @@ async def place(
 async def read_order(
     order_id: Annotated[str, Path(max_length=40)],
     principal: CurrentPrincipal,
-    session: SessionDep,
+    session: ReadSessionDep,
 ) -> OrderOut:
     order = await get_order(session, order_id, principal.subject)
     if order is None:
@@ -137,7 +137,7 @@ async def read_order(
 )
 async def my_orders(
     principal: CurrentPrincipal,
-    session: SessionDep,
+    session: ReadSessionDep,
     limit: Annotated[int, Query(ge=1, le=100, description="Page size.")] = 20,
     cursor: Annotated[
         str | None,

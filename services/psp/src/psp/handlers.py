@@ -69,9 +69,9 @@ class RefundAnswer:
 
 
 async def current_faults(database: Database) -> Faults:
-    """Read in a short transaction of its own, so no connection is held while a latency
-    fault makes the request wait."""
-    async with database.transaction() as session:
+    """Read by one statement of its own (in autocommit), so no connection is held while a
+    latency fault makes the request wait."""
+    async with database.reads() as session:
         return await FaultRepository(session).get()
 
 
