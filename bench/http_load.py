@@ -12,6 +12,7 @@ import secrets
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -101,32 +102,36 @@ def post_note(path: str, *, with_key: bool) -> Callable[[], bytes]:
 def server(*args: str) -> Iterator[int]:
     """One of bench/http_servers.py's servers on a free port, once its `/ping` answers."""
     port = free_port()
-    process = subprocess.Popen(  # noqa: S603 - our own server script
-        [
-            sys.executable,
-            str(Path(__file__).parent / "http_servers.py"),
-            args[0],
-            str(port),
-            *args[1:],
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/ping", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the {args[0]} server did not start")
-            time.sleep(0.1)
-        yield port
-    finally:
-        process.terminate()
-        process.wait(30)
+    # What a server that fails to start says, shown then.
+    with tempfile.TemporaryFile() as errors:
+        process = subprocess.Popen(  # noqa: S603 - our own server script
+            [
+                sys.executable,
+                str(Path(__file__).parent / "http_servers.py"),
+                args[0],
+                str(port),
+                *args[1:],
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/ping", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if process.poll() is not None or time.monotonic() > deadline:
+                    errors.seek(0)
+                    said = errors.read().decode(errors="replace")[-4000:]
+                    raise RuntimeError(f"the {args[0]} server did not start:\n{said}")
+                time.sleep(0.1)
+            yield port
+        finally:
+            process.terminate()
+            process.wait(30)
 
 
 async def alternate(rounds: int, *runs: Callable[[], Awaitable[Measure]]) -> list[Measure]:
