@@ -58,6 +58,7 @@ PUBLIC_API: dict[str, list[str]] = {
     ],
     "servicekit.db": [
         "Database",
+        "ReadSessionDep",
         "Retention",
         "RetentionPurger",
         "SessionDep",
