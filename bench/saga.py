@@ -5,9 +5,10 @@ order), each timed from its POST to its final state.
 For each rate it prints the orders/s completed end to end, p50/p99 from POST to confirmed, the
 two hops of the saga (POST → stock reserved: orders' outbox, Kafka, catalog; reserved →
 confirmed: catalog's outbox, Kafka, payments and its psp call, Kafka, orders), and as the
-baseline the POST alone (the 202 answer), with the ratio. A line says what was reached; then
-the goal's rate (60 orders/s) is held for a minute and judged against issue 15's bar: kept up,
-every order final, p99 POST → confirmed under 1 s, and the POST alone under 50 ms at p99.
+baseline the POST alone (the 202 answer), with the ratio. A line says what was reached. The
+goal's rate (60 orders/s) is held for a minute instead of a step's 20 s and judged against
+issue 15's bar: kept up, every order final, p99 POST → confirmed under 1 s, and the POST alone
+under 50 ms at p99.
 
 The final state's time is the one orders recorded in the order's history (same machine, same
 clock), so the run's own polling, done after the last POST, does not distort what is measured.
@@ -70,6 +71,11 @@ class Result:
 
 def _cut(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+
+
+def _p99(values: list[float]) -> float:
+    """Infinite when there are too few values to say."""
+    return _cut(values, 99) if len(values) >= 2 else float("inf")
 
 
 async def _place_at_rate(
@@ -209,38 +215,45 @@ async def run(
 ) -> None:
     async with open_shop(Stack(profile(profile_name))) as shoppers:
         results = []
+        held: Result | None = None
         for rate in rates:
-            results.append(await shoppers.measure(rate, seconds))
-            report(results[-1], seconds)
+            is_goal = rate == goal_rate and hold_s > 0
+            length = hold_s if is_goal else seconds
+            results.append(await shoppers.measure(rate, length))
+            report(results[-1], length)
+            if is_goal:
+                held = results[-1]
             if not results[-1].kept_up:
                 break  # a higher rate only queues more
-        held = await shoppers.measure(goal_rate, hold_s) if hold_s > 0 else None
-        if held is not None:
-            report(held, hold_s)
-    kept = [r for r in results if r.kept_up]
+    # Kept up within the goal's latency: every order confirmed, the rate completed, p99 < 1 s.
+    kept = [r for r in results if r.kept_up and _p99(r.end_to_end_ms) < GOAL_P99_MS]
     best = max(kept, key=lambda r: r.rate) if kept else None
+    last = results[-1]
     if best is None:
         print(f"\nreached: the saga fell behind already at {results[0].rate:g} orders/s")
     else:
         print(
             f"\nreached: {best.completed_per_s:.1f} orders/s completed end to end at "
             f"{best.rate:g} offered, every order confirmed, p50 "
-            f"{_cut(best.end_to_end_ms, 50):.0f} ms and p99 {_cut(best.end_to_end_ms, 99):.0f} "
+            f"{_cut(best.end_to_end_ms, 50):.0f} ms and p99 {_p99(best.end_to_end_ms):.0f} "
             f"ms from POST to confirmed (all six services, Postgres and Kafka on this machine)"
             + (
-                f"; fell behind at {results[-1].rate:g} offered"
-                if not results[-1].kept_up
-                else f"; {rates[-1]:g} was the highest rate tried"
+                f"; {rates[-1]:g} was the highest rate tried"
+                if best is last
+                else f"; at {last.rate:g} offered: {last.completed_per_s:.1f}/s completed, "
+                f"p99 {_p99(last.end_to_end_ms):.0f} ms"
             )
         )
     if held is not None:
         _goals(held, hold_s)
+    elif hold_s > 0:
+        print(f"goal: not judged: the saga did not reach the goal's rate, {goal_rate:g}/s")
 
 
 def _goals(held: Result, seconds: float) -> None:
     """Issue 15's bar for the saga, judged on the run held at the goal's rate."""
-    p99 = _cut(held.end_to_end_ms, 99) if len(held.end_to_end_ms) >= 2 else float("inf")
-    post_p99 = _cut(held.post_ms, 99) if len(held.post_ms) >= 2 else float("inf")
+    p99 = _p99(held.end_to_end_ms)
+    post_p99 = _p99(held.post_ms)
     saga_met = held.kept_up and p99 < GOAL_P99_MS
     print(
         f"goal: {held.rate:g} orders/s offered for {seconds:g} s kept up, every order final, "
@@ -266,13 +279,13 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=float, default=20, help="length of each run")
     parser.add_argument(
-        "--goal-rate", type=float, default=60, help="orders/s held for --hold seconds at the end"
+        "--goal-rate", type=float, default=60, help="the step held for --hold seconds"
     )
     parser.add_argument(
         "--hold",
         type=float,
         default=60,
-        help="seconds the goal's rate is held after the steps, judged against issue 15 (0: skip)",
+        help="seconds the goal's rate is held, judged against issue 15 (0: a step like the others)",
     )
     parser.add_argument("--profile", default="bench", help="the running stack to load")
     args = parser.parse_args()
