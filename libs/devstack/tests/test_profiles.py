@@ -1,6 +1,7 @@
 """The stacks' ports: distinct across profiles (they run side by side), and below the kernel's
 ephemeral port range, so an outgoing connection can never be holding one of them when a stack
-starts (Postgres or nginx would then fail with "address already in use", once in a while)."""
+starts (Postgres or nginx would then fail with "address already in use", once in a while). The
+bench stack samples traces as production does, so `make bench` measures what production runs."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from dataclasses import fields
 from pathlib import Path
 
 import pytest
+import yaml
 
-from devstack.profiles import Profile, profile, profile_names
+from devstack.profiles import REPO_ROOT, Profile, profile, profile_names
+from devstack.services import service_environment
 
 EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
 SERVICES_PER_STACK = 10  # room for the route table's services above first_service_port
@@ -35,3 +38,36 @@ def test_every_port_is_below_the_ephemeral_range() -> None:
     for name in profile_names():
         inside = sorted(port for port in _ports(profile(name)) if port >= low)
         assert not inside, f"{name} listens on ephemeral ports {inside} (range starts at {low})"
+
+
+def _production_sampling() -> tuple[str, str]:
+    """The sampler and its ratio of the production Helm values."""
+    values = yaml.safe_load((REPO_ROOT / "deploy/helm/flotilla/values-prod.yaml").read_text())
+    flotilla = values["global"]["flotilla"]
+    return flotilla["tracesSampler"], flotilla["tracesSamplerArg"]
+
+
+def test_the_bench_stack_samples_traces_as_production_does() -> None:
+    env = service_environment(
+        profile=profile("bench"),
+        service="orders",
+        port=1,
+        prefix="/orders",
+        database_password="unused",
+        identity_port=2,
+        git_sha="unused",
+    )
+    assert (env["OTEL_TRACES_SAMPLER"], env["OTEL_TRACES_SAMPLER_ARG"]) == _production_sampling()
+
+
+def test_a_developer_stack_samples_every_trace() -> None:
+    env = service_environment(
+        profile=profile("local"),
+        service="orders",
+        port=1,
+        prefix="/orders",
+        database_password="unused",
+        identity_port=2,
+        git_sha="unused",
+    )
+    assert "OTEL_TRACES_SAMPLER" not in env  # servicekit's default: every new trace

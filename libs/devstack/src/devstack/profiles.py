@@ -44,6 +44,9 @@ class Profile:
     otlp_http_port: int = 0
     jaeger_query_port: int = 0
     jaeger_grpc_port: int = 0
+    # The share of new traces the services sample (OTEL_TRACES_SAMPLER_ARG with a parent-based
+    # ratio sampler); None: servicekit's default, every trace (a developer sees each request).
+    trace_sampling: float | None = None
 
     @property
     def root(self) -> Path:
@@ -135,6 +138,8 @@ _PROFILES = {
         otlp_http_port=24318,
         jaeger_query_port=30686,
         jaeger_grpc_port=30685,
+        # Measured as production runs (test_profiles.py holds it to values-prod.yaml).
+        trace_sampling=0.1,
     ),
     # Spare stacks for working on several changes at once without stopping `local` or `test`.
     "dev-a": Profile(

@@ -96,6 +96,16 @@ def service_environment(
         "SMTP_HOST": host,
         "SMTP_PORT": str(profile.smtp_port),
         **_docs_assets(),
+        **_trace_sampling(profile),
+    }
+
+
+def _trace_sampling(profile: Profile) -> dict[str, str]:
+    if profile.trace_sampling is None:
+        return {}
+    return {
+        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+        "OTEL_TRACES_SAMPLER_ARG": f"{profile.trace_sampling:g}",
     }
 
 
