@@ -47,9 +47,10 @@ def _production_sampling() -> tuple[str, str]:
     return flotilla["tracesSampler"], flotilla["tracesSamplerArg"]
 
 
-def test_the_bench_stack_samples_traces_as_production_does() -> None:
-    env = service_environment(
-        profile=profile("bench"),
+def _environment_on(profile_name: str) -> dict[str, str]:
+    """What a service of the `profile_name` stack runs with."""
+    return service_environment(
+        profile=profile(profile_name),
         service="orders",
         port=1,
         prefix="/orders",
@@ -57,17 +58,12 @@ def test_the_bench_stack_samples_traces_as_production_does() -> None:
         identity_port=2,
         git_sha="unused",
     )
+
+
+def test_the_bench_stack_samples_traces_as_production_does() -> None:
+    env = _environment_on("bench")
     assert (env["OTEL_TRACES_SAMPLER"], env["OTEL_TRACES_SAMPLER_ARG"]) == _production_sampling()
 
 
 def test_a_developer_stack_samples_every_trace() -> None:
-    env = service_environment(
-        profile=profile("local"),
-        service="orders",
-        port=1,
-        prefix="/orders",
-        database_password="unused",
-        identity_port=2,
-        git_sha="unused",
-    )
-    assert "OTEL_TRACES_SAMPLER" not in env  # servicekit's default: every new trace
+    assert "OTEL_TRACES_SAMPLER" not in _environment_on("local")  # servicekit's default
