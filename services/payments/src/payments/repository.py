@@ -20,30 +20,27 @@ _LOCK_NOT_AVAILABLE = "55P03"
 # The statements of every payment, built once and run with their values (building a statement
 # costs more CPU than its round trip; a PostgreSQL ON CONFLICT insert is `prepared`, since
 # SQLAlchemy would compile it afresh each time).
+_NEW_PAYMENT_COLUMNS = (
+    "id",
+    "order_id",
+    "user_id",
+    "amount_cents",
+    "currency",
+    "payment_method",
+    "status",
+    "reason",
+    "charge_id",
+    "attempts",
+    "created_at",
+    "updated_at",
+)
+"""What a new payment is inserted with: its own fields of the same names."""
 _LOCK_ORDER = select(
     func.pg_advisory_xact_lock(func.hashtextextended(bindparam("lock_name", type_=String), 0))
 )
 _ADD_ONCE = prepared(
     insert(payments)
-    .values(
-        {
-            name: bindparam(name)
-            for name in (
-                "id",
-                "order_id",
-                "user_id",
-                "amount_cents",
-                "currency",
-                "payment_method",
-                "status",
-                "reason",
-                "charge_id",
-                "attempts",
-                "created_at",
-                "updated_at",
-            )
-        }
-    )
+    .values({name: bindparam(name) for name in _NEW_PAYMENT_COLUMNS})
     .on_conflict_do_nothing(index_elements=[payments.c.order_id])
     .returning(*payments.c)
 )
@@ -85,20 +82,7 @@ class PaymentRepository:
         inserted = (
             await self._session.execute(
                 _ADD_ONCE,
-                {
-                    "id": payment.id,
-                    "order_id": payment.order_id,
-                    "user_id": payment.user_id,
-                    "amount_cents": payment.amount_cents,
-                    "currency": payment.currency,
-                    "payment_method": payment.payment_method,
-                    "status": payment.status,
-                    "reason": payment.reason,
-                    "charge_id": payment.charge_id,
-                    "attempts": payment.attempts,
-                    "created_at": payment.created_at,
-                    "updated_at": payment.updated_at,
-                },
+                {name: getattr(payment, name) for name in _NEW_PAYMENT_COLUMNS},
             )
         ).first()
         if inserted is not None:
