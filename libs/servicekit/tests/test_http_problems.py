@@ -9,6 +9,7 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import APIRouter, FastAPI
+from prometheus_client import REGISTRY
 from pydantic import BaseModel
 
 from servicekit.app import create_app
@@ -158,6 +159,41 @@ async def test_concurrent_requests_are_each_cut_at_their_own_deadline(
     for ms, response in zip(budgets_ms, responses, strict=True):
         body = _assert_problem(response, 504)
         assert f"{ms / 1000:.3g} s" in str(body["detail"])
+
+
+async def test_a_spent_budget_is_refused_before_the_route_runs(client: httpx.AsyncClient) -> None:
+    response = await client.get("/boom", headers={"x-request-budget-ms": "0"})
+    assert _assert_problem(response, 504)["type"] == "urn:flotilla:problem:deadline-exceeded"
+
+
+def _refused(reason: str) -> float:
+    value = REGISTRY.get_sample_value("flotilla_http_requests_rejected_total", {"reason": reason})
+    return value or 0.0
+
+
+async def test_every_refusal_is_counted_once_by_its_reason(client: httpx.AsyncClient) -> None:
+    before = {reason: _refused(reason) for reason in _REFUSALS}
+
+    async def streamed() -> AsyncIterator[bytes]:
+        for _ in range(10):
+            yield b"x" * 1000
+
+    json_body = {"content-type": "application/json"}
+    refused = [
+        await client.post("/greetings", content=b"x" * 10_000, headers=json_body),
+        await client.post("/greetings", content=streamed(), headers=json_body),
+        await client.get("/conflict?name=%00"),
+        await client.post("/greetings", content=b'{"name": "a\\u0000", "count": 1}'),
+        await client.get("/slow", headers={"x-request-budget-ms": "20"}),
+        await client.get("/slow", headers={"x-request-budget-ms": "0"}),
+    ]
+
+    assert [response.status_code for response in refused] == [413, 413, 422, 422, 504, 504]
+    counted = {reason: _refused(reason) - before[reason] for reason in _REFUSALS}
+    assert counted == {"body_too_large": 2, "nul_character": 2, "deadline_exceeded": 2}
+
+
+_REFUSALS = ("body_too_large", "nul_character", "deadline_exceeded")
 
 
 async def test_every_response_carries_the_request_id_given_or_made(

@@ -1,12 +1,12 @@
 """The app factory: every Flotilla service is `create_app(...)` plus its own routers.
 
 Every mutating route must be an `IdempotentRoute` (or declare itself exempt): the app refuses
-to build otherwise. The chassis, outermost first: OpenTelemetry server span → request id,
-metrics, access log and catch-all 500 → body size limit (413) → request deadline (504) →
-FastAPI's routing with problem+json handlers. The API docs pages
-(servicekit.api_docs) load their scripts from the service, never from a CDN. The lifespan opens
-the database pool and closes it after the server has drained; its "service started" line says
-what each hook took to enter (`hooks_s`).
+to build otherwise. The chassis (`servicekit.asgi.chassis`) is one ASGI layer around FastAPI's
+routing and its problem+json handlers: the server span, request id, metrics, access log,
+body size limit (413), NUL characters (422), request deadline (504) and the catch-all 500.
+The API docs pages (servicekit.api_docs) load their scripts from the service, never from a CDN.
+The lifespan opens the database pool and closes it after the server has drained; its "service
+started" line says what each hook took to enter (`hooks_s`).
 """
 
 from __future__ import annotations
@@ -20,10 +20,7 @@ from fastapi import APIRouter, FastAPI
 from opentelemetry.sdk.trace import SpanProcessor
 
 from servicekit.api_docs import install_api_docs
-from servicekit.asgi.body_limit import BodySizeLimit
-from servicekit.asgi.deadline import RequestDeadline
-from servicekit.asgi.nul_bytes import RefuseNulCharacters
-from servicekit.asgi.observe import ObserveRequests
+from servicekit.asgi.chassis import Chassis
 from servicekit.db.engine import Database
 from servicekit.errors import install_problem_handlers
 from servicekit.health import DependencyCheck, Health, health_router
@@ -134,13 +131,11 @@ def create_app(
         purger = IdempotencyPurger(db, interval_s=settings.idempotency_purge_interval_s)
         hooks.append(purger.lifespan)
 
-    # add_middleware wraps: the last added is the outermost.
-    app.add_middleware(RequestDeadline, timeout_s=settings.request_timeout_s)
-    app.add_middleware(RefuseNulCharacters)  # inside the size limit: it scans a bounded body
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(
-        ObserveRequests,
+        Chassis,
         tracer=provider.get_tracer("servicekit.http"),
+        max_body_bytes=settings.max_body_bytes,
+        request_timeout_s=settings.request_timeout_s,
         slow_request_s=settings.slow_request_s,
     )
     app.state.tracer_provider = provider

@@ -32,7 +32,7 @@ import httpx
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode, TracerProvider
 
-from servicekit.asgi.deadline import BUDGET_HEADER
+from servicekit.asgi.request_head import BUDGET_HEADER
 from servicekit.errors import ProblemError
 from servicekit.http.errors import DeadlineExceeded, DownstreamTimeout, DownstreamUnavailable
 from servicekit.http.policy import IDEMPOTENT_METHODS, DownstreamPolicy, DownstreamSettings

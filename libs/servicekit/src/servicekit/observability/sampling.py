@@ -6,7 +6,7 @@ warning and its default, every trace recorded; a service refuses to start instea
 variable and the values it accepts. The names are the specification's; a ratio sampler's
 argument is a number from 0 to 1 (1 when unset), and the others take no argument.
 
-The access log follows the sampler (`servicekit.asgi.observe`): a sampled request gets its line.
+The access log follows the sampler (`servicekit.asgi.chassis`): a sampled request gets its line.
 """
 
 from __future__ import annotations

@@ -1,0 +1,327 @@
+"""The chassis: one ASGI layer, outermost, around every service's routes.
+
+For each HTTP request, in order:
+
+1. the request's head is read in one pass over its headers (`servicekit.asgi.request_head`);
+2. the server span starts (not for probes and `/metrics`), the request id is taken from the
+   caller or made, the active-requests gauge counts it;
+3. what is refused before the route runs is refused: a declared body over `max_body_bytes`
+   (413), a NUL character in the path or query (422, `servicekit.asgi.nul_bytes`), a caller's
+   budget already spent (504);
+4. the route runs under the request's deadline (`servicekit.asgi.deadline`: 504 when it is
+   cut), its body guarded as it is received (`servicekit.asgi.request_body`: 413, 422);
+5. the response leaves with its `X-Request-Id`; at its last byte the latency sample is
+   recorded and, by the sampling rules below, the access line is written;
+6. an error nothing else handled is logged, recorded on the span and answered with a 500
+   problem when no response had started: the last line of defence.
+
+One layer, on purpose: each concern costs a few microseconds, and a middleware per concern —
+its own coroutine, its own wrapped `send` and `receive`, its own scan of the headers — cost
+more than the concerns themselves.
+
+The access log follows the trace sampler: a request gets its access line when its trace is
+sampled (so every line joins a trace), when it fails (4xx, 5xx) or when it is slow. With the
+default sampler (parentbased_always_on) that is every request; at a ratio of 0.1
+(parentbased_traceidratio) a busy service writes a tenth of the lines for its successes and all
+of them for its trouble. Metrics count every request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+
+from opentelemetry import context, trace
+from opentelemetry.context import Context
+from opentelemetry.propagate import extract
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
+from prometheus_client import Gauge, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from servicekit.asgi.deadline import DeadlineSlots
+from servicekit.asgi.nul_bytes import NulCharacter, nul_in_target
+from servicekit.asgi.request_body import BodyTooLarge, GuardedBody
+from servicekit.asgi.request_head import RequestHead, read_head
+from servicekit.errors import send_problem
+from servicekit.observability.metrics import (
+    HTTP_ACTIVE_REQUESTS,
+    HTTP_REQUEST_DURATION,
+    HTTP_REQUESTS_REJECTED,
+)
+from servicekit.request_context import deadline_var, request_id_var
+
+__all__ = ["Chassis"]
+
+access_log = logging.getLogger("servicekit.access")
+error_log = logging.getLogger("servicekit.errors")
+
+_UNMATCHED_ROUTE = "unmatched"
+_QUIET_PATHS = frozenset({"/livez", "/readyz", "/metrics"})
+_UNTRACED_PATHS = frozenset({"/livez", "/readyz", "/healthz", "/metrics"})
+_UNBOUNDED_PATHS = frozenset({"/metrics"})
+
+
+class Chassis:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        tracer: Tracer,
+        max_body_bytes: int,
+        request_timeout_s: float,
+        slow_request_s: float = 1.0,
+    ) -> None:
+        self.app = app
+        self.tracer = tracer
+        self.max_body_bytes = max_body_bytes
+        self.request_timeout_s = request_timeout_s
+        self.slow_request_s = slow_request_s
+        # The metrics' labelled children, looked up once per label set rather than through
+        # prometheus_client's `labels()` (a lock and argument checks) on every request.
+        self._active: dict[str, Gauge] = {}
+        self._durations: dict[tuple[str, str, int], Histogram] = {}
+        self._deadline_slots: DeadlineSlots | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        head = read_head(scope["headers"])
+        if scope["path"] in _UNTRACED_PATHS:
+            await self._serve(scope, receive, send, head, None)
+            return
+        method: str = scope["method"]
+        span = self.tracer.start_span(
+            method,
+            # Without trace headers there is nothing to extract: the parent is an empty context.
+            context=extract(head.trace_carrier) if head.trace_carrier else Context(),
+            kind=SpanKind.SERVER,
+            attributes={
+                "http.request.method": method,
+                "url.path": scope["path"],
+                "url.scheme": scope.get("scheme", "http"),
+                "network.protocol.version": scope.get("http_version", "1.1"),
+            },
+            record_exception=False,
+            set_status_on_exception=False,
+        )
+        # What `start_as_current_span` does, without its two context-manager layers.
+        token = context.attach(trace.set_span_in_context(span))
+        try:
+            status = await self._serve(scope, receive, send, head, span)
+            if span.is_recording():  # an unsampled span keeps nothing set on it
+                route = _route(scope)
+                if route != _UNMATCHED_ROUTE:
+                    span.update_name(f"{method} {route}")
+                    span.set_attribute("http.route", route)
+                span.set_attribute("http.response.status_code", status)
+                if status >= 500:
+                    span.set_status(Status(StatusCode.ERROR))
+        finally:
+            context.detach(token)
+            span.end()
+
+    async def _serve(
+        self, scope: Scope, receive: Receive, send: Send, head: RequestHead, span: Span | None
+    ) -> int:
+        """Run the route, or refuse it; returns the response's status."""
+        exchange = _Exchange(self, scope, send, head.request_id or _new_request_id(), span)
+        token = request_id_var.set(exchange.request_id)
+        method: str = scope["method"]
+        active = self._active.get(method)
+        if active is None:
+            active = self._active[method] = HTTP_ACTIVE_REQUESTS.labels(method)
+        active.inc()
+        try:
+            await self._guarded(scope, receive, exchange, head)
+        except Exception as error:
+            error_log.exception("unhandled error", extra={"http_route": _route(scope)})
+            if span is not None and span.is_recording():
+                span.record_exception(error)
+            if not exchange.started:
+                exchange.status = 500
+                await send_problem(
+                    exchange.send,
+                    500,
+                    "An internal error occurred; it has been logged.",
+                    slug="internal-error",
+                )
+        finally:
+            active.dec()
+            exchange.record()
+            request_id_var.reset(token)
+        return exchange.status
+
+    async def _guarded(
+        self, scope: Scope, receive: Receive, exchange: _Exchange, head: RequestHead
+    ) -> None:
+        """The route under its deadline with its body guarded, or the refusal in its place."""
+        if head.content_length is not None and head.content_length > self.max_body_bytes:
+            await _refuse(exchange, "body_too_large", BodyTooLarge(self.max_body_bytes))
+            return
+        if nul_in_target(scope):
+            await _refuse(exchange, "nul_character", NulCharacter())
+            return
+        if head.has_body:  # a request without one reads a single empty message: nothing to guard
+            receive = GuardedBody(receive, self.max_body_bytes)
+        try:
+            if scope["path"] in _UNBOUNDED_PATHS:
+                await self.app(scope, receive, exchange.send)
+            else:
+                await self._within_deadline(scope, receive, exchange, head)
+        except (BodyTooLarge, NulCharacter) as refusal:
+            # Reached when the route read the body outside FastAPI's own parsing, which
+            # otherwise hands these to the problem handlers.
+            if exchange.started:
+                raise
+            await _answer(exchange, refusal)
+
+    async def _within_deadline(
+        self, scope: Scope, receive: Receive, exchange: _Exchange, head: RequestHead
+    ) -> None:
+        budget = self.request_timeout_s
+        if head.caller_budget_s is not None:
+            budget = min(budget, head.caller_budget_s)
+        token = deadline_var.set(time.monotonic() + budget)
+        try:
+            if budget <= 0:
+                raise TimeoutError
+            slots = self._deadline_slots_of_running_loop()
+            async with asyncio.Timeout(None) as timeout:
+                slot = slots.add(timeout, budget)
+                try:
+                    await self.app(scope, receive, exchange.send)
+                finally:
+                    slots.discard(timeout, slot)
+        except TimeoutError:
+            if exchange.started:
+                raise
+            HTTP_REQUESTS_REJECTED.labels("deadline_exceeded").inc()
+            await send_problem(
+                exchange.send,
+                504,
+                f"The request did not complete within its {budget:.3g} s budget.",
+                slug="deadline-exceeded",
+            )
+        finally:
+            deadline_var.reset(token)
+
+    def _deadline_slots_of_running_loop(self) -> DeadlineSlots:
+        loop = asyncio.get_running_loop()
+        if self._deadline_slots is None or self._deadline_slots.loop is not loop:
+            self._deadline_slots = DeadlineSlots(loop)
+        return self._deadline_slots
+
+    def _duration_histogram(self, route: str, method: str, status: int) -> Histogram:
+        durations = self._durations.get((route, method, status))
+        if durations is None:
+            durations = HTTP_REQUEST_DURATION.labels(route, method, str(status))
+            self._durations[(route, method, status)] = durations
+        return durations
+
+
+class _Exchange:
+    """One request's response as it leaves: its status, whether it has started, and the
+    request's latency sample and access line, recorded once at its last byte (or, if the route
+    never sent one, when the chassis is done with the request)."""
+
+    __slots__ = (
+        "_chassis",
+        "_recorded",
+        "_send",
+        "_started_at",
+        "request_id",
+        "sampled_trace",
+        "scope",
+        "started",
+        "status",
+    )
+
+    def __init__(
+        self, chassis: Chassis, scope: Scope, send: Send, request_id: str, span: Span | None
+    ) -> None:
+        self._chassis = chassis
+        self._send = send
+        self.scope = scope
+        self.request_id = request_id
+        self.sampled_trace = None if span is None else _sampled_trace_id(span)
+        self.status = 500
+        self.started = False
+        self._recorded = False
+        self._started_at = time.perf_counter()
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+            self.started = True
+            message["headers"] = [
+                *message.get("headers", []),
+                (b"x-request-id", self.request_id.encode()),
+            ]
+        elif message["type"] == "http.response.body" and not message.get("more_body"):
+            # Recorded before the last byte leaves, so a client that has the response can
+            # already find its access line and its sample in /metrics.
+            self.record()
+        await self._send(message)
+
+    def record(self) -> None:
+        if self._recorded:
+            return
+        self._recorded = True
+        elapsed = time.perf_counter() - self._started_at
+        scope, status = self.scope, self.status
+        route, method, path = _route(scope), scope["method"], scope["path"]
+        self._chassis._duration_histogram(route, method, status).observe(
+            elapsed,
+            exemplar=None if self.sampled_trace is None else {"trace_id": self.sampled_trace},
+        )
+        if path not in _QUIET_PATHS and (
+            self.sampled_trace is not None
+            or status >= 400
+            or elapsed >= self._chassis.slow_request_s
+            or path in _UNTRACED_PATHS
+        ):
+            access_log.info(
+                "%s %s %s",
+                method,
+                path,
+                status,
+                extra={
+                    "http_route": route,
+                    "http_request_method": method,
+                    "http_response_status_code": status,
+                    "duration_ms": round(elapsed * 1000, 2),
+                },
+            )
+
+
+async def _refuse(exchange: _Exchange, reason: str, refusal: BodyTooLarge | NulCharacter) -> None:
+    HTTP_REQUESTS_REJECTED.labels(reason).inc()
+    await _answer(exchange, refusal)
+
+
+async def _answer(exchange: _Exchange, refusal: BodyTooLarge | NulCharacter) -> None:
+    await send_problem(exchange.send, refusal.status_code, refusal.detail, slug=refusal.slug)
+
+
+def _sampled_trace_id(span: Span) -> str | None:
+    """The sampled trace the request belongs to: its latency sample's exemplar (a dashboard
+    jumps from a slow bucket straight to one of its traces) and the reason to log it."""
+    span_context = span.get_span_context()
+    if not (span_context.is_valid and span_context.trace_flags.sampled):
+        return None
+    return format(span_context.trace_id, "032x")
+
+
+def _new_request_id() -> str:
+    # 128 random bits as 32 hex digits, the length of a uuid4's hex without building a UUID.
+    return os.urandom(16).hex()
+
+
+def _route(scope: Scope) -> str:
+    path: object = getattr(scope.get("route"), "path", None)
+    if isinstance(path, str):
+        return path
+    return _UNMATCHED_ROUTE
