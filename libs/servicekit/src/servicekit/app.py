@@ -32,6 +32,7 @@ from servicekit.observability.loop_lag import EventLoopLagMonitor
 from servicekit.observability.metrics import BUILD_INFO, metrics_endpoint
 from servicekit.observability.tracing import build_tracer_provider
 from servicekit.openapi import ServiceApi
+from servicekit.route_order import service_routes_first
 from servicekit.settings import ServiceSettings
 
 __all__ = ["LifespanHook", "create_app"]
@@ -118,8 +119,10 @@ def create_app(
         install_api_docs(app, settings.docs_assets_dir)
     app.include_router(health_router())
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
+    chassis_routes = len(app.router.routes)
     for router in routers:
         app.include_router(router)
+    service_routes_first(app.router.routes, chassis_routes)
     unguarded = unguarded_mutating_routes(app.routes)
     if unguarded:
         raise TypeError(
