@@ -188,13 +188,9 @@ class Chassis:
         try:
             if budget <= 0:
                 raise TimeoutError
-            slots = self._deadline_slots_of_running_loop()
-            async with asyncio.Timeout(None) as timeout:
-                slot = slots.add(timeout, budget)
-                try:
-                    await self.app(scope, receive, exchange.send)
-                finally:
-                    slots.discard(timeout, slot)
+            await self._deadline_slots_of_running_loop().run(
+                self.app(scope, receive, exchange.send), budget
+            )
         except TimeoutError:
             if exchange.started:
                 raise

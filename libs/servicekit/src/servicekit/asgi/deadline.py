@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Awaitable
+from typing import Any
 
 from servicekit.asgi.request_head import BUDGET_HEADER
 
@@ -26,27 +28,61 @@ DEADLINE_GRANULARITY_S = 0.01
 
 class DeadlineSlots:
     """The requests of one event loop due in each slot of `DEADLINE_GRANULARITY_S`, and one
-    timer per slot that expires the `asyncio.Timeout` of every request still in it."""
+    timer per slot that cancels the task of every request still in it.
+
+    `run` is what `asyncio.timeout` does for one request — the task is cancelled at the
+    deadline, and that cancellation, and only that one, comes out as `TimeoutError` — without
+    arming a timer of its own or building a context manager per request.
+    """
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self._slots: dict[int, set[asyncio.Timeout]] = {}
+        self._slots: dict[int, set[_Cut]] = {}
 
-    def add(self, timeout: asyncio.Timeout, budget_s: float) -> int:
+    async def run(self, work: Awaitable[None], budget_s: float) -> None:
+        """Await `work` in the current task; raises `TimeoutError` when the deadline cut it."""
+        task = asyncio.current_task()
+        if task is None:
+            raise RuntimeError("a deadline needs a task to cut")
+        cut = _Cut(task)
+        slot = self._enter(cut, budget_s)
+        try:
+            await work
+        except asyncio.CancelledError:
+            # Ours when our timer cancelled the task and nobody else asked for it since.
+            if cut.done and task.uncancel() <= cut.cancelling:
+                raise TimeoutError from None
+            raise
+        else:
+            if cut.done:  # the work swallowed the cancellation: take ours back
+                task.uncancel()
+        finally:
+            members = self._slots.get(slot)
+            if members is not None:
+                members.discard(cut)
+
+    def _enter(self, cut: _Cut, budget_s: float) -> int:
         slot = math.ceil((self.loop.time() + budget_s) / DEADLINE_GRANULARITY_S)
         members = self._slots.get(slot)
         if members is None:
             members = self._slots[slot] = set()
             self.loop.call_at(slot * DEADLINE_GRANULARITY_S, self._expire, slot)
-        members.add(timeout)
+        members.add(cut)
         return slot
 
-    def discard(self, timeout: asyncio.Timeout, slot: int) -> None:
-        members = self._slots.get(slot)
-        if members is not None:
-            members.discard(timeout)
-
     def _expire(self, slot: int) -> None:
-        now = self.loop.time()
-        for timeout in self._slots.pop(slot, ()):
-            timeout.reschedule(now)  # cancels its request's task at once
+        for cut in self._slots.pop(slot, ()):
+            cut.done = True
+            cut.task.cancel()
+
+
+class _Cut:
+    """One request's deadline: its task, how many cancellations the task had pending when the
+    request began, and whether the deadline has cancelled it."""
+
+    __slots__ = ("cancelling", "done", "task")
+
+    def __init__(self, task: asyncio.Task[Any]) -> None:
+        self.task = task
+        self.cancelling = task.cancelling()
+        self.done = False
