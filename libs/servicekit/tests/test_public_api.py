@@ -46,10 +46,12 @@ PUBLIC_API: dict[str, list[str]] = {
     "servicekit.auth": [
         "AdminPrincipal",
         "CurrentPrincipal",
+        "JwksSettings",
         "JwksTokens",
         "KeyRing",
         "LocalKeySource",
         "Principal",
+        "TokenClaimSettings",
         "TokenVerifier",
         "install_token_verifier",
         "issue_access_token",

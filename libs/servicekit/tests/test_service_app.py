@@ -198,7 +198,7 @@ def test_settings_without_what_the_manifest_needs_are_refused(harbour: ServiceAp
         _ = service.settings_type
     message = str(refused.value)
     assert message.startswith("harbour/service.toml: settings: BareSettings needs")
-    for need in ("jwks_url", "InboxRetentionSettings", "DownstreamSettings"):
+    for need in ("JwksSettings", "InboxRetentionSettings", "DownstreamSettings"):
         assert need in message
 
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 from fastapi import APIRouter, FastAPI
 from opentelemetry.sdk.trace import SpanProcessor
@@ -35,6 +35,7 @@ from contracts.manifest import MANIFEST_FILE, ManifestError, ServiceManifest, pa
 from contracts.topology import ConsumerGroup
 from servicekit.app import LifespanHook, create_app
 from servicekit.auth.jwks_tokens import JwksTokens
+from servicekit.auth.settings import JwksSettings
 from servicekit.cli import Command, ServiceCli
 from servicekit.db.engine import Database
 from servicekit.events.consumer import EventConsumer
@@ -56,15 +57,6 @@ from servicekit.service_context import ServiceContext
 from servicekit.settings import ServiceSettings
 
 __all__ = ["ServiceApp"]
-
-_JWKS_FIELDS = ("jwks_url", "jwt_issuer", "jwt_audience")
-
-
-class _JwksSettings(Protocol):
-    jwks_url: str
-    jwt_issuer: str
-    jwt_audience: str
-    jwks_max_key_age_s: float
 
 
 @dataclass(frozen=True)
@@ -172,7 +164,7 @@ class ServiceApp:
                 retry_delays_s=consumer.policy.retry_delays_s,
             )
             hooks.extend([consumer.lifespan, purger.lifespan])
-        tokens = _jwks_tokens(cast(_JwksSettings, settings)) if manifest.tokens == "jwks" else None
+        tokens = _jwks_tokens(settings) if manifest.tokens == "jwks" else None
         if tokens:
             hooks.append(tokens.lifespan)
         hooks.extend(
@@ -271,11 +263,10 @@ class ServiceApp:
     def _check_settings_type(self, settings_type: type[ServiceSettings]) -> None:
         """What the manifest asks of the settings, said at build instead of as an
         AttributeError in a lifespan."""
-        manifest, fields = self.manifest, settings_type.model_fields
+        manifest = self.manifest
         needs: list[str] = []
-        missing = [name for name in _JWKS_FIELDS if name not in fields]
-        if manifest.tokens == "jwks" and missing:
-            needs.append(f"the fields {', '.join(missing)} (tokens = 'jwks')")
+        if manifest.tokens == "jwks" and not issubclass(settings_type, JwksSettings):
+            needs.append("servicekit.auth.JwksSettings mixed in (tokens = 'jwks')")
         if manifest.consumer and not issubclass(settings_type, InboxRetentionSettings):
             needs.append("servicekit.events.InboxRetentionSettings mixed in ([consumer])")
         if manifest.downstreams and not issubclass(settings_type, DownstreamSettings):
@@ -286,7 +277,9 @@ class ServiceApp:
             )
 
 
-def _jwks_tokens(settings: _JwksSettings) -> JwksTokens:
+def _jwks_tokens(settings: ServiceSettings) -> JwksTokens:
+    if not isinstance(settings, JwksSettings):  # _check_settings_type said so at build
+        raise TypeError(f"{type(settings).__name__} has no JwksSettings mixed in")
     return JwksTokens(
         settings.jwks_url,
         issuer=settings.jwt_issuer,

@@ -3,19 +3,15 @@ from __future__ import annotations
 from pydantic import Field
 
 from servicekit import ServiceSettings
+from servicekit.auth import JwksSettings
 from servicekit.events import InboxRetentionSettings
 
 __all__ = ["CatalogSettings"]
 
 
-class CatalogSettings(ServiceSettings, InboxRetentionSettings):
+class CatalogSettings(ServiceSettings, JwksSettings, InboxRetentionSettings):
     service_name: str = "catalog"
     db_schema: str = "catalog"
-
-    jwks_url: str
-    """identity's public keys, e.g. http://identity:8000/.well-known/jwks.json."""
-    jwt_issuer: str = "flotilla-identity"
-    jwt_audience: str = "flotilla"
 
     kafka_bootstrap_servers: str
 

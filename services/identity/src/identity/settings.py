@@ -5,19 +5,18 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 
 from servicekit import ServiceSettings
+from servicekit.auth import TokenClaimSettings
 
 __all__ = ["IdentitySettings"]
 
 
-class IdentitySettings(ServiceSettings):
+class IdentitySettings(ServiceSettings, TokenClaimSettings):
     service_name: str = "identity"
     db_schema: str = "identity"
 
     jwt_keys_dir: Path
     """A folder of Ed25519 private keys (PKCS8 PEM), e.g. a mounted Secret."""
     jwt_active_key: str | None = None
-    jwt_issuer: str = "flotilla-identity"
-    jwt_audience: str = "flotilla"
     access_token_ttl_s: int = Field(default=900, ge=60, le=86_400)
 
     login_free_attempts: int = Field(default=5, ge=1, le=100)

@@ -7,19 +7,15 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 
 from servicekit import BreakerPolicy, ServiceSettings
+from servicekit.auth import JwksSettings
 from servicekit.events import InboxRetentionSettings
 
 __all__ = ["NotificationsSettings"]
 
 
-class NotificationsSettings(ServiceSettings, InboxRetentionSettings):
+class NotificationsSettings(ServiceSettings, JwksSettings, InboxRetentionSettings):
     service_name: str = "notifications"
     db_schema: str = "notifications"
-
-    jwks_url: str
-    """identity's public keys, e.g. http://identity:8000/.well-known/jwks.json."""
-    jwt_issuer: str = "flotilla-identity"
-    jwt_audience: str = "flotilla"
 
     kafka_bootstrap_servers: str
 

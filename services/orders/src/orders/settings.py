@@ -3,22 +3,18 @@ from __future__ import annotations
 from pydantic import Field
 
 from servicekit import ServiceSettings
+from servicekit.auth import JwksSettings
 from servicekit.events import InboxRetentionSettings
 from servicekit.http import DownstreamSettings
 
 __all__ = ["OrdersSettings"]
 
 
-class OrdersSettings(ServiceSettings, DownstreamSettings, InboxRetentionSettings):
+class OrdersSettings(ServiceSettings, JwksSettings, DownstreamSettings, InboxRetentionSettings):
     """orders reads prices from the `catalog` entry of `DOWNSTREAMS` (required)."""
 
     service_name: str = "orders"
     db_schema: str = "orders"
-
-    jwks_url: str
-    """identity's public keys, e.g. http://identity:8000/.well-known/jwks.json."""
-    jwt_issuer: str = "flotilla-identity"
-    jwt_audience: str = "flotilla"
 
     kafka_bootstrap_servers: str
 

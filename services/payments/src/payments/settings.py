@@ -3,23 +3,19 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 
 from servicekit import ServiceSettings
+from servicekit.auth import JwksSettings
 from servicekit.events import InboxRetentionSettings
 from servicekit.http import DownstreamSettings
 
 __all__ = ["PaymentsSettings"]
 
 
-class PaymentsSettings(ServiceSettings, DownstreamSettings, InboxRetentionSettings):
+class PaymentsSettings(ServiceSettings, JwksSettings, DownstreamSettings, InboxRetentionSettings):
     """`DOWNSTREAMS` must name `psp`, the payment provider every reserved order is charged at
     (the simulator in dev and test; in prod, the real provider's URL)."""
 
     service_name: str = "payments"
     db_schema: str = "payments"
-
-    jwks_url: str
-    """identity's public keys, e.g. http://identity:8000/.well-known/jwks.json."""
-    jwt_issuer: str = "flotilla-identity"
-    jwt_audience: str = "flotilla"
 
     psp_api_key: SecretStr
     """The merchant account's secret key at the provider (`sk_test_…`), sent as a bearer token

@@ -6,18 +6,16 @@ from pydantic import Field, SecretStr, field_validator
 
 from psp.accounts import ACCOUNT_ID, API_KEY
 from servicekit import ServiceSettings
+from servicekit.auth import JwksSettings
 
 __all__ = ["PspSettings"]
 
 
-class PspSettings(ServiceSettings):
+class PspSettings(ServiceSettings, JwksSettings):
+    """Tokens (identity's JWKS) guard only the admin-only fault knobs."""
+
     service_name: str = "psp"
     db_schema: str = "psp"
-
-    jwks_url: str
-    """identity's public keys, for the admin-only fault knobs."""
-    jwt_issuer: str = "flotilla-identity"
-    jwt_audience: str = "flotilla"
 
     api_keys: dict[str, SecretStr]
     """The merchant accounts and their secret keys, `{"acct_flotilla": "sk_test_…"}`: from the

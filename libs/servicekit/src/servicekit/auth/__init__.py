@@ -13,15 +13,18 @@ if TYPE_CHECKING:
     from servicekit.auth.jwks import LocalKeySource
     from servicekit.auth.jwks_tokens import JwksTokens
     from servicekit.auth.keys import KeyRing, load_key_ring, write_new_signing_key
+    from servicekit.auth.settings import JwksSettings, TokenClaimSettings
     from servicekit.auth.tokens import Principal, TokenVerifier, issue_access_token
 
 __all__ = [
     "AdminPrincipal",
     "CurrentPrincipal",
+    "JwksSettings",
     "JwksTokens",
     "KeyRing",
     "LocalKeySource",
     "Principal",
+    "TokenClaimSettings",
     "TokenVerifier",
     "install_token_verifier",
     "issue_access_token",
@@ -43,6 +46,7 @@ if not TYPE_CHECKING:
             "servicekit.auth.jwks": ["LocalKeySource"],
             "servicekit.auth.jwks_tokens": ["JwksTokens"],
             "servicekit.auth.keys": ["KeyRing", "load_key_ring", "write_new_signing_key"],
+            "servicekit.auth.settings": ["JwksSettings", "TokenClaimSettings"],
             "servicekit.auth.tokens": ["Principal", "TokenVerifier", "issue_access_token"],
         },
     )
