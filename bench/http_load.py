@@ -1,13 +1,17 @@
 """The HTTP benchmarks' load generator, servers and table, shared by bench/http_stack.py.
 
 Load comes from a minimal keep-alive HTTP/1.1 client on asyncio streams, so the load generator
-costs little of the two cores. Servers run as their own processes (bench/http_servers.py).
+costs little of the two cores. Servers run as their own processes (bench/http_servers.py); a
+run also reads the server process' CPU time, so the table says what a request cost the server
+(steadier than its throughput on a machine whose other work comes and goes).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
+import os
 import secrets
 import statistics
 import subprocess
@@ -32,6 +36,22 @@ class Measure:
     per_s: float
     p50_ms: float
     p99_ms: float
+    cpu_us: float | None = None
+    """The server process' CPU (user + system) per request, when the run read it."""
+
+
+@dataclass(frozen=True)
+class Served:
+    """A server process of bench/http_servers.py: where to send requests, and whose CPU to read."""
+
+    port: int
+    pid: int
+
+    def cpu_s(self) -> float:
+        """The process' user + system CPU time so far (Linux's /proc)."""
+        after_name = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        user_ticks, system_ticks = int(after_name[11]), int(after_name[12])
+        return (user_ticks + system_ticks) / os.sysconf("SC_CLK_TCK")
 
 
 def measure_of(latencies: list[float], elapsed: float) -> Measure:
@@ -55,7 +75,7 @@ async def _exchange(
 
 
 async def load(
-    port: int, make_request: Callable[[], bytes], total: int, concurrency: int = CONCURRENCY
+    served: Served, make_request: Callable[[], bytes], total: int, concurrency: int = CONCURRENCY
 ) -> Measure:
     """`total` requests over `concurrency` keep-alive connections; every answer must be 2xx."""
     latencies: list[float] = []
@@ -63,7 +83,7 @@ async def load(
 
     async def worker() -> None:
         nonlocal remaining
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        reader, writer = await asyncio.open_connection("127.0.0.1", served.port)
         try:
             while remaining > 0:
                 remaining -= 1
@@ -76,9 +96,11 @@ async def load(
             writer.close()
             await writer.wait_closed()
 
+    cpu_before = served.cpu_s()
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return measure_of(latencies, time.perf_counter() - started)
+    measure = measure_of(latencies, time.perf_counter() - started)
+    return dataclasses.replace(measure, cpu_us=(served.cpu_s() - cpu_before) / total * 1e6)
 
 
 def get(path: str) -> Callable[[], bytes]:
@@ -99,7 +121,7 @@ def post_note(path: str, *, with_key: bool) -> Callable[[], bytes]:
 
 
 @contextmanager
-def server(*args: str) -> Iterator[int]:
+def server(*args: str) -> Iterator[Served]:
     """One of bench/http_servers.py's servers on a free port, once its `/ping` answers."""
     port = free_port()
     # What a server that fails to start says, shown then.
@@ -128,7 +150,7 @@ def server(*args: str) -> Iterator[int]:
                     said = errors.read().decode(errors="replace")[-4000:]
                     raise RuntimeError(f"the {args[0]} server did not start:\n{said}")
                 time.sleep(0.1)
-            yield port
+            yield Served(port, process.pid)
         finally:
             process.terminate()
             process.wait(30)
@@ -159,6 +181,8 @@ def report(title: str, columns: Sequence[tuple[str, Measure]]) -> None:
         ("p50 ms", lambda m: m.p50_ms, "16.2f"),
         ("p99 ms", lambda m: m.p99_ms, "16.2f"),
     ]
+    if all(m.cpu_us is not None for _, m in columns):
+        rows.append(("server CPU µs", lambda m: m.cpu_us or 0.0, "16.1f"))
     for label, value, form in rows:
         print(
             f"{label:14}"
