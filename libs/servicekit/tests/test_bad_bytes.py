@@ -160,3 +160,48 @@ async def test_a_database_error_never_logs_its_parameters(
 
 def test_every_engine_hides_parameters(settings: ServiceSettings) -> None:
     assert Database.from_settings(settings).engine.sync_engine.hide_parameters
+
+
+@pytest.mark.parametrize(
+    ("http_version", "body", "status"),
+    [
+        # HTTP/2 may send a body with no length; HTTP/1.1 with a transfer encoding instead.
+        pytest.param("2", b'{"text": "a\\u0000b"}', 422, id="http2-nul"),
+        pytest.param("2", b'{"text": "' + b"x" * 2_000_000 + b'"}', 413, id="http2-oversized"),
+        pytest.param("1.1", b'{"text": "a\\u0000b"}', 422, id="http1.1-chunked-nul"),
+    ],
+)
+async def test_a_body_no_header_announced_is_guarded_too(
+    settings: ServiceSettings, http_version: str, body: bytes, status: int
+) -> None:
+    app: FastAPI = create_app(settings, routers=[router])
+    headers = [(b"content-type", b"application/json")]
+    if http_version == "1.1":
+        headers.append((b"transfer-encoding", b"chunked"))
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": http_version,
+        "method": "POST",
+        "scheme": "http",
+        "path": "/raw",
+        "raw_path": b"/raw",
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+    chunks = [body[:10], body[10:]]
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        chunk = chunks.pop(0)
+        return {"type": "http.request", "body": chunk, "more_body": bool(chunks)}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+
+    assert sent[0]["status"] == status

@@ -61,6 +61,9 @@ _UNMATCHED_ROUTE = "unmatched"
 _QUIET_PATHS = frozenset({"/livez", "/readyz", "/metrics"})
 _UNTRACED_PATHS = frozenset({"/livez", "/readyz", "/healthz", "/metrics"})
 _UNBOUNDED_PATHS = frozenset({"/metrics"})
+# HTTP/1.x requests carry a body only with a Content-Length or a Transfer-Encoding (RFC 9112,
+# 6.3); an HTTP/2 or HTTP/3 request may send one with neither, so its body is always guarded.
+_BODY_DECLARED_BY_HEADERS = frozenset({"1.0", "1.1"})
 
 
 class Chassis:
@@ -164,7 +167,7 @@ class Chassis:
         if nul_in_target(scope):
             await _refuse(exchange, "nul_character", NulCharacter())
             return
-        if head.has_body:  # a request without one reads a single empty message: nothing to guard
+        if head.has_body or scope.get("http_version") not in _BODY_DECLARED_BY_HEADERS:
             receive = GuardedBody(receive, self.max_body_bytes)
         try:
             if scope["path"] in _UNBOUNDED_PATHS:

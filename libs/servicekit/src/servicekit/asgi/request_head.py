@@ -33,8 +33,8 @@ class RequestHead:
         self.content_length: int | None = None
         """The declared body length; None when absent or not a number."""
         self.has_body = False
-        """Whether a body follows: a non-zero length or a transfer encoding (HTTP/1.1 gives a
-        request with neither no body)."""
+        """Whether the headers announce a body: a non-zero length or a transfer encoding (in
+        HTTP/1.x a request with neither has none)."""
         self.caller_budget_s: float | None = None
         """`X-Request-Budget-Ms` in seconds, never negative; None when absent or not a number."""
 
