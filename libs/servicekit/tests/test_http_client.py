@@ -10,8 +10,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import pytest
-import uvicorn
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -32,6 +31,7 @@ from servicekit.http import (
 from servicekit.request_context import deadline_var
 from servicekit.resilience.breaker import BreakerPolicy, CircuitState
 from servicekit.settings import ServiceSettings
+from servicekit.testing import serving
 
 
 @dataclass
@@ -100,27 +100,10 @@ def _build_downstream(state: Downstream) -> Starlette:
     )
 
 
-async def _serve(app: Starlette | FastAPI) -> AsyncIterator[str]:
-    port = free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", ws="none"
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    try:
-        while not server.started:
-            assert not task.done(), "the test server failed to start"
-            await asyncio.sleep(0.01)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
-
-
 @pytest.fixture(scope="module")
 async def downstream() -> AsyncIterator[Downstream]:
     state = Downstream()
-    async for url in _serve(_build_downstream(state)):
+    async with serving(_build_downstream(state)) as url:
         state.url = url
         yield state
 
@@ -244,9 +227,8 @@ async def test_servicekit_callee_stops_its_work_when_the_budget_is_spent() -> No
     app = create_app(_service_settings(), routers=[router])
     # The callee gets 0.3 s of the caller's 3 s and answers 504 long before the caller gives up.
     policy = _policy(deadline_s=3.0, budget_margin_s=2.7, max_attempts=1)
-    async for url in _serve(app):
-        async with ResilientClient("callee", url, policy) as client:
-            response = await client.get("/slow")
+    async with serving(app) as url, ResilientClient("callee", url, policy) as client:
+        response = await client.get("/slow")
     assert response.status_code == 504
     assert response.headers["content-type"] == "application/problem+json"
     assert outcome == ["cancelled"]
@@ -356,9 +338,11 @@ async def test_an_unreachable_downstream_reaches_the_caller_s_client_as_a_503_pr
         return {"status": str(response.status_code)}
 
     app = create_app(_service_settings(), routers=[router])
-    async for url in _serve(app):
-        async with ResilientClient("caller", url, _policy(max_attempts=1)) as caller:
-            answer = await caller.get("/prices")
+    async with (
+        serving(app) as url,
+        ResilientClient("caller", url, _policy(max_attempts=1)) as caller,
+    ):
+        answer = await caller.get("/prices")
     await client.aclose()
     assert answer.status_code == 503
     assert answer.headers["content-type"] == "application/problem+json"

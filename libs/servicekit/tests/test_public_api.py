@@ -132,6 +132,7 @@ PUBLIC_API: dict[str, list[str]] = {
         "new_key_ring",
         "read_topic",
         "refuse_network",
+        "serving",
     ],
 }
 

@@ -1,5 +1,7 @@
 """Without catalog no order can be priced: placing one fails fast with a 503 problem that says
-when to retry, and nothing is written; reading orders goes on working.
+when to retry, and nothing is written; reading orders goes on working. (A price orders read in
+the last few seconds, within catalog's `max-age`, would still answer from its client's cache:
+these products were never read before catalog stopped.)
 
 The stack's catalog is stopped for this module (devstack's Stack API) and started again after
 it. The module has an app (and so a catalog circuit breaker) of its own.

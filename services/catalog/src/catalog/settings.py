@@ -16,4 +16,5 @@ class CatalogSettings(ServiceSettings, JwksSettings, InboxRetentionSettings):
     kafka_bootstrap_servers: str
 
     product_max_age_s: int = Field(default=5, ge=0, le=3600)
-    """`Cache-Control: max-age` of product reads: how stale a shown stock may be."""
+    """`Cache-Control: max-age` of product reads: how stale a shown stock may be, and how long
+    orders may price an order from a price it read before (its client keeps the answer)."""

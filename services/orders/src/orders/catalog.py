@@ -1,9 +1,12 @@
 """Prices from catalog: `GET /v1/products/{id}` through the resilient client.
 
-The client brings the timeouts, retries, breaker and single-flight (identical concurrent GETs
-share one request). What reaches the customer: a product catalog does not know is None (the
-handler answers 422); a catalog that cannot be reached, whose breaker is open, or that answers
-with an error or with something unreadable is a 503 problem with `Retry-After`.
+The client brings the timeouts, retries, breaker, single-flight (identical concurrent GETs
+share one request) and its cache: catalog marks a product `public, max-age=N`
+(`PRODUCT_MAX_AGE_S`), so a price read in the last N seconds answers without a call.
+
+What reaches the customer: a product catalog does not know is None (the handler answers 422);
+a catalog that cannot be reached, whose breaker is open, or that answers with an error or with
+something unreadable is a 503 problem with `Retry-After`.
 """
 
 from __future__ import annotations

@@ -4,6 +4,10 @@
                                settings.downstream("catalog")) as catalog:
         response = await catalog.get("/products/42")
 
+A `GET` whose answer the downstream marked cacheable (`Cache-Control: max-age`, and public
+enough for a shared cache) is answered from the client's cache while fresh and revalidated with
+its `ETag` once stale (`servicekit.http.response_cache`; the policy's `cache_max_entries`).
+
 A call has an overall deadline: the policy's `deadline_s`, or less when the current request's
 own budget (`servicekit.request_context`) is shorter. Each attempt has connect/read timeouts
 clipped to what is left, sends the remainder downstream in `x-request-budget-ms`, carries the
@@ -36,10 +40,11 @@ from servicekit.asgi.request_head import BUDGET_HEADER
 from servicekit.errors import ProblemError
 from servicekit.http.errors import DeadlineExceeded, DownstreamTimeout, DownstreamUnavailable
 from servicekit.http.policy import IDEMPOTENT_METHODS, DownstreamPolicy, DownstreamSettings
+from servicekit.http.response_cache import ResponseCache, bypasses_cache
 from servicekit.http.retry_budget import RetryBudget
 from servicekit.http.retrying import RetryRules
 from servicekit.http.singleflight import SingleFlight
-from servicekit.http.telemetry import CLIENT_CALLS, CLIENT_REQUEST_DURATION
+from servicekit.http.telemetry import CLIENT_CACHE, CLIENT_CALLS, CLIENT_REQUEST_DURATION
 from servicekit.request_context import remaining_budget_s
 from servicekit.resilience.breaker import CircuitBreaker, CircuitOpenError
 
@@ -49,6 +54,9 @@ __all__ = ["RequestOptions", "ResilientClient", "is_downstream_failure"]
 _UNKEYED_HEADERS = frozenset(
     {"traceparent", "tracestate", "baggage", "x-request-id", BUDGET_HEADER}
 )
+# Methods that change nothing (RFC 9110 §9.2.1): any other, when it succeeds, drops what the
+# cache kept for its URL.
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 _SECRET_PARAMS = frozenset(
     {
         "awsaccesskeyid",
@@ -117,6 +125,7 @@ class ResilientClient:
         )
         self._http = httpx.AsyncClient(base_url=base_url or policy.base_url, transport=transport)
         self._flights: SingleFlight[httpx.Response] = SingleFlight()
+        self.cache = ResponseCache(policy.cache_max_entries) if policy.cache_max_entries else None
         self._clock = clock
         self._retry_rules = RetryRules(
             name, policy, self.retry_budget, clock=clock, rng=rng, sleep=sleep
@@ -186,6 +195,46 @@ class ResilientClient:
             headers.setdefault("content-type", "application/json")
         full_url = self._http.build_request(method, url, params=options.get("params")).url
         deadline = self._deadline()
+        if self.cache is None:
+            return await self._send(method, full_url, headers, content, deadline)
+        if method == "GET" and content is None and not bypasses_cache(headers):
+            return await self._get_through_cache(self.cache, full_url, headers, deadline)
+        response = await self._send(method, full_url, headers, content, deadline)
+        if method not in _SAFE_METHODS and response.status_code < 400:
+            self.cache.forget(str(full_url))
+        return response
+
+    async def _get_through_cache(
+        self, cache: ResponseCache, url: httpx.URL, headers: httpx.Headers, deadline: float
+    ) -> httpx.Response:
+        key = str(url)
+        kept = cache.lookup(key, headers)
+        if kept is not None and kept.is_fresh(self._clock()):
+            CLIENT_CACHE.labels(self.name, "hit").inc()
+            request = self._http.build_request("GET", url, headers=headers)
+            return kept.response(request, self._clock())
+        asked = headers
+        if kept is not None and kept.etag is not None:
+            asked = headers.copy()
+            asked["if-none-match"] = kept.etag
+        response = await self._send("GET", url, asked, None, deadline)
+        now = self._clock()
+        if kept is not None and response.status_code == 304:
+            CLIENT_CACHE.labels(self.name, "revalidated").inc()
+            return cache.renew(key, kept, response, now).response(response.request, now)
+        CLIENT_CACHE.labels(self.name, "miss").inc()
+        cache.keep(key, headers, response, now)
+        return response
+
+    async def _send(
+        self,
+        method: str,
+        full_url: httpx.URL,
+        headers: httpx.Headers,
+        content: bytes | None,
+        deadline: float,
+    ) -> httpx.Response:
+        """One call, retries included; identical concurrent GETs share one (single flight)."""
         if not (self.policy.single_flight and method == "GET" and content is None):
             return await self._call(method, full_url, headers, content, deadline)
         key = (

@@ -41,6 +41,9 @@ class DownstreamPolicy(BaseModel):
     retry_on_statuses: frozenset[int] = frozenset({429, 502, 503, 504})
     single_flight: bool = True
     """Identical concurrent GETs share one request."""
+    cache_max_entries: int = Field(default=1024, ge=0)
+    """GET responses kept as their `Cache-Control` allows (servicekit.http.response_cache); 0
+    keeps none."""
     breaker: BreakerPolicy = Field(default_factory=BreakerPolicy)
 
     @model_validator(mode="after")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from prometheus_client import Counter, Histogram
 
 __all__ = [
+    "CLIENT_CACHE",
     "CLIENT_CALLS",
     "CLIENT_REQUEST_DURATION",
     "CLIENT_RETRIES",
@@ -17,6 +18,12 @@ CLIENT_CALLS = Counter(
     "Outgoing HTTP calls (retries included) by final outcome: success, client_error, "
     "server_error, timeout, connect_error, circuit_open, deadline_exceeded.",
     ["downstream", "method", "outcome"],
+)
+CLIENT_CACHE = Counter(
+    "flotilla_http_client_cache_total",
+    "Cacheable GETs by how they were answered: hit (from the cache, no call), revalidated (a "
+    "304 renewed the kept response) or miss (the downstream's full answer).",
+    ["downstream", "result"],
 )
 CLIENT_RETRIES = Counter(
     "flotilla_http_client_retries_total", "Retried attempts of outgoing HTTP calls.", ["downstream"]

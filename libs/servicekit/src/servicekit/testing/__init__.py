@@ -1,7 +1,8 @@
 """What services' tests share: tokens signed by a test key ring and an in-process client that
 verifies them (`tokens`), reading what reached Kafka (`events`), and for the fast tier
 (`make test-unit`) in-memory doubles of the outbox and the consumer (`doubles`, each held to
-the real one by contract tests) and a guard that refuses the network (`network`)."""
+the real one by contract tests), a guard that refuses the network (`network`) and a real HTTP
+server for an app (`server`)."""
 
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,7 @@ if TYPE_CHECKING:
     )
     from servicekit.testing.events import Record, committed_offset, eventually, read_topic
     from servicekit.testing.network import NetworkRefused, refuse_network
+    from servicekit.testing.server import serving
     from servicekit.testing.tokens import AUDIENCE, ISSUER, bearer, in_process_client, new_key_ring
 
 __all__ = [
@@ -32,6 +34,7 @@ __all__ = [
     "new_key_ring",
     "read_topic",
     "refuse_network",
+    "serving",
 ]
 
 if not TYPE_CHECKING:
@@ -47,6 +50,7 @@ if not TYPE_CHECKING:
                 "event_context",
             ],
             "servicekit.testing.network": ["NetworkRefused", "refuse_network"],
+            "servicekit.testing.server": ["serving"],
             "servicekit.testing.events": ["Record", "committed_offset", "eventually", "read_topic"],
             "servicekit.testing.tokens": [
                 "AUDIENCE",
