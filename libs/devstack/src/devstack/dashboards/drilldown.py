@@ -131,6 +131,18 @@ def service() -> builder.Dashboard:
         )
         .with_panel(
             timeseries_panel(
+                "Cacheable GETs/s: from the cache, revalidated, fetched",
+                [
+                    Query(
+                        rate("flotilla_http_client_cache_total", job, "downstream, result"),
+                        "{{downstream}} {{result}}",
+                    )
+                ],
+                unit="reqps",
+            )
+        )
+        .with_panel(
+            timeseries_panel(
                 "Retries and spent retry budget/s",
                 [
                     Query(
