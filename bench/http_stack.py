@@ -114,12 +114,14 @@ async def stack_versus_ecosystem(database_url: str, requests: int, sampler_ratio
     of_bare, of_theirs = ours.per_s / base.per_s, ours.per_s / theirs.per_s
     goal = STACK_GOALS.get(sampler_ratio)
     if goal is not None:
-        on_cpu = (
-            f"; on CPU alone {base.cpu_us / ours.cpu_us:.0%}" if ours.cpu_us and base.cpu_us else ""
-        )
+        # Met only when the server's CPU per request agrees: a throughput ratio alone moves
+        # with whatever else the two cores did during each side's best round.
+        on_cpu = base.cpu_us / ours.cpu_us if ours.cpu_us and base.cpu_us else None
+        met = of_bare >= goal and (on_cpu is None or on_cpu >= goal)
+        cpu_said = "" if on_cpu is None else f"; on CPU alone {on_cpu:.0%}"
         print(
             f"goal: the stack keeps >= {goal:.0%} of bare FastAPI's throughput: "
-            f"{_verdict(of_bare >= goal)} ({of_bare:.0%}{on_cpu})"
+            f"{_verdict(met)} ({of_bare:.0%}{cpu_said})"
         )
     print(
         f"goal: ahead of the stack assembled from the ecosystem: {_verdict(of_theirs > 1)} "
