@@ -97,6 +97,17 @@ class CachedResponse:
         )
 
 
+def _shared_lifetime_s(directives: dict[str, str | None]) -> int | None:
+    """How long a shared cache may use the response (`s-maxage`, else `max-age`); None when it
+    may not keep it at all."""
+    if {"no-store", "no-cache", "private"} & directives.keys():
+        return None
+    lifetime = _seconds(directives.get("s-maxage"))
+    if lifetime is None:
+        lifetime = _seconds(directives.get("max-age"))
+    return lifetime or None
+
+
 def _kept_from(
     response: httpx.Response, request_headers: httpx.Headers, now: float
 ) -> CachedResponse | None:
@@ -104,12 +115,8 @@ def _kept_from(
     if response.request.method != "GET" or response.status_code != 200:
         return None
     directives = cache_directives(response.headers.get("cache-control"))
-    if {"no-store", "no-cache", "private"} & directives.keys():
-        return None
-    lifetime = _seconds(directives.get("s-maxage"))
+    lifetime = _shared_lifetime_s(directives)
     if lifetime is None:
-        lifetime = _seconds(directives.get("max-age"))
-    if not lifetime:
         return None
     if "authorization" in request_headers and not (
         {"public", "s-maxage", "must-revalidate"} & directives.keys()
@@ -176,10 +183,7 @@ class ResponseCache:
         headers = tuple((n, v) for n, v in kept.headers if n not in updates) + tuple(
             updates.items()
         )
-        directives = cache_directives(dict(headers).get("cache-control"))
-        lifetime = _seconds(directives.get("s-maxage"))
-        if lifetime is None:
-            lifetime = _seconds(directives.get("max-age"))
+        lifetime = _shared_lifetime_s(cache_directives(dict(headers).get("cache-control")))
         renewed = replace(
             kept,
             headers=headers,
@@ -189,7 +193,7 @@ class ResponseCache:
             etag=dict(headers).get("etag", kept.etag),
         )
         self.forget(url)
-        if not ({"no-store", "no-cache", "private"} & directives.keys() or not lifetime):
+        if lifetime is not None:
             self._put(url, renewed)
         return renewed
 
