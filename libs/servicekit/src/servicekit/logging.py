@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+import math
 import sys
 import traceback
 from datetime import UTC, datetime
@@ -15,11 +17,11 @@ from servicekit.request_context import current_request_id
 
 __all__ = ["JsonFormatter", "configure_logging"]
 
-_RESERVED = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
-    "message",
-    "asctime",
-    "color_message",
-}
+_PLAIN_RECORD = logging.LogRecord("", 0, "", 0, "", (), None)
+_RESERVED = frozenset(_PLAIN_RECORD.__dict__) | {"message", "asctime", "color_message"}
+_OWN_ATTRIBUTES = len(_PLAIN_RECORD.__dict__)
+"""A record's own attributes come first in its `__dict__` (set by `LogRecord.__init__`), the
+caller's `extra` after them: only the attributes after these can be extras."""
 
 
 # One encoder for every line (json.dumps builds a new one per call when given `default`).
@@ -31,10 +33,13 @@ class JsonFormatter(logging.Formatter):
         super().__init__()
         self._service = service
         self._version = version
+        # (whole second, its date and time of day): one attribute, so a thread switch between
+        # two assignments cannot pair a second with another second's text.
+        self._second: tuple[int, str] = (-1, "")
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "time": self._time(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
@@ -48,7 +53,7 @@ class JsonFormatter(logging.Formatter):
         if span_context.is_valid:
             entry["trace_id"] = format(span_context.trace_id, "032x")
             entry["span_id"] = format(span_context.span_id, "016x")
-        for key, value in record.__dict__.items():
+        for key, value in itertools.islice(record.__dict__.items(), _OWN_ATTRIBUTES, None):
             if key not in _RESERVED and not key.startswith("_"):
                 entry[key] = value
         if record.exc_info:
@@ -57,6 +62,21 @@ class JsonFormatter(logging.Formatter):
                 "stack": "".join(traceback.format_exception(*record.exc_info)),
             }
         return _ENCODER.encode(entry)
+
+    def _time(self, created: float) -> str:
+        """`datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")`, its
+        rounding included, with the date and time of day formatted once per second."""
+        fraction, whole = math.modf(created)
+        second, microseconds = int(whole), round(fraction * 1e6)
+        if microseconds >= 1_000_000:
+            second, microseconds = second + 1, microseconds - 1_000_000
+        elif microseconds < 0:
+            second, microseconds = second - 1, microseconds + 1_000_000
+        cached_second, text = self._second
+        if second != cached_second:
+            text = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            self._second = (second, text)
+        return f"{text}.{microseconds // 1000:03d}+00:00"
 
 
 def configure_logging(service: str, version: str, level: str, fmt: str) -> None:
