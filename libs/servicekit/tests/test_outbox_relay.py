@@ -1,4 +1,5 @@
-"""The outbox relay against real Postgres and Kafka: in order, nothing lost, one leader."""
+"""The outbox relay against real Postgres and Kafka: in order, nothing lost, one leader, and
+the outbox left holding only what is still to be sent."""
 
 from __future__ import annotations
 
@@ -95,11 +96,9 @@ async def _read(kafka: ServiceSettings, topic: str, count: int) -> list[Any]:
     )
 
 
-async def _unpublished(database: Database) -> int:
+async def _rows_in_outbox(database: Database) -> int:
     async with database.transaction() as session:
-        count = await session.scalar(
-            select(func.count()).select_from(OUTBOX).where(OUTBOX.c.published_at.is_(None))
-        )
+        count = await session.scalar(select(func.count()).select_from(OUTBOX))
     return int(count or 0)
 
 
@@ -126,7 +125,7 @@ async def test_committed_events_are_published_in_order_per_aggregate_as_cloudeve
     await relay.start()
     try:
         records = await _read(relay_settings, topic, 30)
-        await eventually(lambda: _is_zero(_unpublished(database)), what="all rows marked")
+        await eventually(lambda: _is_zero(_rows_in_outbox(database)), what="all rows sent")
     finally:
         await relay.stop()
     assert len(records) == 30
@@ -159,17 +158,17 @@ async def test_a_rolled_back_transaction_publishes_nothing(
     await relay.start()
     try:
         records = await _read(relay_settings, topic, 1)
-        await eventually(lambda: _is_zero(_unpublished(database)), what="all rows marked")
+        await eventually(lambda: _is_zero(_rows_in_outbox(database)), what="all rows sent")
     finally:
         await relay.stop()
     assert [record.key for record in records] == ["thg_kept"]
 
 
-async def test_a_batch_is_read_and_marked_with_no_transaction_around_its_statements(
+async def test_a_batch_is_read_and_deleted_with_no_transaction_around_its_statements(
     database: Database, relay_settings: ServiceSettings, topic: str
 ) -> None:
     """Every statement the relay sends stands alone (autocommit): the BEGIN and COMMIT round
-    trips a transaction would add around the batch's read and again around its mark are not
+    trips a transaction would add around the batch's read and again around its delete are not
     sent."""
     relay_database = Database.from_settings(relay_settings)  # the relay's connection only
     statements: list[str] = []  # what SQLAlchemy executes
@@ -192,7 +191,7 @@ async def test_a_batch_is_read_and_marked_with_no_transaction_around_its_stateme
     await relay.start()
     try:
         await _read(relay_settings, topic, 3)
-        await eventually(lambda: _is_zero(_unpublished(database)), what="all rows marked")
+        await eventually(lambda: _is_zero(_rows_in_outbox(database)), what="all rows sent")
     finally:
         await relay.stop()
     relays_plain_queries = list(plain_queries)
@@ -200,41 +199,68 @@ async def test_a_batch_is_read_and_marked_with_no_transaction_around_its_stateme
     async with relay_database.transaction() as session:
         await session.execute(select(1))
     await relay_database.dispose()
-    assert "UPDATE" in statements  # the batch was marked
+    assert "DELETE" in statements  # the batch was taken out of the outbox
     assert not {"BEGIN", "COMMIT", "ROLLBACK"} & {q.upper() for q in relays_plain_queries}
     assert "BEGIN" in {q.upper() for q in plain_queries[len(relays_plain_queries) :]}
 
 
-class _CrashBeforeMarking(OutboxRelay):
-    """Dies once after Kafka acknowledged a batch but before marking it, like a kill -9."""
+class _CrashBeforeDeleting(OutboxRelay):
+    """Dies once after Kafka acknowledged a batch but before deleting its rows, like a
+    kill -9."""
 
     crashed = False
 
-    async def _mark_published(self, connection: AsyncConnection, ids: list[int]) -> None:
+    async def _delete_published(self, connection: AsyncConnection, ids: list[int]) -> None:
         if not self.crashed:
             type(self).crashed = True
             await connection.invalidate()
-            raise ConnectionResetError("killed between publish and mark")
-        await super()._mark_published(connection, ids)
+            raise ConnectionResetError("killed between publish and delete")
+        await super()._delete_published(connection, ids)
 
 
-async def test_a_crash_between_publish_and_mark_republishes_and_loses_nothing(
+async def test_a_crash_between_publish_and_delete_republishes_and_loses_nothing(
     database: Database, topic: str, relay_settings: ServiceSettings
 ) -> None:
     outbox = Outbox("relay_it")
     model = event_on_topic(topic)
     await _append(database, outbox, [model(thing_id="thg_x", sequence=n) for n in range(5)])
-    relay = _relay(database, outbox, relay_settings, _CrashBeforeMarking)
+    relay = _relay(database, outbox, relay_settings, _CrashBeforeDeleting)
     await relay.start()
     try:
-        await eventually(lambda: _is_zero(_unpublished(database)), what="all rows marked")
+        await eventually(lambda: _is_zero(_rows_in_outbox(database)), what="all rows sent")
         records = await _read(relay_settings, topic, 10)
     finally:
         await relay.stop()
-    assert _CrashBeforeMarking.crashed
+    assert _CrashBeforeDeleting.crashed
     assert len(records) == 10  # every event twice: duplicates, which consumers dedupe
     assert len({record.headers["ce_id"] for record in records}) == 5
     assert _sequences_by_key(records) == {"thg_x": [0, 1, 2, 3, 4]}
+
+
+async def test_rows_an_earlier_relay_marked_published_are_purged_and_never_sent_again(
+    database: Database, topic: str, relay_settings: ServiceSettings
+) -> None:
+    """Relays before 2026-12-06 kept a published row, marked `published_at`, for 24 h. After an
+    upgrade those rows are deleted without being sent again, and what is left is exactly the
+    rows still to be sent."""
+    outbox = Outbox("relay_it")
+    model = event_on_topic(topic)
+    await _append(database, outbox, [model(thing_id="thg_one", sequence=0)])
+    async with database.transaction() as session:
+        sent_before = await session.scalar(
+            OUTBOX.update().values(published_at=func.now()).returning(OUTBOX.c.event_id)
+        )
+    await _append(database, outbox, [model(thing_id="thg_one", sequence=n) for n in (1, 2)])
+    relay = _relay(database, outbox, relay_settings)
+    await relay.start()
+    try:
+        records = await _read(relay_settings, topic, 2)
+        await eventually(lambda: _is_zero(_rows_in_outbox(database)), what="the outbox emptied")
+    finally:
+        await relay.stop()
+    # One key, one partition, in outbox order: the old row, sent again, would come first.
+    assert [json.loads(record.value)["sequence"] for record in records] == [1, 2]
+    assert sent_before not in {record.headers["ce_id"] for record in records}
 
 
 async def test_one_relay_publishes_and_a_standby_takes_over_when_it_dies(
@@ -307,13 +333,13 @@ async def test_events_appended_while_kafka_is_down_are_delivered_when_it_returns
     try:
         own_kafka.stop()
         await _append(database, outbox, [model(thing_id="thg_k", sequence=n) for n in range(20)])
-        assert await _unpublished(database) == 20  # writes succeed; the backlog waits
+        assert await _rows_in_outbox(database) == 20  # writes succeed; the backlog waits
         # No crash loop: the relay gives up leading and probes Kafka with back-off, saying so.
         await eventually(lambda: _true(relay.outages.reason == "kafka"), 60, "a kafka pause")
         assert not relay.is_active
         assert REGISTRY.get_sample_value("flotilla_outbox_relay_paused", {"reason": "kafka"}) == 1
         own_kafka.start()
-        await eventually(lambda: _is_zero(_unpublished(database)), 60, "the backlog to drain")
+        await eventually(lambda: _is_zero(_rows_in_outbox(database)), 60, "the backlog to drain")
         records = await read_topic(own_kafka.bootstrap_servers, topic, 20)
         assert relay.outages.reason is None
         assert relay.is_active

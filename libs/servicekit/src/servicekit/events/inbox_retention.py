@@ -3,7 +3,7 @@
 The inbox makes a redelivered event a duplicate only while its id is still there. A copy of a
 handled event can come back:
 
-    - at once: the relay published it twice (its `published_at` write failed), or a rebalance
+    - at once: the relay published it twice (the delete of its sent rows failed), or a rebalance
       handed the partition over before the offset was committed;
     - after the retry tiers: a record that a tier retried is handled `sum(retry delays)` after
       its first attempt, and a copy of it may be on another tier;

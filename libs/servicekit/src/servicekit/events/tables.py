@@ -37,6 +37,10 @@ def _outbox_columns() -> list[Column[Any]]:
         Column("headers", JSONB, nullable=False),
         Column("payload", LargeBinary, nullable=False),
         Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        # Set only by relays before 2026-12-06, which kept sent rows: the relay now deletes a
+        # row once Kafka has it, so every row is unpublished. Kept while a replica of an
+        # earlier version may still run (expand, then contract); `_housekeeping` purges rows
+        # that carry it.
         Column("published_at", DateTime(timezone=True)),
     ]
 
