@@ -305,7 +305,7 @@ def main() -> None:
         "--rates",
         type=float,
         nargs="+",
-        default=[10, 20, 40, 60, 80],
+        default=[10, 20, 40, 60, 80, 100],
         help="orders/s, one run each, stepped up until one falls behind",
     )
     parser.add_argument("--seconds", type=float, default=20, help="length of each run")
