@@ -1,21 +1,26 @@
-"""Reading an order: its row, lines and history in one statement (issue 15: fewer statements
-per saga step), and a locked order that is as new as the lock, history included."""
+"""Placing an order: its row, lines, history and the database's clock in one statement; reading
+it: its row, lines and history in one statement (issue 15: fewer statements per saga step); and
+a locked order that is as new as the lock, history included."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import event, text
 
-from orders.domain import HistoryEntry, OrderStatus
+from orders.domain import HistoryEntry, OrderStatus, RequestedLine
+from orders.handlers import CAUSE_PLACED, place_order
 from orders.repository import LockedOrder, OrderRepository
 from servicekit.db import Database, transaction_time
+from servicekit.events.outbox import Outbox
+from servicekit.ids import new_id
 from servicekit.testing.events import eventually
 
-from .conftest import PlaceOrder
+from .conftest import FixedPrices, PlaceOrder
 
 
 @contextmanager
@@ -31,6 +36,35 @@ def statements(database: Database) -> Iterator[list[str]]:
         yield sent
     finally:
         event.remove(database.engine.sync_engine, "before_cursor_execute", record)
+
+
+async def test_an_order_is_placed_with_its_lines_history_and_clock_in_one_statement(
+    database: Database,
+) -> None:
+    """The order's statement stamps it with the transaction's now(); its event is the other
+    statement. What place_order returns is what a read finds."""
+    user, mug, tea = new_id("usr"), new_id("prd"), new_id("prd")
+    async with database.transaction() as session:
+        with statements(database) as placing:
+            placed = await place_order(
+                session,
+                Outbox("orders"),
+                FixedPrices(),
+                user_id=user,
+                email=f"{user}@example.com",
+                lines=[RequestedLine(mug, 2), RequestedLine(tea, 1)],
+                payment_method="pm_card_visa",
+                deadline_s=90.5,
+            )
+        now = await transaction_time(session)
+    assert len(placing) == 2
+    assert [statement.split()[0] for statement in placing] == ["WITH", "INSERT"]
+    assert placed.created_at == placed.updated_at == now
+    assert placed.history == (HistoryEntry(OrderStatus.PENDING, now, CAUSE_PLACED),)
+    assert placed.deadline_at == now + timedelta(seconds=90.5)
+    assert [(line.product_id, line.quantity) for line in placed.lines] == [(mug, 2), (tea, 1)]
+    async with database.reads() as session:
+        assert await OrderRepository(session).get(placed.id) == placed
 
 
 async def test_an_order_is_read_with_its_lines_and_history_in_one_statement(

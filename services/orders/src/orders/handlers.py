@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -91,25 +91,17 @@ async def place_order(
     commit together.
     """
     priced = price_order(lines, await prices.prices([line.product_id for line in lines]))
-    # The database's clock, not this replica's: the sweeper of any replica, and payments,
-    # compare the deadline with the database's clock too (servicekit.db.clock).
-    now = await transaction_time(session)
-    order = Order(
-        id=new_id("ord"),
+    # Stamped with the database's clock, not this replica's: the sweeper of any replica, and
+    # payments, compare the deadline with the database's clock too (servicekit.db.clock).
+    order = await OrderRepository(session).place(
+        order_id=new_id("ord"),
         user_id=user_id,
         email=email,
-        status=OrderStatus.PENDING,
-        lines=priced.lines,
-        total_cents=priced.total_cents,
-        currency=priced.currency,
+        priced=priced,
         payment_method=payment_method,
-        reason=None,
-        created_at=now,
-        updated_at=now,
-        deadline_at=now + timedelta(seconds=deadline_s),
-        history=(HistoryEntry(OrderStatus.PENDING, now, CAUSE_PLACED),),
+        deadline_s=deadline_s,
+        cause=CAUSE_PLACED,
     )
-    await OrderRepository(session).add(order)
     await outbox.append(
         session,
         OrderPlacedV1(

@@ -10,11 +10,12 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
-    BindParameter,
     Column,
     ColumnElement,
     DateTime,
+    Float,
     Integer,
+    Interval,
     Label,
     Row,
     Select,
@@ -30,7 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from orders.domain import HistoryEntry, Order, OrderLine, OrderStatus
+from orders.domain import HistoryEntry, Order, OrderLine, OrderStatus, PricedOrder
 from orders.tables import OPEN_STATUSES, order_history, order_lines, orders
 
 __all__ = ["LockedOrder", "OrderRepository"]
@@ -50,28 +51,43 @@ class OrderRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def add(self, order: Order) -> None:
-        """Insert a new order with its lines and history (one statement)."""
-        await self._session.execute(
-            _ADD,
-            {
-                "order_id": order.id,
-                "user_id": order.user_id,
-                "email": order.email,
-                "status": order.status.value,
-                "total_cents": order.total_cents,
-                "currency": order.currency,
-                "payment_method": order.payment_method,
-                "reason": order.reason,
-                "created_at": order.created_at,
-                "updated_at": order.updated_at,
-                "deadline_at": order.deadline_at,
-                "product_ids": [line.product_id for line in order.lines],
-                "quantities": [line.quantity for line in order.lines],
-                "unit_prices_cents": [line.unit_price_cents for line in order.lines],
-                **_history_values(order.history),
-            },
-        )
+    async def place(
+        self,
+        *,
+        order_id: str,
+        user_id: str,
+        email: str,
+        priced: PricedOrder,
+        payment_method: str,
+        deadline_s: float,
+        cause: str,
+    ) -> Order:
+        """Insert a new order (PENDING) with its lines and its first history entry, stamped by
+        the same statement with the transaction's now() (the database's clock,
+        servicekit.db.clock) and due `deadline_s` after it: the clock costs no round trip of
+        its own. Returns the order as stored."""
+        row = (
+            await self._session.execute(
+                _PLACE,
+                {
+                    "order_id": order_id,
+                    "user_id": user_id,
+                    "email": email,
+                    "status": OrderStatus.PENDING.value,
+                    "total_cents": priced.total_cents,
+                    "currency": priced.currency,
+                    "payment_method": payment_method,
+                    "reason": None,
+                    "deadline_s": deadline_s,
+                    "cause": cause,
+                    "product_ids": [line.product_id for line in priced.lines],
+                    "quantities": [line.quantity for line in priced.lines],
+                    "unit_prices_cents": [line.unit_price_cents for line in priced.lines],
+                },
+            )
+        ).one()
+        first = HistoryEntry(OrderStatus.PENDING, row.created_at, cause)
+        return _order(row._mapping, priced.lines, (first,))
 
     async def get(self, order_id: str) -> Order | None:
         found = await self._load(_GET, {"order_id": order_id})
@@ -250,13 +266,26 @@ _NEW_LINES = (
     .table_valued("product_id", "quantity", "unit_price_cents", with_ordinality="line_no")
     .render_derived()
 )
-_ORDER_VALUES: dict[str, BindParameter[Any]] = {
-    column.name: bindparam("order_id" if column is orders.c.id else column.name)
-    for column in orders.c
-}
-"""Each column's value by its name, the id's as `order_id` (as in every statement here)."""
-_ADD = _APPEND_HISTORY.add_cte(
-    insert(orders).values(_ORDER_VALUES).cte("placed"),
+_NOW = func.now()
+_ONE_SECOND = literal_column("interval '1 second'", Interval)
+_PLACED = (
+    insert(orders)
+    .values(
+        {
+            **{
+                column.name: bindparam("order_id" if column is orders.c.id else column.name)
+                for column in orders.c
+            },
+            "created_at": _NOW,
+            "updated_at": _NOW,
+            "deadline_at": _NOW + bindparam("deadline_s", type_=Float) * _ONE_SECOND,
+        }
+    )
+    .returning(*orders.c)
+    .cte("placed")
+)
+"""The new order, stamped with the transaction's now() and due `deadline_s` seconds after."""
+_PLACE = select(_PLACED).add_cte(
     insert(order_lines)
     .from_select(
         ["order_id", "line_no", "product_id", "quantity", "unit_price_cents"],
@@ -269,9 +298,18 @@ _ADD = _APPEND_HISTORY.add_cte(
         ),
     )
     .cte("lines"),
+    insert(order_history)
+    .from_select(
+        ["order_id", "status", "at", "cause"],
+        select(
+            _PLACED.c.id, _PLACED.c.status, _PLACED.c.created_at, bindparam("cause", type_=String)
+        ),
+    )
+    .cte("history"),
 )
-"""The order, its lines (numbered from 1) and its history, in one statement: the foreign keys
-are checked at its end, when all three are in."""
+"""The order (`_PLACED`), its lines (numbered from 1) and its first history entry, in one
+statement that returns the order's row: the foreign keys are checked at its end, when all three
+are in."""
 
 _RECORD_TRANSITION = _APPEND_HISTORY.add_cte(
     update(orders)
