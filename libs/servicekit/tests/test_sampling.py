@@ -6,9 +6,21 @@ from __future__ import annotations
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.sampling import Decision, Sampler
+from opentelemetry.trace import (
+    INVALID_SPAN_CONTEXT,
+    NonRecordingSpan,
+    SpanContext,
+    TraceFlags,
+    set_span_in_context,
+)
 from pydantic import ValidationError
 
-from servicekit.observability.sampling import DEFAULT_SAMPLER, SAMPLERS, trace_sampler
+from servicekit.observability.sampling import (
+    DEFAULT_SAMPLER,
+    SAMPLERS,
+    trace_sampler,
+    trace_sampling,
+)
 from servicekit.observability.tracing import build_tracer_provider
 from servicekit.settings import ServiceSettings, load_settings
 
@@ -43,6 +55,31 @@ def test_each_standard_sampler_records_its_share_of_new_traces(
     sampler = trace_sampler(name, arg)
     assert sampler.get_description().startswith(description)
     assert _recorded(sampler) == pytest.approx(share * ROOTS, abs=ROOTS * 0.02)
+
+
+PARENTS = {
+    "none": INVALID_SPAN_CONTEXT,
+    **{
+        f"{'remote' if remote else 'local'} {'sampled' if flags else 'unsampled'}": SpanContext(
+            0x5CE1E, 0xB0A7, is_remote=remote, trace_flags=TraceFlags(flags)
+        )
+        for remote in (True, False)
+        for flags in (TraceFlags.SAMPLED, TraceFlags.DEFAULT)
+    },
+}
+
+
+@pytest.mark.parametrize("name", SAMPLERS)
+@pytest.mark.parametrize("parent", PARENTS)
+def test_the_decision_alone_is_the_sdk_samplers_decision(name: str, parent: str) -> None:
+    sampling = trace_sampling(name, "0.3" if name.endswith("traceidratio") else None)
+    sampler = sampling.sampler()
+    parent_context = set_span_in_context(NonRecordingSpan(PARENTS[parent]))
+    step = (1 << 64) // 512
+    for n in range(512):
+        trace_id = (n * step) | (7 << 64)
+        decided = sampler.should_sample(parent_context, trace_id, "GET /").decision
+        assert sampling.samples(PARENTS[parent], trace_id) == decided.is_sampled(), trace_id
 
 
 def test_every_sampler_the_specification_names_is_known() -> None:

@@ -30,6 +30,8 @@ from servicekit.idempotency.route import guarded_routes, unguarded_mutating_rout
 from servicekit.logging import configure_logging
 from servicekit.observability.loop_lag import EventLoopLagMonitor
 from servicekit.observability.metrics import BUILD_INFO, metrics_endpoint
+from servicekit.observability.sampling import trace_sampling
+from servicekit.observability.server_spans import ServerSpans
 from servicekit.observability.tracing import build_tracer_provider
 from servicekit.openapi import ServiceApi
 from servicekit.route_order import service_routes_first
@@ -136,7 +138,9 @@ def create_app(
 
     app.add_middleware(
         Chassis,
-        tracer=provider.get_tracer("servicekit.http"),
+        spans=ServerSpans(
+            provider, trace_sampling(settings.otel_traces_sampler, settings.otel_traces_sampler_arg)
+        ),
         max_body_bytes=settings.max_body_bytes,
         request_timeout_s=settings.request_timeout_s,
         slow_request_s=settings.slow_request_s,

@@ -3,8 +3,9 @@
 For each HTTP request, in order:
 
 1. the request's head is read in one pass over its headers (`servicekit.asgi.request_head`);
-2. the server span starts (not for probes and `/metrics`), the request id is taken from the
-   caller or made, the active-requests gauge counts it;
+2. the server span starts, its sampling decided first (`servicekit.observability.server_spans`;
+   not for probes and `/metrics`), the request id is taken from the caller or made, the
+   active-requests gauge counts it;
 3. what is refused before the route runs is refused: a declared body over `max_body_bytes`
    (413), a NUL character in the path or query (422, `servicekit.asgi.nul_bytes`), a caller's
    budget already spent (504);
@@ -34,9 +35,8 @@ import os
 import time
 
 from opentelemetry import context, trace
-from opentelemetry.context import Context
 from opentelemetry.propagate import extract
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace import Span, Status, StatusCode
 from prometheus_client import Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -50,6 +50,7 @@ from servicekit.observability.metrics import (
     HTTP_REQUEST_DURATION,
     HTTP_REQUESTS_REJECTED,
 )
+from servicekit.observability.server_spans import ServerSpans
 from servicekit.request_context import deadline_var, request_id_var
 
 __all__ = ["Chassis"]
@@ -71,13 +72,13 @@ class Chassis:
         self,
         app: ASGIApp,
         *,
-        tracer: Tracer,
+        spans: ServerSpans,
         max_body_bytes: int,
         request_timeout_s: float,
         slow_request_s: float = 1.0,
     ) -> None:
         self.app = app
-        self.tracer = tracer
+        self.spans = spans
         self.max_body_bytes = max_body_bytes
         self.request_timeout_s = request_timeout_s
         self.slow_request_s = slow_request_s
@@ -95,26 +96,14 @@ class Chassis:
         if scope["path"] in _UNTRACED_PATHS:
             await self._serve(scope, receive, send, head, None)
             return
-        method: str = scope["method"]
-        span = self.tracer.start_span(
-            method,
-            # Without trace headers there is nothing to extract: the parent is an empty context.
-            context=extract(head.trace_carrier) if head.trace_carrier else Context(),
-            kind=SpanKind.SERVER,
-            attributes={
-                "http.request.method": method,
-                "url.path": scope["path"],
-                "url.scheme": scope.get("scheme", "http"),
-                "network.protocol.version": scope.get("http_version", "1.1"),
-            },
-            record_exception=False,
-            set_status_on_exception=False,
-        )
+        # Without trace headers there is no caller's span to extract.
+        span = self.spans.start(scope, extract(head.trace_carrier) if head.trace_carrier else None)
         # What `start_as_current_span` does, without its two context-manager layers.
         token = context.attach(trace.set_span_in_context(span))
         try:
             status = await self._serve(scope, receive, send, head, span)
             if span.is_recording():  # an unsampled span keeps nothing set on it
+                method: str = scope["method"]
                 route = _route(scope)
                 if route != _UNMATCHED_ROUTE:
                     span.update_name(f"{method} {route}")
