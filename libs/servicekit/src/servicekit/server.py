@@ -28,7 +28,7 @@ from opentelemetry import trace
 from servicekit.health import Health
 from servicekit.settings import ServiceSettings
 
-__all__ = ["serve", "settle_start_up_heap"]
+__all__ = ["serve", "server_config", "settle_start_up_heap"]
 
 log = logging.getLogger(__name__)
 
@@ -76,17 +76,25 @@ def settle_start_up_heap() -> None:
 
 def serve(app: FastAPI, settings: ServiceSettings) -> None:
     trace.set_tracer_provider(app.state.tracer_provider)
-    config = uvicorn.Config(
+    server = _DrainingServer(
+        server_config(app, settings), app.state.health, settings.shutdown_drain_delay_s
+    )
+    server.run()
+
+
+def server_config(app: FastAPI, settings: ServiceSettings) -> uvicorn.Config:
+    """How uvicorn serves a service."""
+    return uvicorn.Config(
         app,
         host=settings.http_host,
         port=settings.http_port,
         log_config=None,  # servicekit.logging owns the handlers
         access_log=False,
-        proxy_headers=True,
-        forwarded_allow_ips="127.0.0.1",
+        # A trusted proxy's X-Forwarded-* are applied by the chassis (servicekit.asgi.chassis),
+        # for the requests that carry them, not by uvicorn for every request.
+        proxy_headers=False,
+        ws="none",  # no service takes WebSockets: uvicorn neither loads nor offers them
         server_header=False,
         timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
         lifespan="on",
     )
-    server = _DrainingServer(config, app.state.health, settings.shutdown_drain_delay_s)
-    server.run()

@@ -2,7 +2,9 @@
 
 For each HTTP request, in order:
 
-1. the request's head is read in one pass over its headers (`servicekit.asgi.request_head`);
+1. the request's head is read in one pass over its headers (`servicekit.asgi.request_head`),
+   and a trusted proxy's `X-Forwarded-For` and `X-Forwarded-Proto` set its client and scheme
+   (`servicekit.asgi.forwarded`, only for a request that has them);
 2. the server span starts, its sampling decided first (`servicekit.observability.server_spans`;
    not for probes and `/metrics`), the request id is taken from the caller or made, the
    active-requests gauge counts it;
@@ -41,6 +43,7 @@ from prometheus_client import Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from servicekit.asgi.deadline import DeadlineSlots
+from servicekit.asgi.forwarded import TRUSTED_PROXIES, ForwardedHeaders
 from servicekit.asgi.nul_bytes import NulCharacter, nul_in_target
 from servicekit.asgi.request_body import BodyTooLarge, GuardedBody
 from servicekit.asgi.request_head import RequestHead, read_head
@@ -76,6 +79,7 @@ class Chassis:
         max_body_bytes: int,
         request_timeout_s: float,
         slow_request_s: float = 1.0,
+        trusted_proxies: str = TRUSTED_PROXIES,
     ) -> None:
         self.app = app
         self.spans = spans
@@ -87,12 +91,15 @@ class Chassis:
         self._active: dict[str, Gauge] = {}
         self._durations: dict[tuple[str, str, int], Histogram] = {}
         self._deadline_slots: DeadlineSlots | None = None
+        self._forwarded = ForwardedHeaders(trusted_proxies)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         head = read_head(scope["headers"])
+        if head.forwarded:
+            await self._forwarded.apply(scope)
         if scope["path"] in _UNTRACED_PATHS:
             await self._serve(scope, receive, send, head, None)
             return

@@ -1,5 +1,6 @@
 """What the chassis reads from a request's headers, in one pass over them: the request id, the
-trace context, the body's declared length and the caller's remaining budget."""
+trace context, the body's declared length, the caller's remaining budget and whether a proxy
+says where the request came from."""
 
 from __future__ import annotations
 
@@ -14,16 +15,28 @@ the shorter of its own `request_timeout_s` and this."""
 
 _REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{8,128}$")
 _TRACE_HEADERS = frozenset({b"traceparent", b"tracestate", b"baggage"})
-_READ = _TRACE_HEADERS | {
-    b"x-request-id",
-    b"content-length",
-    b"transfer-encoding",
-    BUDGET_HEADER.encode(),
-}
+_FORWARDED_HEADERS = frozenset({b"x-forwarded-for", b"x-forwarded-proto"})
+_READ = (
+    _TRACE_HEADERS
+    | _FORWARDED_HEADERS
+    | {
+        b"x-request-id",
+        b"content-length",
+        b"transfer-encoding",
+        BUDGET_HEADER.encode(),
+    }
+)
 
 
 class RequestHead:
-    __slots__ = ("caller_budget_s", "content_length", "has_body", "request_id", "trace_carrier")
+    __slots__ = (
+        "caller_budget_s",
+        "content_length",
+        "forwarded",
+        "has_body",
+        "request_id",
+        "trace_carrier",
+    )
 
     def __init__(self) -> None:
         self.request_id: str | None = None
@@ -37,6 +50,8 @@ class RequestHead:
         HTTP/1.x a request with neither has none)."""
         self.caller_budget_s: float | None = None
         """`X-Request-Budget-Ms` in seconds, never negative; None when absent or not a number."""
+        self.forwarded = False
+        """Whether an `X-Forwarded-For` or `X-Forwarded-Proto` header came with the request."""
 
 
 def read_head(headers: Iterable[tuple[bytes, bytes]]) -> RequestHead:
@@ -56,6 +71,8 @@ def read_head(headers: Iterable[tuple[bytes, bytes]]) -> RequestHead:
             head.has_body = head.has_body or head.content_length != 0
         elif name == b"transfer-encoding":
             head.has_body = True
+        elif name in _FORWARDED_HEADERS:
+            head.forwarded = True
         elif head.caller_budget_s is None:
             budget_ms = _integer(value)
             head.caller_budget_s = None if budget_ms is None else max(0.0, budget_ms / 1000)

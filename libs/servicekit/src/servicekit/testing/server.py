@@ -1,4 +1,5 @@
-"""A real HTTP server for a test: an ASGI app under uvicorn on a free loopback port.
+"""A real HTTP server for a test: an ASGI app under uvicorn on a free loopback port, or under
+the uvicorn configuration given (`servicekit.server.server_config`, a service as it is served).
 
 async with serving(app) as url:
     response = await httpx.AsyncClient().get(f"{url}/ping")
@@ -17,12 +18,15 @@ __all__ = ["serving"]
 
 
 @asynccontextmanager
-async def serving(app: ASGIApp) -> AsyncIterator[str]:
+async def serving(served: ASGIApp | uvicorn.Config) -> AsyncIterator[str]:
     """Yields the server's base URL once it accepts connections; stops it (lifespan included)
     on the way out."""
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", ws="none"
-    )
+    if isinstance(served, uvicorn.Config):
+        config = served
+    else:
+        config = uvicorn.Config(
+            served, host="127.0.0.1", port=0, log_level="warning", lifespan="on", ws="none"
+        )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     try:
