@@ -14,7 +14,9 @@ For each HTTP request, in order:
 4. the route runs under the request's deadline (`servicekit.asgi.deadline`: 504 when it is
    cut), its body guarded as it is received (`servicekit.asgi.request_body`: 413, 422);
 5. the response leaves with its `X-Request-Id`; at its last byte the latency sample is
-   recorded and, by the sampling rules below, the access line is written;
+   recorded (with its trace as an exemplar when its bucket is due one,
+   `servicekit.observability.exemplars`) and, by the sampling rules below, the access line is
+   written;
 6. an error nothing else handled is logged, recorded on the span and answered with a 500
    problem when no response had started: the last line of defence.
 
@@ -48,10 +50,12 @@ from servicekit.asgi.nul_bytes import NulCharacter, nul_in_target
 from servicekit.asgi.request_body import BodyTooLarge, GuardedBody
 from servicekit.asgi.request_head import RequestHead, read_head
 from servicekit.errors import send_problem
+from servicekit.observability.exemplars import ExemplarPace
 from servicekit.observability.metrics import (
     HTTP_ACTIVE_REQUESTS,
     HTTP_REQUEST_DURATION,
     HTTP_REQUESTS_REJECTED,
+    LATENCY_BUCKETS,
 )
 from servicekit.observability.server_spans import ServerSpans
 from servicekit.request_context import deadline_var, request_id_var
@@ -92,6 +96,7 @@ class Chassis:
         self._durations: dict[tuple[str, str, int], Histogram] = {}
         self._deadline_slots: DeadlineSlots | None = None
         self._forwarded = ForwardedHeaders(trusted_proxies)
+        self._exemplars = ExemplarPace(LATENCY_BUCKETS)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -228,7 +233,7 @@ class _Exchange:
         "_send",
         "_started_at",
         "request_id",
-        "sampled_trace",
+        "sampled_trace_id",
         "scope",
         "started",
         "status",
@@ -241,7 +246,7 @@ class _Exchange:
         self._send = send
         self.scope = scope
         self.request_id = request_id
-        self.sampled_trace = None if span is None else _sampled_trace_id(span)
+        self.sampled_trace_id = None if span is None else _sampled_trace_id(span)
         self.status = 500
         self.started = False
         self._recorded = False
@@ -265,15 +270,18 @@ class _Exchange:
         if self._recorded:
             return
         self._recorded = True
-        elapsed = time.perf_counter() - self._started_at
+        finished_at = time.perf_counter()
+        elapsed = finished_at - self._started_at
         scope, status = self.scope, self.status
         route, method, path = _route(scope), scope["method"], scope["path"]
-        self._chassis._duration_histogram(route, method, status).observe(
-            elapsed,
-            exemplar=None if self.sampled_trace is None else {"trace_id": self.sampled_trace},
-        )
+        durations = self._chassis._duration_histogram(route, method, status)
+        trace_id = self.sampled_trace_id
+        if trace_id is not None and self._chassis._exemplars.due(durations, elapsed, finished_at):
+            durations.observe(elapsed, exemplar={"trace_id": format(trace_id, "032x")})
+        else:
+            durations.observe(elapsed)
         if path not in _QUIET_PATHS and (
-            self.sampled_trace is not None
+            trace_id is not None
             or status >= 400
             or elapsed >= self._chassis.slow_request_s
             or path in _UNTRACED_PATHS
@@ -301,13 +309,14 @@ async def _answer(exchange: _Exchange, refusal: BodyTooLarge | NulCharacter) -> 
     await send_problem(exchange.send, refusal.status_code, refusal.detail, slug=refusal.slug)
 
 
-def _sampled_trace_id(span: Span) -> str | None:
-    """The sampled trace the request belongs to: its latency sample's exemplar (a dashboard
-    jumps from a slow bucket straight to one of its traces) and the reason to log it."""
+def _sampled_trace_id(span: Span) -> int | None:
+    """The sampled trace the request belongs to: the reason to log it, and its latency
+    sample's exemplar when its bucket takes one (a dashboard jumps from a slow bucket straight
+    to one of its traces)."""
     span_context = span.get_span_context()
     if not (span_context.is_valid and span_context.trace_flags.sampled):
         return None
-    return format(span_context.trace_id, "032x")
+    return span_context.trace_id
 
 
 def _new_request_id() -> str:

@@ -19,6 +19,7 @@ __all__ = [
     "HTTP_REQUESTS_REJECTED",
     "HTTP_REQUEST_DURATION",
     "IDEMPOTENCY_REQUESTS",
+    "LATENCY_BUCKETS",
     "OUTBOX_BACKLOG",
     "OUTBOX_OLDEST_AGE",
     "OUTBOX_PUBLISHED",
@@ -29,13 +30,13 @@ __all__ = [
 ]
 
 # Buckets from OTel's recommendation for http.server.request.duration, in seconds.
-_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
 
 HTTP_REQUEST_DURATION = Histogram(
     "http_server_request_duration_seconds",
     "Duration of HTTP server requests, by route template, method and status.",
     ["http_route", "http_request_method", "http_response_status_code"],
-    buckets=_LATENCY_BUCKETS,
+    buckets=LATENCY_BUCKETS,
 )
 HTTP_ACTIVE_REQUESTS = Gauge(
     "http_server_active_requests",
