@@ -41,7 +41,7 @@ import time
 from opentelemetry import context, trace
 from opentelemetry.propagate import extract
 from opentelemetry.trace import Span, Status, StatusCode
-from prometheus_client import Gauge, Histogram
+from prometheus_client import Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from servicekit.asgi.deadline import DeadlineSlots
@@ -90,9 +90,8 @@ class Chassis:
         self.max_body_bytes = max_body_bytes
         self.request_timeout_s = request_timeout_s
         self.slow_request_s = slow_request_s
-        # The metrics' labelled children, looked up once per label set rather than through
+        # The latency's labelled children, looked up once per label set rather than through
         # prometheus_client's `labels()` (a lock and argument checks) on every request.
-        self._active: dict[str, Gauge] = {}
         self._durations: dict[tuple[str, str, int], Histogram] = {}
         self._deadline_slots: DeadlineSlots | None = None
         self._forwarded = ForwardedHeaders(trusted_proxies)
@@ -119,8 +118,9 @@ class Chassis:
                 route = _route(scope)
                 if route != _UNMATCHED_ROUTE:
                     span.update_name(f"{method} {route}")
-                    span.set_attribute("http.route", route)
-                span.set_attribute("http.response.status_code", status)
+                    span.set_attributes({"http.route": route, "http.response.status_code": status})
+                else:
+                    span.set_attribute("http.response.status_code", status)
                 if status >= 500:
                     span.set_status(Status(StatusCode.ERROR))
         finally:
@@ -134,10 +134,8 @@ class Chassis:
         exchange = _Exchange(self, scope, send, head.request_id or _new_request_id(), span)
         token = request_id_var.set(exchange.request_id)
         method: str = scope["method"]
-        active = self._active.get(method)
-        if active is None:
-            active = self._active[method] = HTTP_ACTIVE_REQUESTS.labels(method)
-        active.inc()
+        in_flight = HTTP_ACTIVE_REQUESTS.by_method
+        in_flight[method] = in_flight.get(method, 0) + 1
         try:
             await self._guarded(scope, receive, exchange, head)
         except Exception as error:
@@ -153,7 +151,7 @@ class Chassis:
                     slug="internal-error",
                 )
         finally:
-            active.dec()
+            in_flight[method] -= 1
             exchange.record()
             request_id_var.reset(token)
         return exchange.status
