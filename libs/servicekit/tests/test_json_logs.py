@@ -58,6 +58,23 @@ def test_a_line_carries_its_own_fields_in_order_and_then_the_callers_extras() ->
     assert (fields["order_id"], fields["amount_cents"]) == ("o-1", 1250)
 
 
+def test_a_line_is_written_as_the_standard_encoder_writes_it() -> None:
+    """Text the standard library's `json` writes byte for byte (ASCII, its separators, NaN
+    allowed), with an extra JSON has no type for written as its `str`."""
+    formatter = JsonFormatter("orders", "1.2.3")
+    made = record(
+        "crème brûlée \u2603 \"quoted\"\n",
+        created=1_765_000_000.25,
+        nested={"lines": [1, 2.5, None, True], "ratio": float("nan")},
+        placed_at=datetime(2026, 12, 6, 13, 0, tzinfo=UTC),
+    )
+    written = formatter.format(made)
+    assert written == json.dumps(json.loads(written), default=str)
+    assert json.loads(written)["placed_at"] == "2026-12-06 13:00:00+00:00"
+    assert '"message": "cr\\u00e8me br\\u00fbl\\u00e9e \\u2603 \\"quoted\\"\\n"' in written
+    assert '"ratio": NaN' in written
+
+
 def test_the_records_own_attributes_and_private_ones_are_not_extras() -> None:
     made = record()
     made._internal = "not for the line"

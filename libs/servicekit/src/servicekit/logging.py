@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import itertools
 import json
+import json.encoder
 import logging
 import math
 import sys
 import traceback
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,8 +26,33 @@ _OWN_ATTRIBUTES = len(_PLAIN_RECORD.__dict__)
 caller's `extra` after them: only the attributes after these can be extras."""
 
 
-# One encoder for every line (json.dumps builds a new one per call when given `default`).
-_ENCODER = json.JSONEncoder(default=str)
+def _line_encoder() -> Callable[[dict[str, Any]], str]:
+    """`json.JSONEncoder(default=str).encode`, with its C encoder built once: `encode` builds a
+    new one for every call (`json.encoder.c_make_encoder`, absent when the interpreter has no C
+    accelerator, where the plain encoder is used). Built without the circular-reference marks:
+    a line whose extra refers to itself fails to encode either way."""
+    make_encoder: Any = getattr(json.encoder, "c_make_encoder", None)
+    if make_encoder is None:
+        return json.JSONEncoder(default=str).encode
+    chunks = make_encoder(
+        None,  # markers: no circular-reference check
+        str,  # default
+        json.encoder.encode_basestring_ascii,
+        None,  # indent
+        ": ",
+        ", ",
+        False,  # sort_keys
+        False,  # skipkeys
+        True,  # allow_nan
+    )
+
+    def encode(entry: dict[str, Any]) -> str:
+        return "".join(chunks(entry, 0))
+
+    return encode
+
+
+_encode_line = _line_encoder()
 
 
 class JsonFormatter(logging.Formatter):
@@ -61,7 +88,7 @@ class JsonFormatter(logging.Formatter):
                 "type": record.exc_info[0].__name__ if record.exc_info[0] else None,
                 "stack": "".join(traceback.format_exception(*record.exc_info)),
             }
-        return _ENCODER.encode(entry)
+        return _encode_line(entry)
 
     def _time(self, created: float) -> str:
         """`datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")`, its
