@@ -63,7 +63,7 @@ def test_a_line_is_written_as_the_standard_encoder_writes_it() -> None:
     allowed), with an extra JSON has no type for written as its `str`."""
     formatter = JsonFormatter("orders", "1.2.3")
     made = record(
-        "crème brûlée \u2603 \"quoted\"\n",
+        'crème brûlée \u2603 "quoted"\n',
         created=1_765_000_000.25,
         nested={"lines": [1, 2.5, None, True], "ratio": float("nan")},
         placed_at=datetime(2026, 12, 6, 13, 0, tzinfo=UTC),
