@@ -39,7 +39,7 @@ async def _settled_payment(database: Database, user_id: str) -> Payment:
     now = datetime.now(UTC)
     async with database.transaction() as session:
         repository = PaymentRepository(session)
-        pending = await repository.add_once(
+        pending, _ = await repository.add_once(
             Payment(
                 id=new_id("pay"),
                 order_id=new_id("ord"),
@@ -55,9 +55,7 @@ async def _settled_payment(database: Database, user_id: str) -> Payment:
                 updated_at=now,
             )
         )
-        return await repository.mark_succeeded(
-            pending.id, charge_id=new_id("ch"), attempts=2, at=datetime.now(UTC)
-        )
+        return await repository.mark_succeeded(pending.id, charge_id=new_id("ch"), attempts=2)
 
 
 def _problem(response: httpx.Response, status: int) -> dict[str, Any]:

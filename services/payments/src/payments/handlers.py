@@ -65,7 +65,7 @@ class OrderPayments:
         now = datetime.now(UTC)
         repository = PaymentRepository(session)
         await _lock(repository, event.order_id)
-        payment = await repository.add_once(
+        payment, clock = await repository.add_once(
             Payment(
                 id=new_id("pay"),
                 order_id=event.order_id,
@@ -88,15 +88,11 @@ class OrderPayments:
                 extra={"order_id": event.order_id},
             )
             return
-        # The order's deadline was stamped by the database's clock; compare it with that clock,
-        # not this replica's (servicekit.db.clock), after the order's lock was taken.
-        if too_late_to_charge(
-            event.deadline_at, await statement_time(session), self._give_up.deadline_margin_s
-        ):
+        # The order's deadline was stamped by the database's clock; compare it with that clock
+        # (read after the order's lock was taken), not this replica's (servicekit.db.clock).
+        if too_late_to_charge(event.deadline_at, clock, self._give_up.deadline_margin_s):
             # No event: orders cancels the order at its deadline (reason timeout) by itself.
-            await PaymentRepository(session).mark_failed(
-                payment.id, reason="order_expired", attempts=0, at=now
-            )
+            await repository.mark_failed(payment.id, reason="order_expired", attempts=0)
             after_commit(session, PAYMENTS.labels("order_expired").inc)
             log.warning(
                 "not charging: the order's deadline has passed or is too close",
@@ -113,8 +109,9 @@ class OrderPayments:
             )
         except ProviderUnavailable as error:
             # reserved_at is catalog's stamp of the database's time: the same clock decides.
-            settled_at = await statement_time(session)
-            if not self._give_up.gives_up(event.reserved_at, settled_at, context.attempt):
+            if not self._give_up.gives_up(
+                event.reserved_at, await statement_time(session), context.attempt
+            ):
                 raise TransientError(f"the payment provider is unavailable: {error}") from error
             log.warning(
                 "giving up on the payment provider after %d attempts: %s",
@@ -122,13 +119,13 @@ class OrderPayments:
                 error,
                 extra={"order_id": payment.order_id},
             )
-            await _fail(session, payment, "provider_unavailable", context, settled_at)
+            await _fail(session, payment, "provider_unavailable", context)
             return
-        settled_at = await statement_time(session)
+        # Settled payments are stamped by the database's clock as their outcome is written.
         if isinstance(outcome, Declined):
-            await _fail(session, payment, outcome.reason, context, settled_at)
+            await _fail(session, payment, outcome.reason, context)
             return
-        await _succeed(session, payment, outcome, context, settled_at)
+        await _succeed(session, payment, outcome, context)
 
     async def refund_cancelled_order(
         self, session: AsyncSession, event: OrderCancelledV1, context: EventContext
@@ -198,10 +195,9 @@ async def _succeed(
     payment: Payment,
     charged: Charged,
     context: EventContext,
-    at: datetime,
 ) -> None:
     settled = await PaymentRepository(session).mark_succeeded(
-        payment.id, charge_id=charged.charge_id, attempts=context.attempt, at=at
+        payment.id, charge_id=charged.charge_id, attempts=context.attempt
     )
     await context.outbox.append(
         session,
@@ -212,7 +208,7 @@ async def _succeed(
             amount_cents=settled.amount_cents,
             currency=settled.currency,
             charge_id=charged.charge_id,
-            succeeded_at=at,
+            succeeded_at=settled.updated_at,
         ),
     )
 
@@ -236,10 +232,9 @@ async def _fail(
     payment: Payment,
     reason: PaymentFailReason,
     context: EventContext,
-    at: datetime,
 ) -> None:
     settled = await PaymentRepository(session).mark_failed(
-        payment.id, reason=reason, attempts=context.attempt, at=at
+        payment.id, reason=reason, attempts=context.attempt
     )
     await context.outbox.append(
         session,
@@ -250,7 +245,7 @@ async def _fail(
             amount_cents=settled.amount_cents,
             currency=settled.currency,
             reason=reason,
-            failed_at=at,
+            failed_at=settled.updated_at,
         ),
     )
     after_commit(session, PAYMENTS.labels(reason).inc)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import NamedTuple
 
-from sqlalchemy import String, bindparam, func, select, update
+from sqlalchemy import DateTime, String, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,7 +14,7 @@ from payments.domain import FailReason, OrderBusy, Payment
 from payments.tables import payments
 from servicekit.db import prepared
 
-__all__ = ["PaymentRepository"]
+__all__ = ["HeldPayment", "PaymentRepository"]
 
 _LOCK_NOT_AVAILABLE = "55P03"
 
@@ -38,26 +39,38 @@ _NEW_PAYMENT_COLUMNS = (
 _LOCK_ORDER = select(
     func.pg_advisory_xact_lock(func.hashtextextended(bindparam("lock_name", type_=String), 0))
 )
+# The database's clock read by the statements that need it, not by a statement of its own: the
+# payment's hold reads it (after the order's lock, the statement before), its settlement stamps
+# it (servicekit.db.clock's statement_time, one round trip fewer each).
+_CLOCK = func.clock_timestamp(type_=DateTime(timezone=True)).label("clock")
 _ADD_ONCE = prepared(
     insert(payments)
     .values({name: bindparam(name) for name in _NEW_PAYMENT_COLUMNS})
     .on_conflict_do_nothing(index_elements=[payments.c.order_id])
-    .returning(*payments.c)
+    .returning(*payments.c, _CLOCK)
 )
 _LOCK_FOR_ORDER = (
-    select(payments).where(payments.c.order_id == bindparam("order_id")).with_for_update()
+    select(payments, _CLOCK).where(payments.c.order_id == bindparam("order_id")).with_for_update()
 )
 _SETTLE = (
     update(payments)
     .where(payments.c.id == bindparam("payment_id"))
     .values(
         {
-            name: bindparam(name)
-            for name in ("status", "charge_id", "reason", "attempts", "updated_at")
+            **{name: bindparam(name) for name in ("status", "charge_id", "reason", "attempts")},
+            "updated_at": func.clock_timestamp(),
         }
     )
     .returning(*payments.c)
 )
+
+
+class HeldPayment(NamedTuple):
+    """An order's payment, locked by the transaction, and the database's clock as it was
+    taken (`clock_timestamp()`, after the order's lock)."""
+
+    payment: Payment
+    clock: datetime
 
 
 class PaymentRepository:
@@ -75,10 +88,10 @@ class PaymentRepository:
                 raise OrderBusy(order_id) from error
             raise
 
-    async def add_once(self, payment: Payment) -> Payment:
+    async def add_once(self, payment: Payment) -> HeldPayment:
         """Insert `payment` unless its order has one; return the order's payment, locked until
         the transaction ends (a concurrent delivery for the same order waits, then sees the
-        outcome)."""
+        outcome), with the database's clock as the statement ran."""
         inserted = (
             await self._session.execute(
                 _ADD_ONCE,
@@ -86,25 +99,21 @@ class PaymentRepository:
             )
         ).first()
         if inserted is not None:
-            return _payment(inserted)
+            return HeldPayment(_payment(inserted), inserted.clock)
         existing = (
             await self._session.execute(_LOCK_FOR_ORDER, {"order_id": payment.order_id})
         ).one()
-        return _payment(existing)
+        return HeldPayment(_payment(existing), existing.clock)
 
-    async def mark_succeeded(
-        self, payment_id: str, *, charge_id: str, attempts: int, at: datetime
-    ) -> Payment:
+    async def mark_succeeded(self, payment_id: str, *, charge_id: str, attempts: int) -> Payment:
+        """Settle the payment as charged, stamped (`updated_at`) by the database's clock."""
         return await self._settle(
-            payment_id, status="succeeded", charge_id=charge_id, attempts=attempts, at=at
+            payment_id, status="succeeded", charge_id=charge_id, attempts=attempts
         )
 
-    async def mark_failed(
-        self, payment_id: str, *, reason: FailReason, attempts: int, at: datetime
-    ) -> Payment:
-        return await self._settle(
-            payment_id, status="failed", reason=reason, attempts=attempts, at=at
-        )
+    async def mark_failed(self, payment_id: str, *, reason: FailReason, attempts: int) -> Payment:
+        """Settle the payment as failed, stamped (`updated_at`) by the database's clock."""
+        return await self._settle(payment_id, status="failed", reason=reason, attempts=attempts)
 
     async def mark_refunded(self, payment_id: str, *, refund_id: str, at: datetime) -> Payment:
         return await self._update(
@@ -142,7 +151,6 @@ class PaymentRepository:
         *,
         status: str,
         attempts: int,
-        at: datetime,
         charge_id: str | None = None,
         reason: str | None = None,
     ) -> Payment:
@@ -155,7 +163,6 @@ class PaymentRepository:
                     "charge_id": charge_id,
                     "reason": reason,
                     "attempts": attempts,
-                    "updated_at": at,
                 },
             )
         ).one()
