@@ -23,7 +23,7 @@ from contracts.catalog import StockRejectedV1, StockReleasedV1, StockReservedV1
 from contracts.orders import CancelReason, OrderCancelledV1, OrderPlacedV1
 from contracts.values import OrderLine
 from servicekit import new_id
-from servicekit.db import Database
+from servicekit.db import Database, transaction_time
 from servicekit.events import OUTBOX, Outbox
 from servicekit.testing import event_context
 
@@ -134,6 +134,35 @@ async def test_an_order_is_reserved_whole_and_its_event_carries_the_orders_payme
         reservation = await reservation_for(session, placed.order_id)
     assert reservation is not None
     assert reservation.status == "reserved"
+
+
+async def test_a_decision_is_stamped_with_the_transactions_time_on_the_databases_clock(
+    database: Database,
+) -> None:
+    """payments measures its give-up window from reserved_at with the database's clock, so the
+    reservation, its row and its event carry the transaction's now(), whatever this process's
+    clock says."""
+    mug = await _product(database, 5)
+    placed, unknown = _placed((mug, 1)), _placed(("prd_unknown", 1))
+    for event in (placed, unknown):
+        registration = build_registry().get(event.EVENT_TYPE)
+        assert registration is not None
+        context = event_context(event, Outbox("catalog"), source="/orders")
+        async with database.transaction() as session:
+            await registration.handler(session, event, context)
+            transaction_started = await transaction_time(session)
+
+        [(_, payload)] = await _published(database, event.order_id)
+        if event is placed:
+            reserved = StockReservedV1.model_validate(payload)
+            assert reserved.reserved_at == transaction_started
+            async with database.transaction() as session:
+                reservation = await reservation_for(session, placed.order_id)
+            assert reservation is not None
+            assert reservation.reserved_at == transaction_started
+        else:
+            rejected = StockRejectedV1.model_validate(payload)
+            assert rejected.rejected_at == transaction_started
 
 
 async def test_one_short_line_rejects_the_whole_order_and_reserves_nothing(

@@ -13,7 +13,6 @@ from contracts.catalog import StockRejectedV1, StockReleasedV1, StockReservedV1
 from contracts.orders import OrderCancelledV1, OrderPlacedV1
 from contracts.values import StockLine
 from servicekit import new_id
-from servicekit.db import transaction_time
 from servicekit.events import EventContext
 
 __all__ = [
@@ -96,7 +95,9 @@ async def reserve_stock(session: AsyncSession, event: OrderPlacedV1, context: Ev
     with the `catalog.stock.reserved.v1` / `rejected.v1` event.
     """
     reservations = ReservationRepository(session)
-    status = await reservations.status_of(event.order_id)
+    # The database's time stamps the decision: payments measures its give-up window from
+    # reserved_at with the database's clock, not with its own machine's (servicekit.db.clock).
+    status, now = await reservations.decision(event.order_id)
     if status is not None:
         log.info(
             "order already decided; placement ignored",
@@ -107,9 +108,6 @@ async def reserve_stock(session: AsyncSession, event: OrderPlacedV1, context: Ev
     repository = ProductRepository(session)
     locked = await repository.lock(list(requested))
     missing = shortfalls(requested, locked, event.currency)
-    # The database's time: payments measures its give-up window from reserved_at with the
-    # database's clock, not with its own machine's (servicekit.db.clock).
-    now = await transaction_time(session)
     if missing:
         if await reservations.decide(event.order_id, event.user_id, "rejected", {}, now):
             await context.outbox.append(

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import NamedTuple
 
-from sqlalchemy import BigInteger, String, bindparam, func, insert, null, select, update
+from sqlalchemy import BigInteger, DateTime, String, bindparam, func, insert, null, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
@@ -24,7 +25,7 @@ from catalog.domain import (
 from catalog.tables import products, reservation_lines, reservations
 from servicekit.db import prepared
 
-__all__ = ["ProductRepository", "ReservationRepository"]
+__all__ = ["Decision", "ProductRepository", "ReservationRepository"]
 
 # Compiled once (servicekit.db.statements): a PostgreSQL insert with ON CONFLICT is otherwise
 # compiled on every execution, and this one runs once per order.
@@ -59,6 +60,11 @@ _MOVE_STOCK = (
 )
 _STATUS = select(reservations.c.status).where(reservations.c.order_id == bindparam("order_id"))
 _LOCK_STATUS = _STATUS.with_for_update()
+# One row whether or not the order was decided: the transaction's now() and the decision.
+_DECISION = select(
+    func.now(type_=DateTime(timezone=True)).label("transaction_time"),
+    _STATUS.scalar_subquery().label("status"),
+)
 _NEW_LINES = (
     func.unnest(
         bindparam("product_ids", type_=ARRAY(String)),
@@ -167,9 +173,23 @@ class ProductRepository:
             )
 
 
+class Decision(NamedTuple):
+    """An order's reservation status (None: not decided yet) and the transaction's now()."""
+
+    status: ReservationStatus | None
+    transaction_time: datetime
+
+
 class ReservationRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+
+    async def decision(self, order_id: str) -> Decision:
+        """catalog's decision on the order so far (not locked), read with the transaction's
+        time, the clock its decision is stamped with (servicekit.db.clock's transaction_time,
+        without a round trip of its own)."""
+        row = (await self._session.execute(_DECISION, {"order_id": order_id})).one()
+        return Decision(row.status, row.transaction_time)
 
     async def status_of(self, order_id: str, *, lock: bool = False) -> ReservationStatus | None:
         statement = _LOCK_STATUS if lock else _STATUS
