@@ -1,8 +1,9 @@
-"""`Database.reads()` (a route's `ReadSessionDep`): reads in autocommit, writes refused.
+"""`Database.reads()` (a route's `ReadSessionDep`): reads in autocommit, writes refused; and
+`Database.standalone()`: writes that each commit as they run.
 
-A transaction around one SELECT costs two round trips of its own (`BEGIN`, `COMMIT`); a read
-session sends the SELECT alone. What asyncpg sends unprepared (`BEGIN`, `COMMIT`, `ROLLBACK`)
-is read with its query logger.
+A transaction around one statement costs two round trips of its own (`BEGIN`, `COMMIT`); a read
+or standalone session sends the statement alone. What asyncpg sends unprepared (`BEGIN`,
+`COMMIT`, `ROLLBACK`) is read with its query logger.
 """
 
 from __future__ import annotations
@@ -89,3 +90,26 @@ async def test_a_transaction_after_reads_on_the_same_connection_is_a_transaction
         await session.execute(insert(NOTES).values(id=unique("note")))
     assert plain_queries[-2:][0].startswith("BEGIN")
     assert plain_queries[-1] == "COMMIT"
+
+
+async def test_a_standalone_write_is_committed_as_it_runs_without_a_transaction_around_it(
+    database: Database, plain_queries: list[str]
+) -> None:
+    note, other = unique("note"), unique("note")
+    sent_before = len(plain_queries)
+
+    async def write_twice_then_fail() -> None:
+        async with database.standalone() as session:
+            await session.execute(insert(NOTES).values(id=note))
+            async with database.reads() as elsewhere:  # another connection sees it at once
+                seen = await elsewhere.execute(select(NOTES.c.id).where(NOTES.c.id == note))
+                assert seen.scalar() == note
+            await session.execute(insert(NOTES).values(id=other))
+            raise RuntimeError("a failure after the writes")
+
+    with pytest.raises(RuntimeError, match="after the writes"):
+        await write_twice_then_fail()
+    async with database.reads() as session:
+        kept = await session.execute(select(NOTES.c.id).where(NOTES.c.id.in_([note, other])))
+        assert sorted(kept.scalars()) == sorted([note, other])  # nothing was rolled back
+    assert plain_queries[sent_before:] == []  # neither BEGIN, nor COMMIT, nor ROLLBACK

@@ -4,12 +4,16 @@ with one deliberate exception: an email's `sending` claim.
 An email is sent at most once per causing event and template, even when the process dies
 between the SMTP server's "250 accepted" and the consumer's commit:
 
-    own transaction, committed   claim: insert the notification as `sending` (or take a
+    committed at once            claim: insert the notification as `sending` (or take a
                                  `pending` one back); already `sending` → an earlier attempt
                                  claimed it and died: mark it `unconfirmed`, send nothing
     SMTP                         send, with a Message-ID stable per notification
-        failed                   own transaction: `sending` → `pending`, then raise (retried)
+        failed                   committed at once: `sending` → `pending`, then raise (retried)
     consumer's transaction       `sent` + `notifications.notification.sent.v1` + inbox row
+
+The claim and its release commit as they run (`Database.standalone()`, each statement on its
+own, no `BEGIN` or `COMMIT` round trips): each of their statements is right on its own, and a
+transaction around them would add nothing but those two round trips per email.
 
 Why a claim rather than leaving it to the receiver: SMTP has no idempotency key. A stable
 Message-ID lets clients that deduplicate show a resend once, but nothing obliges a mail server
@@ -129,7 +133,7 @@ class Emails:
             recipient = recipient_address(email)
         except InvalidRecipient:
             raise PermanentError(f"{email!r} is not an address mail can be sent to") from None
-        async with self._database.transaction() as claiming:
+        async with self._database.standalone() as claiming:
             notification, claimed = await NotificationRepository(claiming).claim(
                 Notification(
                     id=new_id("ntf"),
@@ -191,7 +195,7 @@ async def _release(database: Database, notification_id: str, logged: dict[str, s
     """Give a failed send's claim back, so the retry sends. If even that fails (the database
     went too), the claim stays and the retry marks it `unconfirmed`: at most once."""
     try:
-        async with database.transaction() as releasing:
+        async with database.standalone() as releasing:
             await NotificationRepository(releasing).release(notification_id)
     except Exception as error:
         log.warning(

@@ -32,11 +32,12 @@ class Database:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+        autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.read_sessions = async_sessionmaker(
-            engine.execution_options(isolation_level="AUTOCOMMIT"),
-            expire_on_commit=False,
-            autoflush=False,
-            sync_session_class=_ReadSession,
+            autocommit, expire_on_commit=False, autoflush=False, sync_session_class=_ReadSession
+        )
+        self.standalone_sessions = async_sessionmaker(
+            autocommit, expire_on_commit=False, autoflush=False
         )
 
     @classmethod
@@ -82,6 +83,17 @@ class Database:
         reads may see two moments: meant for answers read by one statement. Anything but a
         SELECT raises `WriteInReads` before it is sent."""
         async with self.read_sessions() as session:
+            yield session
+
+    @asynccontextmanager
+    async def standalone(self) -> AsyncIterator[AsyncSession]:
+        """A session whose statements each commit as they run (autocommit), without the
+        `BEGIN` and `COMMIT` round trips of a transaction: for a write that must be durable
+        before what follows it (a claim taken before a side effect) and that is right
+        statement by statement. Nothing is rolled back: when a statement fails, the ones
+        before it stay committed. What needs several statements to commit together takes
+        `transaction()`."""
+        async with self.standalone_sessions() as session:
             yield session
 
     async def ping(self) -> float:
