@@ -110,6 +110,10 @@ class KafkaBroker:
     def is_running(self) -> bool:
         return self._process.is_running()
 
+    def pid(self) -> int | None:
+        """The broker's JVM when it runs."""
+        return self._process.pid()
+
     # -- jars ------------------------------------------------------------------------------
 
     def ensure_jars(self) -> Path:
