@@ -73,6 +73,7 @@ class Result:
     cpu_s: dict[str, float] = field(default_factory=dict)
     """CPU seconds each component used while the orders were placed (when measured)."""
     placing_s: float = 0.0
+    """How long placing the orders took, from the first POST sent to the last answer."""
 
     @property
     def kept_up(self) -> bool:
@@ -146,8 +147,8 @@ async def measure(
     placing_s = time.perf_counter() - placing_from
     cpu_after = _cpu(components)
     finals = await _finals(shop, sent)
-    result = Result(rate, len(sent), 0, 0.0, placing_s=placing_s)
-    result.cpu_s = {name: cpu_after[name] - cpu_before[name] for name in cpu_before}
+    cpu_s = {name: cpu_after[name] - cpu_before[name] for name in cpu_before}
+    result = Result(rate, len(sent), 0, 0.0, cpu_s=cpu_s, placing_s=placing_s)
     last_final = 0.0
     for one in sent:
         if not one.order_id:
@@ -179,7 +180,7 @@ def _cpu(components: Mapping[str, int] | None) -> dict[str, float]:
     return {**cpu_seconds(components), LOAD: time.process_time()}
 
 
-def components(stack: Stack) -> dict[str, int]:
+def stack_components(stack: Stack) -> dict[str, int]:
     """Every running part of the stack by name: its root process, whose tree is measured."""
     parts: dict[str, int | None] = {
         **{name: stack.service(name).pid() for name in stack.service_names},
@@ -296,7 +297,7 @@ async def run(
             is_goal = rate == goal_rate and hold_s > 0
             length = hold_s if is_goal else seconds
             results.append(
-                await shoppers.measure(rate, length, components(stack) if is_goal else None)
+                await shoppers.measure(rate, length, stack_components(stack) if is_goal else None)
             )
             report(results[-1], length)
             if is_goal:
