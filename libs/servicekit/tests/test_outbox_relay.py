@@ -164,6 +164,26 @@ async def test_a_rolled_back_transaction_publishes_nothing(
     assert [record.key for record in records] == ["thg_kept"]
 
 
+async def test_the_relay_is_woken_when_a_transaction_that_appended_commits_never_before(
+    database: Database,
+) -> None:
+    outbox = Outbox("relay_it")
+
+    async def failing_use_case() -> None:
+        async with database.transaction() as session:
+            await outbox.append(session, ThingHappened(thing_id="thg_gone", sequence=0))
+            raise RuntimeError("the use case failed")
+
+    with pytest.raises(RuntimeError):
+        await failing_use_case()
+    assert not outbox.committed.is_set()
+    async with database.transaction() as session:
+        await outbox.append(session, ThingHappened(thing_id="thg_kept", sequence=0))
+        await outbox.append(session, ThingHappened(thing_id="thg_kept", sequence=1))
+        assert not outbox.committed.is_set()
+    assert outbox.committed.is_set()
+
+
 async def test_a_batch_is_read_and_deleted_with_no_transaction_around_its_statements(
     database: Database, relay_settings: ServiceSettings, topic: str
 ) -> None:

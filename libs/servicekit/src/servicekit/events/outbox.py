@@ -19,19 +19,16 @@ from typing import Any
 
 from opentelemetry import propagate
 from sqlalchemy import LargeBinary, String, Text, bindparam, cast, func, insert, select
-from sqlalchemy import event as sa_event
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
 
 from contracts.base import Event
+from servicekit.db.commit_hooks import after_commit
 from servicekit.events.envelope import EventEnvelope
 from servicekit.events.tables import OUTBOX
 from servicekit.ids import new_id
 
 __all__ = ["Outbox"]
-
-_WAKE_KEY = "flotilla_outbox_wake"
 
 _APPENDED = (
     func.unnest(
@@ -93,7 +90,7 @@ class Outbox:
                 "payloads": [envelope.data for envelope in envelopes],
             },
         )
-        self._wake_after_commit(session.sync_session)
+        after_commit(session, self.committed.set)
         return envelopes
 
     def envelopes_for(self, events: Sequence[Event]) -> list[EventEnvelope]:
@@ -118,21 +115,6 @@ class Outbox:
 
     def dataschema_for(self, event_type: str) -> str | None:
         return f"{self.schema_base_url}/{event_type}.json" if self.schema_base_url else None
-
-    def _wake_after_commit(self, session: Session) -> None:
-        if session.info.get(_WAKE_KEY):
-            return
-        session.info[_WAKE_KEY] = True
-
-        def wake(committed: Session) -> None:
-            committed.info.pop(_WAKE_KEY, None)
-            self.committed.set()
-
-        def forget(rolled_back: Session, _transaction: object) -> None:
-            rolled_back.info.pop(_WAKE_KEY, None)
-
-        sa_event.listen(session, "after_commit", wake, once=True)
-        sa_event.listen(session, "after_soft_rollback", forget, once=True)
 
 
 def headers_json(envelope: EventEnvelope) -> dict[str, Any]:
