@@ -65,11 +65,37 @@ class JsonFormatter(logging.Formatter):
         self._second: tuple[int, str] = (-1, "")
 
     def format(self, record: logging.LogRecord) -> str:
+        entry = self._head(
+            record.created, record.levelname.lower(), record.name, record.getMessage()
+        )
+        for key, value in itertools.islice(record.__dict__.items(), _OWN_ATTRIBUTES, None):
+            if key not in _RESERVED and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info:
+            entry["error"] = {
+                "type": record.exc_info[0].__name__ if record.exc_info[0] else None,
+                "stack": "".join(traceback.format_exception(*record.exc_info)),
+            }
+        return _encode_line(entry)
+
+    def line(
+        self, created: float, level: str, logger: str, message: str, extra: dict[str, Any]
+    ) -> str:
+        """The line `format` writes for a record of `logger` at `level` (lower case) made at
+        `created` with the message and extras given (none of them reserved or private), without
+        the record: for a writer that skips `logging`'s own steps (`log_access`)."""
+        entry = self._head(created, level, logger, message)
+        entry.update(extra)
+        return _encode_line(entry)
+
+    def _head(self, created: float, level: str, logger: str, message: str) -> dict[str, Any]:
+        """A line's own fields, in their order: the record's, the service's, and the request
+        and trace the line belongs to, if any."""
         entry: dict[str, Any] = {
-            "time": self._time(record.created),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
+            "time": self._time(created),
+            "level": level,
+            "logger": logger,
+            "message": message,
             "service": self._service,
             "version": self._version,
         }
@@ -80,15 +106,7 @@ class JsonFormatter(logging.Formatter):
         if span_context.is_valid:
             entry["trace_id"] = format(span_context.trace_id, "032x")
             entry["span_id"] = format(span_context.span_id, "016x")
-        for key, value in itertools.islice(record.__dict__.items(), _OWN_ATTRIBUTES, None):
-            if key not in _RESERVED and not key.startswith("_"):
-                entry[key] = value
-        if record.exc_info:
-            entry["error"] = {
-                "type": record.exc_info[0].__name__ if record.exc_info[0] else None,
-                "stack": "".join(traceback.format_exception(*record.exc_info)),
-            }
-        return _encode_line(entry)
+        return entry
 
     def _time(self, created: float) -> str:
         """`datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")`, its

@@ -44,6 +44,7 @@ from opentelemetry.trace import Span, Status, StatusCode
 from prometheus_client import Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from servicekit.asgi.access_log import log_access
 from servicekit.asgi.deadline import DeadlineSlots
 from servicekit.asgi.forwarded import TRUSTED_PROXIES, ForwardedHeaders
 from servicekit.asgi.nul_bytes import NulCharacter, nul_in_target
@@ -62,7 +63,6 @@ from servicekit.request_context import deadline_var, request_id_var
 
 __all__ = ["Chassis"]
 
-access_log = logging.getLogger("servicekit.access")
 error_log = logging.getLogger("servicekit.errors")
 
 _UNMATCHED_ROUTE = "unmatched"
@@ -284,18 +284,7 @@ class _Exchange:
             or elapsed >= self._chassis.slow_request_s
             or path in _UNTRACED_PATHS
         ):
-            access_log.info(
-                "%s %s %s",
-                method,
-                path,
-                status,
-                extra={
-                    "http_route": route,
-                    "http_request_method": method,
-                    "http_response_status_code": status,
-                    "duration_ms": round(elapsed * 1000, 2),
-                },
-            )
+            log_access(method, path, status, route, round(elapsed * 1000, 2))
 
 
 async def _refuse(exchange: _Exchange, reason: str, refusal: BodyTooLarge | NulCharacter) -> None:
