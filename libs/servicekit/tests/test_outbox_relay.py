@@ -73,6 +73,13 @@ async def _append(database: Database, outbox: Outbox, events: list[ThingHappened
             await outbox.append(session, event)
 
 
+async def _append_then_fail(database: Database, outbox: Outbox, event: ThingHappened) -> None:
+    """A use case that appends its event and then fails: its transaction rolls back."""
+    async with database.transaction() as session:
+        await outbox.append(session, event)
+        raise RuntimeError("the use case failed")
+
+
 def _relay(
     database: Database,
     outbox: Outbox,
@@ -145,14 +152,8 @@ async def test_a_rolled_back_transaction_publishes_nothing(
 ) -> None:
     outbox = Outbox("relay_it")
     model = event_on_topic(topic)
-
-    async def failing_use_case() -> None:
-        async with database.transaction() as session:
-            await outbox.append(session, model(thing_id="thg_gone", sequence=0))
-            raise RuntimeError("the use case failed")
-
     with pytest.raises(RuntimeError):
-        await failing_use_case()
+        await _append_then_fail(database, outbox, model(thing_id="thg_gone", sequence=0))
     await _append(database, outbox, [model(thing_id="thg_kept", sequence=0)])
     relay = _relay(database, outbox, relay_settings)
     await relay.start()
@@ -168,14 +169,8 @@ async def test_the_relay_is_woken_when_a_transaction_that_appended_commits_never
     database: Database,
 ) -> None:
     outbox = Outbox("relay_it")
-
-    async def failing_use_case() -> None:
-        async with database.transaction() as session:
-            await outbox.append(session, ThingHappened(thing_id="thg_gone", sequence=0))
-            raise RuntimeError("the use case failed")
-
     with pytest.raises(RuntimeError):
-        await failing_use_case()
+        await _append_then_fail(database, outbox, ThingHappened(thing_id="thg_gone", sequence=0))
     assert not outbox.committed.is_set()
     async with database.transaction() as session:
         await outbox.append(session, ThingHappened(thing_id="thg_kept", sequence=0))
