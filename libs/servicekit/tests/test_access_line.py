@@ -124,6 +124,21 @@ def test_a_level_above_info_or_a_disabled_logger_writes_nothing(stdout: io.Strin
     assert len(_lines(stdout)) == 1
 
 
+def test_a_record_factory_of_ones_own_gets_its_records(stdout: io.StringIO) -> None:
+    def stamped(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = logging.LogRecord(*args, **kwargs)
+        record.__dict__["cluster"] = "eu-1"
+        return record
+
+    logging.setLogRecordFactory(stamped)
+    try:
+        log_access("GET", "/ping", 200, "/ping", 0.1)
+    finally:
+        logging.setLogRecordFactory(logging.LogRecord)
+    [line] = _lines(stdout)
+    assert line["cluster"] == "eu-1"
+
+
 def test_another_format_gets_its_own_line(stdout: io.StringIO) -> None:
     [handler] = ACCESS_LOGGER.handlers
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))

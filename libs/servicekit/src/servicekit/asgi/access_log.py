@@ -8,7 +8,8 @@ the root's stream handler with servicekit's `JsonFormatter`, the only handler on
 filter anywhere, the level enabled — `log_access` does that thing itself: the same line from
 the same formatter (`JsonFormatter.line`), written and flushed on the same stream under the
 handler's lock. Any other set-up (a handler added to the logger or the root, a filter, the
-console format, a test capturing records) gets the record through `logging` as before.
+console format, a record factory of one's own, a test capturing records) gets the record
+through `logging` as before.
 """
 
 from __future__ import annotations
@@ -65,6 +66,8 @@ def _sole_json_handler(logger: logging.Logger) -> logging.StreamHandler[Any] | N
     when the record would not be handled at all)."""
     if logger.disabled or not logger.isEnabledFor(logging.INFO):
         return None
+    if logging.getLogRecordFactory() is not logging.LogRecord:
+        return None  # a factory may add fields the formatter writes as extras
     found: logging.Handler | None = None
     current: logging.Logger | None = logger
     while current is not None:
