@@ -54,6 +54,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from servicekit.db.engine import Database
+from servicekit.events import closed_transport
 from servicekit.events.kafka_security import KafkaSecurity
 from servicekit.events.outbox import Outbox
 from servicekit.events.relay_outages import RelayOutages
@@ -69,6 +70,8 @@ from servicekit.observability.metrics import (
 __all__ = ["OutboxRelay", "RelaySettings"]
 
 log = logging.getLogger(__name__)
+
+closed_transport.install()  # a write to a socket uvloop closed: a broken connection
 
 
 # The two statements of every batch, built once (a statement built per call costs more CPU than
