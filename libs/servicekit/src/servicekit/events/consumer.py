@@ -322,7 +322,12 @@ class EventConsumer:
             self._consumer = consumer
             log.info("event consumer started", extra={"group": self.group})
             await fetch_until_stopped(
-                consumer, partitions, self._stopping, self._max_poll_records, self._fetch_failed
+                consumer,
+                partitions,
+                self._stopping,
+                self._max_poll_records,
+                self._fetch_failed,
+                producer=producer,
             )
         finally:
             self._consumer = None
