@@ -11,11 +11,10 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from devstack.stack import Stack
 from servicekit.db.engine import Database
+from servicekit.events.client_routines import KafkaClientDied, dead_routine
 from servicekit.events.consumer import EventConsumer
 from servicekit.events.handlers import HandlerRegistry
-from servicekit.events.kafka_clients import KafkaClientDied, client_routines, dead_routine
 from servicekit.testing.consumer import (
     Topics,
     consumer_for,
@@ -54,31 +53,6 @@ async def test_a_consumer_whose_group_coordination_died_is_rebuilt_and_consumes_
         assert isinstance(consumer._last_error, KafkaClientDied)
         assert "group coordination" in str(consumer._last_error)
         assert consumer._consumer is not broken
-
-
-async def test_every_routine_the_check_watches_is_found_on_started_clients(
-    test_stack: Stack, kafka_options: dict[str, Any], topics: Topics
-) -> None:
-    """Guards an aiokafka upgrade: a routine renamed would no longer be watched."""
-    servers = test_stack.kafka.bootstrap_servers
-    consumer = AIOKafkaConsumer(
-        topics.source, bootstrap_servers=servers, group_id=topics.group, **kafka_options
-    )
-    producer = AIOKafkaProducer(bootstrap_servers=servers, **kafka_options)
-    await consumer.start()
-    await producer.start()
-    try:
-        assert set(client_routines(consumer)) == {
-            "metadata synchroniser",
-            "group coordination",
-            "fetcher",
-        }
-        assert set(client_routines(producer)) == {"metadata synchroniser", "sender"}
-        assert dead_routine(consumer, producer) is None
-    finally:
-        await consumer.stop()
-        await producer.stop()
-    assert dead_routine(consumer, producer) is None  # stopped: cancelled, not dead
 
 
 def _kill_group_coordination(

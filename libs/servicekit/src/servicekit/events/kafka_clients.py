@@ -1,8 +1,7 @@
 """The consumer's Kafka side: its two clients, configured for its guarantees; the check of
 the group's topics; the loop that fetches records for `partitions.py`; and the supervisor that
 restarts it all, with jittered back-off, after a failure — also when a background routine of
-an aiokafka client has died (`dead_routine`): aiokafka never restarts one, so the client would
-stay broken for good while the loop retried.
+an aiokafka client has died (`client_routines.py`).
 
 The forwarder's producer is idempotent with `acks="all"` (aiokafka's defaults are `acks=1`
 without idempotence) and takes records a little larger than the largest event the group
@@ -23,13 +22,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from servicekit.events import closed_transport
+from servicekit.events.client_routines import KafkaClientDied, dead_routine
 from servicekit.events.partitions import Partitions
 
 __all__ = [
-    "KafkaClientDied",
     "MissingTopics",
     "check_group_topics",
-    "dead_routine",
     "fetch_until_stopped",
     "forwarding_producer",
     "group_consumer",
@@ -45,42 +43,6 @@ closed_transport.install()  # a write to a socket uvloop closed: a broken connec
 
 class MissingTopics(RuntimeError):
     """The group's own retry or dead-letter topics do not exist on the broker."""
-
-
-class KafkaClientDied(RuntimeError):
-    """A background routine of one of the consumer's clients ended with an error."""
-
-
-# The background tasks aiokafka (0.12) starts for a client, by the attributes that hold them
-# (the consumer's network client is `_client`, the producer's `client`): each loops until the
-# client stops, and one that ends with an error is never restarted.
-_ROUTINES: dict[str, tuple[tuple[str, str], ...]] = {
-    "metadata synchroniser": (("_client", "_sync_task"), ("client", "_sync_task")),
-    "group coordination": (("_coordinator", "_coordination_task"),),
-    "fetcher": (("_fetcher", "_fetch_task"),),
-    "sender": (("_sender", "_sender_task"),),
-}
-
-
-def client_routines(client: AIOKafkaConsumer | AIOKafkaProducer) -> dict[str, asyncio.Task[Any]]:
-    """The started client's background routines, by name."""
-    routines = {}
-    for name, paths in _ROUTINES.items():
-        for holder, attribute in paths:
-            task = getattr(getattr(client, holder, None), attribute, None)
-            if isinstance(task, asyncio.Task):
-                routines[name] = task
-                break
-    return routines
-
-
-def dead_routine(*clients: AIOKafkaConsumer | AIOKafkaProducer) -> str | None:
-    """Which routine of the clients ended with an error, and the error; None while all run."""
-    for client in clients:
-        for name, task in client_routines(client).items():
-            if task.done() and not task.cancelled() and task.exception() is not None:
-                return f"{type(client).__name__}'s {name}: {task.exception()!r}"
-    return None
 
 
 def forwarding_producer(
