@@ -4,10 +4,10 @@ aiokafka does a client's work in background tasks — the group coordination, th
 producer's sender, the metadata synchroniser — and never restarts one that ends with an
 unexpected error: the client then looks alive and does nothing (every `getmany` raises the
 same error again; every send fails). Only a new client works again, so the consumer's fetch
-loop checks its clients (the group's consumer and the forwarder's
-producer) before each fetch and raises `KafkaClientDied`, and its supervisor replaces them.
-(The outbox relay needs no check: a producer whose sender died fails every pending and later
-send, and the relay replaces its producer after any error.)
+loop checks its clients (the group's consumer and the forwarder's producer) before each fetch
+and raises `KafkaClientDied`, and its supervisor replaces them. (The outbox relay needs no
+check: a producer whose sender died fails every pending and later send, and the relay
+replaces its producer after any error.)
 
 The one death we saw (a write to a socket uvloop had closed) is prevented by
 `closed_transport.py`; this is for whatever else may end a routine.

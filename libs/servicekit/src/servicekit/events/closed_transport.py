@@ -2,8 +2,8 @@
 connection, whichever loop runs it.
 
 The services run on uvloop (uvicorn picks it). When the broker goes away mid-conversation
-(killed, restarted, a reset connection), uvloop closes the socket's handle at once and tells
-the protocol a loop iteration later; a request written in between raises `RuntimeError`
+(killed, restarted, a reset connection), uvloop may close the socket's handle before aiokafka's
+reader has seen the connection go; a request written in between raises `RuntimeError`
 ("unable to perform operation on <TCPTransport closed=True ...>; the handler is closed"),
 where asyncio's own loop drops the bytes and aiokafka would see the connection close.
 aiokafka (0.12 to 0.14) turns only `OSError` from that write into `KafkaConnectionError`, the
