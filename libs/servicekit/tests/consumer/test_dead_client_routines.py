@@ -20,6 +20,7 @@ from servicekit.testing.consumer import (
     consumer_for,
     effect_count_reaches,
     envelope_of,
+    fetch_failing,
     no_op,
     publish,
     recording_handler,
@@ -50,6 +51,7 @@ async def test_a_consumer_whose_group_coordination_died_is_rebuilt_and_consumes_
 
         await publish(producer, topics.source, envelope_of(thing(2)))
         await effect_count_reaches(database, topics.group, 2)
+        assert fetch_failing(topics.group) == 0  # fetching again
         assert isinstance(consumer._last_error, KafkaClientDied)
         assert "group coordination" in str(consumer._last_error)
         assert consumer._consumer is not broken

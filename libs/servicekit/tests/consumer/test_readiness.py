@@ -18,6 +18,7 @@ from servicekit.testing.consumer import (
     consumer_for,
     effect_count_reaches,
     envelope_of,
+    fetch_failing,
     no_op,
     publish,
     recording_handler,
@@ -47,6 +48,7 @@ async def test_lifespan_and_readiness_probe(
         await eventually(ready, what="the consumer to be ready")
         await publish(producer, topics.source, envelope_of(thing(1)))
         await effect_count_reaches(database, topics.group, 1)
+        assert fetch_failing(topics.group) == 0
     with pytest.raises(ConsumerNotReady):
         await consumer.probe()
 
@@ -79,3 +81,4 @@ async def test_an_unreachable_broker_keeps_the_consumer_unready_without_crashing
         )
         with pytest.raises(ConsumerNotReady):
             await consumer.probe()
+        assert fetch_failing(topics.group) == 1  # FlotillaConsumerNotFetching's series

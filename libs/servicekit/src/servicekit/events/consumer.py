@@ -25,7 +25,8 @@ loses is delivered again and deduplicated by the inbox.
 
 `start()` returns at once: connecting, and reconnecting after a failure, happen in the
 background (a broker outage must not stop the service from starting); `probe()` says whether
-the consumer is consuming.
+the consumer is consuming, and `flotilla_consumer_fetch_failing{group}` is 1 while it cannot
+fetch (alert FlotillaConsumerNotFetching).
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ from servicekit.events.kafka_clients import (
     supervise,
 )
 from servicekit.events.kafka_security import KafkaSecurity
+from servicekit.events.metrics import CONSUMER_FETCH_FAILING
 from servicekit.events.outages import Outages
 from servicekit.events.outbox import Outbox
 from servicekit.events.partitions import Partitions, RevokeAndAssign
@@ -250,6 +252,7 @@ class EventConsumer:
 
     def _interrupted(self, error: Exception) -> None:
         self._last_error = error
+        CONSUMER_FETCH_FAILING.labels(self.group).set(1)
         outage = isinstance(error, KafkaConnectionError | MissingTopics)
         log.log(
             logging.WARNING if outage else logging.ERROR,
@@ -327,6 +330,7 @@ class EventConsumer:
                 self._stopping,
                 self._max_poll_records,
                 self._fetch_failed,
+                fetching=self._fetching,
                 producer=producer,
             )
         finally:
@@ -344,4 +348,8 @@ class EventConsumer:
 
     def _fetch_failed(self, error: KafkaError) -> None:
         self._last_error = error
+        CONSUMER_FETCH_FAILING.labels(self.group).set(1)
         log.warning("fetching failed: %r", error, extra={"group": self.group})
+
+    def _fetching(self) -> None:
+        CONSUMER_FETCH_FAILING.labels(self.group).set(0)

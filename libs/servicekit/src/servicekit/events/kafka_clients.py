@@ -103,12 +103,15 @@ async def fetch_until_stopped(
     max_records: int,
     failed: Callable[[KafkaError], None],
     *,
+    fetching: Callable[[], None] = lambda: None,
     producer: AIOKafkaProducer | None = None,
 ) -> None:
     """Fetch and dispatch to the partitions' workers; coordinator or fetch errors are reported
-    to `failed` and fetching goes on a second later. Raises `KafkaClientDied` once a routine
+    to `failed` and fetching goes on a second later; `fetching` is told of the first fetch
+    that succeeds, and of the first after failures. Raises `KafkaClientDied` once a routine
     of the consumer or of `producer` (the forwarder's) has died."""
     clients = (consumer,) if producer is None else (consumer, producer)
+    succeeded = False
     while not stopping.is_set():
         died = dead_routine(*clients)
         if died is not None:
@@ -116,10 +119,14 @@ async def fetch_until_stopped(
         try:
             batch = await consumer.getmany(timeout_ms=_POLL_TIMEOUT_MS, max_records=max_records)
         except KafkaError as error:
+            succeeded = False
             failed(error)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), 1.0)
             continue
+        if not succeeded:
+            succeeded = True
+            fetching()
         for tp, records in batch.items():
             partitions.dispatch(tp, records)
 

@@ -19,6 +19,7 @@ from typing import Literal
 from prometheus_client import Counter, Gauge, Histogram
 
 __all__ = [
+    "CONSUMER_FETCH_FAILING",
     "CONSUMER_LAG",
     "CONSUMER_PAUSED",
     "DLQ_PUBLISHED",
@@ -58,4 +59,10 @@ CONSUMER_PAUSED = Gauge(
     "flotilla_consumer_paused",
     "1 while the group's consumer is paused waiting for an unavailable dependency (reason).",
     ["group", "reason"],
+)
+CONSUMER_FETCH_FAILING = Gauge(
+    "flotilla_consumer_fetch_failing",
+    "1 while the group's consumer cannot fetch (its last fetch failed, or it could not start:"
+    " Kafka unreachable or refusing it, its topics missing); 0 once a fetch succeeds.",
+    ["group"],
 )

@@ -220,6 +220,11 @@ def consumed(group: str, outcome: str, event_type: str = ThingHappenedV1.EVENT_T
     return value or 0.0
 
 
+def fetch_failing(group: str) -> float | None:
+    """`flotilla_consumer_fetch_failing` of the group (None before its first fetch or error)."""
+    return REGISTRY.get_sample_value("flotilla_consumer_fetch_failing", {"group": group})
+
+
 async def dead_letters(topics: Topics, at_least: int) -> list[DeadLetter]:
     letters: list[DeadLetter] = []
 
