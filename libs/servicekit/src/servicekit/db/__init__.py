@@ -3,7 +3,8 @@
 answers from one SELECT, in autocommit), work deferred until that commit
 (`after_commit`), its tables' metadata, its role and schema, its migrations, the database's
 clock (`transaction_time`, `statement_time`: one clock for every deadline), PostgreSQL-only
-statements compiled once (`prepared`) and the purge of old rows by retention (`RetentionPurger`)."""
+statements compiled once (`prepared`), hot statements run on the driver below SQLAlchemy's
+execution (`direct`) and the purge of old rows by retention (`RetentionPurger`)."""
 
 from typing import TYPE_CHECKING
 
@@ -11,6 +12,7 @@ if TYPE_CHECKING:
     from servicekit.db.bootstrap import bootstrap_database
     from servicekit.db.clock import statement_time, transaction_time
     from servicekit.db.commit_hooks import after_commit
+    from servicekit.db.direct_statements import DirectStatement, direct
     from servicekit.db.engine import Database
     from servicekit.db.migrations import run_migrations
     from servicekit.db.models import new_metadata
@@ -20,12 +22,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Database",
+    "DirectStatement",
     "ReadSessionDep",
     "Retention",
     "RetentionPurger",
     "SessionDep",
     "after_commit",
     "bootstrap_database",
+    "direct",
     "get_database",
     "new_metadata",
     "prepared",
@@ -43,6 +47,7 @@ if not TYPE_CHECKING:
             "servicekit.db.commit_hooks": ["after_commit"],
             "servicekit.db.bootstrap": ["bootstrap_database"],
             "servicekit.db.clock": ["statement_time", "transaction_time"],
+            "servicekit.db.direct_statements": ["DirectStatement", "direct"],
             "servicekit.db.engine": ["Database"],
             "servicekit.db.migrations": ["run_migrations"],
             "servicekit.db.models": ["new_metadata"],
