@@ -1,10 +1,11 @@
-"""Statements compiled once (servicekit.db.prepared), the inbox's claims first: one effect per
-event id, and SQL compiled once, not per event.
+"""Statements compiled once, the inbox's claims first: one effect per event id, and SQL
+compiled once, not per event.
 
-SQLAlchemy does not cache PostgreSQL `insert(...).on_conflict_do_nothing()` constructs; the
-inbox's inserts are `prepared` (servicekit.db.statements) so that the second claim reuses the
-first one's compiled form. The cache is read from each execution's context, as SQLAlchemy's
-own statement log ("[cached since …]" vs "[generated in …]") does.
+SQLAlchemy does not cache PostgreSQL `insert(...).on_conflict_do_nothing()` constructs. The
+inbox's inserts run on the driver (servicekit.db.direct), compiled when they are built: a claim
+compiles nothing. Other such statements are `prepared` (servicekit.db.statements), so that the
+second execution reuses the first one's compiled form; that cache is read from each execution's
+context, as SQLAlchemy's own statement log ("[cached since …]" vs "[generated in …]") does.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from servicekit.events.envelope import EventEnvelope
 from servicekit.events.inbox import claim, claim_batch
 from servicekit.events.tables import INBOX, add_event_tables
 from servicekit.ids import new_id
+from servicekit.testing.statements import statements_sent
 
 
 @pytest.fixture(scope="module")
@@ -74,28 +76,50 @@ def _envelope() -> EventEnvelope:
     )
 
 
+@pytest.fixture
+def compilations(engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The SQL of each statement SQLAlchemy compiles for this engine from now on."""
+    compiled: list[str] = []
+    compiler = engine.dialect.statement_compiler
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        made = compiler(*args, **kwargs)
+        compiled.append(made.string)
+        return made
+
+    monkeypatch.setattr(engine.dialect, "statement_compiler", counting)
+    return compiled
+
+
 async def test_a_claim_is_compiled_once_and_a_duplicate_has_no_effect(
-    engine: AsyncEngine, cache_outcomes: list[str]
+    engine: AsyncEngine, compilations: list[str]
 ) -> None:
     first, second = _envelope(), _envelope()
     sessions = async_sessionmaker(engine)
     async with sessions() as session, session.begin():
         assert await claim(session, first)
-        assert await claim(session, second)
-        assert not await claim(session, first)
-    assert cache_outcomes[1:] == ["cached", "cached"]
+        compiled_by_the_first = len(compilations)
+        async with statements_sent(session) as sent:
+            assert await claim(session, second)
+            assert not await claim(session, first)
+    assert len(compilations) == compiled_by_the_first  # nothing compiled again
+    assert len(sent) == 2
+    assert sent[0] == sent[1]
 
 
 async def test_batches_of_any_size_share_one_compiled_statement(
-    engine: AsyncEngine, cache_outcomes: list[str]
+    engine: AsyncEngine, compilations: list[str]
 ) -> None:
     seen, fresh = _envelope(), [_envelope() for _ in range(3)]
     sessions = async_sessionmaker(engine)
     async with sessions() as session, session.begin():
         assert await claim_batch(session, [seen]) == {seen.id}
-        new = await claim_batch(session, [seen, *fresh, fresh[0]])
+        compiled_by_the_first = len(compilations)
+        async with statements_sent(session) as sent:
+            new = await claim_batch(session, [seen, *fresh, fresh[0]])
     assert new == {envelope.id for envelope in fresh}
-    assert cache_outcomes[1:] == ["cached"]
+    assert len(compilations) == compiled_by_the_first
+    assert len(sent) == 1
 
 
 def test_a_postgresql_insert_with_on_conflict_is_not_cached_by_sqlalchemy() -> None:

@@ -13,7 +13,7 @@ from sqlalchemy import String, bindparam, func, select
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from servicekit.db.statements import prepared
+from servicekit.db.direct_statements import direct
 from servicekit.events.envelope import EventEnvelope
 from servicekit.events.tables import INBOX
 
@@ -21,7 +21,7 @@ __all__ = ["MAX_EVENT_ID", "claim", "claim_batch"]
 
 MAX_EVENT_ID = 200  # the inbox's event_id column
 
-_CLAIM = prepared(
+_CLAIM = direct(
     insert(INBOX)
     .values(event_id=bindparam("event_id"), event_type=bindparam("event_type"))
     .on_conflict_do_nothing(index_elements=[INBOX.c.event_id])
@@ -37,7 +37,7 @@ _BATCH = (
     .table_valued("event_id", "event_type")
     .render_derived()
 )
-_CLAIM_BATCH = prepared(
+_CLAIM_BATCH = direct(
     insert(INBOX)
     .from_select(["event_id", "event_type"], select(_BATCH.c.event_id, _BATCH.c.event_type))
     .on_conflict_do_nothing(index_elements=[INBOX.c.event_id])
@@ -47,7 +47,7 @@ _CLAIM_BATCH = prepared(
 
 async def claim(session: AsyncSession, envelope: EventEnvelope) -> bool:
     """Insert the event's id; False when it was already there (a duplicate)."""
-    inserted = await session.execute(_CLAIM, {"event_id": envelope.id, "event_type": envelope.type})
+    inserted = await _CLAIM.run(session, {"event_id": envelope.id, "event_type": envelope.type})
     return inserted.first() is not None
 
 
@@ -56,8 +56,8 @@ async def claim_batch(session: AsyncSession, envelopes: Sequence[EventEnvelope])
     often it occurs in `envelopes`). They are inserted in id order, so two batches that share
     ids take their row locks in the same order."""
     rows = sorted({envelope.id: envelope.type for envelope in envelopes}.items())
-    inserted = await session.execute(
-        _CLAIM_BATCH,
+    inserted = await _CLAIM_BATCH.run(
+        session,
         {
             "event_ids": [event_id for event_id, _ in rows],
             "event_types": [type_ for _, type_ in rows],

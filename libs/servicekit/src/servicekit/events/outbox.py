@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.base import Event
 from servicekit.db.commit_hooks import after_commit
+from servicekit.db.direct_statements import direct
 from servicekit.events.envelope import EventEnvelope
 from servicekit.events.tables import OUTBOX
 from servicekit.ids import new_id
@@ -44,16 +45,18 @@ _APPENDED = (
     )
     .render_derived()
 )
-_APPEND = insert(OUTBOX).from_select(
-    ["event_id", "event_type", "topic", "key", "headers", "payload"],
-    select(
-        _APPENDED.c.event_id,
-        _APPENDED.c.event_type,
-        _APPENDED.c.topic,
-        _APPENDED.c.key,
-        cast(_APPENDED.c.headers, JSONB),
-        _APPENDED.c.payload,
-    ).order_by(_APPENDED.c.n),
+_APPEND = direct(
+    insert(OUTBOX).from_select(
+        ["event_id", "event_type", "topic", "key", "headers", "payload"],
+        select(
+            _APPENDED.c.event_id,
+            _APPENDED.c.event_type,
+            _APPENDED.c.topic,
+            _APPENDED.c.key,
+            cast(_APPENDED.c.headers, JSONB),
+            _APPENDED.c.payload,
+        ).order_by(_APPENDED.c.n),
+    )
 )
 """The events' rows, their ids (the relay's order) following the given order."""
 
@@ -79,8 +82,8 @@ class Outbox:
         if not events:
             return []
         envelopes = self.envelopes_for(events)
-        await session.execute(
-            _APPEND,
+        await _APPEND.run(
+            session,
             {
                 "event_ids": [envelope.id for envelope in envelopes],
                 "event_types": [envelope.type for envelope in envelopes],

@@ -53,6 +53,7 @@ from sqlalchemy import BigInteger, Integer, bindparam, delete, func, select, tex
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from servicekit.db.direct_statements import direct
 from servicekit.db.engine import Database
 from servicekit.events import closed_transport
 from servicekit.events.kafka_security import KafkaSecurity
@@ -76,14 +77,14 @@ closed_transport.install()  # a write to a socket uvloop closed: a broken connec
 
 # The two statements of every batch, built once (a statement built per call costs more CPU than
 # its round trip).
-_UNPUBLISHED = (
+_UNPUBLISHED = direct(
     select(OUTBOX.c.id, OUTBOX.c.topic, OUTBOX.c.key, OUTBOX.c.headers, OUTBOX.c.payload)
     .where(OUTBOX.c.published_at.is_(None))
     .order_by(OUTBOX.c.id)
     .limit(bindparam("batch_size", type_=Integer))
 )
-_DELETE_PUBLISHED = delete(OUTBOX).where(
-    OUTBOX.c.id == func.any(bindparam("ids", type_=ARRAY(BigInteger)))
+_DELETE_PUBLISHED = direct(
+    delete(OUTBOX).where(OUTBOX.c.id == func.any(bindparam("ids", type_=ARRAY(BigInteger))))
 )
 
 
@@ -245,9 +246,7 @@ class OutboxRelay:
             await producer.stop()
 
     async def _publish_batch(self, connection: AsyncConnection, producer: AIOKafkaProducer) -> int:
-        rows = (
-            await connection.execute(_UNPUBLISHED, {"batch_size": self._settings.batch_size})
-        ).all()
+        rows = (await _UNPUBLISHED.run(connection, {"batch_size": self._settings.batch_size})).all()
         if not rows:
             return 0
         spans = []
@@ -275,7 +274,7 @@ class OutboxRelay:
         return len(rows)
 
     async def _delete_published(self, connection: AsyncConnection, ids: list[int]) -> None:
-        await connection.execute(_DELETE_PUBLISHED, {"ids": ids})
+        await _DELETE_PUBLISHED.run(connection, {"ids": ids})
 
     def _producer_span(
         self, topic: str, key: str, stored: dict[str, Any]

@@ -22,16 +22,14 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Table,
-    TextClause,
     bindparam,
     func,
     select,
 )
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
-from sqlalchemy.sql.selectable import TextualSelect
 
-from servicekit.db.statements import prepared
+from servicekit.db.direct_statements import DirectStatement, direct
 
 __all__ = [
     "IDEMPOTENCY_RECORDS",
@@ -106,7 +104,7 @@ async def find_record(
     default_isolation = connection.default_isolation_level
     await connection.execution_options(isolation_level="AUTOCOMMIT")
     try:
-        row = (await connection.execute(_FIND, {"principal": principal, "key": key})).first()
+        row = (await _FIND.run(connection, {"principal": principal, "key": key})).first()
     finally:
         # Ends SQLAlchemy's autobegun block (nothing is sent in autocommit); a rollback, so
         # that a connection the statement broke is released rather than raising again.
@@ -134,7 +132,7 @@ async def insert_record(
         "body": response.body,
         "ttl": ttl,
     }
-    return (await session.execute(_INSERT, parameters)).first() is not None
+    return (await _INSERT.run(session, parameters)).first() is not None
 
 
 def _find_statement() -> Select[tuple[str, int, dict[str, str], bytes]]:
@@ -146,10 +144,10 @@ def _find_statement() -> Select[tuple[str, int, dict[str, str], bytes]]:
     )
 
 
-def _insert_statement() -> TextClause | TextualSelect:
-    """Compiled once (servicekit.db.prepared): SQLAlchemy never caches its PostgreSQL `insert()`,
-    so this `ON CONFLICT` statement was otherwise compiled afresh on every keyed request. An
-    expired record still in the table is replaced; a live one is left as it is."""
+def _insert_statement() -> DirectStatement:
+    """Run on the driver (servicekit.db.direct_statements), compiled once: SQLAlchemy never
+    caches its PostgreSQL `insert()`. An expired record still in the table is replaced; a live
+    one is left as it is."""
     table = IDEMPOTENCY_RECORDS
     replaced = ("fingerprint", "status_code", "headers", "body", "created_at", "expires_at")
     values = insert(table).values(
@@ -162,7 +160,7 @@ def _insert_statement() -> TextClause | TextualSelect:
         created_at=func.now(),
         expires_at=func.now() + bindparam("ttl", type_=Interval),
     )
-    return prepared(
+    return direct(
         values.on_conflict_do_update(
             index_elements=[table.c.principal, table.c.key],
             set_={name: values.excluded[name] for name in replaced},
@@ -171,5 +169,5 @@ def _insert_statement() -> TextClause | TextualSelect:
     )
 
 
-_FIND = _find_statement()
+_FIND = direct(_find_statement())
 _INSERT = _insert_statement()
