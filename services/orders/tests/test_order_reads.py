@@ -5,12 +5,9 @@ a locked order that is as new as the lock, history included."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
-from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import text
 
 from orders.domain import HistoryEntry, OrderStatus, RequestedLine
 from orders.handlers import CAUSE_PLACED, place_order
@@ -19,23 +16,9 @@ from servicekit.db import Database, transaction_time
 from servicekit.events.outbox import Outbox
 from servicekit.ids import new_id
 from servicekit.testing.events import eventually
+from servicekit.testing.statements import statements_sent
 
 from .conftest import FixedPrices, PlaceOrder
-
-
-@contextmanager
-def statements(database: Database) -> Iterator[list[str]]:
-    """The SQL statements the database's engine sends while the block runs."""
-    sent: list[str] = []
-
-    def record(*args: Any) -> None:
-        sent.append(args[2])
-
-    event.listen(database.engine.sync_engine, "before_cursor_execute", record)
-    try:
-        yield sent
-    finally:
-        event.remove(database.engine.sync_engine, "before_cursor_execute", record)
 
 
 async def test_an_order_is_placed_with_its_lines_history_and_clock_in_one_statement(
@@ -45,7 +28,7 @@ async def test_an_order_is_placed_with_its_lines_history_and_clock_in_one_statem
     statement. What place_order returns is what a read finds."""
     user, mug, tea = new_id("usr"), new_id("prd"), new_id("prd")
     async with database.transaction() as session:
-        with statements(database) as placing:
+        async with statements_sent(session) as placing:
             placed = await place_order(
                 session,
                 Outbox("orders"),
@@ -74,9 +57,9 @@ async def test_an_order_is_read_with_its_lines_and_history_in_one_statement(
     placed = await place()
     async with database.transaction() as session:
         repository = OrderRepository(session)
-        with statements(database) as reading:
+        async with statements_sent(session) as reading:
             found = await repository.get(placed.id)
-        with statements(database) as locking:
+        async with statements_sent(session) as locking:
             locked = await repository.lock(placed.id)
         assert locked is not None
         assert locked.now == await transaction_time(session)

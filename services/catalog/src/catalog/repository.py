@@ -23,13 +23,13 @@ from catalog.domain import (
     StockLimitExceeded,
 )
 from catalog.tables import products, reservation_lines, reservations
-from servicekit.db import prepared
+from servicekit.db import direct
 
 __all__ = ["Decision", "ProductRepository", "ReservationRepository"]
 
 # Compiled once (servicekit.db.statements): a PostgreSQL insert with ON CONFLICT is otherwise
 # compiled on every execution, and this one runs once per order.
-_DECIDE = prepared(
+_DECIDE = direct(
     pg_insert(reservations)
     .values(
         order_id=bindparam("order_id"),
@@ -45,15 +45,15 @@ _DECIDE = prepared(
 
 # The statements of every reservation, built once and run with their values (building a
 # statement costs more CPU than its round trip).
-_BY_ID = select(products).where(products.c.id == bindparam("product_id"))
+_BY_ID = direct(select(products).where(products.c.id == bindparam("product_id")))
 """A product by its id: what orders asks for each line of every order it prices."""
-_LOCK_PRODUCTS = (
+_LOCK_PRODUCTS = direct(
     select(products)
     .where(products.c.id == func.any(bindparam("product_ids", type_=ARRAY(String))))
     .order_by(products.c.id)
     .with_for_update()
 )
-_MOVE_STOCK = (
+_MOVE_STOCK = direct(
     update(products)
     .where(products.c.id == bindparam("product_id"))
     .values(stock=products.c.stock + bindparam("change", type_=BigInteger), updated_at=func.now())
@@ -61,9 +61,11 @@ _MOVE_STOCK = (
 _STATUS = select(reservations.c.status).where(reservations.c.order_id == bindparam("order_id"))
 _LOCK_STATUS = _STATUS.with_for_update()
 # One row whether or not the order was decided: the transaction's now() and the decision.
-_DECISION = select(
-    func.now(type_=DateTime(timezone=True)).label("transaction_time"),
-    _STATUS.scalar_subquery().label("status"),
+_DECISION = direct(
+    select(
+        func.now(type_=DateTime(timezone=True)).label("transaction_time"),
+        _STATUS.scalar_subquery().label("status"),
+    )
 )
 _NEW_LINES = (
     func.unnest(
@@ -73,9 +75,11 @@ _NEW_LINES = (
     .table_valued("product_id", "quantity")
     .render_derived()
 )
-_ADD_LINES = insert(reservation_lines).from_select(
-    ["order_id", "product_id", "quantity"],
-    select(bindparam("order_id", type_=String), _NEW_LINES.c.product_id, _NEW_LINES.c.quantity),
+_ADD_LINES = direct(
+    insert(reservation_lines).from_select(
+        ["order_id", "product_id", "quantity"],
+        select(bindparam("order_id", type_=String), _NEW_LINES.c.product_id, _NEW_LINES.c.quantity),
+    )
 )
 
 
@@ -106,7 +110,7 @@ class ProductRepository:
         return [_product(row) for row in rows]
 
     async def by_id(self, product_id: str) -> Product | None:
-        row = (await self._session.execute(_BY_ID, {"product_id": product_id})).first()
+        row = (await _BY_ID.run(self._session, {"product_id": product_id})).first()
         return _product(row) if row else None
 
     async def page(self, *, limit: int, after_id: str | None = None) -> list[Product]:
@@ -155,7 +159,7 @@ class ProductRepository:
         The rows are locked in id order (the sort runs below the row locking), so concurrent
         reservations of overlapping products queue instead of deadlocking.
         """
-        rows = await self._session.execute(_LOCK_PRODUCTS, {"product_ids": list(product_ids)})
+        rows = await _LOCK_PRODUCTS.run(self._session, {"product_ids": list(product_ids)})
         return {row.id: _product(row) for row in rows}
 
     async def take(self, quantities: Mapping[str, int]) -> None:
@@ -168,8 +172,8 @@ class ProductRepository:
 
     async def _move_stock(self, quantities: Mapping[str, int], *, sign: int) -> None:
         for product_id, quantity in sorted(quantities.items()):
-            await self._session.execute(
-                _MOVE_STOCK, {"product_id": product_id, "change": sign * quantity}
+            await _MOVE_STOCK.run(
+                self._session, {"product_id": product_id, "change": sign * quantity}
             )
 
 
@@ -188,7 +192,7 @@ class ReservationRepository:
         """catalog's decision on the order so far (not locked), read with the transaction's
         time, the clock its decision is stamped with (servicekit.db.clock's transaction_time,
         without a round trip of its own)."""
-        row = (await self._session.execute(_DECISION, {"order_id": order_id})).one()
+        row = (await _DECISION.run(self._session, {"order_id": order_id})).one()
         return Decision(row.status, row.transaction_time)
 
     async def status_of(self, order_id: str, *, lock: bool = False) -> ReservationStatus | None:
@@ -210,8 +214,8 @@ class ReservationRepository:
         written) when the order was already decided. A concurrent decision on the same order
         waits for the first to commit and then finds it."""
         decided = (
-            await self._session.execute(
-                _DECIDE,
+            await _DECIDE.run(
+                self._session,
                 {
                     "order_id": order_id,
                     "user_id": user_id,
@@ -224,8 +228,8 @@ class ReservationRepository:
         if decided is None:
             return False
         if lines:
-            await self._session.execute(
-                _ADD_LINES,
+            await _ADD_LINES.run(
+                self._session,
                 {
                     "order_id": order_id,
                     "product_ids": list(lines),

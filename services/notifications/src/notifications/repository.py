@@ -10,14 +10,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from notifications.domain import Notification
 from notifications.tables import notifications
-from servicekit.db import prepared
+from servicekit.db import direct
 
 __all__ = ["NotificationRepository"]
 
 # The statements of every notification, built once and run with their values (building a
 # statement costs more CPU than its round trip; the ON CONFLICT insert is `prepared`, since
 # SQLAlchemy would compile it afresh each time).
-_ADD_SENDING = prepared(
+_ADD_SENDING = direct(
     insert(notifications)
     .values(
         {
@@ -61,10 +61,10 @@ _MOVE_FROM_SENDING = (
     .where(notifications.c.id == bindparam("notification_id"), notifications.c.status == "sending")
     .values(status=bindparam("status"))
 )
-_MARK_SENT = (
+_MARK_SENT = direct(
     update(notifications)
     .where(notifications.c.id == bindparam("notification_id"))
-    .values(status="sent", sent_at=bindparam("sent_at"))
+    .values(status=literal_column("'sent'"), sent_at=bindparam("sent_at"))
 )
 
 
@@ -87,7 +87,7 @@ class NotificationRepository:
             "body": notification.body,
             "cause_event_id": notification.cause_event_id,
         }
-        inserted = (await self._session.execute(_ADD_SENDING, values)).first()
+        inserted = (await _ADD_SENDING.run(self._session, values)).first()
         if inserted is not None:
             return _notification(inserted), True
         same = {
@@ -107,8 +107,8 @@ class NotificationRepository:
         )
 
     async def mark_sent(self, notification_id: str, sent_at: datetime) -> None:
-        await self._session.execute(
-            _MARK_SENT, {"notification_id": notification_id, "sent_at": sent_at}
+        await _MARK_SENT.run(
+            self._session, {"notification_id": notification_id, "sent_at": sent_at}
         )
 
     async def mark_unconfirmed(self, notification_id: str) -> None:

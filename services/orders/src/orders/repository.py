@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from orders.domain import HistoryEntry, Order, OrderLine, OrderStatus, PricedOrder
 from orders.tables import OPEN_STATUSES, order_history, order_lines, orders
+from servicekit.db import DirectStatement, direct
 
 __all__ = ["LockedOrder", "OrderRepository"]
 
@@ -67,8 +68,8 @@ class OrderRepository:
         servicekit.db.clock) and due `deadline_s` after it: the clock costs no round trip of
         its own. Returns the order as stored."""
         row = (
-            await self._session.execute(
-                _PLACE,
+            await _PLACE.run(
+                self._session,
                 {
                     "order_id": order_id,
                     "user_id": user_id,
@@ -151,8 +152,8 @@ class OrderRepository:
         """Move a locked order to the last of `entries`' statuses and append them all to its
         history."""
         last = entries[-1]
-        await self._session.execute(
-            _RECORD_TRANSITION,
+        await _RECORD_TRANSITION.run(
+            self._session,
             {
                 "order_id": order_id,
                 "status": last.status.value,
@@ -163,16 +164,19 @@ class OrderRepository:
         )
 
     async def _load(
-        self, statement: Select[Any], parameters: dict[str, Any] | None = None
+        self, statement: Select[Any] | DirectStatement, parameters: dict[str, Any] | None = None
     ) -> list[Order]:
         return [order for _, order in await self._read(statement, parameters)]
 
     async def _read(
-        self, statement: Select[Any], parameters: dict[str, Any] | None = None
+        self, statement: Select[Any] | DirectStatement, parameters: dict[str, Any] | None = None
     ) -> list[tuple[Row[Any], Order]]:
         """The orders a `_whole(...)` statement selects, each with its lines and history. Each
         comes with its row, for what else `statement` selected."""
-        rows = (await self._session.execute(statement, parameters)).all()
+        if isinstance(statement, DirectStatement):
+            rows = (await statement.run(self._session, parameters)).all()
+        else:
+            rows = list((await self._session.execute(statement, parameters)).all())
         loaded = []
         for row in rows:
             history = row.history
@@ -183,7 +187,7 @@ class OrderRepository:
 
     async def _history(self, order_id: str) -> list[dict[str, Any]]:
         """The order's history read again, in a statement of its own (see `_agrees`)."""
-        return list((await self._session.execute(_HISTORY_OF, {"order_id": order_id})).scalar_one())
+        return list((await _HISTORY_OF.run(self._session, {"order_id": order_id})).scalar_one())
 
 
 def _json_array(table: Table, order_by: ColumnElement[Any], *columns: Column[Any]) -> Label[Any]:
@@ -232,13 +236,13 @@ def _whole(statement: Select[Any]) -> Select[Any]:
 
 # The statements of the saga's every step, built once and run with their values (building a
 # statement costs more CPU than its round trip).
-_GET = _whole(select(orders)).where(orders.c.id == bindparam("order_id"))
-_LOCK = (
+_GET = direct(_whole(select(orders)).where(orders.c.id == bindparam("order_id")))
+_LOCK = direct(
     _whole(select(orders, func.now().label("transaction_time")))
     .where(orders.c.id == bindparam("order_id"))
     .with_for_update()
 )
-_HISTORY_OF = select(_HISTORY).where(orders.c.id == bindparam("order_id"))
+_HISTORY_OF = direct(select(_HISTORY).where(orders.c.id == bindparam("order_id")))
 
 _ENTRIES = (
     func.unnest(
@@ -285,41 +289,48 @@ _PLACED = (
     .cte("placed")
 )
 """The new order, stamped with the transaction's now() and due `deadline_s` seconds after."""
-_PLACE = select(_PLACED).add_cte(
-    insert(order_lines)
-    .from_select(
-        ["order_id", "line_no", "product_id", "quantity", "unit_price_cents"],
-        select(
-            bindparam("order_id", type_=String),
-            _NEW_LINES.c.line_no,
-            _NEW_LINES.c.product_id,
-            _NEW_LINES.c.quantity,
-            _NEW_LINES.c.unit_price_cents,
-        ),
+_PLACE = direct(
+    select(_PLACED).add_cte(
+        insert(order_lines)
+        .from_select(
+            ["order_id", "line_no", "product_id", "quantity", "unit_price_cents"],
+            select(
+                bindparam("order_id", type_=String),
+                _NEW_LINES.c.line_no,
+                _NEW_LINES.c.product_id,
+                _NEW_LINES.c.quantity,
+                _NEW_LINES.c.unit_price_cents,
+            ),
+        )
+        .cte("lines"),
+        insert(order_history)
+        .from_select(
+            ["order_id", "status", "at", "cause"],
+            select(
+                _PLACED.c.id,
+                _PLACED.c.status,
+                _PLACED.c.created_at,
+                bindparam("cause", type_=String),
+            ),
+        )
+        .cte("history"),
     )
-    .cte("lines"),
-    insert(order_history)
-    .from_select(
-        ["order_id", "status", "at", "cause"],
-        select(
-            _PLACED.c.id, _PLACED.c.status, _PLACED.c.created_at, bindparam("cause", type_=String)
-        ),
-    )
-    .cte("history"),
 )
 """The order (`_PLACED`), its lines (numbered from 1) and its first history entry, in one
 statement that returns the order's row: the foreign keys are checked at its end, when all three
 are in."""
 
-_RECORD_TRANSITION = _APPEND_HISTORY.add_cte(
-    update(orders)
-    .where(orders.c.id == bindparam("order_id"))
-    .values(
-        status=bindparam("status"),
-        updated_at=bindparam("updated_at"),
-        reason=func.coalesce(bindparam("new_reason", type_=String), orders.c.reason),
+_RECORD_TRANSITION = direct(
+    _APPEND_HISTORY.add_cte(
+        update(orders)
+        .where(orders.c.id == bindparam("order_id"))
+        .values(
+            status=bindparam("status"),
+            updated_at=bindparam("updated_at"),
+            reason=func.coalesce(bindparam("new_reason", type_=String), orders.c.reason),
+        )
+        .cte("moved")
     )
-    .cte("moved")
 )
 """The order moved to its last history entry's status (its reason set when one is given) and
 the entries appended to its history, in order."""

@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import DateTime, String, bindparam, func, select, update
+from sqlalchemy import DateTime, String, bindparam, func, literal_column, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payments.domain import FailReason, OrderBusy, Payment
 from payments.tables import payments
-from servicekit.db import prepared
+from servicekit.db import direct
 
 __all__ = ["HeldPayment", "PaymentRepository"]
 
@@ -36,23 +36,27 @@ _NEW_PAYMENT_COLUMNS = (
     "updated_at",
 )
 """What a new payment is inserted with: its own fields of the same names."""
-_LOCK_ORDER = select(
-    func.pg_advisory_xact_lock(func.hashtextextended(bindparam("lock_name", type_=String), 0))
+_LOCK_ORDER = direct(
+    select(
+        func.pg_advisory_xact_lock(
+            func.hashtextextended(bindparam("lock_name", type_=String), literal_column("0"))
+        )
+    )
 )
 # The database's clock read by the statements that need it, not by a statement of its own: the
 # payment's hold reads it (after the order's lock, the statement before), its settlement stamps
 # it (servicekit.db.clock's statement_time, one round trip fewer each).
 _CLOCK = func.clock_timestamp(type_=DateTime(timezone=True)).label("clock")
-_ADD_ONCE = prepared(
+_ADD_ONCE = direct(
     insert(payments)
     .values({name: bindparam(name) for name in _NEW_PAYMENT_COLUMNS})
     .on_conflict_do_nothing(index_elements=[payments.c.order_id])
     .returning(*payments.c, _CLOCK)
 )
-_LOCK_FOR_ORDER = (
+_LOCK_FOR_ORDER = direct(
     select(payments, _CLOCK).where(payments.c.order_id == bindparam("order_id")).with_for_update()
 )
-_SETTLE = (
+_SETTLE = direct(
     update(payments)
     .where(payments.c.id == bindparam("payment_id"))
     .values(
@@ -82,7 +86,7 @@ class PaymentRepository:
         cancellation never interleave (the charge's row is not visible before it commits).
         Waiting longer than the lock timeout raises OrderBusy."""
         try:
-            await self._session.execute(_LOCK_ORDER, {"lock_name": f"payments.order:{order_id}"})
+            await _LOCK_ORDER.run(self._session, {"lock_name": f"payments.order:{order_id}"})
         except DBAPIError as error:
             if getattr(error.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE:
                 raise OrderBusy(order_id) from error
@@ -93,16 +97,14 @@ class PaymentRepository:
         the transaction ends (a concurrent delivery for the same order waits, then sees the
         outcome), with the database's clock as the statement ran."""
         inserted = (
-            await self._session.execute(
-                _ADD_ONCE,
+            await _ADD_ONCE.run(
+                self._session,
                 {name: getattr(payment, name) for name in _NEW_PAYMENT_COLUMNS},
             )
         ).first()
         if inserted is not None:
             return HeldPayment(_payment(inserted), inserted.clock)
-        existing = (
-            await self._session.execute(_LOCK_FOR_ORDER, {"order_id": payment.order_id})
-        ).one()
+        existing = (await _LOCK_FOR_ORDER.run(self._session, {"order_id": payment.order_id})).one()
         return HeldPayment(_payment(existing), existing.clock)
 
     async def mark_succeeded(self, payment_id: str, *, charge_id: str, attempts: int) -> Payment:
@@ -155,8 +157,8 @@ class PaymentRepository:
         reason: str | None = None,
     ) -> Payment:
         row = (
-            await self._session.execute(
-                _SETTLE,
+            await _SETTLE.run(
+                self._session,
                 {
                     "payment_id": payment_id,
                     "status": status,

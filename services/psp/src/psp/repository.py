@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from psp.domain import Charge, Faults, KeyBusy, Refund
 from psp.tables import FAULTS_ROW, charges, faults, refunds
-from servicekit.db import prepared
+from servicekit.db import direct
 
 __all__ = ["ChargeRepository", "FaultRepository", "RefundRepository"]
 
@@ -33,15 +33,17 @@ _CHARGE_COLUMNS = (
     "response_body",
     "created_at",
 )
-_ADD_CHARGE_ONCE = prepared(
+_ADD_CHARGE_ONCE = direct(
     insert(charges)
     .values({name: bindparam(name) for name in _CHARGE_COLUMNS})
     .on_conflict_do_nothing(index_elements=[charges.c.account, charges.c.idempotency_key])
     .returning(*charges.c)
 )
-_CHARGE_BY_KEY = select(charges).where(
-    charges.c.account == bindparam("account"),
-    charges.c.idempotency_key == bindparam("idempotency_key"),
+_CHARGE_BY_KEY = direct(
+    select(charges).where(
+        charges.c.account == bindparam("account"),
+        charges.c.idempotency_key == bindparam("idempotency_key"),
+    )
 )
 _FAULTS = select(faults).where(faults.c.id == FAULTS_ROW)
 
@@ -52,8 +54,8 @@ class ChargeRepository:
 
     async def by_key(self, account: str, idempotency_key: str) -> Charge | None:
         row = (
-            await self._session.execute(
-                _CHARGE_BY_KEY, {"account": account, "idempotency_key": idempotency_key}
+            await _CHARGE_BY_KEY.run(
+                self._session, {"account": account, "idempotency_key": idempotency_key}
             )
         ).first()
         return _charge(row) if row else None
@@ -64,7 +66,7 @@ class ChargeRepository:
         (up to the lock timeout: `KeyBusy`) and then gets the first one's charge."""
         values = {name: getattr(charge, name) for name in _CHARGE_COLUMNS}
         try:
-            inserted = (await self._session.execute(_ADD_CHARGE_ONCE, values)).first()
+            inserted = (await _ADD_CHARGE_ONCE.run(self._session, values)).first()
         except DBAPIError as error:
             if getattr(error.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE:
                 raise KeyBusy(charge.idempotency_key) from error
