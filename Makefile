@@ -176,7 +176,7 @@ $(VENV)/.synced-bench: $(VENV)/.synced
 bench: setup $(VENV)/.synced-bench
 	@$(TOOLCHAIN) ensure --for bench
 	$(DEVSTACK) up --profile bench
-	@set +e; $(PY) bench/events.py && $(PY) bench/outbox_table.py && $(PY) bench/http_stack.py --pgbench $(call tool_path,pgbench) && $(PY) bench/services.py && $(PY) bench/saga.py --rates 10 20 40 60 80 100; rc=$$?; $(DEVSTACK) down --profile bench; exit $$rc
+	@set +e; $(PY) bench/events.py && $(PY) bench/outbox_table.py && $(PY) bench/statements.py && $(PY) bench/http_stack.py --pgbench $(call tool_path,pgbench) && $(PY) bench/services.py && $(PY) bench/saga.py --rates 10 20 40 60 80 100; rc=$$?; $(DEVSTACK) down --profile bench; exit $$rc
 
 # One order of each outcome through the running `make up` stack, and each one's journey.
 .PHONY: demo chaos load

@@ -58,10 +58,13 @@ class Design:
         """What the relay's round costs the table: commit `count` rows, read, take them out."""
         await connection.execute(_APPEND, {"count": count, "tag": tag})
         started = time.perf_counter()
-        rows = (await connection.execute(_UNPUBLISHED, {"batch_size": BATCH_SIZE})).all()
+        rows = (await _UNPUBLISHED.run(connection, {"batch_size": BATCH_SIZE})).all()
         self.reads_ms.append((time.perf_counter() - started) * 1000)
         ids = [row.id for row in rows]
-        await connection.execute(_MARK_SENT if self.keeps_rows else _DELETE_PUBLISHED, {"ids": ids})
+        if self.keeps_rows:
+            await connection.execute(_MARK_SENT, {"ids": ids})
+        else:
+            await _DELETE_PUBLISHED.run(connection, {"ids": ids})
 
 
 async def _prepare(engine: AsyncEngine, design: Design, kept: int, since_vacuum: int) -> None:

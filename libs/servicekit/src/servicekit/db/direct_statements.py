@@ -23,11 +23,12 @@ the session's transaction, with what SQLAlchemy's execution would have given the
 
 What it reaches into: the asyncpg adapter's transaction state and lock (`_started`,
 `_start_transaction`, `_execute_mutex`, `_handle_exception`) and `Connection`'s error handler
-(`_handle_dbapi_exception`). `tests/test_direct_statements.py` holds every one of them to the
-behaviour above against Postgres, side by side with `AsyncSession.execute`, so an upgrade of
-SQLAlchemy that moves one fails there. Statements whose shape changes per call (an `IN` list,
-a `VALUES` per row, a literal value) are refused: write them with named `bindparam`s and
-arrays, or run them through the session.
+(`_handle_dbapi_exception`). `libs/servicekit/tests/test_direct_statements.py` holds each of
+them to the behaviour above against Postgres, side by side with `AsyncSession.execute`, so an
+upgrade of SQLAlchemy that moves one fails there. Refused when built: what changes shape per
+call (an expanding `IN`), a literal value (bind it by name), a NUMERIC or FLOAT column. Not
+seen by SQLAlchemy's statement events (`before_cursor_execute`): tests that count a step's
+statements use `servicekit.testing.statements.statements_sent`. docs/adr/0006 has the why.
 """
 
 from __future__ import annotations
