@@ -27,8 +27,8 @@ from servicekit.db import direct
 
 __all__ = ["Decision", "ProductRepository", "ReservationRepository"]
 
-# Compiled once (servicekit.db.statements): a PostgreSQL insert with ON CONFLICT is otherwise
-# compiled on every execution, and this one runs once per order.
+# The saga's statements run on the driver (servicekit.db.direct), compiled once: each runs for
+# every order (SQLAlchemy would compile the ON CONFLICT insert afresh each time).
 _DECIDE = direct(
     pg_insert(reservations)
     .values(

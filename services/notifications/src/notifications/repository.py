@@ -15,8 +15,8 @@ from servicekit.db import direct
 __all__ = ["NotificationRepository"]
 
 # The statements of every notification, built once and run with their values (building a
-# statement costs more CPU than its round trip; the ON CONFLICT insert is `prepared`, since
-# SQLAlchemy would compile it afresh each time).
+# statement costs more CPU than its round trip); the claim and the `sent` mark, run for every
+# email, on the driver (servicekit.db.direct).
 _ADD_SENDING = direct(
     insert(notifications)
     .values(

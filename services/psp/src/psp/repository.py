@@ -15,9 +15,9 @@ __all__ = ["ChargeRepository", "FaultRepository", "RefundRepository"]
 
 _LOCK_NOT_AVAILABLE = "55P03"
 
-# The statements of every charge, built once and run with their values (building a statement
-# costs more CPU than its round trip; the ON CONFLICT insert is `prepared`, since SQLAlchemy
-# would compile it afresh each time).
+# The statements of every charge, built once and run on the driver (servicekit.db.direct):
+# building a statement costs more CPU than its round trip, and SQLAlchemy's execution of one
+# about twice its round trip.
 _CHARGE_COLUMNS = (
     "id",
     "account",

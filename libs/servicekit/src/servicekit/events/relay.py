@@ -76,7 +76,7 @@ closed_transport.install()  # a write to a socket uvloop closed: a broken connec
 
 
 # The two statements of every batch, built once (a statement built per call costs more CPU than
-# its round trip).
+# its round trip) and run on the driver (servicekit.db.direct), on the relay's own connection.
 _UNPUBLISHED = direct(
     select(OUTBOX.c.id, OUTBOX.c.topic, OUTBOX.c.key, OUTBOX.c.headers, OUTBOX.c.payload)
     .where(OUTBOX.c.published_at.is_(None))
