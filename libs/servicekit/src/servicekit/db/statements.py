@@ -2,18 +2,19 @@
 
 SQLAlchemy caches the compiled form of a statement by its structure, except for constructs that
 opt out: `sqlalchemy.dialects.postgresql.insert` does (`inherit_cache = False`), so every
-`insert(...).on_conflict_do_nothing/update(...)` was compiled again each time it ran. The inbox
-claim runs once per consumed event, so that compile was a visible share of a consumer's CPU.
+`insert(...).on_conflict_do_nothing/update(...)` was compiled again each time it ran. (The
+saga's own such statements, the inbox's claim first, now run on the driver and are compiled
+once by `servicekit.db.direct`; `prepared` is for one that stays on the session.)
 
 `prepared(statement)` compiles such a statement once, at import, into a `text()` clause with
 the same SQL, the same typed bound parameters and the same result columns; a `text()` clause is
 cached like any other. The statement is written with `bindparam("name")` for every value that
 changes per execution, and executed with those names:
 
-    _CLAIM = prepared(
-        insert(INBOX).values(event_id=bindparam("event_id"), ...).on_conflict_do_nothing(...)
+    _UPSERT = prepared(
+        insert(USERS).values(email=bindparam("email"), ...).on_conflict_do_nothing(...)
     )
-    await session.execute(_CLAIM, {"event_id": ..., ...})
+    await session.execute(_UPSERT, {"email": ..., ...})
 """
 
 from __future__ import annotations
