@@ -49,6 +49,7 @@ from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.util import greenlet_spawn
 
 from servicekit.db.engine import WriteInReads, _ReadSession
+from servicekit.db.statements import frozen_binds
 
 __all__ = ["DirectStatement", "Rows", "direct"]
 
@@ -95,13 +96,6 @@ class Rows:
 
     def scalar_one(self) -> Any:
         return self.one()[0]
-
-    def scalar_one_or_none(self) -> Any | None:
-        row = self.one_or_none()
-        return None if row is None else row[0]
-
-    def scalars(self) -> list[Any]:
-        return [row[0] for row in self._rows]
 
 
 def _one_error(count: int) -> Exception:
@@ -254,7 +248,7 @@ def _handle(
 
 def _compile(statement: ClauseElement, dialect: Dialect) -> _Compiled:
     compiled = cast(SQLCompiler, statement.compile(dialect=dialect))
-    frozen = sorted(name for bind, name in compiled.bind_names.items() if bind.unique)
+    frozen = frozen_binds(compiled)
     if frozen:
         raise ValueError(f"direct(): bind {', '.join(frozen)} with bindparam(name), not a value")
     expanding = sorted(name for bind, name in compiled.bind_names.items() if bind.expanding)

@@ -23,11 +23,12 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, bindparam, text
 from sqlalchemy.dialects.postgresql.base import PGDialect
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.sql.selectable import TextualSelect
 
-__all__ = ["prepared"]
+__all__ = ["frozen_binds", "prepared"]
 
 # Named parameters (`:name`) are what text() parses; any PostgreSQL driver dialect turns them
 # into its own style when the clause runs.
@@ -43,8 +44,7 @@ def prepared(statement: UpdateBase) -> TextClause | TextualSelect:
     (other than a `::` cast) that text() would misread as a parameter.
     """
     compiled = statement.compile(dialect=_NAMED_POSTGRESQL)
-    # A literal value compiles to a unique, anonymous bind whose value would be frozen in.
-    frozen = sorted(name for bind, name in compiled.bind_names.items() if bind.unique)
+    frozen = frozen_binds(compiled)
     if frozen:
         raise ValueError(f"prepared(): bind {', '.join(frozen)} with bindparam(name), not a value")
     names = {name: bind.type for bind, name in compiled.bind_names.items()}
@@ -64,3 +64,9 @@ def prepared(statement: UpdateBase) -> TextClause | TextualSelect:
     if len(returning) != len(declared):
         raise ValueError("prepared(): RETURNING takes columns, not a table or text")
     return clause.columns(*returning) if returning else clause
+
+
+def frozen_binds(compiled: SQLCompiler) -> list[str]:
+    """The binds of literal values in `compiled`: each compiles to a unique, anonymous bind
+    whose value would be frozen into SQL compiled once."""
+    return sorted(name for bind, name in compiled.bind_names.items() if bind.unique)
