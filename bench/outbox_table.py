@@ -40,6 +40,12 @@ _APPEND = text(
 )
 _MARK_SENT = text("UPDATE outbox SET published_at = now() WHERE id = ANY(:ids)")
 _MARK_ALL_SENT = text("UPDATE outbox SET published_at = now() WHERE published_at IS NULL")
+# The earlier relay's table read its batches through these (the outbox has had neither since
+# 2026-12-07: servicekit.events.tables.drop_outbox_publication_indexes).
+_PUBLICATION_INDEXES = (
+    text("CREATE INDEX ix_outbox_unpublished ON outbox (id) WHERE published_at IS NULL"),
+    text("CREATE INDEX ix_outbox_published_at ON outbox (published_at)"),
+)
 _TABLE_STATE = text(
     "SELECT n_dead_tup, autovacuum_count FROM pg_stat_user_tables "
     "WHERE schemaname = :schema AND relname = 'outbox'"
@@ -76,6 +82,9 @@ async def _prepare(engine: AsyncEngine, design: Design, kept: int, since_vacuum:
         await connection.execute(text(f"CREATE SCHEMA {design.schema}"))
         await connection.execute(text(f"SET search_path TO {design.schema}"))
         await connection.run_sync(metadata.create_all)
+        if design.keeps_rows:
+            for index in _PUBLICATION_INDEXES:
+                await connection.execute(index)
         if design.keeps_rows and kept:
             await connection.execute(_APPEND, {"count": kept, "tag": "kept"})
             await connection.execute(_MARK_ALL_SENT)

@@ -90,7 +90,9 @@ PUBLIC_API: dict[str, list[str]] = {
         "TransientError",
         "add_event_tables",
         "create_event_tables",
+        "create_outbox_publication_indexes",
         "drop_event_tables",
+        "drop_outbox_publication_indexes",
         "inbox_purger",
     ],
     "servicekit.http": [

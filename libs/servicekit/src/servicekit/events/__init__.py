@@ -23,7 +23,9 @@ if TYPE_CHECKING:
         OUTBOX,
         add_event_tables,
         create_event_tables,
+        create_outbox_publication_indexes,
         drop_event_tables,
+        drop_outbox_publication_indexes,
     )
 
 __all__ = [
@@ -41,7 +43,9 @@ __all__ = [
     "TransientError",
     "add_event_tables",
     "create_event_tables",
+    "create_outbox_publication_indexes",
     "drop_event_tables",
+    "drop_outbox_publication_indexes",
     "inbox_purger",
 ]
 
@@ -68,7 +72,9 @@ if not TYPE_CHECKING:
                 "OUTBOX",
                 "add_event_tables",
                 "create_event_tables",
+                "create_outbox_publication_indexes",
                 "drop_event_tables",
+                "drop_outbox_publication_indexes",
             ],
         },
     )

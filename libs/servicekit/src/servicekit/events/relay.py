@@ -15,9 +15,9 @@ consumers deduplicate.
 An unavailable Postgres or Kafka is waited out (`relay_outages.py`): no leader, probes with
 jittered back-off, `flotilla_outbox_relay_paused{reason}` = 1, then a new campaign.
 
-Each round selects the oldest unpublished rows (`published_at IS NULL ORDER BY id`) — never
-"rows after the last id published", since ids are assigned at insert but rows become visible
-at commit, out of id order. The batch is sent with an idempotent `acks=all` producer and
+Each round selects the oldest unpublished rows (`published_at IS NULL ORDER BY id`, read along
+the primary key) — never "rows after the last id published", since ids are assigned at insert
+but rows become visible at commit, out of id order. The batch is sent with an idempotent `acks=all` producer and
 deleted only once Kafka acknowledged every record. A crash between the two publishes again;
 consumers deduplicate by event id. While Kafka is down, rows accumulate and the API keeps
 accepting writes; the backlog drains when Kafka returns.

@@ -1,7 +1,12 @@
 """The outbox and inbox tables each event-using service has in its own schema.
 
-A service adds them to its metadata (`add_event_tables(metadata)`) and creates them in a
-migration (`create_event_tables()` inside `upgrade()`), so each service owns its copies.
+A service adds them to its metadata (`add_event_tables(metadata)`) and creates them in its
+migrations, so each service owns its copies. A migration's effect must never change once it
+has run somewhere, so each helper below does one fixed step: `create_event_tables()` makes the
+tables as servicekit first shipped them (2026-11), and each later change has its own pair of
+steps, up and down, that a service's next migration calls —
+`drop_outbox_publication_indexes()` (2026-12-07). A new service's first migration calls them
+in that order; `add_event_tables` declares where they lead.
 """
 
 from __future__ import annotations
@@ -23,7 +28,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
-__all__ = ["INBOX", "OUTBOX", "add_event_tables", "create_event_tables", "drop_event_tables"]
+__all__ = [
+    "INBOX",
+    "OUTBOX",
+    "add_event_tables",
+    "create_event_tables",
+    "create_outbox_publication_indexes",
+    "drop_event_tables",
+    "drop_outbox_publication_indexes",
+]
 
 
 def _outbox_columns() -> list[Column[Any]]:
@@ -38,9 +51,10 @@ def _outbox_columns() -> list[Column[Any]]:
         Column("payload", LargeBinary, nullable=False),
         Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
         # Set only by relays before 2026-12-06, which kept sent rows: the relay now deletes a
-        # row once Kafka has it, so every row is unpublished. Kept while a replica of an
-        # earlier version may still run (expand, then contract); `_housekeeping` purges rows
-        # that carry it.
+        # row once Kafka has it, so every row is unpublished. Its two indexes are gone
+        # (`drop_outbox_publication_indexes`); the column stays while a replica of an earlier
+        # version may still run and mark rows (expand, then contract), and `_housekeeping`
+        # purges rows that carry it.
         Column("published_at", DateTime(timezone=True)),
     ]
 
@@ -54,13 +68,7 @@ def _inbox_columns() -> list[Column[Any]]:
 
 
 def add_event_tables(metadata: MetaData) -> tuple[Table, Table]:
-    outbox = Table(
-        "outbox",
-        metadata,
-        *_outbox_columns(),
-        Index("ix_outbox_unpublished", "id", postgresql_where=text("published_at IS NULL")),
-        Index("ix_outbox_published_at", "published_at"),
-    )
+    outbox = Table("outbox", metadata, *_outbox_columns())
     inbox = Table(
         "inbox", metadata, *_inbox_columns(), Index("ix_inbox_processed_at", "processed_at")
     )
@@ -68,16 +76,39 @@ def add_event_tables(metadata: MetaData) -> tuple[Table, Table]:
 
 
 def create_event_tables() -> None:
-    """Call from a migration's upgrade()."""
+    """Call from a migration's upgrade(): the tables as first shipped (2026-11), the outbox
+    with its two publication indexes, which `drop_outbox_publication_indexes()` then drops."""
     from alembic import op  # here, not at the top: a serving process never loads alembic
 
     op.create_table("outbox", *_outbox_columns())
+    create_outbox_publication_indexes()
+    op.create_table("inbox", *_inbox_columns())
+    op.create_index("ix_inbox_processed_at", "inbox", ["processed_at"])
+
+
+def drop_outbox_publication_indexes() -> None:
+    """Call from a migration's upgrade() (2026-12-07). The relay deletes each row once Kafka
+    has it, so every row in the outbox is unpublished: the partial index of unpublished rows
+    repeats the primary key the relay reads its batches by, and the index of `published_at`
+    holds one NULL per row. Each cost every append two index entries, and the autovacuum two
+    more to clean after the delete. Both are dropped; the column stays (see its comment).
+
+    `DROP INDEX` waits for the transactions using the outbox and holds appends back while it
+    runs, which for a table holding only what is still to be sent is a moment."""
+    from alembic import op
+
+    op.drop_index("ix_outbox_published_at", "outbox")
+    op.drop_index("ix_outbox_unpublished", "outbox")
+
+
+def create_outbox_publication_indexes() -> None:
+    """Call from the downgrade() of the migration that dropped them."""
+    from alembic import op
+
     op.create_index(
         "ix_outbox_unpublished", "outbox", ["id"], postgresql_where=text("published_at IS NULL")
     )
     op.create_index("ix_outbox_published_at", "outbox", ["published_at"])
-    op.create_table("inbox", *_inbox_columns())
-    op.create_index("ix_inbox_processed_at", "inbox", ["processed_at"])
 
 
 def drop_event_tables() -> None:
