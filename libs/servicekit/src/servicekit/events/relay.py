@@ -15,12 +15,12 @@ consumers deduplicate.
 An unavailable Postgres or Kafka is waited out (`relay_outages.py`): no leader, probes with
 jittered back-off, `flotilla_outbox_relay_paused{reason}` = 1, then a new campaign.
 
-Each round selects the oldest unpublished rows (`published_at IS NULL ORDER BY id`, read along
-the primary key) — never "rows after the last id published", since ids are assigned at insert
-but rows become visible at commit, out of id order. The batch is sent with an idempotent `acks=all` producer and
-deleted only once Kafka acknowledged every record. A crash between the two publishes again;
-consumers deduplicate by event id. While Kafka is down, rows accumulate and the API keeps
-accepting writes; the backlog drains when Kafka returns.
+Each round selects the oldest unpublished rows (`published_at IS NULL ORDER BY id`, read along the
+primary key) — never "rows after the last id published", since ids are assigned at insert but rows
+become visible at commit, out of id order. The batch is sent with an idempotent `acks=all` producer
+and deleted only once Kafka acknowledged every record. A crash between the two publishes again;
+consumers deduplicate by event id. While Kafka is down, rows accumulate and the API keeps accepting
+writes; the backlog drains when Kafka returns.
 
 The outbox holds only what is still to be sent. A published event is in Kafka for its topic's
 retention, with its PRODUCER span in the trace. Relays before 2026-12-06 marked a sent row
