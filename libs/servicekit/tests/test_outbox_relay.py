@@ -147,6 +147,31 @@ async def test_committed_events_are_published_in_order_per_aggregate_as_cloudeve
     assert len({record.partition for record in records if record.key == "thg_a"}) == 1
 
 
+async def test_rows_waiting_when_the_relay_looks_go_out_as_one_counted_batch(
+    database: Database, topic: str, relay_settings: ServiceSettings
+) -> None:
+    outbox = Outbox("relay_it")
+    model = event_on_topic(topic)
+    for sequence in range(4):  # four transactions, committed before the relay starts
+        await _append(database, outbox, [model(thing_id="thg_batched", sequence=sequence)])
+    batches_before = _counted("flotilla_outbox_batches_total")
+    published_before = _counted("flotilla_outbox_published_total")
+    relay = _relay(database, outbox, relay_settings)
+    await relay.start()
+    try:
+        records = await _read(relay_settings, topic, 4)
+        await eventually(lambda: _is_zero(_rows_in_outbox(database)), what="all rows sent")
+    finally:
+        await relay.stop()
+    assert [json.loads(record.value)["sequence"] for record in records] == [0, 1, 2, 3]
+    assert _counted("flotilla_outbox_published_total") - published_before == 4
+    assert _counted("flotilla_outbox_batches_total") - batches_before == 1
+
+
+def _counted(counter: str) -> float:
+    return REGISTRY.get_sample_value(counter) or 0.0
+
+
 async def test_a_rolled_back_transaction_publishes_nothing(
     database: Database, topic: str, relay_settings: ServiceSettings
 ) -> None:

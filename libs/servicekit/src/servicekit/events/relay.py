@@ -22,6 +22,11 @@ and deleted only once Kafka acknowledged every record. A crash between the two p
 consumers deduplicate by event id. While Kafka is down, rows accumulate and the API keeps accepting
 writes; the backlog drains when Kafka returns.
 
+The relay is woken by its own process's commits (and looks every `poll_interval_s` for other
+processes'), and reads at once: at the saga's rates each batch is one row or two
+(`flotilla_outbox_batches_total`: rows published ÷ batches is the mean batch). Waiting a few
+milliseconds after a wake-up to gather more was measured and not kept (docs/performance.md).
+
 The outbox holds only what is still to be sent. A published event is in Kafka for its topic's
 retention, with its PRODUCER span in the trace. Relays before 2026-12-06 marked a sent row
 `published_at` and kept it 24 h: the table held a day of traffic, which autovacuum visits only
@@ -62,6 +67,7 @@ from servicekit.events.relay_outages import RelayOutages
 from servicekit.events.tables import OUTBOX
 from servicekit.observability.metrics import (
     OUTBOX_BACKLOG,
+    OUTBOX_BATCHES,
     OUTBOX_OLDEST_AGE,
     OUTBOX_PUBLISH_FAILURES,
     OUTBOX_PUBLISHED,
@@ -271,6 +277,7 @@ class OutboxRelay:
                 span.end()
         await self._delete_published(connection, [row.id for row in rows])
         OUTBOX_PUBLISHED.inc(len(rows))
+        OUTBOX_BATCHES.inc()
         return len(rows)
 
     async def _delete_published(self, connection: AsyncConnection, ids: list[int]) -> None:

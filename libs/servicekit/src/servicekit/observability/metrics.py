@@ -25,6 +25,7 @@ __all__ = [
     "IDEMPOTENCY_REQUESTS",
     "LATENCY_BUCKETS",
     "OUTBOX_BACKLOG",
+    "OUTBOX_BATCHES",
     "OUTBOX_OLDEST_AGE",
     "OUTBOX_PUBLISHED",
     "OUTBOX_PUBLISH_FAILURES",
@@ -100,7 +101,12 @@ OUTBOX_OLDEST_AGE = Gauge(
     "Age of the oldest unpublished outbox row (0 when none).",
 )
 OUTBOX_PUBLISHED = Counter(
-    "flotilla_outbox_published_total", "Outbox rows published to Kafka and marked."
+    "flotilla_outbox_published_total", "Outbox rows published to Kafka (and deleted)."
+)
+OUTBOX_BATCHES = Counter(
+    "flotilla_outbox_batches_total",
+    "Batches the outbox relay published, each one produce request: rows published ÷ batches "
+    "is the mean batch.",
 )
 OUTBOX_PUBLISH_FAILURES = Counter(
     "flotilla_outbox_relay_failures_total",
