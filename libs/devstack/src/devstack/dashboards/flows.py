@@ -64,6 +64,21 @@ def event_pipeline() -> builder.Dashboard:
                 unit="ops",
             )
         )
+        .with_panel(
+            timeseries_panel(
+                "Rows per relay batch",
+                [
+                    Query(
+                        f"{rate('flotilla_outbox_published_total', job, 'job')} / "
+                        f"{rate('flotilla_outbox_batches_total', job, 'job')}",
+                        "{{job}}",
+                    )
+                ],
+                description="Rows published ÷ batches sent, each batch one produce request. "
+                "Near 1 under load: the relay keeps up a row at a time; growing during a "
+                "backlog: it drains in full batches.",
+            )
+        )
         .with_row(builder.Row("Consumer groups"))
         .with_panel(
             timeseries_panel(
