@@ -15,8 +15,10 @@ from contracts.identity import UserRegisteredV1
 from contracts.notifications import NotificationSentV1
 from devstack.smtp_sink import SmtpSink, read_messages
 from notifications.consumers import build_registry
+from notifications.domain import Notification
 from notifications.handlers import Emails
 from notifications.mailer import Mailer, SmtpMailer
+from notifications.repository import NotificationRepository
 from notifications.tables import notifications
 from servicekit import is_id, new_id
 from servicekit.db import Database
@@ -149,6 +151,77 @@ async def test_smtp_down_leaves_the_email_pending_and_a_later_delivery_sends(
         assert len(sink.messages()) == 1
     [row] = await _stored(database, context)
     assert row["status"] == "sent"
+
+
+async def _claim_then_lose_the_answer(
+    repository: NotificationRepository, notification: Notification
+) -> tuple[Notification, bool]:
+    """The claim Postgres took (it commits as it runs) and whose answer never came back."""
+    await _CLAIM(repository, notification)
+    raise TimeoutError
+
+
+_CLAIM = NotificationRepository.claim
+
+
+async def _deliver_through(
+    emails: Emails, database: Database, event: UserRegisteredV1, context: EventContext
+) -> None:
+    """As `_deliver`, through one process's handlers (`emails`) kept between deliveries."""
+    registration = build_registry(emails).get(event.EVENT_TYPE)
+    assert registration is not None
+    async with database.transaction() as session:
+        await registration.handler(session, event, context)
+
+
+async def test_a_claim_whose_answer_was_lost_is_sent_by_the_next_delivery_in_that_process(
+    database: Database,
+    smtp_sink: SmtpSink,
+    make_mailer: MailerFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Postgres took the claim, the attempt never heard (a timeout while Postgres was frozen):
+    it sent nothing, so the retry sends — once."""
+    event, context = _registration()
+    emails = Emails(database, make_mailer(smtp_sink.port), "flotilla.local")
+    monkeypatch.setattr(NotificationRepository, "claim", _claim_then_lose_the_answer)
+    with pytest.raises(TimeoutError):
+        await _deliver_through(emails, database, event, context)
+    monkeypatch.undo()
+    [row] = await _stored(database, context)
+    assert row["status"] == "sending"
+    assert read_messages(smtp_sink.folder) == []
+
+    await _deliver_through(emails, database, event, context)
+    await _deliver_through(emails, database, event, context)
+
+    [row] = await _stored(database, context)
+    assert row["status"] == "sent"
+    [message] = read_messages(smtp_sink.folder)
+    assert message["Message-ID"] == f"<{row['id']}@flotilla.local>"
+    assert len(await _sent_events(database, event.user_id)) == 1
+
+
+async def test_a_claim_whose_answer_was_lost_is_unconfirmed_in_another_process(
+    database: Database,
+    smtp_sink: SmtpSink,
+    make_mailer: MailerFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Another process cannot tell that claim from one whose attempt died mid-send."""
+    event, context = _registration()
+    mailer = make_mailer(smtp_sink.port)
+    monkeypatch.setattr(NotificationRepository, "claim", _claim_then_lose_the_answer)
+    with pytest.raises(TimeoutError):
+        await _deliver_through(Emails(database, mailer, "flotilla.local"), database, event, context)
+    monkeypatch.undo()
+
+    await _deliver_through(Emails(database, mailer, "flotilla.local"), database, event, context)
+
+    [row] = await _stored(database, context)
+    assert row["status"] == "unconfirmed"
+    assert read_messages(smtp_sink.folder) == []
+    assert await _sent_events(database, event.user_id) == []
 
 
 async def test_an_address_mail_cannot_reach_is_a_permanent_error(

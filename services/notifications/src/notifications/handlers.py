@@ -23,11 +23,18 @@ The price: a crash after the claim and before the server accepted loses that ema
 logged), which we prefer to a customer told twice that their order shipped. The claim takes a
 second pooled connection while the consumer's holds one: the pool must exceed the consumer's
 concurrency (15 against 8 by default).
+
+One `sending` row is known to be unsent: the one whose claim raised — its answer lost to a
+timeout or a cut connection while Postgres took it, as a frozen Postgres does — since that
+attempt stopped before sending. The process notes the id it claimed with (`ClaimsInDoubt`), and
+its next attempt that finds that row `sending` sends it. Another process, or this one after a
+restart, cannot know that, and marks it `unconfirmed`.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from datetime import UTC, datetime
 
 from prometheus_client import Counter
@@ -60,7 +67,7 @@ from servicekit import new_id
 from servicekit.db import Database
 from servicekit.events import EventContext, PermanentError
 
-__all__ = ["Emails", "list_notifications"]
+__all__ = ["ClaimsInDoubt", "Emails", "list_notifications"]
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +81,28 @@ UNCONFIRMED = Counter(
 OrderOutcome = OrderConfirmedV1 | OrderCancelledV1 | OrderRejectedV1
 
 
+class ClaimsInDoubt:
+    """The ids this process claimed emails with when the claim raised: it may have committed
+    with its answer lost, and the attempt sent nothing. Bounded: the oldest go first (a claim
+    forgotten is marked `unconfirmed` when found, as after a crash)."""
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self._limit = limit
+        self._ids: OrderedDict[str, None] = OrderedDict()
+
+    def note(self, notification_id: str) -> None:
+        self._ids[notification_id] = None
+        while len(self._ids) > self._limit:
+            self._ids.popitem(last=False)
+
+    def take(self, notification_id: str) -> bool:
+        """Whether `notification_id` was noted; it no longer is (one attempt sends it)."""
+        if notification_id not in self._ids:
+            return False
+        del self._ids[notification_id]
+        return True
+
+
 class Emails:
     """The event handlers that email customers, built once with what sending needs: `database`
     commits each email's `sending` claim before it is sent (the module docstring), `mailer`
@@ -84,6 +113,7 @@ class Emails:
         self._database = database
         self._mailer = mailer
         self._message_id_domain = message_id_domain
+        self._claims_in_doubt = ClaimsInDoubt()
 
     async def welcome_new_user(
         self, session: AsyncSession, event: UserRegisteredV1, context: EventContext
@@ -133,24 +163,36 @@ class Emails:
             recipient = recipient_address(email)
         except InvalidRecipient:
             raise PermanentError(f"{email!r} is not an address mail can be sent to") from None
-        async with self._database.standalone() as claiming:
-            notification, claimed = await NotificationRepository(claiming).claim(
-                Notification(
-                    id=new_id("ntf"),
-                    user_id=user_id,
-                    channel="email",
-                    template=template,
-                    recipient=recipient.addr_spec,
-                    subject=rendered.subject,
-                    body=rendered.body,
-                    cause_event_id=context.envelope.id,
-                    status="sending",
-                    created_at=datetime.now(UTC),
-                    sent_at=None,
+        claimed_with = new_id("ntf")
+        try:
+            async with self._database.standalone() as claiming:
+                notification, claimed = await NotificationRepository(claiming).claim(
+                    Notification(
+                        id=claimed_with,
+                        user_id=user_id,
+                        channel="email",
+                        template=template,
+                        recipient=recipient.addr_spec,
+                        subject=rendered.subject,
+                        body=rendered.body,
+                        cause_event_id=context.envelope.id,
+                        status="sending",
+                        created_at=datetime.now(UTC),
+                        sent_at=None,
+                    )
                 )
-            )
+        except BaseException:
+            self._claims_in_doubt.note(claimed_with)  # nothing was sent (the module docstring)
+            raise
         repository = NotificationRepository(session)
         logged = {"notification_id": notification.id, "template": template, "user_id": user_id}
+        if (
+            not claimed
+            and notification.status == "sending"
+            and self._claims_in_doubt.take(notification.id)
+        ):
+            claimed = True
+            log.info("notification claimed by an attempt whose claim raised; sending", extra=logged)
         if not claimed:
             if notification.status == "sending":
                 await repository.mark_unconfirmed(notification.id)
