@@ -39,6 +39,10 @@ __all__ = [
 ]
 
 
+# The columns as first shipped: `create_event_tables()`, which every service's first migration
+# calls, makes them from these two lists, so a change here would change what those migrations
+# did (a fresh schema would get it, one already migrated never would, and the migration test
+# could not tell). A new column is a column added in `add_event_tables` and a step of its own.
 def _outbox_columns() -> list[Column[Any]]:
     return [
         # Insertion order, used to publish in order; never a "published up to" watermark.
