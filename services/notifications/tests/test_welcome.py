@@ -48,7 +48,14 @@ async def _deliver(
     database: Database, mailer: Mailer, event: UserRegisteredV1, context: EventContext
 ) -> None:
     """What the consumer does: the handler inside one transaction that commits after it."""
-    registration = build_registry(Emails(database, mailer, "flotilla.local")).get(event.EVENT_TYPE)
+    await _deliver_through(Emails(database, mailer, "flotilla.local"), database, event, context)
+
+
+async def _deliver_through(
+    emails: Emails, database: Database, event: UserRegisteredV1, context: EventContext
+) -> None:
+    """As `_deliver`, through one process's handlers (`emails`), kept between deliveries."""
+    registration = build_registry(emails).get(event.EVENT_TYPE)
     assert registration is not None
     async with database.transaction() as session:
         await registration.handler(session, event, context)
@@ -153,25 +160,15 @@ async def test_smtp_down_leaves_the_email_pending_and_a_later_delivery_sends(
     assert row["status"] == "sent"
 
 
+_CLAIM = NotificationRepository.claim
+
+
 async def _claim_then_lose_the_answer(
     repository: NotificationRepository, notification: Notification
 ) -> tuple[Notification, bool]:
     """The claim Postgres took (it commits as it runs) and whose answer never came back."""
     await _CLAIM(repository, notification)
     raise TimeoutError
-
-
-_CLAIM = NotificationRepository.claim
-
-
-async def _deliver_through(
-    emails: Emails, database: Database, event: UserRegisteredV1, context: EventContext
-) -> None:
-    """As `_deliver`, through one process's handlers (`emails`) kept between deliveries."""
-    registration = build_registry(emails).get(event.EVENT_TYPE)
-    assert registration is not None
-    async with database.transaction() as session:
-        await registration.handler(session, event, context)
 
 
 async def test_a_claim_whose_answer_was_lost_is_sent_by_the_next_delivery_in_that_process(
