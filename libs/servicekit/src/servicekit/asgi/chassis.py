@@ -40,7 +40,7 @@ import time
 
 from opentelemetry import context, trace
 from opentelemetry.propagate import extract
-from opentelemetry.trace import Span, Status, StatusCode
+from opentelemetry.trace import Span
 from prometheus_client import Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -111,21 +111,15 @@ class Chassis:
         span = self.spans.start(scope, extract(head.trace_carrier) if head.trace_carrier else None)
         # What `start_as_current_span` does, without its two context-manager layers.
         token = context.attach(trace.set_span_in_context(span))
+        status: int | None = None  # stays None if the request is cancelled
         try:
             status = await self._serve(scope, receive, send, head, span)
-            if span.is_recording():  # an unsampled span keeps nothing set on it
-                method: str = scope["method"]
-                route = _route(scope)
-                if route != _UNMATCHED_ROUTE:
-                    span.update_name(f"{method} {route}")
-                    span.set_attributes({"http.route": route, "http.response.status_code": status})
-                else:
-                    span.set_attribute("http.response.status_code", status)
-                if status >= 500:
-                    span.set_status(Status(StatusCode.ERROR))
         finally:
             context.detach(token)
-            span.end()
+            route = _route(scope)
+            self.spans.end(
+                span, scope["method"], None if route == _UNMATCHED_ROUTE else route, status
+            )
 
     async def _serve(
         self, scope: Scope, receive: Receive, send: Send, head: RequestHead, span: Span | None

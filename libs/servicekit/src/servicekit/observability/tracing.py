@@ -12,7 +12,6 @@ from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from servicekit.observability.sampling import trace_sampler
-from servicekit.observability.server_spans import DrawnTraceIds
 from servicekit.settings import ServiceSettings
 
 __all__ = ["build_tracer_provider"]
@@ -32,8 +31,6 @@ def build_tracer_provider(
     provider = TracerProvider(
         resource=resource,
         sampler=trace_sampler(settings.otel_traces_sampler, settings.otel_traces_sampler_arg),
-        # The SDK's random ids, with the hand-over `ServerSpans` starts a sampled request by.
-        id_generator=DrawnTraceIds(),
     )
     if settings.otel_exporter_otlp_endpoint:
         # Imported only when spans are exported: the exporter brings requests, urllib3 and
