@@ -68,7 +68,7 @@ async def test_a_paid_order_is_confirmed_charged_once_its_stock_taken_and_emaile
 
     email = await email_about(customer, order_id)
     assert (email["template"], email["recipient"]) == ("order_confirmed", customer.email)
-    assert "we received your payment of\n50.00 EUR" in email["body"]
+    assert "we received\nyour payment of 50.00 EUR." in email["body"]
     [message] = mailbox(customer.email, order_id)
     assert message.get_content().strip() == email["body"].strip()
 
@@ -137,7 +137,7 @@ async def test_a_declined_card_cancels_the_order_releases_its_stock_and_says_why
 
     email = await email_about(customer, order_id)
     assert email["template"] == "order_cancelled"
-    assert "was cancelled\nbecause your payment was declined." in email["body"]
+    assert "(45.00 EUR)\nwas cancelled because your payment was declined." in email["body"]
     assert len(mailbox(customer.email, order_id)) == 1
 
 

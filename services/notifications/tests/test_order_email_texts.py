@@ -106,6 +106,6 @@ def test_a_rejection_lists_every_item_that_could_not_be_had() -> None:
         "- product prd_a: only 1 left (you asked for 3)",
         "- product prd_b: out of stock (you asked for 1)",
         "- product prd_c: it is not in our catalog",
-        "- product prd_d: it is not sold in the order's currency",
+        "- product prd_d: it is not sold in this currency",
     ]
     assert "you have not been charged" in rendered.body

@@ -81,5 +81,5 @@ async def test_a_cancelled_order_published_twice_is_one_email_with_the_reason(
     await eventually(arrived, timeout_s=20, what="the cancellation email")
     await eventually(both_handled, timeout_s=20, what="the redelivery handled")
     [body] = mails()
-    assert f"your order {event.order_id} (9.90 EUR) was cancelled" in body
+    assert f"your order {event.order_id} (9.90 EUR)\nwas cancelled" in body
     assert "because it could not be completed in time." in body

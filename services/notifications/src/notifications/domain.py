@@ -77,8 +77,8 @@ def render_welcome(event: UserRegisteredV1) -> RenderedEmail:
     body = (
         f"Hi {name},\n"
         "\n"
-        "Welcome to Flotilla! Your account is ready, and you can sign in with this email\n"
-        f"address ({event.email}).\n"
+        "Welcome to Flotilla! Your account is ready, and you can sign in with this\n"
+        f"email address ({event.email}).\n"
         "\n"
         "If you did not create this account, you can ignore this message.\n"
         "\n"

@@ -1,6 +1,8 @@
 """What the order emails say: confirmed, cancelled (with the reason in words) and rejected
 (with each line that could not be had). Pure functions; ids and amounts come from the events,
-never free text, so nothing here needs cleaning."""
+never free text, so nothing here needs cleaning. Every line stays within 78 characters for
+ids of the shop's length and any everyday amount, so the text goes out as it is written (a
+longer line makes the message base64)."""
 
 from __future__ import annotations
 
@@ -47,8 +49,9 @@ def render_order_confirmed(event: OrderConfirmedV1) -> RenderedEmail:
     body = (
         "Hi,\n"
         "\n"
-        f"Your order {event.order_id} is confirmed: we received your payment of\n"
-        f"{format_money(event.total_cents, event.currency)}. Thank you for shopping with us!\n"
+        f"Your order {event.order_id} is confirmed: we received\n"
+        f"your payment of {format_money(event.total_cents, event.currency)}. "
+        "Thank you for shopping with us!\n"
         "\n"
         f"{_SIGNATURE}"
     )
@@ -67,8 +70,8 @@ def render_order_cancelled(event: OrderCancelledV1) -> RenderedEmail:
         "Hi,\n"
         "\n"
         f"We are sorry: your order {event.order_id} "
-        f"({format_money(event.total_cents, event.currency)}) was cancelled\n"
-        f"because {reason}.\n"
+        f"({format_money(event.total_cents, event.currency)})\n"
+        f"was cancelled because {reason}.\n"
         f"{after}"
         "\n"
         f"{_SIGNATURE}"
@@ -81,8 +84,8 @@ def render_order_rejected(event: OrderRejectedV1) -> RenderedEmail:
     body = (
         "Hi,\n"
         "\n"
-        f"We are sorry: we could not accept your order {event.order_id}, because of\n"
-        "these items:\n"
+        "We are sorry: we could not accept your order\n"
+        f"{event.order_id}, because of these items:\n"
         "\n"
         f"{lines}"
         "\n"
@@ -98,7 +101,7 @@ def _shortfall(shortfall: StockShortfall) -> str:
     if shortfall.reason == "unknown_product":
         return f"{product}: it is not in our catalog"
     if shortfall.reason == "currency_mismatch":
-        return f"{product}: it is not sold in the order's currency"
+        return f"{product}: it is not sold in this currency"
     if shortfall.available == 0:
         return f"{product}: out of stock (you asked for {shortfall.requested})"
     return f"{product}: only {shortfall.available} left (you asked for {shortfall.requested})"
