@@ -182,6 +182,54 @@ async def test_a_temporary_rejection_is_retried(
     assert [m["To"] for m in read_messages(folder)] == ["busy@example.com"]
 
 
+class _NotingMailOptions(MaildirHandler):
+    """Stores messages as the sink does, noting each MAIL FROM's parameters."""
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__(folder)
+        self.mail_options: list[list[str]] = []
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        self.mail_options.append(options)
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
+
+@pytest.mark.parametrize("eight_bit_mime", [True, False])
+async def test_a_utf8_email_reads_the_same_from_a_server_with_or_without_8bitmime(
+    tmp_path: Path, unused_port: int, make_mailer: MailerFactory, eight_bit_mime: bool
+) -> None:
+    handler = _NotingMailOptions(tmp_path / "mail")
+    # aiosmtpd announces 8BITMIME unless it decodes what it receives
+    controller = Controller(
+        handler, hostname="127.0.0.1", port=unused_port, decode_data=not eight_bit_mime
+    )
+    controller.start()
+    try:
+        body = "Hi Zoë,\n\nYour order is confirmed.\n\n— The Flotilla team\n"
+        await make_mailer(unused_port).send(
+            Email(
+                message_id="<ntf_1@flotilla.local>",
+                recipient=Address(addr_spec="zoe@example.com"),
+                subject="Your order is confirmed",
+                body=body,
+            )
+        )
+    finally:
+        controller.stop()
+    [message] = read_messages(handler.folder)
+    assert message["Subject"] == "Your order is confirmed"
+    assert message["X-Envelope-To"] == "zoe@example.com"
+    assert message.get_content() == body
+    cte = "8bit" if eight_bit_mime else "base64"  # sent as is, or encoded by the email package
+    assert message["Content-Transfer-Encoding"] == cte
+    [options] = handler.mail_options
+    assert ("BODY=8BITMIME" in options) is eight_bit_mime
+
+
 @pytest.mark.parametrize(
     ("error", "retry", "permanent", "server_fault"),
     [

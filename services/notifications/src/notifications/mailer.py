@@ -24,7 +24,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from email.message import EmailMessage
 from email.utils import format_datetime, localtime
 from typing import Protocol
 
@@ -47,6 +46,7 @@ from tenacity import (
 )
 
 from notifications.domain import Email
+from notifications.outgoing import OutgoingEmail, OutgoingEmails
 from notifications.smtp_connection import SmtpConfig, SmtpConnection
 from servicekit import BreakerPolicy, CircuitBreaker, CircuitOpenError
 from servicekit.events import PermanentError, TransientError
@@ -120,9 +120,10 @@ class SmtpMailer:
         self._config = config
         self._breaker = breaker
         self._connection = SmtpConnection(config)
+        self._outgoing = OutgoingEmails(config.sender)
 
     async def send(self, email: Email) -> None:
-        message = self._message(email)
+        message = self._outgoing.outgoing(email, date=format_datetime(localtime()))
         try:
             async for attempt in AsyncRetrying(
                 stop=stop_after_attempt(self._config.max_attempts),
@@ -147,7 +148,7 @@ class SmtpMailer:
                 f"sending email failed: {type(error).__name__}: {error}"
             ) from error
 
-    async def _attempt(self, message: EmailMessage) -> None:
+    async def _attempt(self, message: OutgoingEmail) -> None:
         # The timeout also covers the wait for the connection, while another send holds it.
         async with asyncio.timeout(self._config.timeout_s):
             await self._connection.deliver(message)
@@ -155,17 +156,6 @@ class SmtpMailer:
     async def close(self) -> None:
         """Close the connection kept open between emails (QUIT), at shutdown."""
         await self._connection.close()
-
-    def _message(self, email: Email) -> EmailMessage:
-        message = EmailMessage()
-        message["From"] = self._config.sender
-        message["To"] = email.recipient
-        message["Subject"] = email.subject
-        message["Date"] = format_datetime(localtime())
-        message["Message-ID"] = email.message_id
-        message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies, please
-        message.set_content(email.body)
-        return message
 
     @staticmethod
     def _log_retry(state: RetryCallState) -> None:

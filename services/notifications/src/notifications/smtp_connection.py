@@ -31,12 +31,13 @@ import contextlib
 import logging
 from dataclasses import dataclass, field
 from email.headerregistry import Address
-from email.message import EmailMessage
 from typing import Literal
 
 import aiosmtplib
 from aiosmtplib import SMTPResponse, SMTPResponseException, SMTPServerDisconnected
 from aiosmtplib.typing import Default
+
+from notifications.outgoing import OutgoingEmail
 
 __all__ = ["SmtpConfig", "SmtpConnection"]
 
@@ -82,6 +83,19 @@ class _Client(aiosmtplib.SMTP):
         self.handed_over = True
         return await super().data(message, timeout=timeout)
 
+    async def send_email(self, outgoing: OutgoingEmail) -> None:
+        """`outgoing` in one transaction: its bytes as written directly, with what
+        `send_message` adds for an ASCII envelope (the same EHLO check and MAIL FROM options),
+        or the package's message through `send_message` when they could not be written."""
+        await self._ehlo_or_helo_if_needed()
+        eight_bit_mime = self.supports_extension("8BITMIME")
+        flat = outgoing.flat_for(eight_bit_mime=eight_bit_mime)
+        if flat is None:
+            await self.send_message(outgoing.message())
+            return
+        options = ["BODY=8BITMIME"] if eight_bit_mime else []
+        await self.sendmail(flat.sender, [flat.recipient], flat.content, mail_options=options)
+
 
 def _closed_by_server(error: BaseException) -> bool:
     """How a connection the server closed while it was idle answers its next command."""
@@ -101,7 +115,7 @@ class SmtpConnection:
         self._idle_timer: asyncio.TimerHandle | None = None
         self._idle_close: asyncio.Task[None] | None = None
 
-    async def deliver(self, message: EmailMessage) -> None:
+    async def deliver(self, message: OutgoingEmail) -> None:
         """Send `message` in one SMTP transaction, on the open connection or a new one."""
         async with self._lock:
             self._stop_idle_timer()
@@ -156,10 +170,10 @@ class SmtpConnection:
         self._client = client
         return client
 
-    async def _send(self, client: _Client, message: EmailMessage) -> None:
+    async def _send(self, client: _Client, message: OutgoingEmail) -> None:
         client.handed_over = False
         try:
-            await client.send_message(message)
+            await client.send_email(message)
         except BaseException:
             # Also a cancellation (a timeout): never reuse a connection left mid-transaction.
             self._drop()
