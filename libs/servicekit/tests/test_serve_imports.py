@@ -77,8 +77,20 @@ def test_the_exporter_is_loaded_once_an_endpoint_is_set() -> None:
 
 
 def test_the_migration_helpers_still_reach_alembic() -> None:
-    from servicekit.events.tables import create_event_tables
-
     # Outside a migration alembic's `op` has no context: reaching it proves the import works.
-    with pytest.raises(NameError, match="proxy"):
-        create_event_tables()
+    # In a fresh interpreter too: once a migration ran in-process, `op` is left without one
+    # in another way (an AttributeError).
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from servicekit.events.tables import create_event_tables; create_event_tables()",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1].startswith("NameError: Can't invoke function")
+    assert "proxy" in result.stderr.splitlines()[-1]
