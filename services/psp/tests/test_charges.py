@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from random import random
 from typing import Any
 
 import httpx
 import pytest
 from prometheus_client import REGISTRY
 
+from psp.domain import Charge, ChargeRequest, Faults
+from psp.handlers import create_charge
+from psp.settings import PspSettings
 from servicekit import is_id, new_id
+from servicekit.db import Database
+from servicekit.testing.statements import statements_sent
+
+from .conftest import MERCHANT
 
 
 def _body(**overrides: Any) -> dict[str, Any]:
@@ -124,11 +132,14 @@ async def test_a_retry_with_the_same_key_gets_the_first_answer_again(
     assert len(await _charges_for(psp, body["reference"])) == 1
 
 
-async def test_a_key_reused_for_another_charge_is_a_422(psp: httpx.AsyncClient) -> None:
+@pytest.mark.parametrize("change", [{"amount": 1}, {"payment_method": "pm_card_unheard_of"}])
+async def test_a_key_reused_for_another_charge_is_a_422(
+    psp: httpx.AsyncClient, change: dict[str, Any]
+) -> None:
     body, key = _body(), str(uuid.uuid4())
     assert (await _charge(psp, body, key)).status_code == 201
 
-    problem = _problem(await _charge(psp, {**body, "amount": 1}, key), 422)
+    problem = _problem(await _charge(psp, {**body, **change}, key), 422)
 
     assert problem["type"] == "urn:flotilla:problem:idempotency-key-reused"
     [charge] = await _charges_for(psp, body["reference"])
@@ -210,3 +221,24 @@ async def test_charges_are_listed_by_reference_oldest_first(psp: httpx.AsyncClie
     assert [charge["id"] for charge in await _charges_for(psp, reference)] == ids
     response = await psp.get("/v1/charges")
     _problem(response, 422)
+
+
+def _answer(charge: Charge) -> tuple[int, bytes]:
+    return 201, charge.id.encode()
+
+
+async def test_a_new_charge_is_one_statement_and_a_retry_two(psp_settings: PspSettings) -> None:
+    """In autocommit: the charge inserted unless its key has one; the key's charge read only
+    when it had."""
+    database = Database.from_settings(psp_settings)
+    request = ChargeRequest(4200, "EUR", "pm_card_visa", new_id("ord"))
+    key = str(uuid.uuid4())
+    try:
+        for expected in (["INSERT"], ["INSERT", "SELECT"]):
+            async with database.standalone() as session, statements_sent(session) as sent:
+                await create_charge(
+                    session, MERCHANT, key, request, Faults(), render=_answer, roll=random
+                )
+            assert [statement.split()[0] for statement in sent] == expected
+    finally:
+        await database.dispose()

@@ -19,6 +19,7 @@ from psp.domain import (
     IdempotencyKeyReused,
     Refund,
     RefundRequest,
+    UnknownPaymentMethod,
     decide,
 )
 from psp.repository import ChargeRepository, FaultRepository, RefundRepository
@@ -109,13 +110,20 @@ async def create_charge(
     """Charge once per idempotency key of the account. A key seen before (with the same
     request) answers with its charge's stored first answer; with another request it raises
     IdempotencyKeyReused. An unknown payment method raises UnknownPaymentMethod and records
-    nothing. A decline is recorded as a failed charge whose first answer is the 402."""
+    nothing. A decline is recorded as a failed charge whose first answer is the 402.
+
+    The charge is inserted unless its key has one, and the key's charge read only when it had:
+    one statement for a new charge (in autocommit, one round trip), two for a retry, whose
+    decision is drawn and dropped."""
     repository = ChargeRepository(session)
     fingerprint = request.fingerprint()
-    existing = await repository.by_key(account, idempotency_key)
-    if existing is not None:
-        return _replay(existing, fingerprint)
-    decision = decide(request, faults, roll)
+    try:
+        decision = decide(request, faults, roll)
+    except UnknownPaymentMethod:
+        existing = await repository.by_key(account, idempotency_key)
+        if existing is not None:  # the key's charge was for another request
+            return _replay(existing, fingerprint)
+        raise
     unsaved = Charge(
         id=new_id("ch"),
         account=account,
