@@ -26,6 +26,7 @@ from servicekit import new_id
 from servicekit.db import Database, transaction_time
 from servicekit.events import OUTBOX, Outbox
 from servicekit.testing import event_context
+from servicekit.testing.statements import statements_sent
 
 
 async def _product(
@@ -134,6 +135,49 @@ async def test_an_order_is_reserved_whole_and_its_event_carries_the_orders_payme
         reservation = await reservation_for(session, placed.order_id)
     assert reservation is not None
     assert reservation.status == "reserved"
+
+
+async def test_a_reservation_takes_four_statements_whatever_its_lines(database: Database) -> None:
+    """The decision read, the products' lock, the reservation with its lines and their units
+    taken out of stock (one statement), and its event."""
+    mug, tee, cap = [await _product(database, 5) for _ in range(3)]
+    placed = _placed((mug, 1), (tee, 2), (cap, 3))
+    registration = build_registry().get(placed.EVENT_TYPE)
+    assert registration is not None
+    context = event_context(placed, Outbox("catalog"), source="/orders")
+    async with database.transaction() as session, statements_sent(session) as reserving:
+        await registration.handler(session, placed, context)
+
+    assert [statement.split()[0] for statement in reserving] == [
+        "SELECT",
+        "SELECT",
+        "WITH",
+        "INSERT",
+    ]
+    assert [await _stock(database, product) for product in (mug, tee, cap)] == [4, 3, 2]
+    async with database.transaction() as session:
+        reservation = await reservation_for(session, placed.order_id)
+    assert reservation is not None
+    assert reservation.lines == tuple(sorted([(mug.id, 1), (tee.id, 2), (cap.id, 3)]))
+
+
+async def test_one_placement_delivered_several_times_at_once_is_reserved_once(
+    database: Database,
+) -> None:
+    """Each delivery reads the order undecided; the first to record it takes the stock, and
+    the others, let through the products' locks after it, record and take nothing."""
+    product = await _product(database, 5)
+    placed = _placed((product, 2))
+    await asyncio.gather(*(_deliver(database, placed) for _ in range(5)))
+
+    assert await _stock(database, product) == 3
+    assert [t for t, _ in await _published(database, placed.order_id)] == [
+        "catalog.stock.reserved.v1"
+    ]
+    async with database.transaction() as session:
+        reservation = await reservation_for(session, placed.order_id)
+    assert reservation is not None
+    assert reservation.lines == ((product.id, 2),)
 
 
 async def test_a_decision_is_stamped_with_the_transactions_time_on_the_databases_clock(

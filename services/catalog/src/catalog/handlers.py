@@ -109,7 +109,7 @@ async def reserve_stock(session: AsyncSession, event: OrderPlacedV1, context: Ev
     locked = await repository.lock(list(requested))
     missing = shortfalls(requested, locked, event.currency)
     if missing:
-        if await reservations.decide(event.order_id, event.user_id, "rejected", {}, now):
+        if await reservations.decide(event.order_id, event.user_id, "rejected", now):
             await context.outbox.append(
                 session,
                 StockRejectedV1(
@@ -121,9 +121,8 @@ async def reserve_stock(session: AsyncSession, event: OrderPlacedV1, context: Ev
             )
             log.info("stock rejected", extra={"order_id": event.order_id})
         return
-    if not await reservations.decide(event.order_id, event.user_id, "reserved", requested, now):
+    if not await reservations.reserve(event.order_id, event.user_id, requested, now):
         return  # a concurrent delivery decided first
-    await repository.take(requested)
     await context.outbox.append(
         session,
         StockReservedV1(
@@ -153,7 +152,7 @@ async def release_stock(
     now = datetime.now(UTC)
     status = await reservations.status_of(event.order_id, lock=True)
     if status is None:
-        if await reservations.decide(event.order_id, event.user_id, "voided", {}, now):
+        if await reservations.decide(event.order_id, event.user_id, "voided", now):
             log.info("order cancelled before its placement", extra={"order_id": event.order_id})
             return
         # Its placement was being decided concurrently and committed first: look again.

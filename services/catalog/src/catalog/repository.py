@@ -23,13 +23,13 @@ from catalog.domain import (
     StockLimitExceeded,
 )
 from catalog.tables import products, reservation_lines, reservations
-from servicekit.db import direct
+from servicekit.db import DirectStatement, direct
 
 __all__ = ["Decision", "ProductRepository", "ReservationRepository"]
 
 # The saga's statements run on the driver (servicekit.db.direct), compiled once: each runs for
 # every order (SQLAlchemy would compile the ON CONFLICT insert afresh each time).
-_DECIDE = direct(
+_DECIDE_STATEMENT = (
     pg_insert(reservations)
     .values(
         order_id=bindparam("order_id"),
@@ -42,6 +42,7 @@ _DECIDE = direct(
     .on_conflict_do_nothing(index_elements=["order_id"])
     .returning(reservations.c.order_id)
 )
+_DECIDE = direct(_DECIDE_STATEMENT)
 
 # The statements of every reservation, built once and run with their values (building a
 # statement costs more CPU than its round trip).
@@ -67,7 +68,7 @@ _DECISION = direct(
         _STATUS.scalar_subquery().label("status"),
     )
 )
-_NEW_LINES = (
+_UNNESTED = (
     func.unnest(
         bindparam("product_ids", type_=ARRAY(String)),
         bindparam("quantities", type_=ARRAY(BigInteger)),
@@ -75,10 +76,24 @@ _NEW_LINES = (
     .table_valued("product_id", "quantity")
     .render_derived()
 )
-_ADD_LINES = direct(
-    insert(reservation_lines).from_select(
-        ["order_id", "product_id", "quantity"],
-        select(bindparam("order_id", type_=String), _NEW_LINES.c.product_id, _NEW_LINES.c.quantity),
+_NEW_LINES = select(_UNNESTED.c.product_id, _UNNESTED.c.quantity).cte("new_lines")
+_RESERVED = _DECIDE_STATEMENT.cte("decided")
+# One statement, one round trip: the reservation recorded unless the order was decided, its
+# lines added and their units taken out of stock only if it was recorded here (Postgres runs
+# every data-modifying WITH to completion; each joins `decided`, empty when the order had been
+# decided). The foreign keys are checked as the statement ends, with the reservation in place.
+_RESERVE = direct(
+    select(_RESERVED.c.order_id).add_cte(
+        insert(reservation_lines)
+        .from_select(
+            ["order_id", "product_id", "quantity"],
+            select(_RESERVED.c.order_id, _NEW_LINES.c.product_id, _NEW_LINES.c.quantity),
+        )
+        .cte("added_lines"),
+        update(products)
+        .where(products.c.id == _NEW_LINES.c.product_id, _RESERVED.c.order_id.is_not(None))
+        .values(stock=products.c.stock - _NEW_LINES.c.quantity, updated_at=func.now())
+        .cte("taken_stock"),
     )
 )
 
@@ -162,19 +177,10 @@ class ProductRepository:
         rows = await _LOCK_PRODUCTS.run(self._session, {"product_ids": list(product_ids)})
         return {row.id: _product(row) for row in rows}
 
-    async def take(self, quantities: Mapping[str, int]) -> None:
-        """Take units out of stock; the rows must be locked by this transaction."""
-        await self._move_stock(quantities, sign=-1)
-
     async def give_back(self, quantities: Mapping[str, int]) -> None:
         """Put units back into stock, locking the rows in id order."""
-        await self._move_stock(quantities, sign=1)
-
-    async def _move_stock(self, quantities: Mapping[str, int], *, sign: int) -> None:
         for product_id, quantity in sorted(quantities.items()):
-            await _MOVE_STOCK.run(
-                self._session, {"product_id": product_id, "change": sign * quantity}
-            )
+            await _MOVE_STOCK.run(self._session, {"product_id": product_id, "change": quantity})
 
 
 class Decision(NamedTuple):
@@ -203,40 +209,41 @@ class ReservationRepository:
         return status
 
     async def decide(
+        self, order_id: str, user_id: str, status: ReservationStatus, at: datetime
+    ) -> bool:
+        """Record catalog's decision on an order that reserves nothing (rejected, voided);
+        False (and nothing written) when the order was already decided. A concurrent decision
+        on the same order waits for the first to commit and then finds it."""
+        return await self._record(_DECIDE, order_id, user_id, status, at, None)
+
+    async def reserve(
+        self, order_id: str, user_id: str, lines: Mapping[str, int], at: datetime
+    ) -> bool:
+        """Record the order as reserved with its lines and take their units out of stock, in
+        one statement; False (and nothing written, nothing taken) when the order was already
+        decided. The products must be locked by this transaction."""
+        return await self._record(_RESERVE, order_id, user_id, "reserved", at, lines)
+
+    async def _record(
         self,
+        statement: DirectStatement,
         order_id: str,
         user_id: str,
         status: ReservationStatus,
-        lines: Mapping[str, int],
         at: datetime,
+        lines: Mapping[str, int] | None,
     ) -> bool:
-        """Record catalog's decision on an order, with its reserved lines; False (and nothing
-        written) when the order was already decided. A concurrent decision on the same order
-        waits for the first to commit and then finds it."""
-        decided = (
-            await _DECIDE.run(
-                self._session,
-                {
-                    "order_id": order_id,
-                    "user_id": user_id,
-                    "status": status,
-                    "reserved_at": at if status == "reserved" else None,
-                    "decided_at": at,
-                },
-            )
-        ).first()
-        if decided is None:
-            return False
-        if lines:
-            await _ADD_LINES.run(
-                self._session,
-                {
-                    "order_id": order_id,
-                    "product_ids": list(lines),
-                    "quantities": list(lines.values()),
-                },
-            )
-        return True
+        parameters: dict[str, object] = {
+            "order_id": order_id,
+            "user_id": user_id,
+            "status": status,
+            "reserved_at": at if status == "reserved" else None,
+            "decided_at": at,
+        }
+        if lines is not None:
+            parameters["product_ids"] = list(lines)
+            parameters["quantities"] = list(lines.values())
+        return (await statement.run(self._session, parameters)).first() is not None
 
     async def mark_released(self, order_id: str, at: datetime) -> None:
         await self._session.execute(
