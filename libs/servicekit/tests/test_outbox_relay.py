@@ -23,6 +23,7 @@ from servicekit.db.engine import Database
 from servicekit.events.outbox import Outbox
 from servicekit.events.relay import OutboxRelay, RelaySettings
 from servicekit.events.tables import OUTBOX
+from servicekit.observability.metrics import OUTBOX_BACKLOG
 from servicekit.settings import ServiceSettings
 from servicekit.testing.events import (
     ThingHappened,
@@ -85,6 +86,7 @@ def _relay(
     outbox: Outbox,
     kafka: ServiceSettings,
     kind: type[OutboxRelay] = OutboxRelay,
+    settings: RelaySettings = FAST,
 ) -> OutboxRelay:
     """A relay of the test's database to the Kafka `kafka` names."""
     return kind(
@@ -92,7 +94,7 @@ def _relay(
         database=database,
         outbox=outbox,
         bootstrap_servers=str(kafka.kafka_bootstrap_servers),
-        settings=FAST,
+        settings=settings,
         security=kafka.kafka_security(),
     )
 
@@ -245,17 +247,17 @@ async def test_a_batch_is_read_and_deleted_with_no_transaction_around_its_statem
 
 
 class _CrashBeforeDeleting(OutboxRelay):
-    """Dies once after Kafka acknowledged a batch but before deleting its rows, like a
-    kill -9."""
+    """Dies once after Kafka acknowledged a batch but before deleting its rows (as the next
+    batch is read), like a kill -9."""
 
     crashed = False
 
-    async def _delete_published(self, connection: AsyncConnection, ids: list[int]) -> None:
-        if not self.crashed:
+    async def _next_batch(self, connection: AsyncConnection, sent: list[int]) -> list[Any]:
+        if sent and not self.crashed:
             type(self).crashed = True
             await connection.invalidate()
             raise ConnectionResetError("killed between publish and delete")
-        await super()._delete_published(connection, ids)
+        return await super()._next_batch(connection, sent)
 
 
 async def test_a_crash_between_publish_and_delete_republishes_and_loses_nothing(
@@ -275,6 +277,40 @@ async def test_a_crash_between_publish_and_delete_republishes_and_loses_nothing(
     assert len(records) == 10  # every event twice: duplicates, which consumers dedupe
     assert len({record.headers["ce_id"] for record in records}) == 5
     assert _sequences_by_key(records) == {"thg_x": [0, 1, 2, 3, 4]}
+
+
+async def test_a_batch_sent_is_deleted_as_the_next_is_read_and_a_stopping_relay_deletes_its_last(
+    database: Database, topic: str, relay_settings: ServiceSettings
+) -> None:
+    """Kafka acknowledged the first batch: its row stays, out of the backlog, until the next
+    commit wakes the relay, whose read of the next batch deletes it; stopping deletes the last
+    batch. (No timer fires here: the relay would otherwise look again after a minute.)"""
+    outbox = Outbox("relay_it")
+    model = event_on_topic(topic)
+    patient = RelaySettings(
+        poll_interval_s=60, delete_within_s=60, housekeeping_interval_s=0, retry_backoff_s=0.2
+    )
+    relay = _relay(database, outbox, relay_settings, settings=patient)
+    await _append(database, outbox, [model(thing_id="thg_d", sequence=0)])
+    OUTBOX_BACKLOG.set(-1)
+    await relay.start()
+    try:
+        await _read(relay_settings, topic, 1)
+        await eventually(lambda: _counted("flotilla_outbox_backlog") == 0, what="the backlog read")
+        assert await _outbox_sequences(database) == [0]  # sent, not yet deleted
+
+        await _append(database, outbox, [model(thing_id="thg_d", sequence=1)])
+        await _read(relay_settings, topic, 2)
+        assert await _outbox_sequences(database) == [1]
+    finally:
+        await relay.stop()
+    assert await _outbox_sequences(database) == []
+
+
+async def _outbox_sequences(database: Database) -> list[int]:
+    async with database.reads() as session:
+        payloads = await session.scalars(select(OUTBOX.c.payload).order_by(OUTBOX.c.id))
+        return [json.loads(payload)["sequence"] for payload in payloads]
 
 
 async def test_rows_an_earlier_relay_marked_published_are_purged_and_never_sent_again(

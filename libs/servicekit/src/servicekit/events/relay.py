@@ -18,9 +18,12 @@ jittered back-off, `flotilla_outbox_relay_paused{reason}` = 1, then a new campai
 Each round selects the oldest unpublished rows (`published_at IS NULL ORDER BY id`, read along the
 primary key) — never "rows after the last id published", since ids are assigned at insert but rows
 become visible at commit, out of id order. The batch is sent with an idempotent `acks=all` producer
-and deleted only once Kafka acknowledged every record. A crash between the two publishes again;
-consumers deduplicate by event id. While Kafka is down, rows accumulate and the API keeps accepting
-writes; the backlog drains when Kafka returns.
+and deleted only once Kafka acknowledged every record: by the statement that reads the next batch
+(one round trip for both; the read leaves the sent rows out), which runs at the next wake-up or,
+with none within `delete_within_s` (0.1 s), then anyway; a stopping relay deletes its last batch
+on its own. A crash between the send and the delete publishes again; consumers deduplicate by
+event id. While Kafka is down, rows accumulate and the API keeps accepting writes; the backlog
+drains when Kafka returns.
 
 The relay is woken by its own process's commits (and looks every `poll_interval_s` for other
 processes'), and reads at once: at the saga's rates each batch is one row or two
@@ -81,17 +84,23 @@ log = logging.getLogger(__name__)
 closed_transport.install()  # a write to a socket uvloop closed: a broken connection
 
 
-# The two statements of every batch, built once (a statement built per call costs more CPU than
+# The statements of every batch, built once (a statement built per call costs more CPU than
 # its round trip) and run on the driver (servicekit.db.direct), on the relay's own connection.
+_BATCH = select(OUTBOX.c.id, OUTBOX.c.topic, OUTBOX.c.key, OUTBOX.c.headers, OUTBOX.c.payload)
+_BATCH_SIZE = bindparam("batch_size", type_=Integer)
+_SENT = bindparam("sent", type_=ARRAY(BigInteger))
 _UNPUBLISHED = direct(
-    select(OUTBOX.c.id, OUTBOX.c.topic, OUTBOX.c.key, OUTBOX.c.headers, OUTBOX.c.payload)
-    .where(OUTBOX.c.published_at.is_(None))
+    _BATCH.where(OUTBOX.c.published_at.is_(None)).order_by(OUTBOX.c.id).limit(_BATCH_SIZE)
+)
+# The rows of the batch sent before deleted, and the next batch read, in one statement: the
+# read does not see the delete (both run on the statement's snapshot), so it leaves them out.
+_DELETE_SENT_READ_NEXT = direct(
+    _BATCH.add_cte(delete(OUTBOX).where(OUTBOX.c.id == func.any(_SENT)).cte("deleted"))
+    .where(OUTBOX.c.published_at.is_(None), OUTBOX.c.id != func.all(_SENT))
     .order_by(OUTBOX.c.id)
-    .limit(bindparam("batch_size", type_=Integer))
+    .limit(_BATCH_SIZE)
 )
-_DELETE_PUBLISHED = direct(
-    delete(OUTBOX).where(OUTBOX.c.id == func.any(bindparam("ids", type_=ARRAY(BigInteger))))
-)
+_DELETE_PUBLISHED = direct(delete(OUTBOX).where(OUTBOX.c.id == func.any(_SENT)))
 
 
 @dataclass(frozen=True)
@@ -99,6 +108,9 @@ class RelaySettings:
     batch_size: int = 500
     poll_interval_s: float = 0.5
     """How often to look for rows committed by other processes (wake-ups cover our own)."""
+    delete_within_s: float = 0.1
+    """A batch sent is deleted with the next batch's read; with none that soon, it is read
+    (and deleted) after this long anyway."""
     standby_interval_s: float = 1.0
     """How often a stand-by retries the leadership lock."""
     retry_backoff_s: float = 1.0
@@ -207,7 +219,7 @@ class OutboxRelay:
     async def _lead_when_possible(self) -> None:
         async with self._database.engine.connect() as connection:
             # Each of the relay's statements stands on its own (the lock belongs to the session,
-            # a batch is read, then marked once Kafka acknowledged it): in autocommit, none pays
+            # a batch is read, then deleted once Kafka acknowledged it): in autocommit, none pays
             # a BEGIN and a COMMIT round trip around it.
             await connection.execution_options(isolation_level="AUTOCOMMIT")
             while not self._stopping.is_set():
@@ -241,20 +253,31 @@ class OutboxRelay:
         )
         try:
             await producer.start()
+            sent: list[int] = []
             while not self._stopping.is_set():
                 self._outbox.committed.clear()
-                published = await self._publish_batch(connection, producer)
-                await self._housekeeping(connection)
+                sent = await self._publish_batch(connection, producer, sent)
+                await self._housekeeping(connection, sent)
                 self._failures = 0
-                if published < self._settings.batch_size:
-                    await self._wait_for_work()
+                if len(sent) < self._settings.batch_size:
+                    await self._wait_for_work(
+                        min(self._settings.delete_within_s, self._settings.poll_interval_s)
+                        if sent
+                        else self._settings.poll_interval_s
+                    )
+            if sent:  # stopping: leave nothing for the next leader to send again
+                await self._delete_published(connection, sent)
         finally:
             await producer.stop()
 
-    async def _publish_batch(self, connection: AsyncConnection, producer: AIOKafkaProducer) -> int:
-        rows = (await _UNPUBLISHED.run(connection, {"batch_size": self._settings.batch_size})).all()
+    async def _publish_batch(
+        self, connection: AsyncConnection, producer: AIOKafkaProducer, sent: list[int]
+    ) -> list[int]:
+        """Publish the next batch, deleting the one `sent` before it as it is read; return the
+        ids of the rows published (acknowledged by Kafka, not yet deleted)."""
+        rows = await self._next_batch(connection, sent)
         if not rows:
-            return 0
+            return []
         spans = []
         deliveries = []
         for row in rows:
@@ -275,13 +298,20 @@ class OutboxRelay:
         finally:
             for span in spans:
                 span.end()
-        await self._delete_published(connection, [row.id for row in rows])
         OUTBOX_PUBLISHED.inc(len(rows))
         OUTBOX_BATCHES.inc()
-        return len(rows)
+        return [row.id for row in rows]
+
+    async def _next_batch(self, connection: AsyncConnection, sent: list[int]) -> list[Any]:
+        """The oldest unpublished rows, the rows `sent` deleted by the same statement."""
+        batch_size = self._settings.batch_size
+        if not sent:
+            return (await _UNPUBLISHED.run(connection, {"batch_size": batch_size})).all()
+        parameters = {"sent": sent, "batch_size": batch_size}
+        return (await _DELETE_SENT_READ_NEXT.run(connection, parameters)).all()
 
     async def _delete_published(self, connection: AsyncConnection, ids: list[int]) -> None:
-        await _DELETE_PUBLISHED.run(connection, {"ids": ids})
+        await _DELETE_PUBLISHED.run(connection, {"sent": ids})
 
     def _producer_span(
         self, topic: str, key: str, stored: dict[str, Any]
@@ -312,7 +342,7 @@ class OutboxRelay:
         headers.update(carrier)
         return span, [(name, value.encode()) for name, value in headers.items()]
 
-    async def _housekeeping(self, connection: AsyncConnection) -> None:
+    async def _housekeeping(self, connection: AsyncConnection, sent: list[int]) -> None:
         now = time.monotonic()
         if now < self._next_housekeeping:
             return
@@ -322,7 +352,8 @@ class OutboxRelay:
                 select(
                     func.count(),
                     func.extract("epoch", func.now() - func.min(OUTBOX.c.created_at)),
-                ).where(OUTBOX.c.published_at.is_(None))
+                ).where(OUTBOX.c.published_at.is_(None), OUTBOX.c.id != func.all(_SENT)),
+                {"sent": sent},
             )
         ).one()
         OUTBOX_BACKLOG.set(backlog)
@@ -335,9 +366,9 @@ class OutboxRelay:
         )
         await connection.execute(delete(OUTBOX).where(OUTBOX.c.id.in_(left_published)))
 
-    async def _wait_for_work(self) -> None:
+    async def _wait_for_work(self, timeout_s: float) -> None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._outbox.committed.wait(), self._settings.poll_interval_s)
+            await asyncio.wait_for(self._outbox.committed.wait(), timeout_s)
 
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
