@@ -6,7 +6,7 @@
    + asgi-correlation-id + a JSON access line) and versus bare FastAPI under uvicorn, on the same
    trivial `GET /ping`, at trace sampling 1 and 0.1;
 2. an idempotent `POST` (Idempotency-Key, record in the handler's transaction) versus the same
-   `POST` exempt from idempotency, both inserting one row — plus the statements each issues;
+   `POST` exempt from idempotency, both inserting one row — plus the round trips each makes;
 3. that plain one-row `POST` versus pgbench sending the same transaction (BEGIN, the INSERT,
    COMMIT) straight to the same Postgres over as many connections;
 4. servicekit's ResilientClient versus a raw httpx.AsyncClient, calling the same downstream.
@@ -27,6 +27,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 from sqlalchemy import event as sa_event
@@ -150,10 +151,12 @@ async def idempotent_versus_plain(database_url: str, requests: int) -> None:
     )
     with_key, without = await count_statements(database_url)
     print(
-        f"statements per request: idempotent {with_key.total} ({with_key.in_transaction} in the "
-        f"handler's transaction + {with_key.total - with_key.in_transaction} look-up before it), "
-        f"without {without.total} ({without.in_transaction} in the transaction); connections "
-        f"checked out: idempotent {with_key.checkouts}, without {without.checkouts}"
+        f"round trips to Postgres per request: idempotent {with_key.round_trips} "
+        f"({with_key.look_ups} look-up before the transaction, {with_key.control} BEGIN and "
+        f"COMMIT, {with_key.in_transaction} in the handler's transaction), without "
+        f"{without.round_trips} ({without.control} BEGIN and COMMIT, {without.in_transaction} "
+        f"in the transaction); connections checked out: idempotent {with_key.checkouts}, "
+        f"without {without.checkouts}"
     )
     extra = with_key.in_transaction - without.in_transaction
     print(f"goal: at most one extra statement in the transaction: {_verdict(extra <= 1)} ({extra})")
@@ -161,14 +164,23 @@ async def idempotent_versus_plain(database_url: str, requests: int) -> None:
 
 @dataclass
 class Statements:
-    total: int = 0
-    in_transaction: int = 0
+    """What one request sent to Postgres, each statement a round trip."""
+
+    look_ups: int = 0  # the key's look-up, before the transaction (autocommit)
+    control: int = 0  # BEGIN, COMMIT, ROLLBACK
+    in_transaction: int = 0  # the rest: the handler's and the key's record
     checkouts: int = 0
+
+    @property
+    def round_trips(self) -> int:
+        return self.look_ups + self.control + self.in_transaction
 
 
 async def count_statements(database_url: str) -> tuple[Statements, Statements]:
-    """One request of each kind through the app in this process, counting what reaches Postgres
-    (BEGIN/COMMIT are the same for both and not counted)."""
+    """One request of each kind through the app in this process, counting every statement
+    that reaches Postgres both ways one leaves: through SQLAlchemy's execution, and on the
+    driver (`servicekit.db.direct`, and the adapter's BEGIN and COMMIT), seen by asyncpg's
+    query logger on each connection the pool opens."""
     from asgi_lifespan import LifespanManager
 
     from servicekit.app import create_app
@@ -179,19 +191,29 @@ async def count_statements(database_url: str) -> tuple[Statements, Statements]:
     counts = {"/notes": Statements(), "/plain-notes": Statements()}
     current: list[Statements] = []
 
-    def on_execute(conn: object, cursor: object, statement: str, *args: object) -> None:
-        if current:
-            current[0].total += 1
-            # The key's look-up runs before the transaction (in autocommit).
-            if "FROM idempotency_records" not in statement:
-                current[0].in_transaction += 1
+    def count(sql: str) -> None:
+        if not current:
+            return
+        if sql.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK")):
+            current[0].control += 1
+        elif "FROM idempotency_records" in sql:
+            current[0].look_ups += 1
+        else:
+            current[0].in_transaction += 1
+
+    def through_sqlalchemy(conn: object, cursor: object, statement: str, *args: object) -> None:
+        count(statement)
+
+    def on_connect(dbapi_connection: Any, record: object) -> None:
+        dbapi_connection.driver_connection.add_query_logger(lambda query: count(query.query))
 
     def on_checkout(*args: object) -> None:
         if current:
             current[0].checkouts += 1
 
     engine = app.state.database.engine.sync_engine
-    sa_event.listen(engine, "before_cursor_execute", on_execute)
+    sa_event.listen(engine, "before_cursor_execute", through_sqlalchemy)
+    sa_event.listen(engine, "connect", on_connect)
     sa_event.listen(engine.pool, "checkout", on_checkout)
     async with LifespanManager(app) as manager:
         transport = httpx.ASGITransport(app=manager.app)
@@ -202,6 +224,7 @@ async def count_statements(database_url: str) -> tuple[Statements, Statements]:
                     current[:] = [counts[path]] if phase == "counted" else []
                     response = await client.post(path, json={"text": phase}, headers=key)
                     assert response.status_code == 201, response.text
+                    await asyncio.sleep(0)  # asyncpg reports its queries through the loop
             current.clear()
     return counts["/notes"], counts["/plain-notes"]
 
