@@ -36,23 +36,16 @@ def _auth(ring: KeyRing, user_id: str, roles: tuple[str, ...] = ()) -> dict[str,
 
 
 async def _settled_payment(database: Database, user_id: str) -> Payment:
-    now = datetime.now(UTC)
     async with database.transaction() as session:
         repository = PaymentRepository(session)
         pending, _ = await repository.add_once(
-            Payment(
-                id=new_id("pay"),
+            Payment.pending(
                 order_id=new_id("ord"),
                 user_id=user_id,
                 amount_cents=1999,
                 currency="EUR",
                 payment_method="pm_card_visa",
-                status="pending",
-                reason=None,
-                charge_id=None,
-                attempts=0,
-                created_at=now,
-                updated_at=now,
+                at=datetime.now(UTC),
             )
         )
         return await repository.mark_succeeded(pending.id, charge_id=new_id("ch"), attempts=2)

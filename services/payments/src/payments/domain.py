@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from contracts.payments import PaymentFailReason
+from servicekit import new_id
 
 __all__ = [
     "Charged",
@@ -52,6 +53,33 @@ class Payment:
     refund_status: RefundStatus | None = None
     refund_id: str | None = None
     refunded_at: datetime | None = None
+
+    @classmethod
+    def pending(
+        cls,
+        *,
+        order_id: str,
+        user_id: str,
+        amount_cents: int,
+        currency: str,
+        payment_method: str,
+        at: datetime,
+    ) -> Payment:
+        """An order's new payment, not charged yet."""
+        return cls(
+            id=new_id("pay"),
+            order_id=order_id,
+            user_id=user_id,
+            amount_cents=amount_cents,
+            currency=currency,
+            payment_method=payment_method,
+            status="pending",
+            reason=None,
+            charge_id=None,
+            attempts=0,
+            created_at=at,
+            updated_at=at,
+        )
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,7 +32,6 @@ from payments.domain import (
 from payments.metrics import PAYMENTS, REFUNDS, REVENUE
 from payments.provider import PaymentProvider
 from payments.repository import PaymentRepository
-from servicekit import new_id
 from servicekit.db import after_commit, statement_time
 from servicekit.events import EventContext, TransientError
 
@@ -62,25 +63,18 @@ class OrderPayments:
         topics) until the give-up policy says to stop; then the payment fails with reason
         `provider_unavailable`.
         """
-        now = datetime.now(UTC)
         repository = PaymentRepository(session)
-        await _lock(repository, event.order_id)
-        payment, clock = await repository.add_once(
-            Payment(
-                id=new_id("pay"),
-                order_id=event.order_id,
-                user_id=event.user_id,
-                amount_cents=event.total_cents,
-                currency=event.currency,
-                payment_method=event.payment_method,
-                status="pending",
-                reason=None,
-                charge_id=None,
-                attempts=0,
-                created_at=now,
-                updated_at=now,
+        with _retried_while_busy(event.order_id):
+            payment, clock = await repository.add_once(
+                Payment.pending(
+                    order_id=event.order_id,
+                    user_id=event.user_id,
+                    amount_cents=event.total_cents,
+                    currency=event.currency,
+                    payment_method=event.payment_method,
+                    at=datetime.now(UTC),
+                )
             )
-        )
         if payment.status != "pending":
             log.info(
                 "the order is already paid or failed: %s",
@@ -142,7 +136,8 @@ class OrderPayments:
         event is retried (TransientError), and ends in the dead-letter topic if it never does.
         """
         repository = PaymentRepository(session)
-        await _lock(repository, event.order_id)
+        with _retried_while_busy(event.order_id):
+            await repository.lock_order(event.order_id)
         found = await repository.for_order(event.order_id)
         if not found or not needs_settling(found[0]):
             return  # never charged (declined, not reserved) or already settled
@@ -256,9 +251,11 @@ async def _fail(
     )
 
 
-async def _lock(repository: PaymentRepository, order_id: str) -> None:
+@contextmanager
+def _retried_while_busy(order_id: str) -> Iterator[None]:
+    """Another delivery holds the order past the lock timeout: retry the event later."""
     try:
-        await repository.lock_order(order_id)
+        yield
     except OrderBusy as error:
         raise TransientError(f"the order {order_id} is busy (a charge in flight)") from error
 

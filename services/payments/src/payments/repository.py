@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import NamedTuple
 
@@ -36,20 +38,28 @@ _NEW_PAYMENT_COLUMNS = (
     "updated_at",
 )
 """What a new payment is inserted with: its own fields of the same names."""
-_LOCK_ORDER = direct(
-    select(
-        func.pg_advisory_xact_lock(
-            func.hashtextextended(bindparam("lock_name", type_=String), literal_column("0"))
-        )
-    )
+# The order's lock: a transaction-scoped advisory lock on its id (no row to lock before the
+# charge's payment commits).
+_ORDER_LOCK = select(
+    func.pg_advisory_xact_lock(
+        func.hashtextextended(bindparam("lock_name", type_=String), literal_column("0"))
+    ).label("locked")
 )
+_LOCK_ORDER = direct(_ORDER_LOCK)
 # The database's clock read by the statements that need it, not by a statement of its own: the
-# payment's hold reads it (after the order's lock, the statement before), its settlement stamps
-# it (servicekit.db.clock's statement_time, one round trip fewer each).
+# payment's hold reads it (after the order's lock), its settlement stamps it
+# (servicekit.db.clock's statement_time, one round trip fewer each).
 _CLOCK = func.clock_timestamp(type_=DateTime(timezone=True)).label("clock")
-_ADD_ONCE = direct(
+# The lock, then the payment unless the order has one: one statement. Its row is selected from
+# the lock's CTE, so the lock is taken before the insert looks for the order's payment.
+_HOLD = direct(
     insert(payments)
-    .values({name: bindparam(name) for name in _NEW_PAYMENT_COLUMNS})
+    .from_select(
+        list(_NEW_PAYMENT_COLUMNS),
+        select(
+            *(bindparam(name, type_=payments.c[name].type) for name in _NEW_PAYMENT_COLUMNS)
+        ).select_from(_ORDER_LOCK.cte("order_lock")),
+    )
     .on_conflict_do_nothing(index_elements=[payments.c.order_id])
     .returning(*payments.c, _CLOCK)
 )
@@ -85,23 +95,21 @@ class PaymentRepository:
         """Hold the order until the transaction ends, so charging it and settling its
         cancellation never interleave (the charge's row is not visible before it commits).
         Waiting longer than the lock timeout raises OrderBusy."""
-        try:
-            await _LOCK_ORDER.run(self._session, {"lock_name": f"payments.order:{order_id}"})
-        except DBAPIError as error:
-            if getattr(error.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE:
-                raise OrderBusy(order_id) from error
-            raise
+        async with _order_busy_past_the_lock_timeout(order_id):
+            await _LOCK_ORDER.run(self._session, {"lock_name": _lock_name(order_id)})
 
     async def add_once(self, payment: Payment) -> HeldPayment:
-        """Insert `payment` unless its order has one; return the order's payment, locked until
-        the transaction ends (a concurrent delivery for the same order waits, then sees the
-        outcome), with the database's clock as the statement ran."""
-        inserted = (
-            await _ADD_ONCE.run(
-                self._session,
-                {name: getattr(payment, name) for name in _NEW_PAYMENT_COLUMNS},
-            )
-        ).first()
+        """Hold the order (as `lock_order` does) and insert `payment` unless the order has one,
+        in one statement; return the order's payment, locked until the transaction ends (a
+        concurrent delivery for the same order waits, then sees the outcome), with the
+        database's clock as the statement ran."""
+        parameters = {name: getattr(payment, name) for name in _NEW_PAYMENT_COLUMNS}
+        async with _order_busy_past_the_lock_timeout(payment.order_id):
+            inserted = (
+                await _HOLD.run(
+                    self._session, {**parameters, "lock_name": _lock_name(payment.order_id)}
+                )
+            ).first()
         if inserted is not None:
             return HeldPayment(_payment(inserted), inserted.clock)
         existing = (await _LOCK_FOR_ORDER.run(self._session, {"order_id": payment.order_id})).one()
@@ -169,6 +177,20 @@ class PaymentRepository:
             )
         ).one()
         return _payment(row)
+
+
+def _lock_name(order_id: str) -> str:
+    return f"payments.order:{order_id}"
+
+
+@asynccontextmanager
+async def _order_busy_past_the_lock_timeout(order_id: str) -> AsyncIterator[None]:
+    try:
+        yield
+    except DBAPIError as error:
+        if getattr(error.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE:
+            raise OrderBusy(order_id) from error
+        raise
 
 
 def _payment(row: object) -> Payment:
