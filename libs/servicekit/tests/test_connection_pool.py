@@ -3,7 +3,9 @@
 A new connection costs a SCRAM handshake in the service and a forked backend in Postgres,
 several ms of CPU on each side; a pool that closed connections between bursts of load would
 pay that again and again. By default the pool opens connections as they are first needed, up
-to its ceiling, and hands the same ones out from then on.
+to its ceiling, and hands the same ones out from then on — the one handed back last first, so
+that in a quiet moment the same connection serves request after request while the others wait,
+idle, for the next burst (and are pinged before it, servicekit.db.liveness).
 """
 
 from __future__ import annotations
@@ -69,3 +71,16 @@ async def test_quieter_moments_keep_the_connections_too(database: Database) -> N
     await _burst(database, 12)
 
     assert len(opened) == 12
+
+
+async def test_after_a_burst_one_request_at_a_time_runs_on_the_connection_used_last(
+    database: Database,
+) -> None:
+    await _burst(database, database.pool_status()["max"])
+
+    backends = set()
+    for _ in range(20):
+        async with database.engine.connect() as connection:
+            backends.add(await connection.scalar(text("SELECT pg_backend_pid()")))
+
+    assert len(backends) == 1  # not each of the burst's 15 in turn

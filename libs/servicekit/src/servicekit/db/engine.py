@@ -46,6 +46,11 @@ class Database:
             settings.database_url.get_secret_value(),
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
+            # The connection handed back last is handed out first: in a quiet moment one or two
+            # connections do the work and the rest wait for the next burst. Handed out in turn,
+            # each of the 15 would sit idle 15 times as long between uses, past the 2 s after
+            # which a connection is pinged (three round trips) at a few requests a second.
+            pool_use_lifo=True,
             pool_timeout=settings.db_pool_timeout_s,
             # A restarted Postgres is picked up without a restart of ours: connections idle
             # for a while are pinged before use (servicekit.db.liveness), not every checkout.
