@@ -48,6 +48,7 @@ import notes_app
 from http_load import (
     CONCURRENCY,
     Measure,
+    Served,
     alternate,
     get,
     load,
@@ -132,17 +133,26 @@ async def stack_versus_ecosystem(database_url: str, requests: int, sampler_ratio
 
 
 async def idempotent_versus_plain(database_url: str, requests: int) -> None:
+    opened = {"/notes": 0, "/plain-notes": 0}
     with server("stack", database_url) as served:
+
+        async def counted(path: str) -> Measure:
+            """A round of `path`, counting the connections the server's pool opened."""
+            before = await _connections_opened(served)
+            measure = await load(served, post_note(path, with_key=path == "/notes"), requests)
+            opened[path] += await _connections_opened(served) - before
+            return measure
+
         await load(served, post_note("/notes", with_key=True), 300)
         await load(served, post_note("/plain-notes", with_key=False), 300)
-        ours, base = await alternate(
-            3,
-            lambda: load(served, post_note("/notes", with_key=True), requests),
-            lambda: load(served, post_note("/plain-notes", with_key=False), requests),
-        )
+        ours, base = await alternate(3, lambda: counted("/notes"), lambda: counted("/plain-notes"))
     report(
         f"POST one row, {requests} requests x 3 rounds over {CONCURRENCY} connections",
         [("idempotent", ours), ("without", base)],
+    )
+    print(
+        f"connections the server's pool opened in those rounds: idempotent {opened['/notes']}, "
+        f"without {opened['/plain-notes']} (each one a SCRAM handshake and a new backend)"
     )
     ratio = ours.per_s / base.per_s
     print(
@@ -160,6 +170,11 @@ async def idempotent_versus_plain(database_url: str, requests: int) -> None:
     )
     extra = with_key.in_transaction - without.in_transaction
     print(f"goal: at most one extra statement in the transaction: {_verdict(extra <= 1)} ({extra})")
+
+
+async def _connections_opened(served: Served) -> int:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{served.port}") as client:
+        return int((await client.get("/pool")).json()["opened"])
 
 
 @dataclass

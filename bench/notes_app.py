@@ -1,15 +1,16 @@
 """The servicekit app of the HTTP benchmark (bench/http_servers.py `stack`): `GET /ping` as the
 other servers answer it, `POST /notes` (idempotent) and `POST /plain-notes` (the same handler,
-exempt from idempotency), each inserting one row into `bench_http.notes`.
+exempt from idempotency), each inserting one row into `bench_http.notes`, and `GET /pool`: how
+many connections its pool has opened since it started (a warm pool opens none).
 """
 
 from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, status
 from pydantic import BaseModel
-from sqlalchemy import Column, MetaData, String, Table
+from sqlalchemy import Column, MetaData, String, Table, event
 
 from servicekit.app import create_app
 from servicekit.db.session import SessionDep
@@ -31,9 +32,14 @@ async def ping() -> dict[str, str]:
     return {"status": "ok"}
 
 
+async def connections_opened(request: Request) -> dict[str, int]:
+    return {"opened": request.app.state.connections_opened}
+
+
 def stack_router() -> APIRouter:
     router = APIRouter(route_class=IdempotentRoute)
     router.add_api_route("/ping", ping)
+    router.add_api_route("/pool", connections_opened)
 
     async def add_note(body: NoteIn, session: SessionDep) -> dict[str, str]:
         note_id = uuid.uuid4().hex
@@ -65,4 +71,11 @@ def stack_settings(port: int, database_url: str, sampler_ratio: float = 1.0) -> 
 
 def serve_notes(port: int, database_url: str, sampler_ratio: float = 1.0) -> None:
     settings = stack_settings(port, database_url, sampler_ratio)
-    serve(create_app(settings, routers=[stack_router()]), settings)
+    app = create_app(settings, routers=[stack_router()])
+    app.state.connections_opened = 0
+
+    def opened(*_: object) -> None:
+        app.state.connections_opened += 1
+
+    event.listen(app.state.database.engine.sync_engine, "connect", opened)
+    serve(app, settings)
