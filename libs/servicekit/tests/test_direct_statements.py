@@ -278,6 +278,29 @@ async def test_a_connection_outside_any_transaction_is_refused(database: Databas
         assert (await direct(_BY_ID).run(autocommit, {"id": "x"})).all() == []
 
 
+async def test_a_statement_run_alone_commits_by_itself_and_leaves_no_transaction_open(
+    database: Database,
+) -> None:
+    alone, undone = _thing(), _thing()
+    async with database.engine.connect() as connection:
+        driver: Any = (await connection.get_raw_connection()).driver_connection
+        sent: list[str] = []
+        driver.add_query_logger(lambda query: sent.append(query.query.split()[0].rstrip(";")))
+        await direct(_ADD).run_alone(connection, alone)
+        assert not connection.in_transaction()
+        async with database.engine.connect() as other:  # committed: another connection sees it
+            assert (await direct(_BY_ID).run_alone(other, {"id": alone["id"]})).one()
+        async with connection.begin() as transaction:  # the connection goes on to a transaction
+            await direct(_ADD).run(connection, undone)
+            with pytest.raises(RuntimeError, match="no transaction"):
+                await direct(_BY_ID).run_alone(connection, {"id": undone["id"]})
+            await transaction.rollback()
+        await asyncio.sleep(0)  # asyncpg reports a query through the loop
+        assert sent == ["INSERT", "BEGIN", "INSERT", "ROLLBACK"]
+        found = await direct(_COUNTED).run_alone(connection, {"ids": [alone["id"], undone["id"]]})
+    assert tuple(found.one()) == (1, 7)
+
+
 def test_statements_that_change_shape_per_call_are_refused_when_built() -> None:
     with pytest.raises(ValueError, match="bindparam"):
         direct(select(things.c.id).where(things.c.id == "frozen"))

@@ -21,6 +21,10 @@ the session's transaction, with what SQLAlchemy's execution would have given the
 - rows with attribute, index and `_mapping` access, and `rowcount` for a statement without
   result columns.
 
+`run_alone(connection, parameters)` runs one on a connection with no transaction open, as a
+statement that commits by itself (a look-up before the transaction that follows it on the
+same connection): no `BEGIN` or `COMMIT`, and nothing of SQLAlchemy's state to set and reset.
+
 What it reaches into: the asyncpg adapter's transaction state and lock (`_started`,
 `_start_transaction`, `_execute_mutex`, `_handle_exception`) and `Connection`'s error handler
 (`_handle_dbapi_exception`). `libs/servicekit/tests/test_direct_statements.py` holds each of
@@ -134,6 +138,28 @@ class DirectStatement:
         """Run on `session`'s connection, in its transaction (or on an `AsyncConnection` in
         autocommit or inside a transaction it began)."""
         connection, adapter = await _driver_connection(session, self.statement)
+        return await self._execute(connection, adapter, parameters, in_transaction=True)
+
+    async def run_alone(
+        self, connection: AsyncConnection, parameters: Mapping[str, Any] | None = None
+    ) -> Rows:
+        """Run as a statement of its own on a connection with no transaction open: it commits
+        by itself, without `BEGIN` and `COMMIT` round trips, and leaves the connection as it
+        found it — ready for a transaction begun after it. A connection inside a transaction
+        is refused (the statement would join it)."""
+        adapter = await _adapter_of(connection)
+        if connection.in_transaction() or adapter._started:
+            raise RuntimeError("direct(): run_alone() is for a connection with no transaction")
+        return await self._execute(connection, adapter, parameters, in_transaction=False)
+
+    async def _execute(
+        self,
+        connection: AsyncConnection,
+        adapter: Any,
+        parameters: Mapping[str, Any] | None,
+        *,
+        in_transaction: bool,
+    ) -> Rows:
         compiled = self._compiled_for(connection.dialect)
         given = parameters or {}
         try:
@@ -146,7 +172,7 @@ class DirectStatement:
         driver = adapter._connection
         try:
             async with adapter._execute_mutex:
-                if not adapter._started:
+                if in_transaction and not adapter._started:
                     await adapter._start_transaction()
                 if compiled.row is None:
                     status = await driver.execute(compiled.sql, *values)
@@ -187,7 +213,7 @@ async def _driver_connection(
     """The SQLAlchemy connection and the asyncpg adapter the statement runs on: the session's
     (its transaction begun), kept in the session for the rest of its transaction."""
     if isinstance(runner, AsyncConnection):
-        return runner, await _adapter_of(runner)
+        return runner, await _transaction_adapter(runner)
     session = runner.sync_session
     if isinstance(session, _ReadSession) and not getattr(statement, "is_select", False):
         raise WriteInReads(f"only SELECTs run in Database.reads(), not: {statement}")
@@ -197,10 +223,18 @@ async def _driver_connection(
     if cached is not None and transaction[0] is not None and cached[0] == transaction:
         return cached[1], cached[2]
     connection = await runner.connection()  # begins the session's transaction (or savepoint)
-    adapter = await _adapter_of(connection)
+    adapter = await _transaction_adapter(connection)
     begun = (session.get_transaction(), session.get_nested_transaction())
     session.info[_CACHED] = (begun, connection, adapter)
     return connection, adapter
+
+
+async def _transaction_adapter(connection: AsyncConnection) -> Any:
+    adapter = await _adapter_of(connection)
+    if not adapter.autocommit and not connection.in_transaction():
+        # A transaction begun below SQLAlchemy would never be committed by it.
+        raise RuntimeError("direct(): begin the connection's transaction first")
+    return adapter
 
 
 async def _adapter_of(connection: AsyncConnection) -> Any:
@@ -209,11 +243,7 @@ async def _adapter_of(connection: AsyncConnection) -> Any:
         raw = await connection.get_raw_connection()  # reconnects, or raises as SQLAlchemy does
     else:
         raw = sync.connection  # the checked-out connection: no I/O
-    adapter: Any = raw.dbapi_connection
-    if not adapter.autocommit and not connection.in_transaction():
-        # A transaction begun below SQLAlchemy would never be committed by it.
-        raise RuntimeError("direct(): begin the connection's transaction first")
-    return adapter
+    return raw.dbapi_connection
 
 
 async def _raise_as_sqlalchemy(

@@ -25,14 +25,18 @@ class KeyLocks:
 
     @asynccontextmanager
     async def hold(self, key: Hashable, *, timeout_s: float) -> AsyncIterator[None]:
-        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        held = self._locks.get(key)
+        lock, users = held if held is not None else (asyncio.Lock(), 0)
         self._locks[key] = (lock, users + 1)
         try:
-            try:
-                async with asyncio.timeout(timeout_s):
-                    await lock.acquire()
-            except TimeoutError:
-                raise KeyLockTimeout from None
+            if held is None:
+                await lock.acquire()  # a lock of its own, free: taken without waiting
+            else:
+                try:
+                    async with asyncio.timeout(timeout_s):
+                        await lock.acquire()
+                except TimeoutError:
+                    raise KeyLockTimeout from None
             try:
                 yield
             finally:

@@ -97,19 +97,11 @@ async def find_record(
 ) -> StoredResponse | None:
     """The live (unexpired) record for the key, as committed right now.
 
-    One statement in autocommit, outside any transaction: no `BEGIN`/`ROLLBACK` around it, so
-    the look-up costs one round trip and the connection can go on to the request's own
-    transaction (it is left in its default isolation level, with no transaction open).
+    One statement of its own, outside any transaction (`DirectStatement.run_alone`): no
+    `BEGIN`/`COMMIT` around it, so the look-up costs one round trip, and the connection is left
+    with no transaction open for the request's own to begin on it.
     """
-    default_isolation = connection.default_isolation_level
-    await connection.execution_options(isolation_level="AUTOCOMMIT")
-    try:
-        row = (await _FIND.run(connection, {"principal": principal, "key": key})).first()
-    finally:
-        # Ends SQLAlchemy's autobegun block (nothing is sent in autocommit); a rollback, so
-        # that a connection the statement broke is released rather than raising again.
-        await connection.rollback()
-        await connection.execution_options(isolation_level=default_isolation)
+    row = (await _FIND.run_alone(connection, {"principal": principal, "key": key})).first()
     if row is None:
         return None
     return StoredResponse(row.fingerprint, row.status_code, dict(row.headers), bytes(row.body))
