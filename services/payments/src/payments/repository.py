@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import NamedTuple
 
@@ -95,7 +95,7 @@ class PaymentRepository:
         """Hold the order until the transaction ends, so charging it and settling its
         cancellation never interleave (the charge's row is not visible before it commits).
         Waiting longer than the lock timeout raises OrderBusy."""
-        async with _order_busy_past_the_lock_timeout(order_id):
+        with _order_busy_past_the_lock_timeout(order_id):
             await _LOCK_ORDER.run(self._session, {"lock_name": _lock_name(order_id)})
 
     async def add_once(self, payment: Payment) -> HeldPayment:
@@ -104,7 +104,7 @@ class PaymentRepository:
         concurrent delivery for the same order waits, then sees the outcome), with the
         database's clock as the statement ran."""
         parameters = {name: getattr(payment, name) for name in _NEW_PAYMENT_COLUMNS}
-        async with _order_busy_past_the_lock_timeout(payment.order_id):
+        with _order_busy_past_the_lock_timeout(payment.order_id):
             inserted = (
                 await _HOLD.run(
                     self._session, {**parameters, "lock_name": _lock_name(payment.order_id)}
@@ -183,8 +183,8 @@ def _lock_name(order_id: str) -> str:
     return f"payments.order:{order_id}"
 
 
-@asynccontextmanager
-async def _order_busy_past_the_lock_timeout(order_id: str) -> AsyncIterator[None]:
+@contextmanager
+def _order_busy_past_the_lock_timeout(order_id: str) -> Iterator[None]:
     try:
         yield
     except DBAPIError as error:
