@@ -205,8 +205,8 @@ async def raw_run(
 # -- the scenario ----------------------------------------------------------------------------
 
 
-async def run(count: int, rate: float, seconds: float) -> None:
-    stack = Stack(profile("bench"))
+async def run(count: int, rate: float, seconds: float, profile_name: str = "bench") -> None:
+    stack = Stack(profile(profile_name))
     if not stack.kafka.is_running():
         raise SystemExit("the bench stack is not running: use `make bench`")
     stack.postgres.ensure_database("bench_events")
@@ -279,8 +279,11 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=20_000)
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--profile", default="bench", help="the running stack to measure on (make bench's)"
+    )
     args = parser.parse_args()
-    asyncio.run(run(args.count, args.rate, args.seconds))
+    asyncio.run(run(args.count, args.rate, args.seconds, args.profile))
 
 
 if __name__ == "__main__":

@@ -70,7 +70,7 @@ class Design:
         if self.keeps_rows:
             await connection.execute(_MARK_SENT, {"ids": ids})
         else:
-            await _DELETE_PUBLISHED.run(connection, {"ids": ids})
+            await _DELETE_PUBLISHED.run(connection, {"sent": ids})
 
 
 async def _prepare(engine: AsyncEngine, design: Design, kept: int, since_vacuum: int) -> None:
@@ -99,8 +99,16 @@ async def _state(connection: AsyncConnection, schema: str) -> tuple[int, int]:
     return int(row.n_dead_tup), int(row.autovacuum_count)
 
 
-async def run(*, rate: float, seconds: float, every: float, kept: int, since_vacuum: int) -> None:
-    stack = Stack(profile("bench"))
+async def run(
+    *,
+    rate: float,
+    seconds: float,
+    every: float,
+    kept: int,
+    since_vacuum: int,
+    profile_name: str = "bench",
+) -> None:
+    stack = Stack(profile(profile_name))
     if not stack.postgres.is_running():
         raise SystemExit("the bench stack is not running: use `make bench`")
     stack.postgres.ensure_database(DATABASE)
@@ -155,6 +163,9 @@ def main() -> None:
     parser.add_argument("--every", type=float, default=15.0)
     parser.add_argument("--kept", type=int, default=600_000)
     parser.add_argument("--since-vacuum", type=int, default=100_000)
+    parser.add_argument(
+        "--profile", default="bench", help="the running stack to measure on (make bench's)"
+    )
     args = parser.parse_args()
     asyncio.run(
         run(
@@ -163,6 +174,7 @@ def main() -> None:
             every=args.every,
             kept=args.kept,
             since_vacuum=args.since_vacuum,
+            profile_name=args.profile,
         )
     )
 

@@ -104,8 +104,8 @@ async def _cpu_us(work: Callable[[], Awaitable[None]], count: int) -> float:
     return (time.process_time() - started) / count * 1e6
 
 
-async def run(count: int, rounds: int) -> None:
-    stack = Stack(profile("bench"))
+async def run(count: int, rounds: int, profile_name: str = "bench") -> None:
+    stack = Stack(profile(profile_name))
     if not stack.postgres.is_running():
         raise SystemExit("the bench stack is not running: use `make bench`")
     stack.postgres.ensure_database(DATABASE)
@@ -165,8 +165,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--count", type=int, default=300, help="transactions a round")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--profile", default="bench", help="the running stack to measure on (make bench's)"
+    )
     args = parser.parse_args()
-    asyncio.run(run(args.count, args.rounds))
+    asyncio.run(run(args.count, args.rounds, args.profile))
 
 
 if __name__ == "__main__":
