@@ -7,6 +7,10 @@ The forwarder's producer is idempotent with `acks="all"` (aiokafka's defaults ar
 without idempotence) and takes records a little larger than the largest event the group
 accepts (its headers ride along). The group's consumer never auto-commits: `partitions.py`
 commits explicit offsets of records with a final outcome.
+
+While a partition's queue is full (`partitions.py`), the fetch loop asks aiokafka for the other
+partitions' records only, and comes back within `_WHILE_FULL_POLL_MS` so that a queue worked
+down is fed again from what aiokafka already holds for it, even while the others are idle.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _POLL_TIMEOUT_MS = 250  # how quickly the fetch loop notices a stop
+_WHILE_FULL_POLL_MS = 10  # how soon a queue worked down is fetched for while others are idle
 
 closed_transport.install()  # a write to a socket uvloop closed: a broken connection
 
@@ -116,8 +121,17 @@ async def fetch_until_stopped(
         died = dead_routine(*clients)
         if died is not None:
             raise KafkaClientDied(died)
+        fetchable = partitions.fetchable()
+        if fetchable is not None and not fetchable:  # every queue is full
+            await partitions.room(_POLL_TIMEOUT_MS / 1000)
+            continue
         try:
-            batch = await consumer.getmany(timeout_ms=_POLL_TIMEOUT_MS, max_records=max_records)
+            if fetchable is None:
+                batch = await consumer.getmany(timeout_ms=_POLL_TIMEOUT_MS, max_records=max_records)
+            else:  # back soon: a full queue worked down is fetched for again
+                batch = await consumer.getmany(
+                    *fetchable, timeout_ms=_WHILE_FULL_POLL_MS, max_records=max_records
+                )
         except KafkaError as error:
             succeeded = False
             failed(error)

@@ -3,9 +3,16 @@
 Each worker takes its partition's records in order, in batches: the records already queued
 and due, up to `max_batch_size`, handled in one transaction (`RecordProcessor.process_batch`).
 At most `max_concurrency` batches are processed at a time across all partitions. A
-partition whose queue reaches `queue_limit` is paused (aiokafka stops fetching it) until its
-worker has worked half of it off. A record from
-a retry topic waits in its worker until its `flotilla_not_before`; the others keep flowing.
+partition whose queue reaches `queue_limit` is full: the fetch loop asks aiokafka only for the
+other partitions' records (`fetchable`) until its worker has worked half of it off. What
+aiokafka fetched for a full partition waits in its buffer (one fetch response a partition at
+most, and no new fetch for it meanwhile) and is handed over as soon as there is room. Pausing
+the partition instead would throw that buffer away, and fetching it again waits for the fetch
+in flight to the broker, which the broker holds for its whole wait (500 ms) when it asks only for
+partitions with nothing new: a consumer working off a backlog then waited that long every
+few hundred records (docs/performance.md, "A full partition keeps what was fetched for it").
+A record from a retry topic waits in its worker until its `flotilla_not_before`; the others
+keep flowing.
 When the database or Kafka is unavailable (`outages.py`) every partition is paused and the
 workers wait, without their slots, until it answers; then they handle the same records again.
 
@@ -23,7 +30,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import IllegalStateError
 from aiokafka.structs import ConsumerRecord
 
 from servicekit.events.commits import OffsetCommits
@@ -48,7 +54,8 @@ class _Worker:
     busy: bool = False
     """Processing a record (not waiting for one, for a slot or for its due time)."""
     closing: bool = False
-    paused: bool = False
+    full: bool = False
+    """Its queue reached the limit: not fetched for until worked down to half of it."""
     position: int | None = None
     """Offset of the next record to process."""
     held: ConsumerRecord[bytes, bytes] | None = None
@@ -80,12 +87,26 @@ class Partitions:
         self._queue_limit = queue_limit
         self._max_batch_size = max(1, max_batch_size)
         self._workers: dict[TopicPartition, _Worker] = {}
+        self._room = asyncio.Event()
         self.commits = OffsetCommits(group, consumer)
         self._committer: asyncio.Task[None] | None = None
 
     @property
     def assigned(self) -> frozenset[TopicPartition]:
         return frozenset(self._workers)
+
+    def fetchable(self) -> tuple[TopicPartition, ...] | None:
+        """The partitions to fetch records for: None while no queue is full (every assigned
+        partition), else those with room — none when every queue is full."""
+        if not any(worker.full for worker in self._workers.values()):
+            return None
+        return tuple(tp for tp, w in self._workers.items() if not w.full and not w.closing)
+
+    async def room(self, timeout_s: float) -> None:
+        """Return once a full queue has been worked down to half, or after `timeout_s`."""
+        self._room.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._room.wait(), timeout_s)
 
     @property
     def paused_for(self) -> str | None:
@@ -148,7 +169,7 @@ class Partitions:
     # -- records -----------------------------------------------------------------------------
 
     def dispatch(self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]) -> None:
-        """Queue fetched records for their partition's worker; pause the partition when full."""
+        """Queue fetched records for their partition's worker; mark it full at the limit."""
         worker = self._workers.get(tp)
         if worker is None or worker.closing or not records:
             return  # revoked meanwhile: its next owner fetches these again
@@ -157,29 +178,23 @@ class Partitions:
         for record in records:
             worker.queue.put_nowait(record)
         self._update_lag(worker)
-        if worker.queue.qsize() >= self._queue_limit and not worker.paused:
-            worker.paused = True
-            with contextlib.suppress(IllegalStateError):
-                self._consumer.pause(tp)
+        if worker.queue.qsize() >= self._queue_limit:
+            worker.full = True
 
     async def _work(self, worker: _Worker) -> None:
         while not worker.closing:
             batch = await self._next_batch(worker)
             await self._process(worker, batch)
-            if worker.paused and worker.queue.qsize() <= self._queue_limit // 2:
-                worker.paused = False
-                if self._outages.reason is None:
-                    with contextlib.suppress(IllegalStateError):
-                        self._consumer.resume(worker.tp)
+            if worker.full and worker.queue.qsize() <= self._queue_limit // 2:
+                worker.full = False
+                self._room.set()
 
     def _pause_all(self) -> None:
         self._consumer.pause(*[tp for tp in self._workers if not self._workers[tp].closing])
 
     def _resume_all(self) -> None:
         assigned = self._consumer.assignment()
-        self._consumer.resume(
-            *[tp for tp, w in self._workers.items() if tp in assigned and not w.paused]
-        )
+        self._consumer.resume(*[tp for tp in self._workers if tp in assigned])
 
     async def _next_batch(self, worker: _Worker) -> list[ConsumerRecord[bytes, bytes]]:
         """The next record once due, and those queued behind it that are due too (in order,
